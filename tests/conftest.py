@@ -1,0 +1,74 @@
+"""Shared fixtures: the project's own parameters, a real aligned face made from an image
+that scikit-image ships, and the optional ``../shared/data`` photos (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_BASE = PROJECT_ROOT / "conf" / "base"
+SHARED_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def load_parameters(stage: str) -> dict:
+    """The parsed ``conf/base/parameters_<stage>.yml`` (no Kedro needed)."""
+    with open(CONF_BASE / f"parameters_{stage}.yml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture(scope="session")
+def preprocess_parameters() -> dict:
+    return load_parameters("preprocess")
+
+
+@pytest.fixture(scope="session")
+def preprocess_config(preprocess_parameters) -> dict:
+    from facial_anomaly.faces import resolve_config
+
+    return resolve_config(preprocess_parameters["preprocess"], preprocess_parameters["alignment_presets"])
+
+
+@pytest.fixture(scope="session")
+def astronaut_rgb() -> np.ndarray:
+    """scikit-image's astronaut portrait (512×512 RGB uint8, a frontal adult face)."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def astronaut_aligned(astronaut_rgb, preprocess_config) -> dict:
+    """The astronaut preprocessed with the default settings: ``rgb`` (512×512×3 uint8),
+    ``landmarks`` (478×3, aligned pixels), ``mask`` (512×512 float32), ``geometry``."""
+    import cv2
+
+    from facial_anomaly.faces import locate_face, render_aligned_face
+
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(astronaut_rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    geometry, rgb = locate_face(encoded.tobytes(), preprocess_config)
+    assert geometry.ok, geometry.detail
+    crop, mask = render_aligned_face(rgb, geometry, preprocess_config)
+    return {"rgb": crop, "landmarks": geometry.aligned_landmarks(), "mask": mask, "geometry": geometry}
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Root of ``../shared/data``; skips the test when the folder is absent."""
+    if not (SHARED_DATA / "MANIFEST.csv").exists():
+        pytest.skip(f"shared face data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def shared_faces(shared_data) -> Path:
+    """``../shared/data/faces`` (real photos of normal faces; never copied into the repo)."""
+    return shared_data / "faces"
