@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONF_BASE = PROJECT_ROOT / "conf" / "base"
-SHARED_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
+from project_paths import CONF_BASE, PROJECT_ROOT, SHARED_DATA  # noqa: F401 (re-exported)
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -8,10 +8,15 @@ Detector objects are expensive to build, so one per configuration is kept per pr
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+# MediaPipe's C++ core logs every graph start to stderr; keep warnings and errors only.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @dataclass(frozen=True)

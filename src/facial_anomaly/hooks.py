@@ -1,0 +1,179 @@
+"""Project hooks: the embedded demo sample, and logging to MLflow from any stage.
+
+MLflow logging is declared in the catalog, not coded in nodes: a dataset whose
+``metadata`` has ``mlflow: metrics`` is logged as metrics when saved, one with
+``mlflow: artifact`` as a file (tables → CSV, dicts → JSON, figures and images → PNG).
+Every node's wall time is logged as ``seconds.<node>``; nodes tagged ``gpu`` also log
+the torch device they ran on. Nothing is logged when no MLflow run is active (tracking
+switched off), so the same catalog works with and without tracking.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+logger = logging.getLogger(__name__)
+
+_TRUE_WORDS = {"1", "true", "yes", "on"}
+GPU_TAG = "gpu"
+
+
+def untracked_pipelines(tracking: Any) -> list[str]:
+    """Config resolver for ``mlflow.yml``: every pipeline name when tracking is switched off.
+
+    ``kedro run --params mlflow_tracking=false`` makes kedro-mlflow skip the MLflow run
+    for whatever pipeline is run.
+    """
+    if str(tracking).strip().lower() in _TRUE_WORDS:
+        return []
+    from kedro.framework.project import pipelines
+
+    return sorted({*pipelines.keys(), "__default__"})
+
+
+def _flat_numbers(data: Any, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a nested dict as ``a.b.c`` → float (NaN and non-numbers skipped)."""
+    flat: dict[str, float] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            flat.update(_flat_numbers(value, f"{prefix}{key}."))
+    elif isinstance(data, (int, float)) and not isinstance(data, bool) and math.isfinite(data):
+        flat[prefix.rstrip(".")] = float(data)
+    return flat
+
+
+def _write_artifact(data: Any, folder: Path, name: str) -> Path | None:
+    """Serialise a saved dataset's data to a file MLflow can store; None for unknown types."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        path = folder / f"{name}.csv"
+        data.to_csv(path, index=False)
+    elif isinstance(data, (dict, list)):
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    elif isinstance(data, str):
+        path = folder / f"{name}.md"
+        path.write_text(data, encoding="utf-8")
+    elif hasattr(data, "savefig"):
+        path = folder / f"{name}.png"
+        data.savefig(path, dpi=100)
+    elif isinstance(data, np.ndarray) and data.ndim in (2, 3) and data.dtype == np.uint8:
+        import cv2
+
+        path = folder / f"{name}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(data, cv2.COLOR_RGB2BGR) if data.ndim == 3 else data)
+    else:
+        return None
+    return path
+
+
+class MlflowTrackingHook:
+    """Logs catalog-declared metrics/artifacts and node timings to the active MLflow run."""
+
+    def __init__(self) -> None:
+        self._mlflow_kind: dict[str, str] = {}
+        self._node_started: dict[str, float] = {}
+
+    @hook_impl
+    def after_catalog_created(self, catalog, conf_catalog: dict[str, Any], **_: Any) -> None:
+        self._mlflow_kind = {
+            name: config["metadata"]["mlflow"]
+            for name, config in (conf_catalog or {}).items()
+            if isinstance(config, dict) and isinstance(config.get("metadata"), dict) and "mlflow" in config["metadata"]
+        }
+
+    @staticmethod
+    def _active_run():
+        import mlflow
+
+        return mlflow.active_run()
+
+    @hook_impl
+    def before_node_run(self, node, **_: Any) -> None:
+        self._node_started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node, **_: Any) -> None:
+        started = self._node_started.pop(node.name, None)
+        if started is None or self._active_run() is None:
+            return
+        import mlflow
+
+        mlflow.log_metric(f"seconds.{node.name}", time.perf_counter() - started)
+        if GPU_TAG in node.tags:
+            from facial_anomaly.devices import resolve_device
+
+            mlflow.set_tag(f"device.{node.name}", str(resolve_device("auto")))
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, **_: Any) -> None:
+        kind = self._mlflow_kind.get(dataset_name)
+        if kind is None or self._active_run() is None:
+            return
+        import mlflow
+
+        if kind == "metrics":
+            metrics = _flat_numbers(data)
+            if metrics:
+                mlflow.log_metrics({f"{dataset_name}.{key}": value for key, value in metrics.items()})
+        elif kind == "artifact":
+            with tempfile.TemporaryDirectory() as folder:
+                path = _write_artifact(data, Path(folder), dataset_name)
+                if path is None:
+                    logger.warning("cannot log %s (%s) to MLflow as an artifact", dataset_name, type(data).__name__)
+                    return
+                mlflow.log_artifact(str(path), artifact_path="reports")
+        else:
+            logger.warning("unknown mlflow metadata %r on dataset %s (use metrics or artifact)", kind, dataset_name)
+
+
+class EmbeddedSampleHook:
+    """Fills an empty default input folder with the embedded demo sample before a run.
+
+    A fresh clone has an empty ``data/01_raw``; so that ``kedro run`` works at once, the
+    demo photos (made from images scikit-image ships) are written into
+    ``data/01_raw/embedded_sample/``. A folder the user names with ``input_dir`` is never
+    touched.
+    """
+
+    def __init__(self) -> None:
+        self._project_path: Path | None = None
+        self._parameters: dict[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._project_path = Path(context.project_path)
+        self._parameters = context.params
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if "raw_images" not in pipeline.datasets() or self._project_path is None:
+            return
+        runtime = run_params.get("runtime_params") or run_params.get("extra_params") or {}
+        if runtime.get("input_dir"):
+            return
+        sample = self._parameters.get("embedded_sample", {})
+        raw_folder = self._project_path / sample.get("raw_folder", "data/01_raw")
+        if raw_folder.exists() and any(
+            path.is_file() and not path.name.startswith(".") for path in raw_folder.rglob("*")
+        ):
+            return
+        from facial_anomaly.sample import write_embedded_sample
+
+        written = write_embedded_sample(raw_folder / sample.get("subfolder", "embedded_sample"), sample)
+        logger.warning(
+            "%s is empty: wrote the embedded demo sample (%d files made from scikit-image's "
+            "images) there. Point the pipeline at your photos with --params input_dir=FOLDER.",
+            raw_folder,
+            len(written),
+        )

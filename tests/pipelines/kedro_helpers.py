@@ -1,0 +1,37 @@
+"""Helpers for running stages through Kedro on temporary folders (imported by pipeline tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kedro.config import OmegaConfigLoader
+from kedro.io import DataCatalog
+
+from project_paths import PROJECT_ROOT
+
+
+def project_config(runtime_params: dict) -> OmegaConfigLoader:
+    """The project's real ``conf/`` with per-run settings, as ``kedro run --params`` gives them."""
+    return OmegaConfigLoader(
+        conf_source=str(PROJECT_ROOT / "conf"),
+        base_env="base",
+        default_run_env="local",
+        runtime_params=runtime_params,
+        custom_resolvers={"fa.untracked_pipelines": lambda _flag: []},
+    )
+
+
+def build_catalog(input_dir: Path, output_dir: Path, extra_params: dict | None = None) -> DataCatalog:
+    """A temporary catalog: the project's catalog.yml pointed at tmp folders, plus parameters."""
+    loader = project_config({"input_dir": str(input_dir), "output_dir": str(output_dir)})
+    catalog = DataCatalog.from_config(loader["catalog"])
+    parameters = loader["parameters"]
+    for key, value in (extra_params or {}).items():
+        section, name = key.split(".", 1)
+        parameters[section] = {**parameters[section], name: value}
+    for name, value in parameters.items():
+        catalog[f"params:{name}"] = value
+    return catalog
+
+

@@ -1,0 +1,108 @@
+"""The project as `kedro run` sees it: settings, hooks, registry, MLflow tracking."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import mlflow
+import pytest
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+from project_paths import PROJECT_ROOT
+
+
+def run_session(tmp_path, monkeypatch, pipeline: str, **runtime_params):
+    monkeypatch.chdir(tmp_path)  # MLflow artifacts of a sqlite store go under ./mlruns
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=runtime_params) as session:
+        session.run(pipeline_names=[pipeline])
+
+
+def tracked_runs(uri: str):
+    mlflow.set_tracking_uri(uri)
+    return mlflow.search_runs(experiment_names=["facial_anomaly"])
+
+
+def test_kedro_run_logs_one_mlflow_run_with_params_metrics_and_report(sample_input, tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_session(
+        tmp_path, monkeypatch, "preprocess",
+        input_dir=str(sample_input), output_dir=str(tmp_path / "out"), mlflow_tracking_uri=uri,
+    )
+    runs = tracked_runs(uri)
+    assert len(runs) == 1
+    run = runs.iloc[0]
+    assert run["status"] == "FINISHED"
+    assert run["params.preprocess.alignment_preset"] == "default"
+    assert run["metrics.preprocess_summary.ok"] == 8
+    assert run["metrics.preprocess_summary.rejected"] == 5
+    assert run["metrics.seconds.locate_faces"] > 0
+    artifacts = [item.path for item in mlflow.MlflowClient().list_artifacts(run["run_id"], "reports")]
+    assert "reports/preprocess_report.csv" in artifacts
+
+
+def test_tracking_can_be_switched_off_per_run(sample_input, tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_session(
+        tmp_path, monkeypatch, "preprocess",
+        input_dir=str(sample_input), output_dir=str(tmp_path / "out"), mlflow_tracking_uri=uri, mlflow_tracking="false",
+    )
+    assert (tmp_path / "out/08_reporting/preprocess_summary.json").exists()
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.get_experiment_by_name("facial_anomaly")
+    assert experiment is None or tracked_runs(uri).empty
+
+
+def test_registry_has_the_stages_and_a_default():
+    from facial_anomaly.pipeline_registry import DEFAULT_STAGES, register_pipelines
+
+    bootstrap_project(PROJECT_ROOT)
+    pipelines = register_pipelines()
+    assert "preprocess" in pipelines
+    default_nodes = {node.name for node in pipelines["__default__"].nodes}
+    for stage in DEFAULT_STAGES:
+        assert {node.name for node in pipelines[stage].nodes} <= default_nodes
+
+
+def _hook_for(project_path, parameters):
+    from facial_anomaly.hooks import EmbeddedSampleHook
+
+    hook = EmbeddedSampleHook()
+    hook.after_context_created(SimpleNamespace(project_path=project_path, params=parameters))
+    return hook
+
+
+@pytest.fixture
+def sample_parameters():
+    import yaml
+
+    return yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())
+
+
+def test_embedded_sample_fills_only_an_empty_default_folder(tmp_path, sample_parameters):
+    raw = tmp_path / "data/01_raw"
+    raw.mkdir(parents=True)
+    (raw / ".gitkeep").write_text("")
+    pipeline = SimpleNamespace(datasets=lambda: {"raw_images"})
+    hook = _hook_for(tmp_path, sample_parameters)
+
+    hook.before_pipeline_run({"runtime_params": {"input_dir": "/elsewhere"}}, pipeline, None)
+    assert not (raw / "embedded_sample").exists()  # a user folder is never touched
+
+    hook.before_pipeline_run({"runtime_params": {}}, pipeline, None)
+    written = sorted(p.name for p in (raw / "embedded_sample").rglob("*") if p.is_file())
+    assert "demo_astronaut.png" in written and "demo_truncated.jpg" in written
+
+    (raw / "embedded_sample" / "demo_astronaut.png").unlink()
+    hook.before_pipeline_run({"runtime_params": {}}, pipeline, None)
+    assert not (raw / "embedded_sample" / "demo_astronaut.png").exists()  # not empty: left alone
+
+
+def test_untracked_pipelines_resolver():
+    from facial_anomaly.hooks import untracked_pipelines
+
+    bootstrap_project(PROJECT_ROOT)
+    assert untracked_pipelines("true") == [] and untracked_pipelines(True) == []
+    off = untracked_pipelines("false")
+    assert "preprocess" in off and "__default__" in off
