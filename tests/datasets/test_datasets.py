@@ -17,6 +17,18 @@ def test_png_rgb_round_trip_is_lossless(tmp_path):
     np.testing.assert_array_equal(dataset.load(), image)
 
 
+def test_png_rgba_round_trip_and_opaque_alpha_for_rgb_files(tmp_path):
+    image = np.random.default_rng(1).integers(0, 256, size=(9, 11, 4), dtype=np.uint8)
+    dataset = PngArrayDataset(filepath=str(tmp_path / "a.png"), mode="rgba")
+    dataset.save(image)
+    np.testing.assert_array_equal(dataset.load(), image)
+    np.testing.assert_array_equal(PngArrayDataset(filepath=str(tmp_path / "a.png")).load(), image[..., :3])
+    PngArrayDataset(filepath=str(tmp_path / "b.png")).save(image[..., :3])
+    opaque = PngArrayDataset(filepath=str(tmp_path / "b.png"), mode="rgba").load()
+    np.testing.assert_array_equal(opaque[..., :3], image[..., :3])
+    assert (opaque[..., 3] == 255).all()
+
+
 def test_png_gray_saves_float_masks_as_8_bit(tmp_path):
     dataset = PngArrayDataset(filepath=str(tmp_path / "m.png"), mode="gray")
     dataset.save(np.array([[0.0, 0.5, 1.0]], dtype=np.float32))

@@ -47,3 +47,17 @@ def test_foreground_mask_is_feathered(astronaut_aligned):
     soft = foreground_mask(astronaut_aligned["rgb"], model_selection=0, feather_sigma=6.0)
     edge = cv2.Laplacian(sharp, cv2.CV_32F)
     assert np.abs(cv2.Laplacian(soft, cv2.CV_32F)).max() < np.abs(edge).max()
+
+
+def test_face_and_mask_pack_round_trip():
+    from facial_anomaly.faces.background import pack_face_and_mask, unpack_face_and_mask
+
+    rgb = np.random.default_rng(2).integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+    mask = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    face, back = unpack_face_and_mask(pack_face_and_mask(rgb, mask))
+    np.testing.assert_array_equal(face, rgb)
+    np.testing.assert_allclose(back, mask, atol=0.5 / 255 + 1e-6)
+    import pytest
+
+    with pytest.raises(ValueError, match="differ in size"):
+        pack_face_and_mask(rgb, mask[:4])

@@ -21,20 +21,25 @@ class BinaryFileDataset(FileDatasetBase):
         return bytes(data)
 
 
-class PngArrayDataset(FileDatasetBase):
-    """A PNG file as a numpy array: H×W×3 uint8 RGB (``mode: rgb``) or H×W uint8 (``mode: gray``).
+_CHANNELS = {"gray": 1, "rgb": 3, "rgba": 4}
 
-    Float arrays in [0, 1] (masks) are saved as 8-bit grey. Saves are atomic, so an
-    interrupted run never leaves a truncated PNG behind.
+
+class PngArrayDataset(FileDatasetBase):
+    """A PNG file as a numpy array: H×W×3 uint8 RGB (``mode: rgb``), H×W×4 RGBA (``mode: rgba``)
+    or H×W uint8 (``mode: gray``).
+
+    Float arrays in [0, 1] (masks) are saved as 8-bit grey. An ``rgba`` load of a PNG
+    without alpha gets an opaque alpha channel. Saves are atomic, so an interrupted run
+    never leaves a truncated PNG behind.
 
     Args:
-        mode: ``rgb`` or ``gray``.
+        mode: ``rgb``, ``rgba`` or ``gray``.
         compression: PNG compression level 0–9 (lower is faster, same pixels).
     """
 
     def __init__(self, *, filepath: str, mode: str = "rgb", compression: int = 1, **kwargs: Any) -> None:
-        if mode not in ("rgb", "gray"):
-            raise ValueError(f"mode must be 'rgb' or 'gray', got {mode!r}")
+        if mode not in _CHANNELS:
+            raise ValueError(f"mode must be one of {sorted(_CHANNELS)}, got {mode!r}")
         self._mode = mode
         self._compression = int(compression)
         super().__init__(filepath=filepath, **kwargs)
@@ -46,10 +51,16 @@ class PngArrayDataset(FileDatasetBase):
         buffer = np.frombuffer(data, dtype=np.uint8)
         if self._mode == "gray":
             image = cv2.imdecode(buffer, cv2.IMREAD_GRAYSCALE)
-        else:
+        elif self._mode == "rgb":
             image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-            if image is not None:
-                image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+            image = None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        else:
+            image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+            if image is not None and image.ndim == 2:
+                image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGRA)
+            elif image is not None and image.shape[2] == 3:
+                image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+            image = None if image is None else cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
         if image is None:
             raise ValueError(f"{self._filepath} is not a readable PNG")
         return image
@@ -58,12 +69,14 @@ class PngArrayDataset(FileDatasetBase):
         array = np.asarray(data)
         if array.dtype != np.uint8:
             array = np.clip(np.round(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
-        if self._mode == "rgb":
-            if array.ndim != 3 or array.shape[2] != 3:
-                raise ValueError(f"an rgb PNG needs an H×W×3 array, got shape {array.shape}")
+        channels = _CHANNELS[self._mode]
+        if (array.ndim == 2 and channels != 1) or (array.ndim == 3 and array.shape[2] != channels) or array.ndim not in (2, 3):
+            shape = {1: "H×W", 3: "H×W×3", 4: "H×W×4"}[channels]
+            raise ValueError(f"a {self._mode} PNG needs an {shape} array, got shape {array.shape}")
+        if channels == 3:
             array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-        elif array.ndim != 2:
-            raise ValueError(f"a gray PNG needs an H×W array, got shape {array.shape}")
+        elif channels == 4:
+            array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
         ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, self._compression])
         if not ok:
             raise ValueError("OpenCV could not encode the PNG")

@@ -69,3 +69,27 @@ def foreground_mask(rgb: np.ndarray, *, model_selection: int, feather_sigma: flo
     if feather_sigma > 0:
         mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=feather_sigma)
     return np.clip(mask, 0.0, 1.0)
+
+
+def pack_face_and_mask(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """One H×W×4 uint8 RGBA array: the aligned crop with its foreground mask as alpha.
+
+    Aligned faces are stored this way (one PNG per face), so a face and its mask can
+    never come from different runs or settings.
+    """
+    if rgb.shape[:2] != mask.shape[:2]:
+        raise ValueError(f"face {rgb.shape[:2]} and mask {mask.shape[:2]} differ in size")
+    alpha = mask if mask.dtype == np.uint8 else np.round(np.clip(mask, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return np.dstack([rgb, alpha])
+
+
+def unpack_face_and_mask(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`pack_face_and_mask`: (H×W×3 uint8 RGB, H×W float32 mask in [0, 1]).
+
+    A 3-channel image (no alpha) is accepted and gets an all-foreground mask.
+    """
+    if rgba.ndim != 3 or rgba.shape[2] not in (3, 4):
+        raise ValueError(f"expected an H×W×3 or H×W×4 image, got shape {rgba.shape}")
+    if rgba.shape[2] == 3:
+        return np.ascontiguousarray(rgba), np.ones(rgba.shape[:2], np.float32)
+    return np.ascontiguousarray(rgba[..., :3]), rgba[..., 3].astype(np.float32) / 255.0

@@ -2,8 +2,8 @@
 
 The nodes only move data between the catalog and :mod:`facial_anomaly.faces`. Memory
 stays flat in the number of images: raw files are loaded one at a time from lazy
-partitions, and the aligned crops and masks are returned as callables that the
-partitioned datasets call one by one while saving.
+partitions, and the aligned faces are returned as callables that the partitioned
+dataset calls one by one while saving.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from facial_anomaly.faces import (
     render_aligned_face,
     resolve_config,
 )
-from facial_anomaly.faces.background import foreground_mask
+from facial_anomaly.faces.background import pack_face_and_mask
 from facial_anomaly.faces.io import sha1_of_bytes
 from facial_anomaly.faces.tables import geometry_to_alignment_table, geometry_to_landmark_table
 
@@ -120,15 +120,15 @@ def render_aligned_faces(
     preprocess: dict,
     alignment_presets: dict,
 ) -> dict[str, Callable[[], np.ndarray]]:
-    """Aligned crops (lazy, one PNG per ``image_id``) for every located face that is new
-    or changed, or whose crop is missing on disk."""
+    """Aligned faces (lazy, one RGBA PNG per ``image_id``: the crop with mirrored padding,
+    its feathered foreground mask as alpha) for every located face that is new or
+    changed, or whose file is missing on disk."""
     config = resolve_config(preprocess, alignment_presets)
 
     def render(record: dict) -> Callable[[], np.ndarray]:
         def make() -> np.ndarray:
             rgb = decode_image(raw_images[record["image"]](), **config["decode"]).rgb
-            crop, _ = render_aligned_face(rgb, geometry_from_record(record), config)
-            return crop
+            return pack_face_and_mask(*render_aligned_face(rgb, geometry_from_record(record), config))
 
         return make
 
@@ -136,33 +136,6 @@ def render_aligned_faces(
         record["image_id"]: render(record)
         for record in face_geometry.to_dict("records")
         if record["status"] == "ok" and _needs_output(record, existing_aligned)
-    }
-
-
-def segment_aligned_faces(
-    aligned_faces: dict[str, Callable[[], np.ndarray]],
-    face_geometry: pd.DataFrame,
-    existing_masks: dict[str, Any],
-    preprocess: dict,
-) -> dict[str, Callable[[], np.ndarray]]:
-    """Feathered foreground masks (lazy, 8-bit PNG) of the aligned crops that need one."""
-    background = preprocess["background"]
-
-    def segment(image_id: str) -> Callable[[], np.ndarray]:
-        def make() -> np.ndarray:
-            mask = foreground_mask(
-                aligned_faces[image_id](),
-                model_selection=background["segmentation_model"],
-                feather_sigma=background["mask_feather_sigma"],
-            )
-            return np.round(mask * 255.0).astype(np.uint8)
-
-        return make
-
-    return {
-        record["image_id"]: segment(record["image_id"])
-        for record in face_geometry.to_dict("records")
-        if record["status"] == "ok" and record["image_id"] in aligned_faces and _needs_output(record, existing_masks)
     }
 
 

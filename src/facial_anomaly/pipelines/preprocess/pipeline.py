@@ -6,7 +6,6 @@ from .nodes import (
     build_preprocess_tables,
     locate_faces,
     render_aligned_faces,
-    segment_aligned_faces,
     summarize_preprocess,
 )
 
@@ -31,12 +30,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs="aligned_faces",
                 name="render_aligned_faces",
-            ),
-            Node(
-                segment_aligned_faces,
-                inputs=["aligned_faces", "face_geometry", "aligned_masks_existing", "params:preprocess"],
-                outputs="aligned_masks",
-                name="segment_aligned_faces",
             ),
             Node(
                 build_preprocess_tables,

@@ -50,8 +50,14 @@ def test_every_input_file_gets_a_report_row_and_ok_faces_get_outputs(sample_inpu
     assert (report["detail"].fillna("") != "").sum() == (report["status"] != "ok").sum()
     ok_ids = set(report.loc[report["status"] == "ok", "image_id"])
     aligned = {p.stem for p in (out / "02_intermediate/aligned").glob("*.png")}
-    masks = {p.stem for p in (out / "02_intermediate/aligned_masks").glob("*.png")}
-    assert aligned == ok_ids and masks == ok_ids
+    assert aligned == ok_ids
+    from facial_anomaly.datasets import PngArrayDataset
+    from facial_anomaly.faces.background import unpack_face_and_mask
+
+    rgba = PngArrayDataset(filepath=str(out / "02_intermediate/aligned" / f"{sorted(ok_ids)[0]}.png"), mode="rgba").load()
+    face, mask = unpack_face_and_mask(rgba)
+    assert face.shape == (512, 512, 3) and mask.shape == (512, 512)
+    assert mask[256, 256] > 0.9 and mask[3, 3] < 0.5  # face centre is foreground, corner is not
 
     landmarks = landmarks_by_image(pd.read_parquet(out / "02_intermediate/landmarks.parquet"))
     assert set(landmarks) == ok_ids
@@ -120,7 +126,7 @@ def test_changed_settings_invalidate_earlier_results(sample_input, tmp_path):
     crop = next((out / "02_intermediate/aligned").glob("*.png"))
     from facial_anomaly.datasets import PngArrayDataset
 
-    assert PngArrayDataset(filepath=str(crop)).load().shape == (256, 256, 3)
+    assert PngArrayDataset(filepath=str(crop), mode="rgba").load().shape == (256, 256, 4)
 
 
 def test_outputs_are_lazy_callables(sample_input, tmp_path):
@@ -133,7 +139,7 @@ def test_outputs_are_lazy_callables(sample_input, tmp_path):
     geometry = locate_faces(raw, None, params, presets)
     crops = render_aligned_faces(raw, geometry, {}, params, presets)
     assert len(crops) == 8 and all(callable(make) for make in crops.values())
-    assert next(iter(crops.values()))().shape == (512, 512, 3)
+    assert next(iter(crops.values()))().shape == (512, 512, 4)
 
 
 def test_empty_input_folder_gives_empty_report(tmp_path):
