@@ -2,7 +2,10 @@
 
 MLflow logging is declared in the catalog, not coded in nodes: a dataset whose
 ``metadata`` has ``mlflow: metrics`` is logged as metrics when saved, one with
-``mlflow: artifact`` as a file (tables → CSV, dicts → JSON, figures and images → PNG).
+``mlflow: artifact`` as a file (tables → CSV, dicts → JSON, figures and images → PNG,
+dicts of images or figures → a folder of PNGs, fitted models → their own ``.npz``), and
+a table with ``mlflow: nested_runs`` as one nested run per row (``run_name``,
+``param.*``, ``metric.*`` columns). A list (``[artifact, metrics]``) does several.
 Every node's wall time is logged as ``seconds.<node>``; nodes tagged ``gpu`` also log
 the torch device they ran on. Nothing is logged when no MLflow run is active (tracking
 switched off), so the same catalog works with and without tracking.
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import numbers
 import tempfile
 import time
 from pathlib import Path
@@ -34,9 +38,13 @@ def untracked_pipelines(tracking: Any) -> list[str]:
     """
     if str(tracking).strip().lower() in _TRUE_WORDS:
         return []
-    from kedro.framework.project import pipelines
+    import pkgutil
 
-    return sorted({*pipelines.keys(), "__default__"})
+    import facial_anomaly.pipelines as stages
+
+    # Listed from the package folders, not the pipeline registry: this runs while the
+    # configuration loads, possibly in the middle of the registry's own loading.
+    return sorted({module.name for module in pkgutil.iter_modules(stages.__path__) if module.ispkg} | {"__default__"})
 
 
 def _flat_numbers(data: Any, prefix: str = "") -> dict[str, float]:
@@ -45,16 +53,41 @@ def _flat_numbers(data: Any, prefix: str = "") -> dict[str, float]:
     if isinstance(data, dict):
         for key, value in data.items():
             flat.update(_flat_numbers(value, f"{prefix}{key}."))
-    elif isinstance(data, (int, float)) and not isinstance(data, bool) and math.isfinite(data):
+    elif isinstance(data, numbers.Real) and not isinstance(data, bool) and math.isfinite(data):
         flat[prefix.rstrip(".")] = float(data)
     return flat
 
 
-def _write_artifact(data: Any, folder: Path, name: str) -> Path | None:
-    """Serialise a saved dataset's data to a file MLflow can store; None for unknown types."""
+def _is_image(value: Any) -> bool:
     import numpy as np
+
+    return isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim in (2, 3)
+
+
+def _write_image(image, path: Path) -> Path:
+    import cv2
+
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def _write_artifact(data: Any, folder: Path, name: str) -> Path | None:
+    """Serialise a saved dataset's data to a file (or a folder of files) MLflow can store;
+    None for types it does not know."""
     import pandas as pd
 
+    if isinstance(data, dict) and data and all(_is_image(v) or hasattr(v, "savefig") for v in data.values()):
+        target = folder / name
+        target.mkdir()
+        for key, value in data.items():
+            path = target / f"{str(key).replace('/', '__')}.png"
+            if hasattr(value, "savefig"):
+                value.savefig(path, dpi=100)
+            else:
+                _write_image(value, path)
+        return target
     if isinstance(data, pd.DataFrame):
         path = folder / f"{name}.csv"
         data.to_csv(path, index=False)
@@ -67,14 +100,32 @@ def _write_artifact(data: Any, folder: Path, name: str) -> Path | None:
     elif hasattr(data, "savefig"):
         path = folder / f"{name}.png"
         data.savefig(path, dpi=100)
-    elif isinstance(data, np.ndarray) and data.ndim in (2, 3) and data.dtype == np.uint8:
-        import cv2
-
-        path = folder / f"{name}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(data, cv2.COLOR_RGB2BGR) if data.ndim == 3 else data)
+    elif _is_image(data):
+        path = _write_image(data, folder / f"{name}.png")
+    elif callable(getattr(data, "save", None)):  # fitted models save themselves (.npz, no pickle)
+        path = folder / f"{name}.npz"
+        data.save(path)
     else:
         return None
     return path
+
+
+def log_nested_runs(table: Any, *, parent: str) -> None:
+    """One nested MLflow run per table row: ``run_name``, ``param.*`` columns as parameters,
+    finite ``metric.*`` columns as metrics (e.g. one run per scoring variant)."""
+    import mlflow
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame):
+        logger.warning("nested_runs needs a table; %s is a %s", parent, type(table).__name__)
+        return
+    for row in table.to_dict("records"):
+        with mlflow.start_run(run_name=str(row.get("run_name", parent)), nested=True):
+            mlflow.set_tag("facial_anomaly.table", parent)
+            mlflow.log_params({key[len("param."):]: value for key, value in row.items() if key.startswith("param.")})
+            metrics = _flat_numbers({key[len("metric."):]: value for key, value in row.items() if key.startswith("metric.")})
+            if metrics:
+                mlflow.log_metrics(metrics)
 
 
 class MlflowTrackingHook:
@@ -117,12 +168,19 @@ class MlflowTrackingHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, **_: Any) -> None:
-        kind = self._mlflow_kind.get(dataset_name)
-        if kind is None or self._active_run() is None:
+        kinds = self._mlflow_kind.get(dataset_name)
+        if kinds is None or self._active_run() is None:
             return
+        for kind in [kinds] if isinstance(kinds, str) else kinds:
+            self._log(kind, dataset_name, data)
+
+    @staticmethod
+    def _log(kind: str, dataset_name: str, data: Any) -> None:
         import mlflow
 
-        if kind == "metrics":
+        if kind == "nested_runs":
+            log_nested_runs(data, parent=dataset_name)
+        elif kind == "metrics":
             metrics = _flat_numbers(data)
             if metrics:
                 mlflow.log_metrics({f"{dataset_name}.{key}": value for key, value in metrics.items()})
@@ -132,9 +190,14 @@ class MlflowTrackingHook:
                 if path is None:
                     logger.warning("cannot log %s (%s) to MLflow as an artifact", dataset_name, type(data).__name__)
                     return
-                mlflow.log_artifact(str(path), artifact_path="reports")
+                if path.is_dir():
+                    mlflow.log_artifacts(str(path), artifact_path=f"reports/{dataset_name}")
+                else:
+                    mlflow.log_artifact(str(path), artifact_path="reports")
         else:
-            logger.warning("unknown mlflow metadata %r on dataset %s (use metrics or artifact)", kind, dataset_name)
+            logger.warning(
+                "unknown mlflow metadata %r on dataset %s (use metrics, artifact or nested_runs)", kind, dataset_name
+            )
 
 
 class EmbeddedSampleHook:

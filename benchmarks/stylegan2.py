@@ -1,0 +1,110 @@
+"""Speed of the StyleGAN2 normalizer on this machine (random weights, CPU by default).
+
+    .venv/bin/python benchmarks/stylegan2.py --threads 1 [--configs tiny 256 1024] [--steps 3]
+
+For each generator configuration it times a few inversion steps (Algorithm 1) and
+adaptation steps (Algorithm 2), subtracting the fixed cost (a run with 1 resp. 0 steps),
+and extrapolates to the paper's 2000 + 50 steps. Hayajneh et al. report ~50 s per image
+on an RTX 2080. LPIPS uses a randomly initialised backbone (same cost as the real one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from facial_anomaly.devices import resolve_device
+from facial_anomaly.normalizers.stylegan2 import (
+    AdaptationConfig,
+    GeneratorConfig,
+    InversionConfig,
+    StyleGAN2Generator,
+    adapt,
+    build_lpips,
+    invert,
+    w_statistics,
+)
+
+CONFIGS = {
+    # name: (generator fields, LPIPS net, working resolution)
+    "tiny": (dict(resolution=32, latent_dim=32, mapping_layers=2, channel_base=256, channel_max=32), "alex", 32),
+    "256": (dict(resolution=256, latent_dim=512, mapping_layers=8, channel_base=32768, channel_max=512), "vgg", 256),
+    "1024": (dict(resolution=1024, latent_dim=512, mapping_layers=8, channel_base=32768, channel_max=512), "vgg", 256),
+}
+PAPER_INVERSION_STEPS = 2000
+PAPER_ADAPTATION_STEPS = 50
+PAPER_MEAN_W_SAMPLES = 10_000
+
+
+def inversion_config(steps: int, working_resolution: int) -> InversionConfig:
+    return InversionConfig(
+        mean_w_samples=16, steps=steps, lr=0.1, lr_rampup=0.05, lr_rampdown=0.25, adam_betas=(0.9, 0.999),
+        latent_noise=0.05, latent_noise_ramp=0.75, noise_regularization=1e5, w_plus=False,
+        working_resolution=working_resolution, seed=0,
+    )  # fmt: skip
+
+
+def adaptation_config(steps: int, working_resolution: int) -> AdaptationConfig:
+    return AdaptationConfig(
+        steps=steps, output_step=steps, snapshot_steps=(0,), lr=3e-4, adam_betas=(0.9, 0.999), lpips_weight=1.0,
+        l2_weight=1.0, working_resolution=working_resolution, reconstruction_fraction=0.5,
+    )  # fmt: skip
+
+
+def timed(function) -> float:
+    start = time.perf_counter()
+    function()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def bench(name: str, steps: int, batch: int, device: torch.device) -> None:
+    fields, net, working = CONFIGS[name]
+    config = GeneratorConfig(mapping_lr_multiplier=0.01, **fields)
+    torch.manual_seed(0)
+    generator = StyleGAN2Generator(config).eval().to(device)
+    perceptual = build_lpips(net, pretrained_backbone=False).to(device)
+    params = sum(p.numel() for p in generator.parameters()) / 1e6
+    targets = generator(torch.randn(batch, config.latent_dim, device=device)).detach()
+    mask = torch.ones(1, 1, config.resolution, config.resolution, device=device)
+
+    mean_w = timed(lambda: w_statistics(generator, PAPER_MEAN_W_SAMPLES, torch.Generator(device=device).manual_seed(0)))
+    base = timed(lambda: invert(generator, targets, perceptual, inversion_config(1, working)))
+    full = timed(lambda: invert(generator, targets, perceptual, inversion_config(1 + steps, working)))
+    inversion_step = max(full - base, 1e-9) / steps  # seconds per step for the whole batch
+    result = invert(generator, targets[:1], perceptual, inversion_config(1, working))
+    base = timed(lambda: adapt(generator, result.w, result.noise, targets[:1], perceptual, adaptation_config(0, working), mask))
+    full = timed(lambda: adapt(generator, result.w, result.noise, targets[:1], perceptual, adaptation_config(steps, working), mask))
+    adaptation_step = max(full - base, 1e-9) / steps
+
+    per_image = mean_w / batch + PAPER_INVERSION_STEPS * inversion_step / batch + PAPER_ADAPTATION_STEPS * adaptation_step
+    print(
+        f"{name:>5} | {config.resolution:4d} px {params:6.2f} M params, LPIPS-{net} at {working} px, batch {batch}\n"
+        f"      | mean W of {PAPER_MEAN_W_SAMPLES} samples: {mean_w:7.2f} s\n"
+        f"      | inversion : {1 / inversion_step:8.2f} it/s ({inversion_step / batch:7.3f} s per image-step)\n"
+        f"      | adaptation: {1 / adaptation_step:8.2f} it/s ({adaptation_step:7.3f} s per step, one face)\n"
+        f"      | projected {PAPER_INVERSION_STEPS} + {PAPER_ADAPTATION_STEPS} steps: {per_image:9.1f} s per image "
+        f"({per_image / 60:.1f} min; paper: ~50 s on an RTX 2080)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
+    parser.add_argument("--configs", nargs="+", default=["tiny", "256"], choices=sorted(CONFIGS))
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per algorithm (after the fixed cost)")
+    parser.add_argument("--batch", type=int, default=1, help="faces inverted together")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} thread(s), {args.steps} timed steps")
+    for name in args.configs:
+        bench(name, args.steps, args.batch, device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# One command: install, then run the default pipeline (on the embedded demo sample when
+# data/01_raw is empty). Extra arguments go to `kedro run`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/setup_env.sh
+.venv/bin/kedro run "$@"
+echo "Outputs: data/02_intermediate (aligned faces, tables) and data/08_reporting."
+echo "MLflow:  .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"

@@ -1,0 +1,48 @@
+"""Fitted models of normal faces as ``.npz`` files (plain arrays + JSON metadata, no pickle)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ._files import FileDatasetBase
+
+
+def _model_classes() -> dict[str, type]:
+    from facial_anomaly.normalizers import AppearanceModel, ShapeModel
+
+    return {"shape_model": ShapeModel, "appearance_model": AppearanceModel}
+
+
+class NormalModelDataset(FileDatasetBase):
+    """A fitted ``ShapeModel`` or ``AppearanceModel`` (``kind``) stored as ``.npz``.
+
+    Loading never unpickles (``allow_pickle=False``), so a model file from elsewhere
+    cannot run code. Versionable like any file dataset; saves are atomic.
+    """
+
+    def __init__(self, *, filepath: str, kind: str, **kwargs: Any) -> None:
+        classes = _model_classes()
+        if kind not in classes:
+            raise ValueError(f"kind must be one of {sorted(classes)}, got {kind!r}")
+        self._kind = kind
+        super().__init__(filepath=filepath, **kwargs)
+
+    def _describe(self) -> dict[str, Any]:
+        return {**super()._describe(), "kind": self._kind}
+
+    def _decode(self, data: bytes):
+        from facial_anomaly.normalizers import load_state
+
+        return _model_classes()[self._kind].from_state(*load_state(io.BytesIO(data)))
+
+    def _encode(self, model) -> bytes:
+        expected = _model_classes()[self._kind]
+        if not isinstance(model, expected):
+            raise TypeError(f"expected a {expected.__name__}, got {type(model).__name__}")
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.npz"
+            model.save(path)
+            return path.read_bytes()

@@ -1,0 +1,22 @@
+"""Evaluation of scores against labels: correlations with bootstrap intervals, ROC AUC,
+EER, operating point at a specificity, per-subset breakdown, and figures. No Kedro."""
+
+from .metrics import (
+    bootstrap_correlation,
+    classification_metrics,
+    equal_error_rate,
+    evaluate,
+    threshold_at_specificity,
+)
+from .plots import roc_figure, score_histogram_figure, severity_scatter_figure
+
+__all__ = [
+    "bootstrap_correlation",
+    "classification_metrics",
+    "equal_error_rate",
+    "evaluate",
+    "roc_figure",
+    "score_histogram_figure",
+    "severity_scatter_figure",
+    "threshold_at_specificity",
+]

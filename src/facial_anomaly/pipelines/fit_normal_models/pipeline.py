@@ -1,0 +1,27 @@
+"""``kedro run --pipeline fit_normal_models --params input_dir=<normal faces>``: preprocess, then fit."""
+
+from kedro.pipeline import Node, Pipeline
+
+from ..preprocess import create_pipeline as create_preprocess_pipeline
+from .nodes import fit_appearance_model, fit_shape_model
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    fitting = Pipeline(
+        [
+            Node(
+                fit_shape_model,
+                inputs=["face_geometry", "landmarks", "params:fit_normal_models"],
+                outputs=["shape_model", "shape_model_summary"],
+                name="fit_shape_model",
+            ),
+            Node(
+                fit_appearance_model,
+                inputs=["aligned_faces", "face_geometry", "landmarks", "params:fit_normal_models"],
+                outputs=["appearance_model", "appearance_model_summary"],
+                name="fit_appearance_model",
+            ),
+        ],
+        tags="fit_normal_models",
+    )
+    return create_preprocess_pipeline() + fitting

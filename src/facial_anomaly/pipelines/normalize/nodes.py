@@ -1,0 +1,116 @@
+"""Normalize nodes: build the chosen normalizers, produce normalized faces lazily, report,
+and draw side-by-side sheets (original | normalized | difference)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from facial_anomaly.faces.tables import landmarks_by_image
+from facial_anomaly.normalizers import Normalizer, build_normalizer
+from facial_anomaly.normalizers.sheets import comparison_sheet
+
+from .._aligned import load_aligned, ok_image_ids
+
+
+def selected_normalizers(normalize: dict) -> list[str]:
+    """Normalizer names of this run: ``normalize.normalizer`` is one name or several joined
+    by ``+`` (``symmetry+shape_model``); the first is the default for scoring."""
+    names = [name.strip() for name in str(normalize["normalizer"]).split("+") if name.strip()]
+    if not names:
+        raise ValueError("normalize.normalizer is empty; name at least one normalizer")
+    return names
+
+
+def build_normalizers(normalize: dict, shape_model, appearance_model) -> dict[str, Normalizer]:
+    """The configured normalizers, or a clear error naming the model to fit first."""
+    built = {}
+    for name in selected_normalizers(normalize):
+        try:
+            built[name] = build_normalizer(
+                name, normalize["normalizers"], shape_model=shape_model, appearance_model=appearance_model
+            )
+        except ValueError as error:
+            if "needs a fitted" in str(error):
+                raise ValueError(
+                    f"{error}. Fit the models of normal faces first: "
+                    "kedro run --pipeline fit_normal_models --params input_dir=<folder of normal face photos>"
+                ) from error
+            raise
+    return built
+
+
+def _normalization_input_problem(landmarks: np.ndarray | None) -> str:
+    if landmarks is None:
+        return "no landmarks for this face"
+    if landmarks.shape != (478, 3) or not np.isfinite(landmarks).all():
+        return "landmarks are incomplete or not finite"
+    return ""
+
+
+def normalize_faces(
+    aligned_faces: dict[str, Callable],
+    face_geometry: pd.DataFrame,
+    landmarks: pd.DataFrame,
+    shape_model,
+    appearance_model,
+    normalize: dict,
+) -> tuple[dict[str, Callable[[], np.ndarray]], pd.DataFrame]:
+    """Normalized faces, lazily, as ``<normalizer>/<image_id>`` partitions, and a report
+    with one row per (input file, normalizer): ``ok`` or why it was not normalized."""
+    normalizers = build_normalizers(normalize, shape_model, appearance_model)
+    ok_ids = set(ok_image_ids(face_geometry, aligned_faces))
+    points_by_id = landmarks_by_image(landmarks[landmarks["image_id"].isin(ok_ids)])
+    outputs: dict[str, Callable[[], np.ndarray]] = {}
+    rows = []
+
+    def make(normalizer: Normalizer, image_id: str) -> Callable[[], np.ndarray]:
+        def run() -> np.ndarray:
+            rgb, _ = load_aligned(aligned_faces, image_id)
+            return normalizer.normalize(rgb, points_by_id[image_id]).image
+
+        return run
+
+    for record in face_geometry[["image_id", "image", "status"]].to_dict("records"):
+        image_id = record["image_id"]
+        for name, normalizer in normalizers.items():
+            row = {**record, "normalizer": name}
+            if record["status"] != "ok":
+                rows.append(row)  # rejected upstream: passed on with its reason
+                continue
+            if image_id not in ok_ids:
+                rows.append({**row, "status": "missing_aligned_face"})
+                continue
+            problem = _normalization_input_problem(points_by_id.get(image_id))
+            if problem:
+                rows.append({**row, "status": "invalid_landmarks", "detail": problem})
+                continue
+            outputs[f"{name}/{image_id}"] = make(normalizer, image_id)
+            rows.append(row)
+    report = pd.DataFrame(rows, columns=["image_id", "image", "normalizer", "status", "detail"])
+    return outputs, report
+
+
+def draw_comparison_sheets(
+    aligned_faces: dict[str, Callable],
+    normalized_faces: dict[str, Callable],
+    normalize_report: pd.DataFrame,
+    normalize: dict,
+    sheet: dict,
+) -> dict[str, np.ndarray]:
+    """One sheet per normalizer: rows of original | normalized | amplified difference for
+    the first ``sheet["faces"]`` normalized faces."""
+    sheets = {}
+    done = normalize_report[normalize_report["status"] == "ok"]
+    for name in selected_normalizers(normalize):
+        image_ids = done.loc[done["normalizer"] == name, "image_id"].head(sheet["faces"]).tolist()
+        pairs = [
+            (load_aligned(aligned_faces, image_id)[0], normalized_faces[f"{name}/{image_id}"]())
+            for image_id in image_ids
+            if f"{name}/{image_id}" in normalized_faces
+        ]
+        if pairs:
+            sheets[name] = comparison_sheet(pairs, difference_gain=sheet["difference_gain"])
+    return sheets

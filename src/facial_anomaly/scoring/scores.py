@@ -1,0 +1,287 @@
+"""Scores of a face from its difference maps: the paper's normality index, an anomaly
+score, and a grid of scoring variants (Hayajneh et al. 2022 §1.4 and Table 1).
+
+Variant names
+-------------
+A variant is (heatmap kind, colour space, eroded or not, region), named::
+
+    <kind>_<processing>__<region>
+
+``processing`` joins the colour space (omitted when ``rgb``) and ``eroded`` (when
+eroded) with ``_``, or is ``base`` for plain RGB — the column names of the paper's
+Table 1: ``pse_base__mouth_nose``, ``pse_ycbcr__mouth_nose``, ``pse_eroded__mouth_nose``,
+``pse_ycbcr_eroded__mouth_nose`` (the paper's default), ``ssim_ycbcr__face_without_eyes``...
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import numpy as np
+
+from facial_anomaly.heatmaps import (
+    COLOR_SPACES,
+    HEATMAP_KINDS,
+    REGIONS,
+    channel_map_converted,
+    context_radius,
+    erode,
+    erosion_reach,
+    reduce_channels,
+    region_mask,
+    to_color_space,
+)
+
+STATISTICS = ("normality_index", "anomaly_score")
+_GRID_KEYS = ("kinds", "color_spaces", "erosion", "regions")
+_PLAIN_COLOR_SPACE = "rgb"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _masked_values(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Values at mask pixels, (N,) or (N, C) float64; checks shapes, emptiness and finiteness."""
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        raise ValueError(f"mask must be a bool array, got dtype {mask.dtype}")
+    if values.shape[:2] != mask.shape:
+        raise ValueError(f"map {values.shape} and mask {mask.shape} differ in size")
+    if not mask.any():
+        raise ValueError("the region mask is empty: there is nothing to score")
+    inside = values[mask].astype(np.float64, copy=False)
+    if not np.isfinite(inside).all():
+        raise ValueError("the map has NaN or infinite values inside the mask")
+    if inside.min() < 0:
+        raise ValueError(f"difference maps must be ≥ 0; found {inside.min()} inside the mask")
+    return inside
+
+
+def normality_index(channel_map: np.ndarray, mask: np.ndarray) -> float:
+    """The paper's normality index ``S = −log(‖PSE‖_F / N)``; higher = more normal.
+
+    ``‖PSE‖_F = sqrt(Σ_{p in mask} Σ_c PSE[p, c]²)`` — the Frobenius norm of the N×C
+    matrix of the map's values at the N mask pixels over all C channels — and ``N`` is
+    the number of mask pixels (not N·C). Natural logarithm. Any map ≥ 0 works (PSE as in
+    the paper, or SSIM / LPIPS maps for the other variants).
+
+    Args:
+        channel_map: H×W or H×W×C float map ≥ 0 (PSE on the 8-bit scale for the paper's S).
+        mask: H×W bool, the scored region.
+
+    Returns:
+        S as a float; ``math.inf`` when the map is 0 everywhere in the mask (identical
+        images). Never NaN.
+
+    Raises:
+        ValueError: empty mask, size mismatch, a non-bool mask, or NaN / inf / negative values.
+    """
+    inside = _masked_values(channel_map, mask)
+    frobenius = math.sqrt(float(np.sum(np.square(inside))))
+    if frobenius == 0.0:
+        return math.inf
+    count = int(np.count_nonzero(mask))
+    return math.log(count) - math.log(frobenius)
+
+
+def anomaly_score(heatmap: np.ndarray, mask: np.ndarray) -> float:
+    """Mean heat inside the mask; higher = more anomalous, 0 for identical images.
+
+    The plain mean (the identity transform): finite for any finite map, on the map's
+    own scale, and rank-equivalent to any monotone transform of it.
+
+    Args:
+        heatmap: H×W float map ≥ 0.
+        mask: H×W bool, the scored region.
+
+    Returns:
+        A finite float ≥ 0.
+
+    Raises:
+        ValueError: empty mask, size mismatch, a non-H×W map, a non-bool mask, or
+            NaN / inf / negative values.
+    """
+    if heatmap.ndim != 2:
+        raise ValueError(f"expected an H×W heatmap (reduce channels first), got shape {heatmap.shape}")
+    return float(_masked_values(heatmap, mask).mean())
+
+
+# --------------------------------------------------------------------------- variants
+
+
+class Variant(NamedTuple):
+    """One scoring variant: which map, in which colour space, eroded or not, where."""
+
+    kind: str
+    color_space: str
+    eroded: bool
+    region: str
+
+    @property
+    def name(self) -> str:
+        """``<kind>_<processing>__<region>``, see the module docstring."""
+        parts = [] if self.color_space == _PLAIN_COLOR_SPACE else [self.color_space]
+        parts += ["eroded"] if self.eroded else []
+        return f"{self.kind}_{'_'.join(parts) or 'base'}__{self.region}"
+
+
+def _check_member(what: str, value, valid) -> None:
+    if value not in valid:
+        raise ValueError(f"unknown {what} {value!r}; valid: {list(valid)}")
+
+
+def parse_variant_name(name: str) -> Variant:
+    """The :class:`Variant` a name stands for (inverse of :attr:`Variant.name`).
+
+    Raises:
+        ValueError: when the name does not follow the scheme or names unknown parts.
+    """
+    head, separator, region = name.partition("__")
+    kind, _, processing = head.partition("_")
+    if not separator or not processing:
+        raise ValueError(f"variant name {name!r} is not <kind>_<processing>__<region>")
+    parts = processing.split("_")
+    eroded = parts[-1] == "eroded"
+    spaces = parts[:-1] if eroded else parts
+    color_space = _PLAIN_COLOR_SPACE if spaces in (["base"], []) else "_".join(spaces)
+    variant = Variant(kind, color_space, eroded, region)
+    _check_variant(variant)
+    if variant.name != name:
+        raise ValueError(f"variant name {name!r} is not canonical; did you mean {variant.name!r}?")
+    return variant
+
+
+def _check_variant(variant: Variant) -> None:
+    _check_member("heatmap kind", variant.kind, HEATMAP_KINDS)
+    _check_member("colour space", variant.color_space, COLOR_SPACES)
+    _check_member("erosion flag", variant.eroded, (False, True))
+    _check_member("region", variant.region, REGIONS)
+
+
+def variant_grid(grid: Mapping) -> list[Variant]:
+    """Every variant of a grid spec, in kind → colour space → erosion → region order.
+
+    Args:
+        grid: ``{"kinds": [...], "color_spaces": [...], "erosion": [false, true],
+            "regions": [...]}`` (the ``grid`` block of ``parameters_scores.yml``).
+
+    Raises:
+        ValueError: a missing key or an unknown value, naming it.
+    """
+    missing = [key for key in _GRID_KEYS if key not in grid]
+    if missing:
+        raise ValueError(f"grid spec lacks {missing}; it needs {list(_GRID_KEYS)}")
+    not_bool = [value for value in grid["erosion"] if not isinstance(value, bool)]
+    if not_bool:
+        raise ValueError(f"grid erosion values must be true/false, got {not_bool}")
+    variants = [
+        Variant(kind, color_space, eroded, region)
+        for kind in grid["kinds"]
+        for color_space in grid["color_spaces"]
+        for eroded in grid["erosion"]
+        for region in grid["regions"]
+    ]
+    for variant in variants:
+        _check_variant(variant)
+    return variants
+
+
+def score_variants(
+    original: np.ndarray,
+    normalized: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    grid: Mapping,
+    statistic: str,
+    erosion_size: int,
+    erosion_iterations: int,
+    channel_reduction: str,
+    kind_options: Mapping[str, Mapping],
+    region_params: Mapping[str, Mapping],
+) -> dict[str, float]:
+    """One score per variant of the grid for a face and its normalized version.
+
+    Each colour conversion, per-channel map, erosion and region mask is computed once
+    and shared by every variant that needs it, and maps are computed only around the
+    regions (with enough margin that every score equals the full-frame computation).
+
+    Args:
+        original, normalized: H×W×3 RGB aligned face and its normalized version
+            (``uint8`` or float in [0, 1]).
+        landmarks: (478, 2|3) FaceMesh landmarks in pixels of the aligned face.
+        grid: the grid spec (see :func:`variant_grid`).
+        statistic: ``"anomaly_score"`` (:func:`anomaly_score` of the channel-reduced
+            heatmap; higher = more anomalous) or ``"normality_index"``
+            (:func:`normality_index` of the per-channel map; higher = more normal).
+        erosion_size, erosion_iterations: the erosion of eroded variants (eq. 5).
+        channel_reduction: ``"sum"`` or ``"mean"``, for ``anomaly_score``.
+        kind_options: per-kind options (``kind_options`` of ``parameters_heatmaps.yml``).
+        region_params: region name → its parameters (``regions`` of ``parameters_scores.yml``).
+
+    Returns:
+        ``{variant name: score}`` in :func:`variant_grid` order.
+
+    Raises:
+        ValueError: bad grid, statistic, shapes or parameters; an empty region.
+        HeatmapKindUnavailable: a kind in the grid cannot run here (LPIPS weights missing).
+    """
+    _check_member("statistic", statistic, STATISTICS)
+    if original.shape != normalized.shape:
+        raise ValueError(f"original {original.shape} and normalized {normalized.shape} differ in shape")
+    variants = variant_grid(grid)
+    full_masks = {
+        region: region_mask(landmarks, original.shape, region, **region_params[region])
+        for region in dict.fromkeys(variant.region for variant in variants)
+    }
+    # Maps are computed only on the masks' bounding box, padded by how far a masked value
+    # depends on its surroundings (map context + erosion), so scores equal full-frame ones.
+    radii = [context_radius(kind, kind_options=kind_options) for kind in grid["kinds"]]
+    reach = erosion_reach(size=erosion_size, iterations=erosion_iterations) if any(grid["erosion"]) else 0
+    context = max([radius for radius in radii if radius is not None], default=0)
+    window = _bounding_window(full_masks.values(), pad=context + reach)
+    masks = {region: mask[window] for region, mask in full_masks.items()}
+
+    @functools.cache
+    def converted(space: str, cropped: bool) -> tuple[np.ndarray, np.ndarray]:
+        images = (original[window], normalized[window]) if cropped else (original, normalized)
+        return tuple(to_color_space(image, space) for image in images)
+
+    @functools.cache
+    def per_channel(kind: str, space: str) -> np.ndarray:
+        # Kinds without a finite context (LPIPS) see the whole image and are cropped after.
+        local = context_radius(kind, kind_options=kind_options) is not None
+        images = converted(space, local)
+        values = channel_map_converted(*images, kind=kind, color_space=space, kind_options=kind_options)
+        return values if local else values[window]
+
+    @functools.cache
+    def scored_map(kind: str, space: str, eroded: bool) -> np.ndarray:
+        values = per_channel(kind, space)
+        if eroded:
+            values = erode(values, size=erosion_size, iterations=erosion_iterations)
+        if statistic == "anomaly_score":
+            values = reduce_channels(values, reduction=channel_reduction)
+        return values
+
+    score = normality_index if statistic == "normality_index" else anomaly_score
+    return {variant.name: score(scored_map(*variant[:3]), masks[variant.region]) for variant in variants}
+
+
+def _bounding_window(masks, *, pad: int) -> tuple[slice, slice]:
+    """Row and column slices of the masks' joint bounding box grown by ``pad``, clipped to the image.
+
+    Raises:
+        ValueError: when every mask is empty.
+    """
+    union = np.logical_or.reduce(list(masks))
+    rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
+    if rows.size == 0:
+        raise ValueError("every region mask is empty: there is nothing to score")
+    height, width = union.shape
+    return (
+        slice(max(rows[0] - pad, 0), min(rows[-1] + pad + 1, height)),
+        slice(max(cols[0] - pad, 0), min(cols[-1] + pad + 1, width)),
+    )

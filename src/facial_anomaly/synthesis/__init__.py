@@ -1,0 +1,36 @@
+"""Graded synthetic anomalies on normal aligned faces (ground truth for the evaluation).
+
+``generate(family, face, landmarks, severity=..., side=..., rng=..., params=...)`` with a
+family from ``families()``: ``lip_lt_v1`` and ``lip_lt_v2`` (cleft-lip-like, :mod:`.lip`),
+``palsy`` (:mod:`.palsy`) and ``acne`` (:mod:`.acne`). Parameters live in
+``conf/base/parameters_synthesize.yml``; :mod:`.split` splits faces by person and builds
+the labels table; :mod:`.contact_sheet` renders a grid for visual checks.
+"""
+
+from .base import SEVERITIES, SIDES, SyntheticFace
+from .deform import DeformationFolds
+from .lip import (
+    LipTemplate,
+    extract_lip_template,
+    load_lip_templates,
+    save_lip_templates,
+    templates_from_table,
+    templates_to_table,
+)
+from .registry import families, family_label, generate
+
+__all__ = [
+    "DeformationFolds",
+    "LipTemplate",
+    "SEVERITIES",
+    "SIDES",
+    "SyntheticFace",
+    "extract_lip_template",
+    "families",
+    "family_label",
+    "generate",
+    "load_lip_templates",
+    "save_lip_templates",
+    "templates_from_table",
+    "templates_to_table",
+]

@@ -1,0 +1,81 @@
+"""The normalizers on real photos from ../shared/data (skipped when absent): models fitted
+on some persons, applied to held-out persons — a child and a smiling adult included."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import numpy as np
+import pytest
+
+from facial_anomaly.faces import locate_face, render_aligned_face
+from facial_anomaly.normalizers import AppearanceModel, ShapeModel, build_normalizer, landmark_asymmetry
+from facial_anomaly.normalizers.geometry import face_region_mask
+
+pytestmark = pytest.mark.shared_data
+
+FIT_PERSONS = 30
+CPU_NORMALIZERS = ("symmetry", "shape_model", "appearance_model", "inpaint")
+
+
+def _aligned(path, config) -> dict | None:
+    geometry, rgb = locate_face(path.read_bytes(), config)
+    if not geometry.ok:
+        return None
+    crop, _ = render_aligned_face(rgb, geometry, config)
+    return {"rgb": crop, "landmarks": geometry.aligned_landmarks(), "path": path}
+
+
+@pytest.fixture(scope="module")
+def real_faces(shared_data, preprocess_config) -> dict:
+    """Fit faces (London neutral, first persons) and held-out faces of other persons:
+    a smiling London face and a UTKFace child (age ≤ 10)."""
+    rows = list(csv.DictReader(open(shared_data / "MANIFEST.csv", newline="", encoding="utf-8")))
+    london = [r for r in rows if r["path"].startswith("faces/london_neutral/")]
+    fit_persons = {re.search(r"person_id=([^;]+)", r["notes"]).group(1) for r in london[:FIT_PERSONS]}
+    fit = [f for r in london[:FIT_PERSONS] if (f := _aligned(shared_data / r["path"], preprocess_config))]
+    smiling = next(
+        f for r in rows
+        if r["path"].startswith("faces/london_smiling/")
+        and re.search(r"person_id=([^;]+)", r["notes"]).group(1) not in fit_persons
+        and (f := _aligned(shared_data / r["path"], preprocess_config))
+    )
+    child = next(
+        f for r in rows
+        if r["path"].startswith("faces/utkface/") and int(re.search(r"age=(\d+)", r["notes"]).group(1)) <= 10
+        and (f := _aligned(shared_data / r["path"], preprocess_config))
+    )
+    return {"fit": fit, "held_out": {"smiling": smiling, "child": child}}
+
+
+@pytest.fixture(scope="module")
+def normalizers(real_faces, normalizer_params, model_params) -> dict:
+    fit = real_faces["fit"]
+    shape_model = ShapeModel.fit([f["landmarks"] for f in fit], **model_params["shape_model"])
+    appearance_model = AppearanceModel.fit([f["rgb"] for f in fit], [f["landmarks"] for f in fit], **model_params["appearance_model"])
+    return {
+        name: build_normalizer(name, normalizer_params, shape_model=shape_model, appearance_model=appearance_model)
+        for name in CPU_NORMALIZERS
+    }
+
+
+@pytest.mark.parametrize("who", ["smiling", "child"])
+@pytest.mark.parametrize("name", CPU_NORMALIZERS)
+def test_held_out_normal_face_changes_little(real_faces, normalizers, who, name):
+    face = real_faces["held_out"][who]
+    rgb, landmarks = face["rgb"], face["landmarks"]
+    out = normalizers[name].normalize(rgb, landmarks)
+    assert out.image.shape == rgb.shape and out.image.dtype == np.uint8
+    inside = face_region_mask(landmarks, rgb.shape, feather_px=0) > 0.5
+    change = np.abs(out.image.astype(float) - rgb)
+    assert change[inside].mean() < 12.0, f"{name} changed the {who} face by {change[inside].mean():.1f} grey levels"
+    # The top rows of the crop lie outside every face region and anchor ring.
+    np.testing.assert_array_equal(out.image[:24], rgb[:24])
+
+
+@pytest.mark.parametrize("who", ["smiling", "child"])
+def test_symmetry_output_is_symmetric(real_faces, normalizers, who):
+    face = real_faces["held_out"][who]
+    out = normalizers["symmetry"].normalize(face["rgb"], face["landmarks"])
+    assert landmark_asymmetry(out.landmarks) < 1e-6 < landmark_asymmetry(face["landmarks"])
