@@ -9,6 +9,10 @@ parameters_heatmaps.yml and parameters_scores.yml. Prints images/s of
 ``score_variants`` (per CPU second of this single-threaded process, and per wall-clock
 second, which on a shared machine includes waiting for the core) and the speed-up over
 scoring each variant separately on the full frame.
+
+With ``--end-to-end FOLDER`` it also times ``kedro run --pipeline score`` (preprocess →
+normalize (symmetry) → heatmaps → scores, tracking off) over the photos in FOLDER, pinned
+to one core, and prints images/s of the whole contract.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ def images_per_second(score_one, images: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60, help="images timed for score_variants")
+    parser.add_argument("--end-to-end", metavar="FOLDER", help="also time `kedro run --pipeline score` on FOLDER")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -102,6 +107,30 @@ def main() -> None:
     verdict = "met" if fast_cpu >= TARGET_IMAGES_PER_SECOND else "NOT met"
     print(f"target ≥ {TARGET_IMAGES_PER_SECOND:.0f} images/s (CPU time): {verdict}; "
           f"speed-up of the shared grid: ×{fast_cpu / naive_cpu:.1f}")
+    if args.end_to_end:
+        end_to_end(Path(args.end_to_end))
+
+
+def end_to_end(folder: Path) -> None:
+    """Wall time of the scoring contract on one core, in a new process (start-up included)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from facial_anomaly.faces import is_supported
+
+    images = sum(1 for p in folder.rglob("*") if p.is_file() and is_supported(p.name))
+    core = str(sorted(os.sched_getaffinity(0))[0])
+    kedro = str(Path(sys.executable).with_name("kedro"))
+    with tempfile.TemporaryDirectory() as out:
+        params = f"input_dir={folder},output_dir={out},mlflow_tracking=false"
+        start = time.perf_counter()
+        subprocess.run(["taskset", "-c", core, kedro, "run", "--pipeline", "score", "--params", params],
+                       cwd=CONF.parents[1], check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+    print(f"kedro run --pipeline score on {images} images of {folder}: {seconds:.1f} s, "
+          f"{images / seconds:.2f} images/s end to end (1 core, start-up included)")
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,8 @@ on an RTX 2080. LPIPS uses a randomly initialised backbone (same cost as the rea
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 import torch
@@ -53,12 +55,18 @@ def adaptation_config(steps: int, working_resolution: int) -> AdaptationConfig:
     )  # fmt: skip
 
 
-def timed(function) -> float:
-    start = time.perf_counter()
-    function()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+def step_seconds(run, device: torch.device) -> float:
+    """Median duration of the optimisation steps of ``run(on_step)``, leaving out the first
+    (it includes the set-up and warm-up)."""
+    stamps = []
+
+    def on_step(step: int) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        stamps.append(time.perf_counter())
+
+    run(on_step)
+    return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
 
 
 def bench(name: str, steps: int, batch: int, device: torch.device) -> None:
@@ -68,17 +76,20 @@ def bench(name: str, steps: int, batch: int, device: torch.device) -> None:
     generator = StyleGAN2Generator(config).eval().to(device)
     perceptual = build_lpips(net, pretrained_backbone=False).to(device)
     params = sum(p.numel() for p in generator.parameters()) / 1e6
-    targets = generator(torch.randn(batch, config.latent_dim, device=device)).detach()
+    with torch.no_grad():
+        targets = generator(torch.randn(batch, config.latent_dim, device=device))
     mask = torch.ones(1, 1, config.resolution, config.resolution, device=device)
 
-    mean_w = timed(lambda: w_statistics(generator, PAPER_MEAN_W_SAMPLES, torch.Generator(device=device).manual_seed(0)))
-    base = timed(lambda: invert(generator, targets, perceptual, inversion_config(1, working)))
-    full = timed(lambda: invert(generator, targets, perceptual, inversion_config(1 + steps, working)))
-    inversion_step = max(full - base, 1e-9) / steps  # seconds per step for the whole batch
+    start = time.perf_counter()
+    w_statistics(generator, PAPER_MEAN_W_SAMPLES, torch.Generator(device=device).manual_seed(0))
+    mean_w = time.perf_counter() - start
+    inversion = inversion_config(steps + 1, working)
+    inversion_step = step_seconds(lambda on_step: invert(generator, targets, perceptual, inversion, on_step), device)
     result = invert(generator, targets[:1], perceptual, inversion_config(1, working))
-    base = timed(lambda: adapt(generator, result.w, result.noise, targets[:1], perceptual, adaptation_config(0, working), mask))
-    full = timed(lambda: adapt(generator, result.w, result.noise, targets[:1], perceptual, adaptation_config(steps, working), mask))
-    adaptation_step = max(full - base, 1e-9) / steps
+    adaptation = adaptation_config(steps + 1, working)
+    adaptation_step = step_seconds(
+        lambda on_step: adapt(generator, result.w, result.noise, targets[:1], perceptual, adaptation, mask, on_step), device
+    )
 
     per_image = mean_w / batch + PAPER_INVERSION_STEPS * inversion_step / batch + PAPER_ADAPTATION_STEPS * adaptation_step
     print(
@@ -87,7 +98,8 @@ def bench(name: str, steps: int, batch: int, device: torch.device) -> None:
         f"      | inversion : {1 / inversion_step:8.2f} it/s ({inversion_step / batch:7.3f} s per image-step)\n"
         f"      | adaptation: {1 / adaptation_step:8.2f} it/s ({adaptation_step:7.3f} s per step, one face)\n"
         f"      | projected {PAPER_INVERSION_STEPS} + {PAPER_ADAPTATION_STEPS} steps: {per_image:9.1f} s per image "
-        f"({per_image / 60:.1f} min; paper: ~50 s on an RTX 2080)"
+        f"({per_image / 3600:.2f} h; paper: ~50 s on an RTX 2080)",
+        flush=True,
     )
 
 
@@ -95,13 +107,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     parser.add_argument("--configs", nargs="+", default=["tiny", "256"], choices=sorted(CONFIGS))
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per algorithm (after the fixed cost)")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per algorithm (after a first, untimed one)")
     parser.add_argument("--batch", type=int, default=1, help="faces inverted together")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} thread(s), {args.steps} timed steps")
+    print(
+        f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} thread(s), median of {args.steps} steps; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (a shared machine inflates the times)"
+    )
     for name in args.configs:
         bench(name, args.steps, args.batch, device)
 

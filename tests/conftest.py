@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 import yaml
 
-from project_paths import CONF_BASE, PROJECT_ROOT, SHARED_DATA  # noqa: F401 (re-exported)
+from project_paths import CONF_BASE, PROJECT_ROOT, SHARED_DATA, load_parameters  # noqa: F401 (re-exported)
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "1")
-
-
-def load_parameters(stage: str) -> dict:
-    """The parsed ``conf/base/parameters_<stage>.yml`` (no Kedro needed)."""
-    with open(CONF_BASE / f"parameters_{stage}.yml", encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
 
 
 @pytest.fixture(scope="session")

@@ -113,7 +113,7 @@ def _tables():
 
 def test_evaluate_breaks_down_by_subset_and_survives_one_class_subsets():
     scores, labels = _tables()
-    result = evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous",
+    result = evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous", subset_controls="within",
                       severity_column="severity", subset_column="subset", **OPTIONS)
     json.dumps(result, allow_nan=False)  # JSON-able, no NaN
     assert result["n_joined"] == 12
@@ -132,7 +132,7 @@ def test_evaluate_breaks_down_by_subset_and_survives_one_class_subsets():
 
 def test_evaluate_without_severity_or_subsets():
     scores, labels = _tables()
-    result = evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous",
+    result = evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous", subset_controls="within",
                       severity_column=None, subset_column=None, **OPTIONS)
     assert result["subsets"] == {} and result["overall"]["correlation"] is None
     assert "severity" in result["overall"]["unavailable"]["correlation"]
@@ -141,5 +141,48 @@ def test_evaluate_without_severity_or_subsets():
 def test_evaluate_names_missing_columns():
     scores, labels = _tables()
     with pytest.raises(KeyError, match="rating"):
-        evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous",
+        evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous", subset_controls="within",
                  severity_column="rating", subset_column=None, **OPTIONS)
+
+
+def test_each_anomaly_subset_can_be_compared_with_all_normal_controls():
+    import pandas as pd
+
+    from facial_anomaly.evaluation import evaluate
+
+    scores = pd.DataFrame({"image_id": list("abcdef"), "score": [0.1, 0.2, 0.3, 0.9, 0.8, 0.05]})
+    labels = pd.DataFrame(
+        {"image_id": list("abcdef"), "label": [0, 0, 0, 1, 1, 1], "subset": ["normal"] * 3 + ["cleft", "acne", "acne"]}
+    )
+    options = dict(score_column="score", label_column="label", severity_column=None, subset_column="subset",
+                   specificity=0.95, n_boot=10, ci_level=0.95, seed=0)
+    within = evaluate(scores, labels, subset_controls="within", **options)
+    assert within["subsets"]["cleft"]["classification"] is None  # no controls inside the subset
+    against_all = evaluate(scores, labels, subset_controls="all_normals", **options)
+    assert against_all["subsets"]["cleft"]["classification"]["roc_auc"] == 1.0
+    assert against_all["subsets"]["acne"]["n"] == 5
+    assert against_all["subsets"]["acne"]["classification"]["roc_auc"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="subset_controls"):
+        evaluate(scores, labels, subset_controls="some", **options)
+
+
+def test_condition_names_are_labels_with_normal_as_control():
+    import pandas as pd
+
+    from facial_anomaly.evaluation import evaluate
+
+    scores = pd.DataFrame({"image_id": list("abcd"), "score": [0.1, 0.2, 0.9, 0.8]})
+    labels = pd.DataFrame({"image_id": list("abcd"), "label": ["normal", "normal", "cleft_lip", "acne"]})
+    result = evaluate(scores, labels, score_column="score", label_column="label", severity_column=None,
+                      subset_column=None, subset_controls="within", specificity=0.95, n_boot=10, ci_level=0.95, seed=0)
+    assert result["overall"]["n_anomalous"] == 2 and result["overall"]["classification"]["roc_auc"] == 1.0
+
+
+def test_markdown_table_rounds_reals_and_marks_missing_values():
+    import numpy as np
+    import pandas as pd
+
+    from facial_anomaly.evaluation import markdown_table
+
+    text = markdown_table(pd.DataFrame({"name": ["a"], "n": [3], "auc": [0.91234], "rho": [np.nan]}), decimals=2)
+    assert text.splitlines() == ["| name | n | auc | rho |", "|---|---|---|---|", "| a | 3 | 0.91 | – |"]

@@ -63,6 +63,14 @@ def test_save_load_round_trip(tmp_path, appearance_model, normalizer_params, ble
     np.testing.assert_array_equal(after.confidence, before.confidence)
 
 
+def test_fit_reads_faces_lazily(reference_set, model_params, appearance_model):
+    faces = (face for face in reference_set["faces"])  # a generator, read once
+    lazily = AppearanceModel.fit(faces, reference_set["landmarks"], **model_params["appearance_model"])
+    np.testing.assert_array_equal(lazily.components, appearance_model.components)
+    with pytest.raises(ValueError):
+        AppearanceModel.fit(reference_set["faces"][:3], reference_set["landmarks"][:4], **model_params["appearance_model"])
+
+
 def test_faces_of_different_sizes_are_refused(reference_set, model_params):
     faces = list(reference_set["faces"][:2])
     faces[1] = faces[1][:500]

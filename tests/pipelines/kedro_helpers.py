@@ -35,3 +35,14 @@ def build_catalog(input_dir: Path, output_dir: Path, extra_params: dict | None =
     return catalog
 
 
+
+
+def run_session(tmp_path: Path, monkeypatch, pipeline: str, **runtime_params) -> None:
+    """``kedro run --pipeline <pipeline> --params ...`` in-process, MLflow artifacts under tmp_path."""
+    from kedro.framework.session import KedroSession
+    from kedro.framework.startup import bootstrap_project
+
+    monkeypatch.chdir(tmp_path)  # MLflow artifacts of a sqlite store go under ./mlruns
+    bootstrap_project(PROJECT_ROOT)
+    with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=runtime_params) as session:
+        session.run(pipeline_names=[pipeline])

@@ -6,17 +6,10 @@ from types import SimpleNamespace
 
 import mlflow
 import pytest
-from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 
+from kedro_helpers import run_session
 from project_paths import PROJECT_ROOT
-
-
-def run_session(tmp_path, monkeypatch, pipeline: str, **runtime_params):
-    monkeypatch.chdir(tmp_path)  # MLflow artifacts of a sqlite store go under ./mlruns
-    bootstrap_project(PROJECT_ROOT)
-    with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=runtime_params) as session:
-        session.run(pipeline_names=[pipeline])
 
 
 def tracked_runs(uri: str):
@@ -59,7 +52,7 @@ def test_registry_has_the_stages_and_a_default():
 
     bootstrap_project(PROJECT_ROOT)
     pipelines = register_pipelines()
-    assert "preprocess" in pipelines
+    assert {"preprocess", "normalize", "heatmaps", "scores", "score", "evaluate", "fit_normal_models"} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
     for stage in DEFAULT_STAGES:
         assert {node.name for node in pipelines[stage].nodes} <= default_nodes

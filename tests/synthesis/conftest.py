@@ -29,6 +29,12 @@ def face(astronaut_aligned) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="session")
+def template_edit() -> dict:
+    """How :func:`astronaut_template` differs from the astronaut's lip (IOD)."""
+    return {"peak_raise_iod": TEMPLATE_PEAK_RAISE_IOD, "notch_iod": TEMPLATE_NOTCH_IOD}
+
+
+@pytest.fixture(scope="session")
 def astronaut_template(face) -> LipTemplate:
     """The astronaut's upper lip with the image-right peak (267) raised and the free
     margin below it (312) notched up."""

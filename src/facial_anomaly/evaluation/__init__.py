@@ -2,19 +2,23 @@
 EER, operating point at a specificity, per-subset breakdown, and figures. No Kedro."""
 
 from .metrics import (
+    binary_labels,
     bootstrap_correlation,
     classification_metrics,
     equal_error_rate,
     evaluate,
     threshold_at_specificity,
 )
+from .report import markdown_table
 from .plots import roc_figure, score_histogram_figure, severity_scatter_figure
 
 __all__ = [
+    "binary_labels",
     "bootstrap_correlation",
     "classification_metrics",
     "equal_error_rate",
     "evaluate",
+    "markdown_table",
     "roc_figure",
     "score_histogram_figure",
     "severity_scatter_figure",

@@ -14,6 +14,8 @@ import pandas as pd
 from scipy import stats
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score, roc_auc_score, roc_curve
 
+SUBSET_CONTROLS = ("within", "all_normals")
+
 # Bootstrap resamples are processed in blocks of at most this many values, to bound memory.
 _BOOTSTRAP_BLOCK_VALUES = 2_000_000
 
@@ -100,11 +102,21 @@ def bootstrap_correlation(
 # --------------------------------------------------------------------------- classification
 
 
-def _binary_labels(labels) -> np.ndarray:
+NORMAL_CONDITION = "normal"
+
+
+def binary_labels(labels) -> np.ndarray:
+    """True = anomalous. Labels are 0/1, bool, or condition names where ``normal`` marks a
+    control and any other name (``cleft_lip``, ``acne``...) an anomaly (the synthesis
+    stage's labels table uses names)."""
     array = np.asarray(labels)
+    if array.dtype.kind in "OUS" and all(isinstance(value, str) for value in array.ravel()):
+        return array != NORMAL_CONDITION
     valid = np.isin(array, [0, 1]) if array.dtype != bool else np.ones(array.shape, dtype=bool)
     if not valid.all():
-        raise ValueError(f"labels must be 0/1 or bool; found {sorted(set(array[~valid].tolist()))[:5]}")
+        raise ValueError(
+            f"labels must be 0/1, bool or condition names ('normal' = control); found {sorted(set(array[~valid].tolist()))[:5]}"
+        )
     return array.astype(bool)
 
 
@@ -135,7 +147,7 @@ def equal_error_rate(labels, scores) -> tuple[float, float]:
     Returns:
         ``(eer, threshold)``: 0 for perfectly separated scores, 1 for perfectly reversed ones.
     """
-    labels, scores = _binary_labels(labels), _check_scores(scores)
+    labels, scores = binary_labels(labels), _check_scores(scores)
     _both_classes(labels)
     fpr, tpr, thresholds = roc_curve(labels, scores)
     gap = (1.0 - tpr) - fpr  # decreases from 1 (first point) to −1 (last point)
@@ -185,7 +197,7 @@ def classification_metrics(labels, scores, *, specificity: float) -> dict:
     Raises:
         ValueError: a single class, non-finite scores or bad labels.
     """
-    labels, scores = _binary_labels(labels), _check_scores(scores)
+    labels, scores = binary_labels(labels), _check_scores(scores)
     _both_classes(labels)
     eer, eer_threshold = equal_error_rate(labels, scores)
     threshold = threshold_at_specificity(scores[~labels], specificity)
@@ -250,6 +262,7 @@ def evaluate(
     label_column: str,
     severity_column: str | None,
     subset_column: str | None,
+    subset_controls: str,
     specificity: float,
     n_boot: int,
     ci_level: float,
@@ -268,6 +281,10 @@ def evaluate(
             optional ``severity_column`` (float, NaN = unrated) and ``subset_column``.
         score_column, label_column, severity_column, subset_column: column names
             (``None`` skips correlations / the per-subset breakdown).
+        subset_controls: ``"within"`` evaluates each subset on its own rows;
+            ``"all_normals"`` evaluates the anomalous rows of each subset against every
+            normal control (for subsets that are one anomaly family each, e.g. cleft vs
+            all normal faces).
         specificity: target specificity on normal controls for the threshold.
         n_boot, ci_level, seed: bootstrap of the correlation intervals.
 
@@ -304,14 +321,19 @@ def evaluate(
     }
     keep = ~np.logical_or.reduce(list(excluded.values()))
     rows = joined[keep].copy()
-    rows["label"] = _binary_labels(rows["label"].to_numpy())
+    rows["label"] = binary_labels(rows["label"].to_numpy())
     rows["score"] = score_values[keep]
 
     options = dict(specificity=specificity, n_boot=n_boot, ci_level=ci_level, seed=seed)
     has_severity = severity_column is not None
+    if subset_controls not in SUBSET_CONTROLS:
+        raise ValueError(f"subset_controls must be one of {SUBSET_CONTROLS}, got {subset_controls!r}")
     subsets = {}
     if subset_column is not None:
+        normals = rows[rows["label"] == 0]
         for name, group in rows.groupby("subset", sort=True, dropna=False):
+            if subset_controls == "all_normals":
+                group = pd.concat([group[group["label"] == 1], normals])
             subsets[str(name)] = _evaluate_rows(group, has_severity=has_severity, **options)
     return {
         "score_column": score_column,

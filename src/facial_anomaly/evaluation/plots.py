@@ -11,7 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .metrics import _binary_labels, _check_scores, _both_classes
+from .metrics import binary_labels, _check_scores, _both_classes
 
 
 def _figure() -> tuple[Figure, "matplotlib.axes.Axes"]:
@@ -28,7 +28,7 @@ def roc_figure(labels, scores, *, title: str) -> Figure:
         scores: (n,) finite, higher = more anomalous.
         title: axes title (e.g. the score column).
     """
-    labels, scores = _binary_labels(labels), _check_scores(scores)
+    labels, scores = binary_labels(labels), _check_scores(scores)
     _both_classes(labels)
     fpr, tpr, _ = roc_curve(labels, scores)
     figure, axes = _figure()
@@ -70,7 +70,7 @@ def score_histogram_figure(scores, labels, *, bins: int, title: str) -> Figure:
         bins: number of bins over the range of all scores.
         title: axes title.
     """
-    labels, scores = _binary_labels(labels), _check_scores(scores)
+    labels, scores = binary_labels(labels), _check_scores(scores)
     edges = np.histogram_bin_edges(scores, bins=bins)
     figure, axes = _figure()
     for name, selected, color in (("normal", ~labels, "C0"), ("anomalous", labels, "C3")):

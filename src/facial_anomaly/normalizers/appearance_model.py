@@ -11,10 +11,13 @@ iteratively reweighted least-squares fit of the mode coefficients (MAP under the
 prior, clamped to ±k·σ) in which pixels with large residuals — the anomaly — get low
 Huber/Tukey weights and pixels flagged by ``mask`` get weight 0, so the anomaly does not
 pull the fit (robust AAM texture fitting as in Gross, Matthews & Baker 2006,
-"Active appearance models with occlusion"). The correction (reconstruction minus
-observed texture) is warped back onto the face and added inside the face with a
-feathered edge, so the face keeps its own fine detail while what the model cannot
-explain is replaced; the background is untouched. ``confidence`` is the robust weight.
+"Active appearance models with occlusion", Image and Vision Computing, 2006). The
+correction (reconstruction minus observed texture) is warped back onto the face and
+added inside the face, fading in from the outline, so the face keeps its own fine
+detail; ``inlier_correction`` sets how much of it well-explained pixels receive (1: the
+full reconstruction, 0: only what the model cannot explain is replaced — a new person's
+normal skin is never exactly in the model's span). The background is untouched.
+``confidence`` is the robust weight.
 
 Faces are aligned crops of one size (``parameters_preprocess.yml``), so the mean shape
 is the mean of the landmarks (alignment has already removed position, roll and scale).
@@ -24,16 +27,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from ..faces.mesh import NUM_MESH_POINTS, triangulation
 from ..faces.warp import TriangleRaster
-from .base import NormalizedFace, Normalizer, load_state, register, save_state, to_uint8, validate_face, validate_training_set
+from .base import NormalizedFace, Normalizer, load_state, register, save_state, to_uint8, validate_face, validate_training_landmarks
 from .geometry import face_region_mask
-from .statistics import fit_pca, robust_scale, robust_weights, weighted_map_coefficients
+from .statistics import ROBUST_LOSSES, fit_pca, robust_scale, robust_weights, weighted_map_coefficients
 
 MODEL_KIND = "facemesh_appearance_model"
 MODEL_VERSION = 1
@@ -137,23 +140,31 @@ class AppearanceModel:
     @classmethod
     def fit(
         cls,
-        faces: Sequence[np.ndarray],
+        faces: Iterable[np.ndarray],
         landmarks: Sequence[np.ndarray],
         *,
         working_size: int,
         explained_variance: float,
         max_components: int,
     ) -> "AppearanceModel":
-        """Fit the texture model to aligned normal faces (all the same square size)."""
-        checked = validate_training_set(faces, landmarks)
-        sizes = {face.shape[:2] for face in faces}
-        if len(sizes) != 1 or next(iter(sizes))[0] != next(iter(sizes))[1]:
-            raise ValueError(f"faces must be aligned square crops of one size, got sizes {sorted(sizes)}")
-        face_size = next(iter(sizes))[0]
-        factor = working_size / face_size
-        mean_shape = np.mean([points[:NUM_MESH_POINTS, :2] for points in checked], axis=0) * factor
-        raster = TriangleRaster.build(mean_shape, triangulation(), (working_size, working_size))
-        textures = np.stack([_sample_texture(raster, face, points, working_size) for face, points in zip(faces, checked)])
+        """Fit the texture model to aligned normal faces (all the same square size).
+
+        ``faces`` may be a lazy iterable (e.g. a generator reading one image at a time):
+        only each face's small shape-free texture is kept.
+        """
+        checked = validate_training_landmarks(landmarks)
+        mean_points = np.mean([points[:NUM_MESH_POINTS, :2] for points in checked], axis=0)
+        raster, face_size, textures = None, None, []
+        for face, points in zip(faces, checked, strict=True):
+            validate_face(face, points)
+            if face_size is None:
+                face_size = face.shape[0]
+                raster = TriangleRaster.build(mean_points * (working_size / face_size), triangulation(), (working_size, working_size))
+            if face.shape[:2] != (face_size, face_size):
+                raise ValueError(f"faces must be aligned square crops of one size: {face.shape[:2]} after {face_size}²")
+            textures.append(_sample_texture(raster, face, points, working_size))
+        textures = np.stack(textures)
+        mean_shape = mean_points * (working_size / face_size)
         pca = fit_pca(textures.reshape(len(textures), -1), explained_variance=explained_variance, max_components=max_components)
         total_variance = float(textures.reshape(len(textures), -1).var(axis=0, ddof=1).sum()) if len(textures) > 1 else 0.0
         metadata = {
@@ -292,7 +303,9 @@ class AppearanceModelNormalizer(Normalizer):
         model: AppearanceModel | None = None,
         model_params: dict | None = None,
     ):
-        self.fit_params = {
+        if robust_loss not in ROBUST_LOSSES:
+            raise ValueError(f"unknown robust_loss {robust_loss!r}; available: {list(ROBUST_LOSSES)}")
+        self.robust_fit_params = {
             "clamp_sigma": float(clamp_sigma),
             "iterations": int(robust_iterations),
             "loss": robust_loss,
@@ -329,7 +342,7 @@ class AppearanceModelNormalizer(Normalizer):
         """
         model = self._fitted()
         excluded = None if mask is None else model.sample(frame, np.asarray(mask, dtype=np.float32))[:, 0] > 0.5
-        params = dict(self.fit_params) if iterations is None else {**self.fit_params, "iterations": int(iterations)}
+        params = dict(self.robust_fit_params) if iterations is None else {**self.robust_fit_params, "iterations": int(iterations)}
         return model.fit_texture(frame, excluded=excluded, initial_weights=None if start is None else start.weights, **params)
 
     def frame(self, face: np.ndarray, landmarks: np.ndarray) -> FaceFrame:

@@ -88,6 +88,7 @@ def create(name: str, **params) -> Normalizer:
 
 def _import_builtin_normalizers() -> None:
     from . import appearance_model, inpaint, shape_model, symmetry  # noqa: F401  (they register themselves)
+    from .reconstruction import normalizer as _reconstruction  # noqa: F401  (ganomaly, autoencoder)
 
 
 def validate_face(face: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -107,11 +108,26 @@ def validate_face(face: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | No
     return landmarks
 
 
-def validate_training_set(faces: Sequence[np.ndarray] | None, landmarks: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Check the inputs of ``fit`` (faces may be None for shape-only models); return the landmarks."""
+def validate_training_landmarks(landmarks: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Check the landmark arrays a model is fitted on; return them as float64 arrays.
+
+    Raises:
+        ValueError: no faces, or a bad landmark array (shape, NaN).
+    """
     checked = [validate_landmarks(points) for points in landmarks]
     if not checked:
         raise ValueError("cannot fit a model on zero faces")
+    return checked
+
+
+def validate_training_set(faces: Sequence[np.ndarray] | None, landmarks: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Check the inputs of ``fit`` (in memory; faces may be None for shape-only models);
+    return the landmarks as float64 arrays.
+
+    Raises:
+        ValueError: no faces, counts that differ, a bad image or landmark array.
+    """
+    checked = validate_training_landmarks(landmarks)
     if faces is not None:
         if len(faces) != len(checked):
             raise ValueError(f"{len(faces)} faces but {len(checked)} landmark arrays")

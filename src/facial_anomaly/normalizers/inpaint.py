@@ -15,6 +15,8 @@ fill them from the rest of the face.
    first fill (a cleaner reference than the initial one) and the face is filled again;
    ``phases`` sets how many rounds run (the method uses two).
 
+Only pixels inside the face outline are ever changed.
+
 ``confidence`` is 1 − the (feathered) fill mask: filled pixels are invented.
 """
 
@@ -26,6 +28,7 @@ import numpy as np
 from .appearance_model import AppearanceModelNormalizer, FaceFrame, TextureFit
 from .base import NormalizedFace, Normalizer, register, to_uint8, validate_face
 from .geometry import face_region_mask
+from .statistics import MAD_TO_SIGMA
 
 FILL_METHODS = ("telea", "ns", "appearance")
 _OPENCV_INPAINT_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -108,12 +111,12 @@ class InpaintNormalizer(Normalizer):
             residual = cv2.GaussianBlur(residual, (0, 0), self.residual_blur_px)
         return residual
 
-    def face_area(self, landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-        """Boolean H×W: the face, ``face_margin_px`` inside its outline."""
-        inside = face_region_mask(landmarks, shape, feather_px=0.0) > 0.5
-        if self.face_margin_px > 0:
-            inside = cv2.erode(inside.astype(np.uint8), _disc(self.face_margin_px)).astype(bool)
-        return inside
+    def face_area(self, within_face: np.ndarray) -> np.ndarray:
+        """Boolean H×W: where anomalies are looked for — the face (``within_face``, inside
+        its outline) shrunk by ``face_margin_px``."""
+        if self.face_margin_px <= 0:
+            return within_face
+        return cv2.erode(within_face.astype(np.uint8), _disc(self.face_margin_px)).astype(bool)
 
     def anomaly_mask(self, residual: np.ndarray, face_area: np.ndarray) -> np.ndarray:
         """Boolean H×W mask of anomalous pixels from a residual map (see module docstring)."""
@@ -121,7 +124,7 @@ class InpaintNormalizer(Normalizer):
         if values.size == 0:
             return np.zeros_like(face_area)
         median = float(np.median(values))
-        sigma = 1.4826 * float(np.median(np.abs(values - median)))
+        sigma = MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
         threshold = max(self.min_threshold, median + self.threshold_sigma * sigma)
         mask = ((residual > threshold) & face_area).astype(np.uint8)
         if self.opening_px > 0:
@@ -137,20 +140,24 @@ class InpaintNormalizer(Normalizer):
         face: np.ndarray,
         mask: np.ndarray,
         window: tuple[slice, slice],
+        within_face: np.ndarray,
         frame: FaceFrame | None,
         start: TextureFit | None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(image, weight)``: ``face`` with the pixels under ``mask`` (a bool array of the
         ``window`` of the face) filled, and the feathered float32 weight of the fill over
-        the window (0 = original pixel). ``frame`` / ``start`` are the appearance model's
+        the window (0 = original pixel); the feather stops at the face outline
+        (``within_face``, same window). ``frame`` / ``start`` are the appearance model's
         view of the face and an earlier texture fit to start from (``fill="appearance"``)."""
         weight = mask.astype(np.float32)
         image = face.copy()
         if not mask.any():
             return image, weight
         if self.feather_px > 0:
-            # Feather outwards only: every masked pixel is fully replaced.
-            weight = np.maximum(weight, np.clip(2.0 * cv2.GaussianBlur(weight, (0, 0), self.feather_px), 0.0, 1.0))
+            # Feather outwards only (every masked pixel is fully replaced), and never
+            # beyond the face outline.
+            feathered = np.clip(2.0 * cv2.GaussianBlur(weight, (0, 0), self.feather_px), 0.0, 1.0)
+            weight = np.maximum(weight, feathered * within_face)
         patch = face[window].astype(np.float32)
         if self.fill == "appearance":
             full_mask = np.zeros(face.shape[:2], np.float32)
@@ -195,7 +202,8 @@ class InpaintNormalizer(Normalizer):
 
     def normalize(self, face: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | None = None) -> NormalizedFace:
         landmarks = validate_face(face, landmarks, mask)
-        area = self.face_area(landmarks, face.shape)
+        within_face = face_region_mask(landmarks, face.shape, feather_px=0.0) > 0.5
+        area = self.face_area(within_face)
         window = self._window(area)
         area_window = area[window]
         frame = self.appearance.frame(face, landmarks) if self.appearance is not None else None
@@ -206,12 +214,12 @@ class InpaintNormalizer(Normalizer):
         else:
             reference_image, start = self._reference(face, landmarks, frame)
             current = self.anomaly_mask(self.residual_map(face[window], reference_image[window]), area_window)
-        image, weight = self.fill_masked(face, current, window, frame, start)
+        image, weight = self.fill_masked(face, current, window, within_face[window], frame, start)
         for _ in range(self.phases - 1):
             current = self.anomaly_mask(self.residual_map(face[window], image[window]), area_window)
             if known is not None:
                 current &= known
-            image, weight = self.fill_masked(face, current, window, frame, start)
+            image, weight = self.fill_masked(face, current, window, within_face[window], frame, start)
         confidence = np.ones(face.shape[:2], np.float32)
         confidence[window] = 1.0 - weight
         return NormalizedFace(image=image, confidence=confidence)

@@ -25,9 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from ..faces.mesh import NUM_MESH_POINTS, mirror_pairs
-from .base import NormalizedFace, Normalizer, load_state, register, save_state, validate_face, validate_training_set
+from .base import NormalizedFace, Normalizer, load_state, register, save_state, validate_face, validate_training_landmarks
 from .geometry import AnchoredWarp
-from .statistics import fit_pca, robust_scale, robust_weights, weighted_map_coefficients
+from .statistics import ROBUST_LOSSES, fit_pca, robust_scale, robust_weights, weighted_map_coefficients
 
 MODEL_KIND = "facemesh_shape_model"
 MODEL_VERSION = 1
@@ -132,7 +132,7 @@ class ShapeModel:
         procrustes_tolerance: float,
     ) -> "ShapeModel":
         """Fit the model to the landmarks of normal faces ((478|468, 2|3) each)."""
-        checked = validate_training_set(None, landmarks)
+        checked = validate_training_landmarks(landmarks)
         shapes = np.stack([points[:NUM_MESH_POINTS, :2] for points in checked])
         if mirror_augment:
             shapes = np.concatenate([shapes, mirrored_shapes(shapes)])
@@ -243,7 +243,9 @@ class ShapeModelNormalizer(Normalizer):
     ):
         if not 0.0 <= observed_weight <= 1.0:
             raise ValueError(f"observed_weight must be in [0, 1], got {observed_weight}")
-        self.fit_params = {
+        if robust_loss not in ROBUST_LOSSES:
+            raise ValueError(f"unknown robust_loss {robust_loss!r}; available: {list(ROBUST_LOSSES)}")
+        self.robust_fit_params = {
             "clamp_sigma": float(clamp_sigma),
             "iterations": int(robust_iterations),
             "loss": robust_loss,
@@ -266,7 +268,7 @@ class ShapeModelNormalizer(Normalizer):
         if self.model is None:
             raise ValueError("the shape model is not fitted; call fit() or pass model=ShapeModel.load(path)")
         landmarks = np.asarray(landmarks, dtype=np.float64)
-        fit = self.model.fit_shape(landmarks, **self.fit_params)
+        fit = self.model.fit_shape(landmarks, **self.robust_fit_params)
         keep = (self.observed_weight * fit.weights)[:, None]
         target = landmarks.copy()
         target[:NUM_MESH_POINTS, :2] = fit.shape + keep * (landmarks[:NUM_MESH_POINTS, :2] - fit.shape)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
 from facial_anomaly.faces.background import unpack_face_and_mask
-from facial_anomaly.faces.tables import landmarks_by_image
 
 
 def ok_image_ids(face_geometry: pd.DataFrame, aligned_faces: dict[str, Callable]) -> list[str]:
@@ -20,13 +19,3 @@ def ok_image_ids(face_geometry: pd.DataFrame, aligned_faces: dict[str, Callable]
 def load_aligned(aligned_faces: dict[str, Callable], image_id: str) -> tuple[np.ndarray, np.ndarray]:
     """(RGB H×W×3 uint8, foreground mask H×W float32) of one aligned face."""
     return unpack_face_and_mask(aligned_faces[image_id]())
-
-
-def iter_aligned(
-    aligned_faces: dict[str, Callable], landmarks_table: pd.DataFrame, image_ids: list[str]
-) -> Iterator[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
-    """(image_id, rgb, mask, landmarks) one face at a time (memory stays flat)."""
-    landmarks = landmarks_by_image(landmarks_table[landmarks_table["image_id"].isin(image_ids)])
-    for image_id in image_ids:
-        rgb, mask = load_aligned(aligned_faces, image_id)
-        yield image_id, rgb, mask, landmarks[image_id]

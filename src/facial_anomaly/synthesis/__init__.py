@@ -17,20 +17,28 @@ from .lip import (
     templates_from_table,
     templates_to_table,
 )
+from .contact_sheet import grid_image, synthetic_contact_sheet
 from .registry import families, family_label, generate
+from .split import LABEL_COLUMNS, build_labels_table, split_by_person, subset_from_age
 
 __all__ = [
     "DeformationFolds",
+    "LABEL_COLUMNS",
     "LipTemplate",
     "SEVERITIES",
     "SIDES",
     "SyntheticFace",
     "extract_lip_template",
+    "build_labels_table",
     "families",
     "family_label",
     "generate",
+    "grid_image",
     "load_lip_templates",
     "save_lip_templates",
+    "split_by_person",
+    "subset_from_age",
+    "synthetic_contact_sheet",
     "templates_from_table",
     "templates_to_table",
 ]

@@ -2,8 +2,10 @@
 
 Counts follow the spirit of the Hayashi grading used by ACNE04 (mild … very severe by
 the number of inflammatory lesions): ``count[s]`` is an inclusive range per severity.
-Each lesion is a soft, slightly elliptical spot of radius ``r`` (drawn uniformly from
-``radius_iod[s]`` × IOD) described as CIELAB changes of the skin (:mod:`.colour`):
+Each lesion is a soft, slightly elliptical spot of radius ``r`` (drawn from the range
+``radius_iod[s]`` × IOD as ``low + (high − low) · u^radius_skew``, ``u`` uniform, so small
+lesions are more common than large ones) described as CIELAB changes of the skin
+(:mod:`.colour`):
 
 * a *core* (Gaussian of ``core_sigma × r``), redder and darker, and a faint
   erythematous *halo* (Gaussian of ``halo_sigma × r``). Both are additive deltas, so the
@@ -26,7 +28,7 @@ by ``outline_margin_iod`` and away from the eyes, eyebrows, nose and lips by
 ``keep_out_margin_iod`` — on skin-coloured pixels (CIELAB distance from the median skin
 colour of those regions at most ``skin_max_delta_e``; this keeps them off hair, beards
 and shadows), no closer to each other than ``spacing × (r₁ + r₂)``. Regions are chosen
-with probability ∝ ``region_weights`` × the region's usable area.
+with probability ∝ ``region_weights`` × the region's skin-coloured area.
 """
 
 from __future__ import annotations
@@ -129,10 +131,13 @@ def _place_lesions(regions, skin_like, iod, severity, rng, params) -> tuple[list
     radius_low, radius_high = per_severity(params["radius_iod"], severity, "radius_iod")
     pustule_fraction = per_severity(params["pustule_fraction"], severity, "pustule_fraction")
     names = sorted(regions)
-    weights = np.array([params["region_weights"][name.split("_")[0]] * regions[name].sum() for name in names], float)
+    # Weighted by the skin-coloured area: a forehead mostly under a fringe gets few lesions.
+    weights = np.array([params["region_weights"][name.split("_")[0]] * (regions[name] & skin_like).sum() for name in names], float)
+    if weights.sum() == 0:
+        return [], requested
     lesions: list[dict] = []
     for _ in range(requested):
-        radius = rng.uniform(radius_low, radius_high) * iod
+        radius = (radius_low + (radius_high - radius_low) * rng.random() ** params["radius_skew"]) * iod
         kind = LESION_KINDS[1] if rng.random() < pustule_fraction else LESION_KINDS[0]
         aspect = float(rng.uniform(*params["aspect"]))
         region = names[int(rng.choice(len(names), p=weights / weights.sum()))]
@@ -162,7 +167,7 @@ def acne_lesions(face, landmarks, *, severity: int, side, rng, params: dict) -> 
     severity 0 untouched. ``side`` is ignored (acne is not one-sided).
 
     ``params``: ``count``, ``radius_iod``, ``pustule_fraction`` (per severity),
-    ``region_weights``, ``outline_margin_iod``, ``keep_out_margin_iod``,
+    ``radius_skew``, ``region_weights``, ``outline_margin_iod``, ``keep_out_margin_iod``,
     ``skin_max_delta_e``, ``skin_sample_sigma_iod``, ``spacing``, ``intensity``,
     ``aspect``, ``shape`` (``core_sigma``, ``halo_sigma``, ``head_sigma``,
     ``dome_shading``, ``footprint_sigmas``) and ``colour`` (``reference_lightness``;

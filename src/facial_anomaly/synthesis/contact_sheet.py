@@ -59,11 +59,11 @@ def synthetic_contact_sheet(
     params: dict,
     *,
     families: Sequence[str] | None = None,
-    severities: Sequence[int] = (0, 1, 2, 3, 4),
-    side: str | None = "left",
+    severities: Sequence[int],
+    side: str | None,
     seed: int,
     tile_px: int,
-    crop: tuple[float, float, float, float] | None = None,
+    crop: Sequence[float] | None = None,
     outline_edits: bool = False,
 ) -> np.ndarray:
     """A grid with one row per face and family and one column per severity.
@@ -78,7 +78,8 @@ def synthetic_contact_sheet(
         seed: every (face, family) row gets its own generator from this seed, the same
             for every severity, so a row shows one anomaly growing.
         tile_px: width of each tile.
-        crop: optional ``(x0, y0, x1, y1)`` fractions of the face image to show (a close-up).
+        crop: ``(x0, y0, x1, y1)`` fractions of the face image to show (a close-up), or
+            None for the whole image (see ``contact_sheet.crops`` in the parameters).
         outline_edits: draw the outline of each edited mask (for checking the region).
 
     Returns:

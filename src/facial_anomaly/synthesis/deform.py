@@ -3,27 +3,31 @@ piecewise-affine warp of :mod:`facial_anomaly.faces.warp`.
 
 A generator says where a few landmarks must go (the *constrained* vertices, e.g. the
 upper-lip contour) and which nearby mesh vertices may follow (the *free* vertices);
-every other vertex — the face outline, the eyes, the nose, anything farther away —
-keeps its place. The free vertices get the harmonic interpolation of the constrained
-displacements over the FaceMesh graph (each free vertex at the weighted mean of its
-neighbours, weights 1/edge length): a membrane that stretches from the edited
-landmarks to the still face.
+every other vertex — the face outline, the named still regions, anything farther
+away — keeps its place. The free vertices get the harmonic interpolation of the
+constrained displacements over the FaceMesh graph (each free vertex at the weighted
+mean of its neighbours, weights 1/edge length): a membrane that stretches from the
+edited landmarks to the still face.
 
 Interpolated linearly inside the mesh triangles, that field has kinks at the vertices
-(visible as straight, angular lip contours), so :func:`warp_face` smooths it with a
-small Gaussian and applies it on a fine grid. The smoothing lets the field reach a few
-pixels past the moving triangles, but never the face outline, so the background never
-moves; every pixel outside the returned edited mask is an exact copy of the input, and
-adjacent grid triangles share edges, so there are no seams or holes.
+(visible as straight, angular lip contours), so :class:`FieldBuilder` smooths it with a
+small Gaussian, and :func:`warp_with_field` applies it on a fine grid. The smoothing
+lets the field reach a few pixels past the moving triangles, but never the face
+outline, so the background never moves; every pixel outside the returned edited mask
+is an exact copy of the input, and adjacent grid triangles share edges, so there are
+no seams or holes. :func:`deform_face` puts it together, with a correction for what
+the smoothing takes from the landmarks and a guard against folds.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 from scipy import sparse
+from scipy.ndimage import map_coordinates
 from scipy.sparse.linalg import spsolve
 
 from facial_anomaly.faces.mesh import NUM_MESH_POINTS, face_outline, region_indices, triangulation
@@ -131,45 +135,67 @@ def _grid(box: tuple[int, int, int, int], step: int) -> tuple[np.ndarray, np.nda
     return points, np.vstack([np.column_stack([a, b, d]), np.column_stack([a, d, c])])
 
 
-def _inside_weight(landmarks: np.ndarray, shape: tuple[int, int], smoothing_px: float) -> np.ndarray:
-    """1 inside the face, falling smoothly to exactly 0 before the outline: keeps the
-    smoothed field (which spreads a few pixels) off the background."""
-    # OpenCV truncates the Gaussian at 4 sigma: eroding by more keeps the outline at exactly 0.
-    inside = erode(face_mask(landmarks, shape), 4 * smoothing_px + 1).astype(np.float32)
-    return cv2.GaussianBlur(inside, (0, 0), smoothing_px)
-
-
-def displacement_field(landmarks: np.ndarray, moves: np.ndarray, shape, *, smoothing_px: float) -> np.ndarray:
-    """Dense forward displacement (H×W×2 float32, pixels) of mesh-vertex ``moves`` (468, 2).
+class FieldBuilder:
+    """Dense forward displacement fields (H×W×2 float32, pixels) of mesh-vertex moves on
+    one face: built for repeated calls with different moves (the rasterised triangles
+    and the face weight are kept).
 
     The mesh interpolates the moves linearly inside its triangles, which leaves kinks at
     the vertices (angular lip contours once warped); a Gaussian of ``smoothing_px``
-    removes them. The result is confined to the face (it fades to zero before the
-    outline) and anything below 1/100 px is set to exactly zero, so the warp ends.
+    removes them. The result is confined to the face (it fades to exactly zero before
+    the outline, so the background never moves) and anything below 1/100 px is set to
+    exactly zero, so the warp ends.
     """
-    landmarks = np.asarray(landmarks, dtype=np.float64)
-    shape = tuple(shape[:2])
-    source = landmarks[:NUM_MESH_POINTS, :2]
-    triangles = triangulation()
-    moving = np.any(moves[triangles] != 0.0, axis=(1, 2))
-    field = np.zeros((*shape, 2), dtype=np.float32)
-    if not moving.any():
+
+    def __init__(self, landmarks: np.ndarray, shape, *, smoothing_px: float):
+        self.landmarks = np.asarray(landmarks, dtype=np.float64)
+        self.shape = tuple(shape[:2])
+        self.smoothing_px = float(smoothing_px)
+        self._raster_key = None
+        self._raster = None
+        self._inside = None
+
+    def _inside_weight(self) -> np.ndarray:
+        if self._inside is None:
+            # OpenCV truncates the Gaussian at 4 sigma: eroding by more keeps the outline at 0.
+            inside = erode(face_mask(self.landmarks, self.shape), 4 * self.smoothing_px + 1).astype(np.float32)
+            self._inside = cv2.GaussianBlur(inside, (0, 0), self.smoothing_px)
+        return self._inside
+
+    def __call__(self, moves: np.ndarray) -> np.ndarray:
+        source = self.landmarks[:NUM_MESH_POINTS, :2]
+        triangles = triangulation()
+        moving = np.any(moves[triangles] != 0.0, axis=(1, 2))
+        field = np.zeros((*self.shape, 2), dtype=np.float32)
+        if not moving.any():
+            return field
+        if self._raster_key != moving.tobytes():
+            self._raster_key, self._raster = moving.tobytes(), TriangleRaster.build(source, triangles[moving], self.shape)
+        # Each pixel of a moving triangle → where the mesh sends it; the work is done on
+        # the box the smoothing can reach.
+        pixels = self._raster.pixels
+        reach = int(np.ceil(4 * self.smoothing_px)) + 1
+        rows, cols = np.divmod(pixels, self.shape[1])
+        top, bottom = max(0, rows.min() - reach), min(self.shape[0], rows.max() + reach + 1)
+        left, right = max(0, cols.min() - reach), min(self.shape[1], cols.max() + reach + 1)
+        map_x, map_y = self._raster.source_maps(source + moves)
+        box = (slice(top, bottom), slice(left, right))
+        ys, xs = np.mgrid[box].astype(np.float32)
+        local = np.dstack([map_x[box] - xs, map_y[box] - ys])
+        if self.smoothing_px > 0:
+            local = cv2.GaussianBlur(local, (0, 0), self.smoothing_px) * self._inside_weight()[box][..., None]
+        local[np.abs(local).max(axis=2) < _NEGLIGIBLE_MOVE_PX] = 0.0
+        field[box] = local
         return field
-    # Each pixel of a moving triangle → where the mesh sends it.
-    raster = TriangleRaster.build(source, triangles[moving], shape)
-    map_x, map_y = raster.source_maps(source + moves)
-    rows, cols = np.indices(shape, dtype=np.float32)
-    field = np.dstack([map_x - cols, map_y - rows])
-    if smoothing_px > 0:
-        field = cv2.GaussianBlur(field, (0, 0), smoothing_px) * _inside_weight(landmarks, shape, smoothing_px)[..., None]
-    field[np.abs(field).max(axis=2) < _NEGLIGIBLE_MOVE_PX] = 0.0
-    return field
+
+
+def displacement_field(landmarks: np.ndarray, moves: np.ndarray, shape, *, smoothing_px: float) -> np.ndarray:
+    """The smoothed dense displacement of mesh-vertex ``moves`` (468, 2); see :class:`FieldBuilder`."""
+    return FieldBuilder(landmarks, shape, smoothing_px=smoothing_px)(moves)
 
 
 def _sample(field: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Bilinear samples (N, 2) of an H×W×2 field at (N, 2) pixel positions."""
-    from scipy.ndimage import map_coordinates
-
     coordinates = [points[:, 1], points[:, 0]]
     return np.column_stack([map_coordinates(field[..., axis], coordinates, order=1) for axis in range(2)])
 
@@ -219,6 +245,40 @@ def warp_with_field(
     return image, new_landmarks, edited
 
 
+class WarpedFace(NamedTuple):
+    """A deformed face: image, landmarks, the resampled pixels, and the factor by which
+    the compression guard of :func:`deform_face` scaled the requested moves (1 = none)."""
+
+    image: np.ndarray
+    landmarks: np.ndarray
+    edited_mask: np.ndarray
+    move_scale: float
+
+
+def _fitted_field(landmarks, constrained, wanted, free, shape, warp: dict, iod: float) -> np.ndarray:
+    """The smoothed displacement field whose moves at the ``constrained`` landmarks are
+    ``wanted``: smoothing takes some of a move away from its landmark, so the moves asked
+    of the mesh are corrected ``correction_iterations`` times by what is still missing
+    at the moving landmarks (a Richardson iteration); held landmarks are not corrected."""
+    moving = np.any(wanted != 0.0, axis=1)
+    points = np.asarray(landmarks, dtype=np.float64)[constrained, :2]
+    build = FieldBuilder(landmarks, shape, smoothing_px=warp["smoothing_iod"] * iod)
+    asked = wanted.copy()
+    for iteration in range(int(warp["correction_iterations"]) + 1):
+        field = build(harmonic_displacement(landmarks, constrained, asked, free))
+        if iteration < warp["correction_iterations"]:
+            asked[moving] += wanted[moving] - _sample(field, points)[moving]
+    return field
+
+
+def smallest_area_ratio(field: np.ndarray) -> float:
+    """Smallest local area ratio of the map x → x + field (its Jacobian determinant):
+    1 = no change, < 1 compressed, ≤ 0 folded."""
+    d_dy_x, d_dx_x = np.gradient(field[..., 0])
+    d_dy_y, d_dx_y = np.gradient(field[..., 1])
+    return float(((1.0 + d_dx_x) * (1.0 + d_dy_y) - d_dx_y * d_dy_x).min())
+
+
 def deform_face(
     face: np.ndarray,
     landmarks: np.ndarray,
@@ -227,27 +287,31 @@ def deform_face(
     free: np.ndarray,
     warp: dict,
     iod: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> WarpedFace:
     """Warp a face so the ``constrained`` landmarks move by ``constrained_moves`` (pixels)
     and the ``free`` vertices follow (:func:`harmonic_displacement`), smoothly.
 
-    Smoothing takes some of the move away from the landmarks themselves, so the moves
-    asked of the mesh are corrected ``warp["correction_iterations"]`` times by what is
-    still missing at the moving constrained landmarks (a Richardson iteration); held
-    landmarks (zero move) are not corrected. ``warp`` is a family's ``warp`` block
-    (``smoothing_iod``, ``grid_step_iod`` in IOD, converted with ``iod`` pixels).
+    Compression guard: skin squeezed between a moved landmark and a still one (a lip
+    border raised towards a nose that stays) must not fold, nor shrink to a smear. When
+    the smallest local area ratio ``1 − c`` of the warp falls low, all moves are scaled by
+    ``(1 + (c / (1 − min_area_ratio))^p)^(−1/p)`` (``p = knee_power``): ≈ 1 while ``c`` is
+    well below ``1 − min_area_ratio``, and the compression then approaches that limit
+    without reaching it. The scaled compression grows with ``c``, so severities keep
+    their order.
 
-    Returns:
-        ``(image, new_landmarks, edited_mask)`` as :func:`warp_with_field`.
+    ``warp`` is a family's ``warp`` block: ``smoothing_iod``, ``grid_step_iod`` (IOD,
+    converted with ``iod`` pixels), ``correction_iterations``, ``min_area_ratio``,
+    ``knee_power``.
     """
     constrained = np.asarray(constrained, dtype=np.int64)
     wanted = np.asarray(constrained_moves, dtype=np.float64).reshape(len(constrained), 2)
-    moving = np.any(wanted != 0.0, axis=1)
-    points = np.asarray(landmarks, dtype=np.float64)[constrained, :2]
-    asked = wanted.copy()
-    for iteration in range(int(warp["correction_iterations"]) + 1):
-        moves = harmonic_displacement(landmarks, constrained, asked, free)
-        field = displacement_field(landmarks, moves, face.shape, smoothing_px=warp["smoothing_iod"] * iod)
-        if iteration < warp["correction_iterations"]:
-            asked[moving] += wanted[moving] - _sample(field, points)[moving]
-    return warp_with_field(face, landmarks, field, grid_step_px=warp["grid_step_iod"] * iod)
+    field = _fitted_field(landmarks, constrained, wanted, free, face.shape, warp, iod)
+    compression = 1.0 - smallest_area_ratio(field)
+    scale = 1.0
+    if compression > 0:
+        ratio = compression / (1.0 - warp["min_area_ratio"])
+        scale = float((1.0 + ratio ** warp["knee_power"]) ** (-1.0 / warp["knee_power"]))
+        if scale < 1.0 - 1e-3:  # a smaller change is not worth a second fit
+            field = _fitted_field(landmarks, constrained, scale * wanted, free, face.shape, warp, iod)
+    image, new_landmarks, edited = warp_with_field(face, landmarks, field, grid_step_px=warp["grid_step_iod"] * iod)
+    return WarpedFace(image, new_landmarks, edited, scale)

@@ -1,8 +1,12 @@
 """Cleft-lip-like deformations of the upper lip: parametric (LT-v1) and shape transfer (LT-v2).
 
 Both only move upper-lip landmarks; the lower lip and the mouth corners are held, the
-skin between the lip and the nose follows smoothly (:mod:`.deform`), and the nose, eyes
-and face outline never move. ``side`` is the image side of the (simulated) cleft.
+mesh vertices within ``free_radius_iod`` of the upper lip follow smoothly (:mod:`.deform`)
+except those of the ``still_regions`` (FaceMesh region names) and the face outline,
+which never move. LT-v1 lets the nose base follow (a raised lip border with a displaced
+nostril sill is the cleft-lip picture, and a still nose leaves a short upper lip no room
+to rise); LT-v2 holds the nose so that only the lip region changes. ``side`` is the
+image side of the (simulated) cleft.
 
 **LT-v1** — three parametric edits seen in unilateral cleft lip, summed (set a
 magnitude to 0 to switch one off). With ``x`` the horizontal position along the lip,
@@ -26,9 +30,7 @@ ratio of the control's to the template's commissure distance, translated so its
 cupid's-bow midpoint lands on the control's, and blended with the control's upper-lip
 landmarks with weight ``blend_weight[s]`` (severity / 4 by default); the face is then
 warped so its upper lip takes the blended shape. The template is not rotated: both
-faces are aligned with level eyes. All moves are scaled by one factor so the largest,
-``m``, stays below ``max_move_iod`` (softly: it becomes ``m / (1 + (m / limit)^p)^(1/p)``
-with ``p = max_move_knee_power``).
+faces are aligned with level eyes.
 
 One step is added to the published recipe, the *hinge correction*: each half of the
 placed template (cupid's-bow midpoint → commissure) is sheared so that its commissure
@@ -67,8 +69,7 @@ from .anatomy import (
     UPPER_LIP_OUTER,
 )
 from .base import SIDES, SyntheticFace, inter_ocular_distance, moves_metadata, per_severity
-from .deform import deform_face, smooth_bump, still_vertices, vertices_near
-
+from .deform import WarpedFace, deform_face, smooth_bump, still_vertices, vertices_near
 
 # Landmarks of a lip template, in this order: the upper lip's outer then inner contour.
 TEMPLATE_LANDMARKS = UPPER_LIP_OUTER + UPPER_LIP_INNER
@@ -77,8 +78,6 @@ _CORNERS = (*MOUTH_CORNERS.values(), *INNER_MOUTH_CORNERS.values())
 # Upper-lip landmarks a lip deformation moves (the corners stay: they fix the scale).
 _MOVED_OUTER = tuple(i for i in UPPER_LIP_OUTER if i not in _CORNERS)
 _MOVED_INNER = tuple(i for i in UPPER_LIP_INNER if i not in _CORNERS)
-# Structures held still while the upper lip moves.
-_STILL_REGIONS = ("nose", "image_left_eye", "image_right_eye", "image_left_eyebrow", "image_right_eyebrow")
 
 
 # --------------------------------------------------------------------------- templates
@@ -101,7 +100,7 @@ class LipTemplate:
     cleft_side: str
 
     def __post_init__(self):
-        points = np.asarray(self.points, dtype=np.float64)
+        points = np.array(self.points, dtype=np.float64)  # a private, read-only copy
         expected = (len(TEMPLATE_LANDMARKS), 2)
         if points.shape != expected:
             raise ValueError(
@@ -181,7 +180,16 @@ def extract_lip_template(
 
 
 def templates_to_table(templates) -> pd.DataFrame:
-    """Long table, one row per template and landmark: ``template, landmark, x, y, cleft_side``."""
+    """Long table, one row per template and landmark: ``template, landmark, x, y, cleft_side``.
+
+    Raises:
+        ValueError: when two templates share a name (the name is the table's key).
+    """
+    templates = list(templates)
+    names = [template.name for template in templates]
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise ValueError(f"lip template names must be unique; repeated: {duplicated}")
     rows = [
         (template.name, landmark, float(x), float(y), template.cleft_side)
         for template in templates
@@ -232,16 +240,17 @@ def load_lip_templates(path: str | Path) -> list[LipTemplate]:
 # --------------------------------------------------------------------------- deformations
 
 
-def _upper_lip_warp(face, landmarks, targets: dict[int, np.ndarray], params: dict, iod: float):
-    """Warp so the moved upper-lip landmarks reach ``targets`` (index → (x, y)); lower lip
-    and corners stay, nearby skin follows, the nose, eyes and outline stay."""
+def _upper_lip_warp(face, landmarks, targets: dict[int, np.ndarray], params: dict, iod: float) -> WarpedFace:
+    """Warp so the moved upper-lip landmarks reach ``targets`` (index → (x, y)); the lower
+    lip and the corners are held, vertices within ``free_radius_iod`` of the upper lip
+    follow, the ``still_regions`` and the face outline stay."""
     xy = landmarks[:, :2]
     moved = np.array(sorted(targets), dtype=np.int64)
     held = np.array(sorted(set(LOWER_LIP_OUTER + LOWER_LIP_INNER + _CORNERS)), dtype=np.int64)
     constrained = np.concatenate([moved, held])
     moves = np.vstack([np.array([targets[i] for i in moved]) - xy[moved], np.zeros((len(held), 2))])
     free_radius_px = params["free_radius_iod"] * iod
-    free = np.setdiff1d(vertices_near(xy, xy[list(UPPER_LIP_OUTER)], free_radius_px), still_vertices(*_STILL_REGIONS))
+    free = np.setdiff1d(vertices_near(xy, xy[list(UPPER_LIP_OUTER)], free_radius_px), still_vertices(*params["still_regions"]))
     return deform_face(face, landmarks, constrained, moves, free, params["warp"], iod)
 
 
@@ -256,7 +265,8 @@ def parametric_lip_deformation(face, landmarks, *, severity: int, side: str, rng
 
     ``params``: ``peak_raise_iod``, ``bow_shift_iod``, ``notch_depth_iod`` (per severity),
     ``peak_halfwidth_iod``, ``inner_follow``, ``bow_halfwidth_iod``, ``notch_halfwidth_iod``,
-    ``notch_offset_iod``, ``notch_outer_follow``, ``free_radius_iod``, ``warp``
+    ``notch_offset_iod``, ``notch_outer_follow``, ``free_radius_iod``, ``still_regions``
+    (FaceMesh regions that never move, besides the face outline), ``warp``
     (``smoothing_iod``, ``grid_step_iod``; see :func:`.deform.warp_face`). ``rng`` is unused
     (the edit is fully determined by severity and side).
     """
@@ -285,18 +295,19 @@ def parametric_lip_deformation(face, landmarks, *, severity: int, side: str, rng
             )
             across = -towards_cleft * shift_px * profile(x, middle_x, params["bow_halfwidth_iod"])
             targets[index] = xy[index] + np.array([across, -up])
-    image, new_landmarks, edited = _upper_lip_warp(face, landmarks, targets, params, iod)
+    warped = _upper_lip_warp(face, landmarks, targets, params, iod)
     return SyntheticFace(
-        image,
-        new_landmarks,
-        edited,
+        warped.image,
+        warped.landmarks,
+        warped.edited_mask,
         {
             "variant": "LT-v1",
             "iod_px": iod,
             "peak_raise_iod": raise_px / iod,
             "bow_shift_iod": shift_px / iod,
             "notch_depth_iod": notch_px / iod,
-            **moves_metadata(landmarks, new_landmarks, _key_moves(targets, xy, side), iod),
+            "move_scale": warped.move_scale,
+            **moves_metadata(landmarks, warped.landmarks, _key_moves(targets, xy, side), iod),
         },
     )
 
@@ -322,8 +333,8 @@ def placed_template(template: LipTemplate, landmarks: np.ndarray) -> np.ndarray:
 def lip_shape_transfer(face, landmarks, *, severity: int, side: str, rng, params: dict) -> SyntheticFace:
     """LT-v2 (see the module docstring). Called through :func:`facial_anomaly.synthesis.generate`.
 
-    ``params``: ``blend_weight`` (per severity), ``max_move_iod`` and ``max_move_knee_power``
-    (soft limit of the largest landmark move), ``free_radius_iod``, ``warp`` (as for LT-v1), and ``templates``: a
+    ``params``: ``blend_weight`` (per severity), ``free_radius_iod``, ``still_regions`` and
+    ``warp`` (as for LT-v1), and ``templates``: a
     non-empty sequence of :class:`LipTemplate` (added by the caller, e.g. from
     :func:`load_lip_templates`). ``rng`` picks the template, which is mirrored when its
     cleft is on the other side than ``side``.
@@ -342,33 +353,23 @@ def lip_shape_transfer(face, landmarks, *, severity: int, side: str, rng, params
     iod = inter_ocular_distance(landmarks)
     xy = landmarks[:, :2]
     placed = dict(zip(TEMPLATE_LANDMARKS, placed_template(template, landmarks)))
-    moves = {index: weight * (placed[index] - xy[index]) for index in _MOVED_OUTER + _MOVED_INNER}
-    # Soft limit on the largest move: the nose above the lip stays still, so a template
-    # far from the control's shape (an open child's mouth) would otherwise fold the skin
-    # between them. The limited move m / (1 + (m / limit)^p)^(1/p) is ≈ m well below the
-    # limit and grows monotonically towards it, so severities stay ordered.
-    largest = max(np.linalg.norm(move) for move in moves.values())
-    ratio = largest / (params["max_move_iod"] * iod)
-    power = params["max_move_knee_power"]
-    move_scale = float((1.0 + ratio**power) ** (-1.0 / power))
-    targets = {index: xy[index] + move_scale * move for index, move in moves.items()}
+    targets = {index: (1.0 - weight) * xy[index] + weight * placed[index] for index in _MOVED_OUTER + _MOVED_INNER}
     # The free margin of the upper lip may rise (open) but not sink past the lower lip's.
     for upper, lower in zip(UPPER_LIP_INNER, LOWER_LIP_INNER):
         if upper in targets:
             targets[upper][1] = min(targets[upper][1], xy[lower, 1])
-    image, new_landmarks, edited = _upper_lip_warp(face, landmarks, targets, params, iod)
+    warped = _upper_lip_warp(face, landmarks, targets, params, iod)
     return SyntheticFace(
-        image,
-        new_landmarks,
-        edited,
+        warped.image,
+        warped.landmarks,
+        warped.edited_mask,
         {
             "variant": "LT-v2",
             "iod_px": iod,
             "template": template.name,
             "template_mirrored": mirrored,
             "blend_weight": weight,
-            "move_scale": move_scale,
-            "largest_move_iod": float(move_scale * largest / iod),
-            **moves_metadata(landmarks, new_landmarks, _key_moves(targets, xy, side), iod),
+            "move_scale": warped.move_scale,
+            **moves_metadata(landmarks, warped.landmarks, _key_moves(targets, xy, side), iod),
         },
     )

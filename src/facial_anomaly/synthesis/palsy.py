@@ -10,7 +10,7 @@ of the paralysed half.
   landmark on that side moves by the same vector times ``t ** lip_follow_power``,
   where ``t`` runs from 0 at the lip midline to 1 at the corner; the other half of the
   lips stays. Mesh vertices within ``free_radius_iod`` of the corner (cheek, chin)
-  follow smoothly (:mod:`.deform`); the nose, eyes and face outline stay.
+  follow smoothly (:mod:`.deform`); the ``still_regions`` and the face outline stay.
 * *Flattening* (shading): along the nasolabial crease (FaceMesh vertices from the alar
   base past the mouth corner) the mid-scale lightness — the crease's shadow and
   highlight, between Gaussian scales ``band_sigma_iod`` — is reduced by
@@ -41,7 +41,6 @@ from .deform import deform_face, still_vertices, vertices_near
 
 
 _LIP_CONTOURS = tuple(sorted(set(UPPER_LIP_OUTER + UPPER_LIP_INNER + LOWER_LIP_OUTER + LOWER_LIP_INNER)))
-_STILL_REGIONS = ("nose", "image_left_eye", "image_right_eye", "image_left_eyebrow", "image_right_eyebrow")
 # Weights below this (1/255 of full strength) cannot change an 8-bit pixel: the
 # flattening band ends there, so the edited region is finite.
 _MIN_WEIGHT = 1.0 / 255.0
@@ -64,7 +63,8 @@ def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict
     severity 0 untouched. ``rng`` is unused (the edit is determined by severity and side).
 
     ``params``: ``corner_drop_iod``, ``corner_medial_iod``, ``nasolabial_flattening`` (per
-    severity), ``lip_follow_power``, ``free_radius_iod``, ``fold_halfwidth_iod``,
+    severity), ``lip_follow_power``, ``free_radius_iod``, ``still_regions`` (FaceMesh
+    regions that never move, besides the face outline), ``fold_halfwidth_iod``,
     ``fold_feather_iod``, ``band_sigma_iod`` ([fine, coarse]), ``warp`` (``smoothing_iod``,
     ``grid_step_iod``; see :func:`.deform.warp_face`).
     """
@@ -81,8 +81,9 @@ def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict
     along = (xy[constrained, 0] - xy[CUPIDS_BOW_MIDPOINT, 0]) / (xy[corner, 0] - xy[CUPIDS_BOW_MIDPOINT, 0])
     share = np.clip(along, 0.0, 1.0) ** params["lip_follow_power"]
     moves = share[:, None] * corner_move[None, :]
-    free = np.setdiff1d(vertices_near(xy, xy[[corner]], params["free_radius_iod"] * iod), still_vertices(*_STILL_REGIONS))
-    image, new_landmarks, edited = deform_face(face, landmarks, constrained, moves, free, params["warp"], iod)
+    free = np.setdiff1d(vertices_near(xy, xy[[corner]], params["free_radius_iod"] * iod), still_vertices(*params["still_regions"]))
+    warped = deform_face(face, landmarks, constrained, moves, free, params["warp"], iod)
+    image, new_landmarks, edited = warped.image, warped.landmarks, warped.edited_mask
 
     if flattening > 0:
         weight = nasolabial_weight(
@@ -110,6 +111,7 @@ def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict
             "corner_drop_iod": drop_px / iod,
             "corner_medial_iod": medial_px / iod,
             "nasolabial_flattening": flattening,
+            "move_scale": warped.move_scale,
             **moves_metadata(landmarks, new_landmarks, {corner: corner_move}, iod),
         },
     )

@@ -89,8 +89,8 @@ def build_labels_table(records: Iterable[Mapping]) -> pd.DataFrame:
     ``image`` (:func:`~facial_anomaly.faces.io.image_id_from_path`).
 
     Raises:
-        ValueError: naming the image when a severity, side, subset or family is invalid,
-            or a synthetic image (severity > 0) has no family.
+        ValueError: naming the image when a severity, side or subset is invalid, or a
+            synthetic image (severity > 0) has no family. KeyError: for an unknown family.
     """
     rows = []
     for record in records:

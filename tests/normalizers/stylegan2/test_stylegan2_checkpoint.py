@@ -14,10 +14,12 @@ import torch
 from facial_anomaly.normalizers.stylegan2 import (
     GeneratorConfig,
     StyleGAN2Generator,
+    from_nvidia,
     from_rosinality,
     load_generator,
     read_checkpoint,
     save_generator,
+    to_nvidia,
     to_rosinality,
 )
 from facial_anomaly.normalizers.stylegan2.checkpoint import FORMAT_NAME
@@ -103,6 +105,52 @@ def test_converter_cli_round_trips_a_rosinality_checkpoint(tiny_generator, tmp_p
     original = to_rosinality(tiny_generator)
     assert again.keys() == original.keys()
     assert all(torch.equal(again[key], original[key]) for key in original)
+
+
+def test_nvidia_names_and_shapes(tiny_generator):
+    public = to_nvidia(tiny_generator)
+    expected = {
+        "mapping.fc0.weight": (32, 32),
+        "mapping.fc1.bias": (32,),
+        "synthesis.b4.const": (32, 4, 4),
+        "synthesis.b4.resample_filter": (4, 4),
+        "synthesis.b4.conv1.weight": (32, 32, 3, 3),
+        "synthesis.b4.conv1.noise_const": (4, 4),
+        "synthesis.b4.conv1.noise_strength": (),
+        "synthesis.b4.conv1.resample_filter": (4, 4),
+        "synthesis.b4.torgb.weight": (3, 32, 1, 1),
+        "synthesis.b4.torgb.affine.bias": (32,),
+        "synthesis.b8.conv0.weight": (32, 32, 3, 3),
+        "synthesis.b16.conv0.weight": (16, 32, 3, 3),
+        "synthesis.b16.conv0.affine.weight": (32, 32),
+        "synthesis.b32.conv1.noise_const": (32, 32),
+        "synthesis.b32.conv1.bias": (8,),
+        "synthesis.b32.torgb.bias": (3,),
+    }
+    for key, shape in expected.items():
+        assert tuple(public[key].shape) == shape, key
+    # per block: 1 filter + conv0/conv1 × (weight, bias, noise_const, noise_strength, 2 affine, filter) + torgb × 4
+    assert len(public) == 2 * 2 + 1 + (1 + 7 + 4) + 3 * (1 + 2 * 7 + 4)
+    # The same tensor under both public names (e.g. the upsampling conv of the 16 px block).
+    assert torch.equal(public["synthesis.b16.conv0.weight"], to_rosinality(tiny_generator)["convs.2.conv.weight"][0])
+    assert torch.equal(public["synthesis.b16.conv0.noise_const"], to_rosinality(tiny_generator)["noises.noise_3"][0, 0])
+
+
+def test_nvidia_state_dict_with_w_avg_loads(tiny_generator, tmp_path):
+    config, state = from_nvidia({**to_nvidia(tiny_generator), "mapping.w_avg": torch.zeros(32)}, "test")
+    assert config == tiny_generator.config and state.keys() == tiny_generator.state_dict().keys()
+    for container in (True, False):
+        path = tmp_path / f"nvidia_{container}.pt"
+        state_dict = to_nvidia(tiny_generator)
+        torch.save({"G_ema": state_dict} if container else state_dict, path)
+        assert read_checkpoint(path, "cpu")[2] == "nvidia"
+        assert torch.equal(_images(load_generator(path, "cpu")), _images(tiny_generator))
+
+
+def test_conditional_nvidia_generator_is_refused(tiny_generator):
+    public = {**to_nvidia(tiny_generator), "mapping.embed.weight": torch.zeros(32, 10)}
+    with pytest.raises(ValueError, match=r"1 unexpected keys \[mapping.embed.weight\]"):
+        from_nvidia(public, "conditional.pt")
 
 
 def test_bare_rosinality_state_dict_loads(tiny_generator, tmp_path):

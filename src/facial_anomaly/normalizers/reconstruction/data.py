@@ -90,6 +90,30 @@ class CropSpec:
         return x0, y0, side
 
 
+@dataclass(frozen=True)
+class PasteSpec:
+    """How a reconstruction goes back into the aligned face (see the module docstring).
+
+    ``feather``: width of the blend ramp inside the box, as a fraction of the box side;
+    ``detail_transfer``: add the face's high-pass residual to the reconstruction.
+    """
+
+    feather: float
+    detail_transfer: bool
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "PasteSpec":
+        """From the ``paste`` block of the normalizer parameters (exactly the two keys)."""
+        if set(data) != {"feather", "detail_transfer"}:
+            raise ValueError(f"paste needs exactly the keys ['detail_transfer', 'feather'], got {sorted(data)}")
+        if not isinstance(data["detail_transfer"], bool):
+            raise ValueError(f"paste.detail_transfer must be true or false, got {data['detail_transfer']!r}")
+        spec = cls(float(data["feather"]), data["detail_transfer"])
+        if not 0.0 <= spec.feather <= 0.5:
+            raise ValueError(f"paste.feather must be in [0, 0.5] (fraction of the box side), got {spec.feather}")
+        return spec
+
+
 def check_face_image(face: np.ndarray) -> np.ndarray:
     """Return ``face`` if it is an H×W×3 uint8 array, else raise ``ValueError``."""
     if not isinstance(face, np.ndarray) or face.ndim != 3 or face.shape[2] != CHANNELS or face.dtype != np.uint8:
@@ -153,18 +177,16 @@ def feather_weights(side: int, feather_px: float) -> np.ndarray:
     return np.outer(ramp, ramp).astype(np.float32)
 
 
-def paste_reconstruction(
-    face: np.ndarray, reconstruction: np.ndarray, crop: CropSpec, *, feather: float, detail_transfer: bool
-) -> np.ndarray:
+def paste_reconstruction(face: np.ndarray, reconstruction: np.ndarray, crop: CropSpec, paste: PasteSpec) -> np.ndarray:
     """The aligned face with the (upsampled) reconstruction blended into the crop box.
 
     Args:
         face: the aligned face the reconstruction was made from, H×W×3 uint8.
         reconstruction: S×S×3 uint8 model output for ``crop_face(face, crop, S)``.
         crop: the model's crop spec.
-        feather: width of the blend ramp as a fraction of the box side (0 = hard paste).
-        detail_transfer: add the face's high-pass residual (what the model cannot
-            resolve) to the reconstruction (see the module docstring).
+        paste: feather width (fraction of the box side; 0 = hard paste) and whether to
+            add the face's high-pass residual (what the model cannot resolve; see the
+            module docstring).
 
     Returns:
         H×W×3 uint8; pixels outside the box are exact copies of ``face``.
@@ -177,10 +199,10 @@ def paste_reconstruction(
     x0, y0, side = crop.box(*face.shape[:2])
     region = face[y0 : y0 + side, x0 : x0 + side].astype(np.float32)
     upsampled = _resize(reconstruction, side).astype(np.float32)
-    if detail_transfer:
+    if paste.detail_transfer:
         blurred = _resize(_resize(face[y0 : y0 + side, x0 : x0 + side], size), side).astype(np.float32)
         upsampled += region - blurred
-    weights = feather_weights(side, feather * side)[:, :, None]
+    weights = feather_weights(side, paste.feather * side)[:, :, None]
     out = face.copy()
     blended = weights * upsampled + (1.0 - weights) * region
     out[y0 : y0 + side, x0 : x0 + side] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)

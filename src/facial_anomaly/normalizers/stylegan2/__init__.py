@@ -1,8 +1,8 @@
 """StyleGAN2 face normalizer (Hayajneh et al. 2022): inversion + generator adaptation.
 
 - :mod:`.generator`: plain-PyTorch StyleGAN2 config-f generator (CPU or GPU).
-- :mod:`.checkpoint`: safe loading of rosinality ``.pt`` checkpoints and of this project's
-  format; ``python -m facial_anomaly.normalizers.stylegan2.convert SRC DST``.
+- :mod:`.checkpoint`: safe loading of rosinality ``.pt`` checkpoints, stylegan2-ada-pytorch
+  state dicts and this project's format; ``python -m facial_anomaly.normalizers.stylegan2.convert SRC DST``.
 - :mod:`.inversion`: Algorithm 1 (projection into W / W+ with noise regularisation).
 - :mod:`.adaptation`: Algorithm 2 (fine-tune the generator, snapshots, reconstruction step).
 - :mod:`.normalizer`: :class:`StyleGAN2Normalizer`, the ``"stylegan2"`` normalizer.
@@ -14,10 +14,12 @@ from .adaptation import AdaptationConfig, AdaptationResult, adapt, reconstructio
 from .checkpoint import (
     check_state_dict,
     convert_checkpoint,
+    from_nvidia,
     from_rosinality,
     load_generator,
     read_checkpoint,
     save_generator,
+    to_nvidia,
     to_rosinality,
 )
 from .config import resolve_preset
@@ -39,6 +41,7 @@ __all__ = [
     "build_lpips",
     "check_state_dict",
     "convert_checkpoint",
+    "from_nvidia",
     "from_rosinality",
     "invert",
     "learning_rate",
@@ -50,6 +53,7 @@ __all__ = [
     "region_heat",
     "resolve_preset",
     "save_generator",
+    "to_nvidia",
     "to_rosinality",
     "w_statistics",
 ]

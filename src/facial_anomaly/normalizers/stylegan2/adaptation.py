@@ -19,7 +19,7 @@ The mapping network is not used (w is given) and not tuned.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -110,6 +110,7 @@ def adapt(
     perceptual: nn.Module,
     config: AdaptationConfig,
     region_mask: torch.Tensor | None,
+    on_step: Callable[[int], None] | None = None,
 ) -> AdaptationResult:
     """Algorithm 2 for one face.
 
@@ -122,6 +123,7 @@ def adapt(
         config: the settings.
         region_mask: (1, 1, H', W') weights in [0, 1] of the anomaly region (any size,
             resized to the generator's), or ``None``.
+        on_step: called with the step index after each optimisation step (progress, timing).
     """
     if w.ndim != 3 or w.shape[0] != 1 or target.shape[0] != 1:
         raise ValueError(f"adapt works on one face: w (1, num_ws, dim), target (1, 3, H, W); got {tuple(w.shape)}, {tuple(target.shape)}")
@@ -154,6 +156,8 @@ def adapt(
             weight.grad = grad
         optimizer.step()
         losses[step] = loss.detach()
+        if on_step is not None:
+            on_step(step)
     heat_curve = None if mask is None else heat.cpu()
     return AdaptationResult(
         generator=tuned,

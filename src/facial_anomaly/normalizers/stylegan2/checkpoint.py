@@ -16,28 +16,45 @@ and numbers only, never arbitrary code):
   bare ``g_ema`` state dict. Only ``g_ema`` is used (``latent_avg`` is not: Algorithm 1
   computes its own mean W). Names such as ``style.1.weight``, ``conv1.conv.weight``,
   ``convs.N.conv.modulation.weight``, ``noises.noise_N`` and ``to_rgbs.N.*`` are mapped to
-  the names listed in :mod:`.generator`; resolution, latent size and channel widths are
-  read from the tensor shapes.
+  the names listed in :mod:`.generator`.
 
-Not read: NVIDIA's ``.pkl`` files (the official TensorFlow ``stylegan2-ffhq-config-f.pkl``
-and stylegan2-ada-pytorch pickles). Unpickling them imports or even executes the code
-stored in them, so they cannot be opened safely; convert them first with the tools of
-their ecosystem, e.g. rosinality's ``convert_weight.py --repo <official stylegan2 repo>
-stylegan2-ffhq-config-f.pkl`` (needs TensorFlow 1.x), which writes the ``.pt`` file above.
+- **NVlabs/stylegan2-ada-pytorch** generator state dicts saved with ``torch.save`` (bare,
+  or as ``{"G_ema": state_dict}``): ``mapping.fc0.weight``, ``synthesis.b4.const``,
+  ``synthesis.b8.conv0.affine.weight``, ``synthesis.b1024.torgb.weight``, … (``mapping.w_avg``
+  is dropped). The official weights need no TensorFlow this way, with that repository::
 
-Where to get FFHQ config-f weights (1024 px, the generator of Hayajneh et al. 2022):
-the README of rosinality/stylegan2-pytorch links the converted
-``stylegan2-ffhq-config-f.pt`` (≈ 360 MB); or convert NVIDIA's official
-``stylegan2-ffhq-config-f.pkl`` from the NVlabs/stylegan2 README as described above. Put
-the file at the ``checkpoint`` path of ``conf/base/parameters_stylegan2.yml``
-(``data/06_models/stylegan2/stylegan2-ffhq-config-f.pt``); it is read as is, or can be
-converted once to this project's format with the CLI.
+      import torch, dnnlib, legacy
+      with dnnlib.util.open_url("stylegan2-ffhq-config-f.pkl") as f:
+          G = legacy.load_network_pkl(f)["G_ema"]
+      torch.save(G.state_dict(), "stylegan2-ffhq-config-f.nvidia.pt")
+
+  Converted TF config-f networks have ``conv_clamp=None``, as assumed here; networks
+  trained with stylegan2-ada-pytorch (``conv_clamp=256``) are read too, but their rare
+  activations beyond ±256 are not clamped.
+
+For both public formats resolution, latent size, mapping depth and channel widths are read
+from the tensor shapes; the mapping learning-rate multiplier, which no file stores, is the
+0.01 that both implementations always use.
+
+Not read: ``.pkl`` files (the official TensorFlow ``stylegan2-ffhq-config-f.pkl`` and
+stylegan2-ada-pytorch pickles). Unpickling them imports or even executes the code stored in
+them, so they cannot be opened safely; export the state dict as above, or use rosinality's
+``convert_weight.py --repo <official stylegan2 repo> stylegan2-ffhq-config-f.pkl`` (needs
+TensorFlow 1.x), which writes the ``.pt`` file above.
+
+Where to get FFHQ config-f weights (1024 px, the generator of Hayajneh et al. 2022): the
+README of rosinality/stylegan2-pytorch links the converted ``stylegan2-ffhq-config-f.pt``;
+or take NVIDIA's official ``stylegan2-ffhq-config-f.pkl`` (NVlabs/stylegan2 README) and
+export it as described above. Put the file at the ``checkpoint`` path of
+``conf/base/parameters_stylegan2.yml`` (``data/06_models/stylegan2/stylegan2-ffhq-config-f.pt``);
+it is read as is, or can be converted once to this project's format with the CLI.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -48,23 +65,6 @@ FORMAT_NAME = "facial_anomaly.stylegan2.generator"
 FORMAT_VERSION = 1
 DEFAULT_CHECKPOINT_HINT = "data/06_models/stylegan2/stylegan2-ffhq-config-f.pt"
 
-# rosinality's Generator(lr_mlp=0.01) default; its train.py never changes it, so every
-# checkpoint of that format was trained with it (the value is not stored in the file).
-ROSINALITY_MAPPING_LR_MULTIPLIER = 0.01
-
-_ROSINALITY_LAYER_SUFFIX = {
-    "conv.weight": "conv.weight",
-    "conv.affine.weight": "conv.modulation.weight",
-    "conv.affine.bias": "conv.modulation.bias",
-    "noise_strength": "noise.weight",
-    "bias": "activate.bias",
-}
-_ROSINALITY_TO_RGB_SUFFIX = {
-    "conv.weight": "conv.weight",
-    "conv.affine.weight": "conv.modulation.weight",
-    "conv.affine.bias": "conv.modulation.bias",
-    "bias": "bias",
-}
 _MAX_LISTED = 12
 
 
@@ -120,11 +120,63 @@ def generator_from_state_dict(config: GeneratorConfig, state_dict: Mapping, sour
     return generator.eval()
 
 
-# --------------------------------------------------------------------------- rosinality
+# --------------------------------------------------------------------------- public formats
+
+
+@dataclass(frozen=True)
+class _PublicFormat:
+    """How a public implementation names and shapes the tensors of this project's generator."""
+
+    label: str
+    mapping_lr_multiplier: float
+    name: Callable[[str], str]  # own name → public name
+    shape: Callable[[str, tuple[int, ...]], tuple[int, ...]]  # own name, own shape → public shape
+    fixed_buffers: Callable[[GeneratorConfig], dict[str, torch.Tensor]]  # checked, then dropped
+    ignored: Callable[[GeneratorConfig], dict[str, tuple[int, ...]]]  # allowed when present, dropped
+    probe: Callable[[Mapping, str], tuple[int, int, dict[int, int]]]  # → latent_dim, mapping layers, widths
+
+
+def _dim(state_dict: Mapping, key: str, axis: int, source: str) -> int:
+    value = state_dict.get(key)
+    if not isinstance(value, torch.Tensor) or value.ndim <= axis:
+        raise ValueError(f"{source}: {key} must be a tensor with more than {axis} dimensions, found {value!r:.80}")
+    return int(value.shape[axis])
+
+
+def _count(state_dict: Mapping, pattern: str, start: int) -> int:
+    """How many consecutive ``pattern.format(start), pattern.format(start + 1), …`` keys exist."""
+    count = 0
+    while pattern.format(start + count) in state_dict:
+        count += 1
+    return count
+
+
+def _require(state_dict: Mapping, keys: list[str], fmt: str, source: str) -> None:
+    absent = [key for key in keys if key not in state_dict]
+    if absent:
+        raise ValueError(
+            f"{source} is not a {fmt} generator: missing keys {absent} "
+            f"(found e.g. {_listed(sorted(map(str, state_dict))[:_MAX_LISTED])})"
+        )
+
+
+# rosinality/stylegan2-pytorch (model.py: Generator; "g_ema" of its checkpoints).
+_ROSINALITY_LAYER_SUFFIX = {
+    "conv.weight": "conv.weight",
+    "conv.affine.weight": "conv.modulation.weight",
+    "conv.affine.bias": "conv.modulation.bias",
+    "noise_strength": "noise.weight",
+    "bias": "activate.bias",
+}
+_ROSINALITY_TO_RGB_SUFFIX = {
+    "conv.weight": "conv.weight",
+    "conv.affine.weight": "conv.modulation.weight",
+    "conv.affine.bias": "conv.modulation.bias",
+    "bias": "bias",
+}
 
 
 def _rosinality_name(own: str) -> str:
-    """rosinality/stylegan2-pytorch ``g_ema`` name of one of this project's parameter names."""
     parts = own.split(".")
     if parts[0] == "mapping":  # mapping.layers.{i}.{weight,bias}; style.0 is the PixelNorm
         return f"style.{int(parts[2]) + 1}.{parts[3]}"
@@ -141,8 +193,7 @@ def _rosinality_name(own: str) -> str:
 
 
 def _rosinality_shape(own: str, shape: tuple[int, ...]) -> tuple[int, ...]:
-    """rosinality keeps modulated weights as (1, C_out, C_in, k, k), noise strengths as
-    (1,) and toRGB biases as (1, 3, 1, 1); every other tensor has the same shape."""
+    """Modulated weights are (1, C_out, C_in, k, k), noise strengths (1,), toRGB biases (1, 3, 1, 1)."""
     if own.endswith(".conv.weight"):
         return (1, *shape)
     if own.endswith(".noise_strength"):
@@ -153,49 +204,108 @@ def _rosinality_shape(own: str, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _rosinality_fir_buffers(config: GeneratorConfig) -> dict[str, torch.Tensor]:
-    """The fixed [1, 3, 3, 1] filter buffers a rosinality state dict also holds."""
-    kernel = fir_filter(FIR_TAPS, gain=4.0)
+    kernel = fir_filter(FIR_TAPS, gain=4.0)  # make_kernel([1, 3, 3, 1]) × factor²
     blocks = config.log2_resolution - 2
     buffers = {f"convs.{2 * b}.conv.blur.kernel": kernel for b in range(blocks)}
     buffers.update({f"to_rgbs.{b}.upsample.kernel": kernel for b in range(blocks)})
     return buffers
 
 
-def _dim(state_dict: Mapping, key: str, axis: int, source: str) -> int:
-    value = state_dict.get(key)
-    if not isinstance(value, torch.Tensor) or value.ndim <= axis:
-        raise ValueError(f"{source}: {key} must be a tensor with more than {axis} dimensions, found {value!r:.80}")
-    return int(value.shape[axis])
-
-
-def _rosinality_config(state_dict: Mapping, source: str) -> GeneratorConfig:
-    """Read resolution, latent size, mapping depth and channel widths from tensor shapes."""
-    needed = ["style.1.weight", "conv1.conv.weight", "to_rgb1.conv.weight"]
-    absent = [key for key in needed if key not in state_dict]
-    if absent:
-        raise ValueError(
-            f"{source} is not a rosinality/stylegan2-pytorch generator: missing keys {absent} "
-            f"(found e.g. {_listed(sorted(map(str, state_dict))[:_MAX_LISTED])})"
-        )
-    mapping_layers = 0
-    while f"style.{mapping_layers + 1}.weight" in state_dict:
-        mapping_layers += 1
-    blocks = 0
-    while f"to_rgbs.{blocks}.conv.weight" in state_dict:
-        blocks += 1
-    resolution = 4 * 2**blocks
+def _rosinality_probe(state_dict: Mapping, source: str) -> tuple[int, int, dict[int, int]]:
+    _require(state_dict, ["style.1.weight", "conv1.conv.weight", "to_rgb1.conv.weight"], "rosinality/stylegan2-pytorch", source)
+    blocks = _count(state_dict, "to_rgbs.{}.conv.weight", 0)
     widths = {4: _dim(state_dict, "conv1.conv.weight", 1, source)}
-    for b in range(blocks):
-        widths[8 * 2**b] = _dim(state_dict, f"convs.{2 * b}.conv.weight", 1, source)
-    channel_max = widths[4]
-    channel_base = widths[resolution] * resolution
+    widths.update({8 * 2**b: _dim(state_dict, f"convs.{2 * b}.conv.weight", 1, source) for b in range(blocks)})
+    return _dim(state_dict, "style.1.weight", 1, source), _count(state_dict, "style.{}.weight", 1), widths
+
+
+ROSINALITY = _PublicFormat(
+    label="rosinality",
+    # Generator(lr_mlp=0.01) default; its train.py never changes it and the file does not store it.
+    mapping_lr_multiplier=0.01,
+    name=_rosinality_name,
+    shape=_rosinality_shape,
+    fixed_buffers=_rosinality_fir_buffers,
+    ignored=lambda config: {},
+    probe=_rosinality_probe,
+)
+
+
+# NVlabs/stylegan2-ada-pytorch (training/networks.py: Generator.state_dict()).
+_NVIDIA_LAYER_SUFFIX = {
+    "conv.weight": "weight",
+    "conv.affine.weight": "affine.weight",
+    "conv.affine.bias": "affine.bias",
+    "noise_strength": "noise_strength",
+    "noise_const": "noise_const",
+    "bias": "bias",
+}
+
+
+def _nvidia_name(own: str) -> str:
+    parts = own.split(".")
+    if parts[0] == "mapping":
+        return f"mapping.fc{parts[2]}.{parts[3]}"
+    if own == "synthesis.const":
+        return "synthesis.b4.const"
+    kind, index, suffix = parts[1], int(parts[2]), ".".join(parts[3:])
+    if kind == "layers":
+        res = 2 ** ((index + 5) // 2)
+        conv = "conv1" if index == 0 or index % 2 == 0 else "conv0"
+        return f"synthesis.b{res}.{conv}.{_NVIDIA_LAYER_SUFFIX[suffix]}"
+    return f"synthesis.b{4 * 2**index}.torgb.{_NVIDIA_LAYER_SUFFIX[suffix]}"
+
+
+def _nvidia_shape(own: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The constant is (C, 4, 4) and noise maps (r, r)."""
+    if own == "synthesis.const" or own.endswith(".noise_const"):
+        return shape[1:] if own == "synthesis.const" else shape[2:]
+    return shape
+
+
+def _nvidia_fir_buffers(config: GeneratorConfig) -> dict[str, torch.Tensor]:
+    kernel = fir_filter(FIR_TAPS, gain=1.0)  # upfirdn2d.setup_filter([1, 3, 3, 1])
+    buffers = {}
+    for log2_res in range(2, config.log2_resolution + 1):
+        res = 2**log2_res
+        for module in ("", ".conv1") if res == 4 else ("", ".conv0", ".conv1"):
+            buffers[f"synthesis.b{res}{module}.resample_filter"] = kernel
+    return buffers
+
+
+def _nvidia_probe(state_dict: Mapping, source: str) -> tuple[int, int, dict[int, int]]:
+    _require(state_dict, ["mapping.fc0.weight", "synthesis.b4.conv1.weight", "synthesis.b4.torgb.weight"], "stylegan2-ada-pytorch", source)
+    widths = {4: _dim(state_dict, "synthesis.b4.conv1.weight", 0, source)}
+    res = 8
+    while f"synthesis.b{res}.conv1.weight" in state_dict:
+        widths[res] = _dim(state_dict, f"synthesis.b{res}.conv1.weight", 0, source)
+        res *= 2
+    return _dim(state_dict, "mapping.fc0.weight", 1, source), _count(state_dict, "mapping.fc{}.weight", 0), widths
+
+
+NVIDIA = _PublicFormat(
+    label="nvidia",
+    # MappingNetwork(lr_multiplier=0.01) default, also what legacy.py uses for the TF pickles.
+    mapping_lr_multiplier=0.01,
+    name=_nvidia_name,
+    shape=_nvidia_shape,
+    fixed_buffers=_nvidia_fir_buffers,
+    ignored=lambda config: {"mapping.w_avg": (config.latent_dim,)},
+    probe=_nvidia_probe,
+)
+
+
+def _public_config(fmt: _PublicFormat, state_dict: Mapping, source: str) -> GeneratorConfig:
+    """Resolution, latent size, mapping depth and channel widths read from tensor shapes."""
+    latent_dim, mapping_layers, widths = fmt.probe(state_dict, source)
+    resolution = max(widths)
     config = GeneratorConfig(
         resolution=resolution,
-        latent_dim=_dim(state_dict, "style.1.weight", 1, source),
+        latent_dim=latent_dim,
         mapping_layers=mapping_layers,
-        mapping_lr_multiplier=ROSINALITY_MAPPING_LR_MULTIPLIER,
-        channel_base=channel_base,
-        channel_max=channel_max,
+        mapping_lr_multiplier=fmt.mapping_lr_multiplier,
+        channel_base=widths[resolution] * resolution,
+        channel_max=widths[4],
     )
     derived = {res: config.channels(res) for res in widths}
     if derived != widths:
@@ -206,6 +316,30 @@ def _rosinality_config(state_dict: Mapping, source: str) -> GeneratorConfig:
     return config
 
 
+def _from_public(fmt: _PublicFormat, state_dict: Mapping, source: str) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
+    config = _public_config(fmt, state_dict, source)
+    own_shapes = _own_shapes(config)
+    names = {own: fmt.name(own) for own in own_shapes}
+    fixed = fmt.fixed_buffers(config)
+    expected = {names[own]: fmt.shape(own, shape) for own, shape in own_shapes.items()}
+    expected.update({key: tuple(value.shape) for key, value in fixed.items()})
+    expected.update({key: shape for key, shape in fmt.ignored(config).items() if key in state_dict})
+    check_state_dict(expected, state_dict, source)
+    for key, kernel in fixed.items():
+        if not torch.allclose(state_dict[key].float().cpu(), kernel, atol=1e-6):
+            raise ValueError(f"{source}: {key} is not the StyleGAN2 [1, 3, 3, 1] filter; other filters are not supported")
+    return config, {own: state_dict[names[own]].reshape(shape).clone() for own, shape in own_shapes.items()}
+
+
+def _to_public(fmt: _PublicFormat, generator: StyleGAN2Generator) -> dict[str, torch.Tensor]:
+    out = {
+        fmt.name(key): value.detach().cpu().reshape(fmt.shape(key, tuple(value.shape))).clone()
+        for key, value in generator.state_dict().items()
+    }
+    out.update({key: value.clone() for key, value in fmt.fixed_buffers(generator.config).items()})
+    return out
+
+
 def from_rosinality(state_dict: Mapping, source: str) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
     """Convert a rosinality ``g_ema`` state dict to (config, this project's state dict).
 
@@ -213,29 +347,25 @@ def from_rosinality(state_dict: Mapping, source: str) -> tuple[GeneratorConfig, 
         ValueError: when keys are missing or unexpected, shapes do not fit, or the fixed
             resampling filters differ from [1, 3, 3, 1].
     """
-    config = _rosinality_config(state_dict, source)
-    own_shapes = _own_shapes(config)
-    names = {own: _rosinality_name(own) for own in own_shapes}
-    fir_buffers = _rosinality_fir_buffers(config)
-    expected = {names[own]: _rosinality_shape(own, shape) for own, shape in own_shapes.items()}
-    expected.update({key: tuple(value.shape) for key, value in fir_buffers.items()})
-    check_state_dict(expected, state_dict, source)
-    for key, kernel in fir_buffers.items():
-        if not torch.allclose(state_dict[key].float().cpu(), kernel, atol=1e-6):
-            raise ValueError(f"{source}: {key} is not the StyleGAN2 [1, 3, 3, 1] filter; other filters are not supported")
-    own = {key: state_dict[names[key]].reshape(shape).clone() for key, shape in own_shapes.items()}
-    return config, own
+    return _from_public(ROSINALITY, state_dict, source)
 
 
 def to_rosinality(generator: StyleGAN2Generator) -> dict[str, torch.Tensor]:
     """This generator's weights under rosinality ``g_ema`` names and shapes (CPU tensors),
     including the fixed filter buffers, i.e. exactly the keys of a rosinality checkpoint."""
-    out = {
-        _rosinality_name(key): value.detach().cpu().reshape(_rosinality_shape(key, tuple(value.shape))).clone()
-        for key, value in generator.state_dict().items()
-    }
-    out.update({key: value.clone() for key, value in _rosinality_fir_buffers(generator.config).items()})
-    return out
+    return _to_public(ROSINALITY, generator)
+
+
+def from_nvidia(state_dict: Mapping, source: str) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
+    """Convert a stylegan2-ada-pytorch ``G_ema.state_dict()`` to (config, this project's state dict)
+    (``mapping.w_avg`` is accepted and dropped). Raises ``ValueError`` like :func:`from_rosinality`."""
+    return _from_public(NVIDIA, state_dict, source)
+
+
+def to_nvidia(generator: StyleGAN2Generator) -> dict[str, torch.Tensor]:
+    """This generator's weights as a stylegan2-ada-pytorch ``Generator.state_dict()``
+    (without ``mapping.w_avg``), CPU tensors."""
+    return _to_public(NVIDIA, generator)
 
 
 # --------------------------------------------------------------------------- files
@@ -270,7 +400,7 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device) -> objec
 def read_checkpoint(path: str | Path, map_location: str | torch.device) -> tuple[GeneratorConfig, dict[str, torch.Tensor], str]:
     """Read any supported checkpoint as (config, this project's state dict, format name).
 
-    Format names: ``"facial_anomaly"`` (own format) or ``"rosinality"``.
+    Format names: ``"facial_anomaly"`` (own format), ``"rosinality"`` or ``"nvidia"``.
 
     Raises:
         FileNotFoundError, ValueError: see :func:`safe_torch_load` and :func:`check_state_dict`.
@@ -285,16 +415,17 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device) -> tuple
         if not isinstance(data.get("config"), dict) or not isinstance(data.get("state_dict"), dict):
             raise ValueError(f"{path}: own-format checkpoint without a 'config' and 'state_dict' dict")
         return GeneratorConfig.from_dict(data["config"]), data["state_dict"], "facial_anomaly"
-    if "g_ema" in data:
-        if not isinstance(data["g_ema"], dict):
-            raise ValueError(f"{path}: 'g_ema' is a {type(data['g_ema']).__name__}, not a state dict")
-        return (*from_rosinality(data["g_ema"], f"{path} [g_ema]"), "rosinality")
-    if "style.1.weight" in data:
-        return (*from_rosinality(data, str(path)), "rosinality")
+    for fmt, container, marker in ((ROSINALITY, "g_ema", "style.1.weight"), (NVIDIA, "G_ema", "mapping.fc0.weight")):
+        if container in data:
+            if not isinstance(data[container], dict):
+                raise ValueError(f"{path}: {container!r} is a {type(data[container]).__name__}, not a state dict")
+            return (*_from_public(fmt, data[container], f"{path} [{container}]"), fmt.label)
+        if marker in data:
+            return (*_from_public(fmt, data, str(path)), fmt.label)
     raise ValueError(
         f"{path}: unrecognised checkpoint (top-level keys {_listed(sorted(map(str, data)))}); expected this "
-        f"project's format ('format': {FORMAT_NAME!r}), a rosinality checkpoint with 'g_ema', or a bare "
-        "rosinality g_ema state dict"
+        f"project's format ('format': {FORMAT_NAME!r}), a rosinality checkpoint ('g_ema' or its keys) or a "
+        "stylegan2-ada-pytorch generator state dict ('G_ema' or its keys)"
     )
 
 

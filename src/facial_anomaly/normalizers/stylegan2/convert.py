@@ -3,7 +3,8 @@
     python -m facial_anomaly.normalizers.stylegan2.convert SRC DST
 
 SRC: a rosinality/stylegan2-pytorch ``.pt`` (e.g. ``stylegan2-ffhq-config-f.pt`` or a
-training checkpoint such as ``550000.pt``), a bare ``g_ema`` state dict, or a file already
+training checkpoint such as ``550000.pt``), a bare ``g_ema`` state dict, a
+stylegan2-ada-pytorch ``G_ema.state_dict()`` saved with ``torch.save``, or a file already
 in this project's format. DST: plain tensors + a JSON-able generator config (see
 :mod:`.checkpoint`). Exit status 0 on success, 1 with a message on stderr otherwise.
 """
@@ -20,7 +21,7 @@ from .checkpoint import convert_checkpoint
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m facial_anomaly.normalizers.stylegan2.convert",
-        description="Convert a StyleGAN2 generator checkpoint (rosinality .pt) to the facial_anomaly format.",
+        description="Convert a StyleGAN2 generator checkpoint (rosinality .pt or stylegan2-ada-pytorch state dict) to the facial_anomaly format.",
     )
     parser.add_argument("source", help="checkpoint to read (tensor-only .pt; NVIDIA .pkl is not supported)")
     parser.add_argument("destination", help="file to write in the facial_anomaly format")

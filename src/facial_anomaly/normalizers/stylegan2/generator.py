@@ -130,9 +130,10 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int, pad: tuple[int, in
         x = F.pad(x, [0, up - 1, 0, 0, 0, up - 1])
         x = x.reshape(batch, channels, height * up, width * up)
     x = F.pad(x, [pad[0], pad[1], pad[0], pad[1]])
-    weight = kernel.flip([0, 1])[None, None].to(x.dtype)
-    out = F.conv2d(x.reshape(batch * channels, 1, *x.shape[2:]), weight)
-    return out.reshape(batch, channels, *out.shape[2:])
+    # Depthwise convolution (groups = channels): much faster on the CPU than folding the
+    # channels into the batch, which falls back to a slow im2col path.
+    weight = kernel.flip([0, 1])[None, None].to(x.dtype).expand(channels, 1, *kernel.shape)
+    return F.conv2d(x, weight, groups=channels)
 
 
 class EqualLinear(nn.Module):

@@ -22,7 +22,7 @@ noise normalisation, and Adam works element-wise, so faces do not influence each
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -130,7 +130,13 @@ def learning_rate(t: float, peak: float, rampup: float, rampdown: float) -> floa
     return peak * ramp * min(1.0, t / rampup)
 
 
-def invert(generator: StyleGAN2Generator, targets: torch.Tensor, perceptual: nn.Module, config: InversionConfig) -> InversionResult:
+def invert(
+    generator: StyleGAN2Generator,
+    targets: torch.Tensor,
+    perceptual: nn.Module,
+    config: InversionConfig,
+    on_step: Callable[[int], None] | None = None,
+) -> InversionResult:
     """Algorithm 1: latent codes and noise maps that make ``generator`` reproduce ``targets``.
 
     Args:
@@ -138,6 +144,7 @@ def invert(generator: StyleGAN2Generator, targets: torch.Tensor, perceptual: nn.
         targets: (B, 3, H, W) float images in [-1, 1], any size (resized to the working size).
         perceptual: e.g. ``lpips.LPIPS(...).eval()``; see :func:`.losses.perceptual_distance`.
         config: the settings; ``config.seed`` makes the run deterministic on a given device.
+        on_step: called with the step index after each optimisation step (progress, timing).
     """
     device = generator.device
     rng = torch.Generator(device=device).manual_seed(config.seed)
@@ -171,6 +178,8 @@ def invert(generator: StyleGAN2Generator, targets: torch.Tensor, perceptual: nn.
         normalize_noise_(noise)
         perceptual_history[step] = distance.detach()
         noise_history[step] = penalty.detach()
+        if on_step is not None:
+            on_step(step)
     return InversionResult(
         w=generator.broadcast_w(w.detach()).clone(),
         noise=[level.detach().clone() for level in noise],

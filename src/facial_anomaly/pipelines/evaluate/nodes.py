@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from facial_anomaly.evaluation import evaluate, roc_figure, score_histogram_figure, severity_scatter_figure
+from facial_anomaly.evaluation import binary_labels, evaluate, markdown_table, roc_figure, score_histogram_figure, severity_scatter_figure
 from facial_anomaly.faces import image_id_from_path
 
 from ..scores.nodes import NORMALITY_COLUMN, SCORE_COLUMN, variant_columns
@@ -36,7 +36,7 @@ def _number(value) -> float:
 
 
 def _metric_options(evaluate_params: dict) -> dict:
-    keys = ("label_column", "severity_column", "subset_column", "specificity", "n_boot", "ci_level", "seed")
+    keys = ("label_column", "severity_column", "subset_column", "subset_controls", "specificity", "n_boot", "ci_level", "seed")
     return {key: evaluate_params[key] for key in keys}
 
 
@@ -71,41 +71,35 @@ def evaluate_scores(scores_csv: pd.DataFrame, labels: pd.DataFrame, evaluate_par
         )
     comparison = pd.DataFrame(rows).sort_values("metric.auc", ascending=False, na_position="last").reset_index(drop=True)
     metrics = {"default": results[SCORE_COLUMN], "variants": {c: results[c]["overall"] for c in columns if c != SCORE_COLUMN}}
-    return metrics, comparison, comparison_markdown(comparison)
+    return metrics, comparison, comparison_markdown(comparison, evaluate_params["report_decimals"])
 
 
-def comparison_markdown(comparison: pd.DataFrame) -> str:
+def comparison_markdown(comparison: pd.DataFrame, decimals: int) -> str:
     """The comparison table as Markdown (best AUC first)."""
-    shown = comparison.rename(columns=lambda c: c.split(".", 1)[1] if c.startswith(("metric.", "param.")) else c)
-    shown = shown.drop(columns=["run_name"])
-    header = "| " + " | ".join(shown.columns) + " |"
-    rule = "|" + "---|" * len(shown.columns)
-    body = [
-        "| " + " | ".join(f"{value:.3f}" if isinstance(value, float) else str(value) for value in row) + " |"
-        for row in shown.itertuples(index=False)
-    ]
-    return "\n".join(["# Scoring variants compared", "", header, rule, *body, ""])
+    shown = comparison.drop(columns=["run_name"]).rename(columns=lambda c: c.split(".", 1)[1] if "." in c else c)
+    return "\n".join(["# Scoring variants compared", "", markdown_table(shown, decimals=decimals), ""])
 
 
 def plot_evaluation(scores_csv: pd.DataFrame, labels: pd.DataFrame, evaluate_params: dict) -> dict:
-    """ROC curve, score vs severity scatter and score histograms of ``anomaly_score``."""
+    """ROC curve, score vs severity scatter and score histograms of ``anomaly_score``,
+    keyed by file name (``roc.png``, ``histogram.png``, ``severity.png``)."""
     scores_table, labels_table = prepare_tables(scores_csv, labels)
     label_column, severity_column = evaluate_params["label_column"], evaluate_params["severity_column"]
     wanted = ["image_id", label_column] + ([severity_column] if severity_column in labels_table else [])
     joined = scores_table[["image_id", "status", SCORE_COLUMN]].merge(labels_table[wanted], on="image_id")
     joined = joined[(joined["status"] == "ok") & joined[SCORE_COLUMN].notna() & joined[label_column].notna()]
-    labels_binary = joined[label_column].astype(float).astype(int).to_numpy()
+    labels_binary = binary_labels(joined[label_column].to_numpy()).astype(int)
     scores = joined[SCORE_COLUMN].to_numpy(dtype=float)
     figures = {}
     if len(set(labels_binary)) == 2:
-        figures["roc"] = roc_figure(labels_binary, scores, title=f"ROC of {SCORE_COLUMN}")
+        figures["roc.png"] = roc_figure(labels_binary, scores, title=f"ROC of {SCORE_COLUMN}")
     if len(scores):
-        figures["histogram"] = score_histogram_figure(
+        figures["histogram.png"] = score_histogram_figure(
             scores, labels_binary, bins=evaluate_params["plots"]["histogram_bins"], title=f"{SCORE_COLUMN} by label"
         )
     if severity_column in joined and joined[severity_column].notna().sum() > 2:
         rated = joined[joined[severity_column].notna()]
-        figures["severity"] = severity_scatter_figure(
+        figures["severity.png"] = severity_scatter_figure(
             rated[SCORE_COLUMN].to_numpy(float), rated[severity_column].to_numpy(float),
             title=f"{SCORE_COLUMN} vs {severity_column}", severity_label=severity_column,
         )

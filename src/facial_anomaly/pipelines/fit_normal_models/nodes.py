@@ -10,7 +10,7 @@ import pandas as pd
 from facial_anomaly.faces.tables import landmarks_by_image
 from facial_anomaly.normalizers import AppearanceModel, ShapeModel
 
-from .._aligned import iter_aligned, ok_image_ids
+from .._aligned import load_aligned, ok_image_ids
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +40,9 @@ def fit_appearance_model(
     image_ids = ok_image_ids(face_geometry, aligned_faces)
     if len(image_ids) < 2:
         raise ValueError(f"fit_normal_models needs at least 2 aligned normal faces, got {len(image_ids)}")
-    faces, shapes = [], []
-    for _, rgb, _, points in iter_aligned(aligned_faces, landmarks, image_ids):
-        faces.append(rgb)
-        shapes.append(points)
-    model = AppearanceModel.fit(faces, shapes, **params["appearance_model"])
+    shapes = landmarks_by_image(landmarks[landmarks["image_id"].isin(image_ids)])
+    # Faces are read one at a time as the model samples them: memory does not grow with the set.
+    faces = (load_aligned(aligned_faces, image_id)[0] for image_id in image_ids)
+    model = AppearanceModel.fit(faces, [shapes[image_id] for image_id in image_ids], **params["appearance_model"])
     logger.info("appearance model: %s", _summary(model))
     return model, _summary(model)

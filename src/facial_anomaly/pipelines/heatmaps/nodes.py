@@ -14,6 +14,7 @@ from facial_anomaly.heatmaps import heatmap, overlay_heatmap, overlay_on_origina
 
 from .._aligned import load_aligned, ok_image_ids
 from .._normalized import normalized_key, normalized_rows
+from ..normalize.nodes import selected_normalizers
 
 
 def _heatmap_settings(heatmaps: dict) -> dict:
@@ -68,11 +69,14 @@ def draw_heatmap_overlays(
     raw_images: dict[str, Callable],
     alignment: pd.DataFrame,
     normalize_report: pd.DataFrame,
+    normalize: dict,
     heatmaps: dict,
     preprocess: dict,
 ) -> tuple[dict[str, Callable[[], np.ndarray]], dict[str, Callable[[], np.ndarray]]]:
     """Colour-mapped heat over the aligned face, and the same mapped back onto the original
-    photo through the inverse alignment matrix (``<normalizer>/<image_id>`` PNGs)."""
+    photo through the inverse alignment matrix (``<normalizer>/<image_id>`` PNGs), for the
+    run's first (default) normalizer: overlays are for looking at, and full-size photos
+    are costly to redraw for every normalizer."""
     overlay = heatmaps["overlay"]
     style = {"colormap": overlay["colormap"], "alpha": overlay["alpha"], "vmax": overlay["vmax"]}
     matrices = {row["image_id"]: matrix_from_row(row) for row in alignment.to_dict("records")}
@@ -89,7 +93,8 @@ def draw_heatmap_overlays(
         return run
 
     face_overlays, photo_overlays = {}, {}
-    done = normalize_report[normalize_report["status"] == "ok"]
+    default_normalizer = selected_normalizers(normalize)[0]
+    done = normalize_report[(normalize_report["status"] == "ok") & (normalize_report["normalizer"] == default_normalizer)]
     for normalizer, image_id in zip(done["normalizer"], done["image_id"]):
         key = normalized_key(normalizer, image_id)
         if key not in heatmap_maps or image_id not in matrices:

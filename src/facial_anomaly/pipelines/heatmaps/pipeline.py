@@ -29,6 +29,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "raw_images",
                     "alignment",
                     "normalize_report",
+                    "params:normalize",
                     "params:heatmaps",
                     "params:preprocess",
                 ],
