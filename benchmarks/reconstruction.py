@@ -17,7 +17,9 @@ from the photos is written into the repository.
 
 Prints per model: training time (target ≤ 10 min on 2 cores for the CPU preset), epochs
 run, best validation AUC (and per family), seconds per image to score and to normalize
-a 512 px aligned face, and the reconstruction error of the best model.
+a 512 px aligned face, the fraction of synthetic faces scoring above their own source
+face ("paired wins"), and the final training L1 error; writes a reconstruction grid of
+dev faces to the cache folder.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ def dev_set(faces: list[dict], families: list[str], severity: int, synth: dict, 
 
 
 def auc_by_group(scores: np.ndarray, labels: list[int], groups: list[str]) -> dict[str, float]:
+    """Per family: ROC AUC of its synthetic faces against all normal dev faces."""
     from sklearn.metrics import roc_auc_score
 
     groups_array, normal = np.asarray(groups), np.asarray(labels) == 0
@@ -128,6 +131,19 @@ def auc_by_group(scores: np.ndarray, labels: list[int], groups: list[str]) -> di
         chosen = normal | (groups_array == group)
         out[group] = float(roc_auc_score(np.asarray(labels)[chosen], scores[chosen]))
     return out
+
+
+def paired_wins(scores: np.ndarray, labels: list[int]) -> float:
+    """Fraction of synthetic faces scoring higher than the normal face they were made
+    from (dev_set lists each normal face followed by its synthetic versions): whether
+    the model reacts to the anomaly at all, without the spread between persons."""
+    wins, source = [], None
+    for score, label in zip(scores, labels):
+        if label == 0:
+            source = score
+        else:
+            wins.append(score > source)
+    return float(np.mean(wins))
 
 
 def main() -> int:
@@ -160,7 +176,7 @@ def main() -> int:
 
     from facial_anomaly.faces import resolve_config
     from facial_anomaly.normalizers import create
-    from facial_anomaly.normalizers.reconstruction import train
+    from facial_anomaly.normalizers.reconstruction import reconstruction_grid, train
     from facial_anomaly.synthesis.split import split_by_person
 
     preprocess = load_yaml("parameters_preprocess.yml")
@@ -218,9 +234,13 @@ def main() -> int:
             normalizer.normalize(face["rgb"], face["landmarks"])
         normalize_s = (time.perf_counter() - start) / len(sample)
         families = auc_by_group(scores, dev_labels, dev_groups)
+        grid_path = args.cache / f"grid_{name}.png"
+        grid = reconstruction_grid(normalizer.model, dev_images[: 4 * (1 + len(args.families))], 4 * (1 + len(args.families)))
+        cv2.imwrite(str(grid_path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
         line = (f"{name}: trained {seconds:.0f} s ({'OK' if seconds <= TRAIN_TARGET_S else 'SLOW'}, target ≤ {TRAIN_TARGET_S:.0f} s), "
                 f"{result.epochs_run} epochs{' (early stop)' if result.stopped_early else ''}, best epoch {result.best_epoch}, "
-                f"best val AUC {result.best_auc:.3f} [{', '.join(f'{k} {v:.3f}' for k, v in families.items())}], "
+                f"best val AUC {result.best_auc:.3f} [{', '.join(f'{k} {v:.3f}' for k, v in families.items())}; "
+                f"paired wins {paired_wins(scores, dev_labels):.2f}], "
                 f"score {score_s * 1000:.1f} ms/image, normalize {normalize_s * 1000:.1f} ms/image (512 px, batch "
                 f"{params['normalizer']['batch_size']} / 1), final train L_con {result.history[-1]['con']:.4f}")
         summary.append(line)

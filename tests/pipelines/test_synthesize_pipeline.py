@@ -36,7 +36,7 @@ def synthesized(tmp_path_factory):
     (root / "raw").mkdir()
     for name in people:
         (root / "raw" / name).write_bytes((root / "sample" / name).read_bytes())
-    persons = pd.DataFrame({"image": list(people), "person": list(people.values()), "age": 30})
+    persons = pd.DataFrame({"image": list(people), "person": list(people.values()), "age": [30, 30, 30, None]})
     persons.to_csv(root / "persons.csv", index=False)
     (root / "templates").mkdir()
     (root / "templates" / "template.png").write_bytes((root / "sample" / "demo_astronaut.png").read_bytes())
@@ -64,7 +64,7 @@ def test_labels_cover_every_planned_image_with_the_contract_columns(synthesized)
     controls = labels[labels["severity"] == 0]
     assert (controls["label"] == "normal").all() and len(controls) == 4
     assert (labels.loc[labels["severity"] > 0, "label"] != "normal").all()
-    assert set(labels["subset"]) == {"adult"}
+    assert set(labels["subset"].fillna("unknown")) == {"adult", "unknown"}  # no age: no subset
 
 
 def test_no_person_is_in_two_splits(synthesized):

@@ -23,7 +23,7 @@ def test_paper_defaults_and_table_1_grid():
     assert len(names) == 24 and scores["default_variant"] in names
     assert parse_variant_name(scores["default_variant"]).region == "mouth_nose"
     evaluate = _load("evaluate")["evaluate"]
-    assert evaluate["score_column"] in names
+    assert evaluate["subset_controls"] in ("within", "all_normals")
 
 
 def test_parameter_blocks_run_through_the_library(astronaut_aligned):

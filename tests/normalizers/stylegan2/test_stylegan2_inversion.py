@@ -137,8 +137,10 @@ def test_inversion_reduces_the_loss_on_a_generated_image(tiny_generator, lpips_r
 def test_inversion_is_deterministic_and_w_plus_gives_one_row_per_layer(tiny_generator, lpips_random):
     targets = _generated_targets(tiny_generator, 1)
     config = InversionConfig.from_dict({**INVERSION, "steps": 5, "w_plus": True})
-    first = invert(tiny_generator, targets, lpips_random, config)
+    calls = []
+    first = invert(tiny_generator, targets, lpips_random, config, on_step=calls.append)
     second = invert(tiny_generator, targets, lpips_random, config)
+    assert calls == [0, 1, 2, 3, 4]
     assert torch.equal(first.w, second.w)
     assert not torch.equal(first.w[:, 0], first.w[:, -1])
 

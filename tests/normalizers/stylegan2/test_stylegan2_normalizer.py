@@ -30,13 +30,9 @@ def _smoke(stylegan2_parameters) -> dict:
     return resolve_preset({"preset": "smoke_test"}, stylegan2_parameters["stylegan2_presets"])
 
 
-def test_registered_under_its_name():
-    assert base._REGISTRY["stylegan2"] is StyleGAN2Normalizer
-    assert issubclass(StyleGAN2Normalizer, base.Normalizer)
-
-
 def test_smoke_preset_normalizes_faces_of_any_size(stylegan2_parameters):
-    normalizer = StyleGAN2Normalizer(**_smoke(stylegan2_parameters))
+    normalizer = base.create("stylegan2", **_smoke(stylegan2_parameters))  # registered by name
+    assert isinstance(normalizer, StyleGAN2Normalizer) and isinstance(normalizer, base.Normalizer)
     assert normalizer.device == torch.device("cpu") and normalizer.generator.resolution == 32
     faces = _faces([48, 64, 40])
     mask = np.zeros((64, 64), np.float32)

@@ -25,7 +25,7 @@ from .checkpoint import (
 from .config import resolve_preset
 from .generator import GeneratorConfig, StyleGAN2Generator
 from .inversion import InversionConfig, InversionResult, invert, learning_rate, noise_regularization, w_statistics
-from .losses import build_lpips, perceptual_distance
+from .losses import PerceptualConfig, build_lpips, perceptual_distance
 from .normalizer import StyleGAN2Normalization, StyleGAN2Normalizer
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "GeneratorConfig",
     "InversionConfig",
     "InversionResult",
+    "PerceptualConfig",
     "StyleGAN2Generator",
     "StyleGAN2Normalization",
     "StyleGAN2Normalizer",

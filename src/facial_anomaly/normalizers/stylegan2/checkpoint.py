@@ -258,8 +258,10 @@ def _nvidia_name(own: str) -> str:
 
 def _nvidia_shape(own: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     """The constant is (C, 4, 4) and noise maps (r, r)."""
-    if own == "synthesis.const" or own.endswith(".noise_const"):
-        return shape[1:] if own == "synthesis.const" else shape[2:]
+    if own == "synthesis.const":
+        return shape[1:]
+    if own.endswith(".noise_const"):
+        return shape[2:]
     return shape
 
 

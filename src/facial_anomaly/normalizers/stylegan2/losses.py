@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .config import from_mapping
 from .imaging import resize
+
+
+@dataclass(frozen=True)
+class PerceptualConfig:
+    """The ``perceptual`` block of ``parameters_stylegan2.yml``; see :func:`build_lpips`."""
+
+    net: str
+    pretrained_backbone: bool
+
+    @classmethod
+    def from_dict(cls, config: Mapping) -> "PerceptualConfig":
+        return from_mapping(cls, config, "perceptual")
 
 
 def perceptual_distance(perceptual: nn.Module, a: torch.Tensor, b: torch.Tensor, working_resolution: int) -> torch.Tensor:

@@ -23,7 +23,7 @@ from .checkpoint import load_generator
 from .generator import GeneratorConfig, StyleGAN2Generator
 from .imaging import images_to_tensor, mask_to_tensor, tensor_to_image
 from .inversion import InversionConfig, invert
-from .losses import build_lpips
+from .losses import PerceptualConfig, build_lpips
 
 
 @dataclass
@@ -77,28 +77,24 @@ class StyleGAN2Normalizer(Normalizer):
         inversion: Mapping,
         adaptation: Mapping,
     ):
+        # Check every setting before loading anything heavy.
         resolved = resolve_device(device)
+        inversion_settings = InversionConfig.from_dict(inversion)
+        adaptation_settings = AdaptationConfig.from_dict(adaptation)
+        lpips_settings = PerceptualConfig.from_dict(perceptual)
         if (checkpoint is None) == (random_generator is None):
             raise ValueError("set exactly one of 'checkpoint' and 'random_generator'")
+        if random_generator is not None and "seed" not in random_generator:
+            raise ValueError("random_generator needs a 'seed' besides the generator config fields")
+        lpips_model = build_lpips(lpips_settings.net, lpips_settings.pretrained_backbone)
         if checkpoint is not None:
             generator = load_generator(checkpoint, resolved)
         else:
-            fields = dict(random_generator)
-            seed = int(fields.pop("seed"))
+            fields = {key: value for key, value in random_generator.items() if key != "seed"}
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+                torch.manual_seed(int(random_generator["seed"]))
                 generator = StyleGAN2Generator(GeneratorConfig.from_dict(fields)).eval().to(resolved)
-        if set(perceptual) != {"net", "pretrained_backbone"}:
-            raise ValueError(f"perceptual needs exactly the keys net, pretrained_backbone; got {sorted(perceptual)}")
-        lpips_model = build_lpips(str(perceptual["net"]), bool(perceptual["pretrained_backbone"]))
-        self._attach(
-            generator,
-            lpips_model,
-            InversionConfig.from_dict(inversion),
-            AdaptationConfig.from_dict(adaptation),
-            int(batch_size),
-            resolved,
-        )
+        self._attach(generator, lpips_model, inversion_settings, adaptation_settings, int(batch_size), resolved)
 
     @classmethod
     def from_modules(

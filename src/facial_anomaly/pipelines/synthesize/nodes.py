@@ -114,9 +114,11 @@ def synthesize_faces(
     records = []
     for source_id, rows in plan.groupby("source_image_id", sort=False):
         face, _ = load_aligned(aligned_faces, source_id)
-        for row in rows.to_dict("records"):
-            family = None if pd.isna(row["family"]) else row["family"]  # controls have no family
-            record = {**row, "family": family, "side": None, "status": "ok", "detail": "", "metadata": "{}"}
+        for planned in rows.to_dict("records"):
+            # A table stores missing values as NaN: controls have no family, unknown ages no subset.
+            row = {key: None if isinstance(value, float) and np.isnan(value) else value for key, value in planned.items()}
+            family = row["family"]
+            record = {**row, "side": None, "status": "ok", "detail": "", "metadata": "{}"}
             try:
                 if family is None:
                     made = face

@@ -1,0 +1,71 @@
+"""Grad-CAM heatmaps of a supervised model's anomaly output (Selvaraju et al. 2017).
+
+For each tapped activation map A (N=1, C, h, w) of the model's branches (the output of
+the first ``tap`` MobileNetV2 modules; :meth:`~.base.SupervisedModel.forward_with_maps`),
+the channel weights are the spatial means of ∂(anomaly logit)/∂A, and the map is
+``ReLU(Σ_c weight_c · A_c)``. Each map is resized (bilinear) onto its view's crop box in
+the aligned face and the maps of all views are summed (the Siamese model gives one for
+the original and one for the normalized branch; both lie in the aligned face's pixels;
+a map of a mirrored view is reflected back about the midline).
+
+The result is an H×W ``float32`` heatmap ≥ 0 of the input face's size (0 outside the
+crop box), larger = more evidence for "anomalous" — the project's heatmap convention, so
+it can be drawn like any other kind::
+
+    heat = grad_cam(model, face, normalized, landmarks, tap=params["cam"]["tap"])
+    picture = overlay_heatmap(face, heat, colormap="jet", alpha=0.5, vmax=None)
+
+A finer ``tap`` (fewer modules, e.g. 14 = stride 16 instead of 19 = stride 32) gives a
+sharper but noisier map. Values are not normalized: they are comparable between faces
+scored by the same model.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from ..normalizers.geometry import fit_midline
+from .base import SupervisedModel
+
+
+def grad_cam(model: SupervisedModel, original: np.ndarray, normalized: np.ndarray | None, landmarks: np.ndarray | None,
+             *, tap: int) -> np.ndarray:  # fmt: skip
+    """The Grad-CAM heatmap of one pair (see the module docstring).
+
+    Args:
+        model: a trained model (run on its device, in eval mode; its mode is restored).
+        original: aligned face H×W×3 uint8 RGB; normalized: its partner (or None when
+            the model does not use it); landmarks: (478, 2|3) of the original (or None
+            when the model does not use them).
+        tap: MobileNetV2 modules before the tapped map, 1..``feature_blocks``.
+
+    Returns:
+        H×W float32 ≥ 0.
+    """
+    height, width = original.shape[:2]
+    device = next(model.parameters()).device
+    inputs = torch.from_numpy(model.prepare(original, normalized, landmarks))[None].to(device).float().div_(255.0)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            inputs.requires_grad_(True)
+            anomaly_logit, _, maps = model.forward_with_maps(inputs, tap)
+            gradients = torch.autograd.grad(anomaly_logit.sum(), [activation for activation, _ in maps])
+    finally:
+        model.train(was_training)
+    heat = np.zeros((height, width), dtype=np.float32)
+    for (activation, view_index), gradient in zip(maps, gradients):
+        weights = gradient.mean(dim=(2, 3), keepdim=True)
+        cam = torch.relu((weights * activation).sum(dim=1))[0].detach().float().cpu().numpy()
+        spec = model.view_specs[view_index]
+        x0, y0, side = spec.crop.box(height, width)
+        layer = np.zeros_like(heat)
+        layer[y0 : y0 + side, x0 : x0 + side] = cv2.resize(cam, (side, side), interpolation=cv2.INTER_LINEAR)
+        if spec.view == "mirrored":
+            matrix = fit_midline(np.asarray(landmarks, dtype=np.float64)[:, :2]).reflection_matrix()
+            layer = cv2.warpAffine(layer, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        heat += layer
+    return np.maximum(heat, 0.0, out=heat)

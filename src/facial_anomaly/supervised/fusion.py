@@ -1,0 +1,173 @@
+"""Fusion of the supervised anomaly probability with the unsupervised score columns
+(``scores.csv``: e.g. ``symmetry.pse_ycbcr_eroded__mouth_nose``) into one ``anomaly_score``.
+
+Two combiners, fitted on the dev split (:func:`fit_fusion`) and saved as plain JSON (no
+pickle; :meth:`Fusion.save` / :meth:`Fusion.load`):
+
+* ``logistic``: logistic regression (scikit-learn, L2 with inverse strength ``C``) on the
+  standardized features ``(x − mean) / scale`` (dev mean and standard deviation);
+  ``anomaly_score = sigmoid(intercept + Σ coefficient_i · standardized_i)`` ∈ (0, 1).
+  Increasing a feature with a positive coefficient increases the score.
+* ``rank_average``: each feature becomes its mid-rank empirical CDF on the dev scores
+  (linear between dev values, clipped to [0, 1] outside), turned round (1 − CDF) for a
+  feature whose dev AUC is below 0.5 (a "higher = more normal" column such as
+  ``normality_index``), and the fused score is their mean ∈ [0, 1]. No weights to fit
+  beyond the orientation: robust with few dev faces. Direction +1 features enter
+  increasing (non-decreasing between equal dev values).
+
+A row with a missing (NaN) feature gets a NaN score (e.g. a rejected image).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+METHODS = ("logistic", "rank_average")
+FORMAT_NAME = "facial_anomaly.supervised.fusion"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Fusion:
+    """A fitted combiner (see the module docstring); every field is JSON-serialisable.
+
+    ``features``: column names, in order; ``mean``/``scale``: standardisation (logistic);
+    ``coefficients``: logistic weights of the standardized features, or the orientation
+    (+1/−1) of each feature for rank averaging; ``intercept``: logistic only (0 otherwise);
+    ``reference_values``/``reference_cdf``: per feature, the distinct dev values and
+    their mid-rank CDF (rank averaging only; empty lists otherwise).
+    """
+
+    method: str
+    features: list[str]
+    mean: list[float]
+    scale: list[float]
+    coefficients: list[float]
+    intercept: float
+    reference_values: list[list[float]]
+    reference_cdf: list[list[float]]
+
+    def _matrix(self, table: pd.DataFrame) -> np.ndarray:
+        missing = [name for name in self.features if name not in table.columns]
+        if missing:
+            raise KeyError(f"score table lacks the fused columns {missing}; it has {list(table.columns)}")
+        return table[self.features].to_numpy(dtype=np.float64)
+
+    def fuse(self, table: pd.DataFrame) -> np.ndarray:
+        """The fused ``anomaly_score`` (N,) float64 of every row of ``table`` (NaN where a feature is NaN)."""
+        x = self._matrix(table)
+        bad = ~np.isfinite(x).all(axis=1)
+        if self.method == "logistic":
+            z = self.intercept + ((x - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coefficients)
+            score = 1.0 / (1.0 + np.exp(-z))
+        else:
+            ranks = np.column_stack([
+                np.interp(x[:, i], self.reference_values[i], self.reference_cdf[i]) for i in range(len(self.features))
+            ])  # fmt: skip
+            oriented = np.where(np.asarray(self.coefficients) > 0, ranks, 1.0 - ranks)
+            score = oriented.mean(axis=1)
+        score[bad] = np.nan
+        return score
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT_NAME, "version": FORMAT_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "fusion data") -> "Fusion":
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: not a fusion of this format, or inconsistent lengths.
+        """
+        if not isinstance(data, dict) or data.get("format") != FORMAT_NAME or data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"{source} is not a {FORMAT_NAME} version {FORMAT_VERSION} file")
+        fields = {key: data[key] for key in cls.__dataclass_fields__ if key in data}
+        missing = sorted(set(cls.__dataclass_fields__) - set(fields))
+        if missing:
+            raise ValueError(f"{source}: missing fields {missing}")
+        fusion = cls(**fields)
+        n = len(fusion.features)
+        lengths = [len(fusion.mean), len(fusion.scale), len(fusion.coefficients)]
+        if fusion.method not in METHODS or any(length != n for length in lengths):
+            raise ValueError(f"{source}: method {fusion.method!r} or field lengths {lengths} do not fit {n} features")
+        return fusion
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the combiner as JSON; returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Fusion":
+        """Read a combiner written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: naming the file. ValueError: not valid fusion JSON.
+        """
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"fusion file {path} does not exist")
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(f"{path} is not valid JSON ({error})") from error
+        return cls.from_dict(data, str(path))
+
+
+def _mid_rank_cdf(values: np.ndarray) -> tuple[list[float], list[float]]:
+    distinct, counts = np.unique(values, return_counts=True)
+    below = np.cumsum(counts) - counts
+    return distinct.tolist(), ((below + counts / 2.0) / len(values)).tolist()
+
+
+def fit_fusion(table: pd.DataFrame, labels: Sequence[int], *, features: Sequence[str], method: str, C: float, max_iter: int) -> Fusion:
+    """Fit a combiner on dev rows.
+
+    Args:
+        table: one row per dev image with the ``features`` columns.
+        labels: one 0 (normal) / 1 (anomalous) per row; both must occur.
+        features: the columns to combine (e.g. ``supervised.siamese`` and unsupervised variants).
+        method: ``logistic`` or ``rank_average``.
+        C: inverse L2 strength of the logistic regression (ignored by rank averaging).
+        max_iter: solver iterations of the logistic regression.
+
+    Rows with a NaN feature are left out of the fit.
+
+    Raises:
+        ValueError: unknown method, no features, labels that do not fit, or a single class.
+        KeyError: a feature column is missing.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    features = list(features)
+    if not features or len(set(features)) != len(features):
+        raise ValueError(f"need distinct feature columns, got {features}")
+    x = Fusion(method, features, [], [], [], 0.0, [], [])._matrix(table)
+    y = np.asarray(labels, dtype=np.int64)
+    if y.shape != (len(x),):
+        raise ValueError(f"need one label per row: {len(x)} rows, labels of shape {y.shape}")
+    usable = np.isfinite(x).all(axis=1)
+    x, y = x[usable], y[usable]
+    if set(np.unique(y).tolist()) != {0, 1}:
+        raise ValueError(f"the dev rows must contain both labels 0 and 1, got {sorted(set(y.tolist()))}")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    if method == "logistic":
+        regression = LogisticRegression(C=float(C), max_iter=int(max_iter)).fit((x - mean) / scale, y)
+        return Fusion(method, features, mean.tolist(), scale.tolist(), regression.coef_[0].tolist(),
+                      float(regression.intercept_[0]), [], [])  # fmt: skip
+    directions = [1.0 if roc_auc_score(y, x[:, i]) >= 0.5 else -1.0 for i in range(len(features))]
+    cdfs = [_mid_rank_cdf(x[:, i]) for i in range(len(features))]
+    return Fusion(method, features, mean.tolist(), scale.tolist(), directions, 0.0,
+                  [values for values, _ in cdfs], [cdf for _, cdf in cdfs])  # fmt: skip
