@@ -5,7 +5,8 @@ MLflow logging is declared in the catalog, not coded in nodes: a dataset whose
 ``mlflow: artifact`` as a file (tables → CSV, dicts → JSON, figures and images → PNG,
 dicts of images or figures → a folder of PNGs, fitted models → their own ``.npz``), and
 a table with ``mlflow: nested_runs`` as one nested run per row (``run_name``,
-``param.*``, ``metric.*`` columns). A list (``[artifact, metrics]``) does several.
+``param.*``, ``metric.*`` columns), a table with ``mlflow: metric_history`` as one
+metric per column logged at every ``step``. A list (``[artifact, metrics]``) does several.
 Every node's wall time is logged as ``seconds.<node>``; nodes tagged ``gpu`` also log
 the torch device they ran on. Nothing is logged when no MLflow run is active (tracking
 switched off), so the same catalog works with and without tracking.
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 GPU_TAG = "gpu"
+_METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 
 
 def untracked_pipelines(tracking: Any) -> list[str]:
@@ -128,6 +130,29 @@ def log_nested_runs(table: Any, *, parent: str) -> None:
                 mlflow.log_metrics(metrics)
 
 
+def log_metric_history(table: Any, *, prefix: str) -> None:
+    """A table with a ``step`` column as metric histories: every other numeric column is one
+    metric ``<prefix>.<column>`` logged at each step (loss curves, per-epoch validation)."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    if not hasattr(table, "columns") or "step" not in table.columns:
+        logger.warning("metric_history needs a table with a 'step' column; %s has none", prefix)
+        return
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(f"{prefix}.{column}", float(value), now, int(step))
+        for column in table.columns
+        if column != "step"
+        for step, value in zip(table["step"], table[column])
+        if isinstance(value, numbers.Real) and math.isfinite(value)
+    ]
+    client = mlflow.MlflowClient()
+    run_id = mlflow.active_run().info.run_id
+    for start in range(0, len(metrics), _METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + _METRICS_PER_BATCH])
+
+
 class MlflowTrackingHook:
     """Logs catalog-declared metrics/artifacts and node timings to the active MLflow run."""
 
@@ -180,6 +205,8 @@ class MlflowTrackingHook:
 
         if kind == "nested_runs":
             log_nested_runs(data, parent=dataset_name)
+        elif kind == "metric_history":
+            log_metric_history(data, prefix=dataset_name)
         elif kind == "metrics":
             metrics = _flat_numbers(data)
             if metrics:

@@ -91,6 +91,9 @@ def test_invalid_landmarks_become_a_report_row_not_a_crash():
     from project_paths import load_parameters
 
     params = {**load_parameters("normalize")["normalize"], "normalizer": "symmetry"}
-    outputs, report = normalize_faces({"a": lambda: None}, geometry, landmarks, None, None, params)
+    stylegan2 = load_parameters("stylegan2")
+    outputs, report = normalize_faces(
+        {"a": lambda: None}, geometry, landmarks, None, None, params, stylegan2["stylegan2"], stylegan2["stylegan2_presets"]
+    )
     assert outputs == {}
     assert report.loc[0, "status"] == "invalid_landmarks" and "finite" in report.loc[0, "detail"]

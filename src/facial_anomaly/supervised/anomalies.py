@@ -9,7 +9,8 @@ plus three generic *local* kinds anywhere on the lower face, so that a classifie
   other scars), 1-3 px wide on the 512 px crop.
 
 All three are confined to the *lower face*: inside the FaceMesh face outline (shrunk by
-``outline_margin_iod``) and below ``start_below_eyes_iod`` under the eye line. Magnitudes
+``outline_margin_iod``), below ``start_below_eyes_iod`` under the eye line, and outside
+the mouth opening (teeth are not skin). Magnitudes
 are in inter-ocular distances (IOD) like the synthesis parameters; lists marked "per
 severity" give severities 1..4. Parameters: ``train_supervised.data.anomalies`` in
 ``conf/base/parameters_train_supervised.yml``.
@@ -23,6 +24,7 @@ import cv2
 import numpy as np
 
 from ..faces.landmarks import eye_centers
+from ..faces.mesh import MOUTH_INNER_CORNERS, boundary_loops
 from ..normalizers.geometry import face_region_mask
 from ..synthesis import SyntheticFace, families, generate
 from ..synthesis.base import check_face, check_severity, inter_ocular_distance, per_severity
@@ -49,6 +51,8 @@ def lower_face_mask(landmarks: np.ndarray, shape: tuple[int, ...], params: Mappi
     eye_y = float(np.mean([centre[1] for centre in eye_centers(landmarks)]))
     top = int(np.ceil(eye_y + float(params["start_below_eyes_iod"]) * iod))
     face[: max(0, top)] = 0
+    (mouth,) = [loop for loop in boundary_loops()[1:] if MOUTH_INNER_CORNERS[0] in loop]
+    cv2.fillPoly(face, [np.round(np.asarray(landmarks)[mouth, :2]).astype(np.int32)], 0)
     return face.astype(bool)
 
 

@@ -9,7 +9,7 @@ pickle; :meth:`Fusion.save` / :meth:`Fusion.load`):
   ``anomaly_score = sigmoid(intercept + Σ coefficient_i · standardized_i)`` ∈ (0, 1).
   Increasing a feature with a positive coefficient increases the score.
 * ``rank_average``: each feature becomes its mid-rank empirical CDF on the dev scores
-  (linear between dev values, clipped to [0, 1] outside), turned round (1 − CDF) for a
+  (linear between dev values, constant beyond the smallest and largest), turned round (1 − CDF) for a
   feature whose dev AUC is below 0.5 (a "higher = more normal" column such as
   ``normality_index``), and the fused score is their mean ∈ [0, 1]. No weights to fit
   beyond the orientation: robust with few dev faces. Direction +1 features enter

@@ -203,7 +203,7 @@ def train(
     with _reproducible(seed, resolved):
         model = build_model(config, load_backbone_weights=True)
         inputs = train_pairs.inputs(model.view_specs)
-        labels, severities = torch.from_numpy(train_pairs.labels), torch.from_numpy(train_pairs.severities)
+        labels, severities = torch.from_numpy(train_pairs.labels.copy()), torch.from_numpy(train_pairs.severities.copy())
         dev_inputs = None if dev_pairs is None else dev_pairs.inputs(model.view_specs)
         model.to(resolved)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)

@@ -116,7 +116,7 @@ def test_configs_of_the_parameter_file_build():
             assert block["model"]["architecture"] == name
             with torch.device("meta"):  # shapes only, no memory or time for the 128 px models
                 build_model(block["model"])
-            assert set(block["training"]) == {"epochs", "batch_size", "lr", "betas", "seed", "patience"}
+            assert set(block["training"]) == {"epochs", "batch_size", "lr", "betas", "seed", "patience", "min_epochs"}
     cpu = params["presets"]["cpu_64"]["ganomaly"]
     assert cpu["model"]["image_size"] == 64 and cpu["model"]["loss_weights"] == {"adv": 1.0, "con": 50.0, "enc": 1.0}
     assert params["presets"]["gpu_128"]["ganomaly"]["model"]["image_size"] == 128

@@ -100,6 +100,19 @@ def test_early_stopping_keeps_the_best_epoch(generated_faces, validation_set, mo
     assert result.state.epochs_without_improvement == 2
 
 
+def test_warm_up_epochs_neither_win_nor_count_for_patience(generated_faces, validation_set, monkeypatch):
+    aucs = iter([0.9, 0.8, 0.5, 0.6, 0.55, 0.58])
+    monkeypatch.setattr(training, "validation_auc", lambda *args: next(aucs))
+    result = train(
+        TINY_AUTOENCODER, generated_faces["train"][:8], validation_set["images"], validation_set["labels"],
+        epochs=6, **{**TINY_TRAINING, "patience": 2, "min_epochs": 3},
+    )  # fmt: skip
+    assert len(result.history) == 6 and not result.stopped_early
+    assert result.best_epoch == 4 and result.best_auc == 0.6
+    short = train(TINY_AUTOENCODER, generated_faces["train"][:8], None, None, epochs=2, **{**TINY_TRAINING, "min_epochs": 5})
+    assert short.best_epoch == 2 and same_weights(short.best_state_dict, short.state.state_dict)
+
+
 def test_validation_labels_need_both_classes(generated_faces, validation_set):
     images = validation_set["images"]
     with pytest.raises(ValueError, match="both 0"):

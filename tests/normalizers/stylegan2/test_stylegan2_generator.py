@@ -42,7 +42,7 @@ def test_forward_shapes_and_stored_noise_is_deterministic(tiny_generator, tiny_c
 
 
 def test_batch_equals_one_by_one(tiny_generator, tiny_config):
-    """Grouped (per-sample) modulated convolutions must not mix the samples of a batch."""
+    """Per-sample styles and demodulation must not mix the samples of a batch."""
     ws = torch.randn(3, tiny_config.num_ws, tiny_config.latent_dim, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         batch = tiny_generator.synthesis(ws)

@@ -48,8 +48,20 @@ def _listed(items: list[str]) -> str:
     return f"[{', '.join(items[:_MAX_LISTED])}{more}]"
 
 
-def _cpu_state(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def cpu_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A detached, contiguous CPU copy of a state dict (what checkpoints store)."""
     return {key: value.detach().cpu().clone().contiguous() for key, value in state_dict.items()}
+
+
+def _nested_cpu(value):
+    """``value`` with every tensor inside dicts, lists and tuples moved to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _nested_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_nested_cpu(item) for item in value)
+    return value
 
 
 def check_state_dict(model: torch.nn.Module, state_dict: Mapping, source: str) -> None:
@@ -165,7 +177,7 @@ def _model_payload(model: ReconstructionModel) -> dict:
         "version": FORMAT_VERSION,
         "kind": "model",
         "config_json": json.dumps(model.config_dict(), sort_keys=True),
-        "state_dict": _cpu_state(model.state_dict()),
+        "state_dict": cpu_state_dict(model.state_dict()),
     }
 
 
@@ -236,9 +248,9 @@ class TrainingState:
             "version": FORMAT_VERSION,
             "kind": "training",
             "config_json": json.dumps(self.model_config, sort_keys=True),
-            "state_dict": _cpu_state(self.state_dict),
-            "best_state_dict": _cpu_state(self.best_state_dict),
-            "optimizers": self.optimizers,
+            "state_dict": cpu_state_dict(self.state_dict),
+            "best_state_dict": cpu_state_dict(self.best_state_dict),
+            "optimizers": _nested_cpu(self.optimizers),
             "epoch": int(self.epoch),
             "progress_json": json.dumps(progress),
         }

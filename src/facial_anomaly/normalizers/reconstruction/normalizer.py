@@ -31,7 +31,7 @@ from .checkpoint import load_model, save_model
 from .data import PasteSpec, check_face_image, paste_reconstruction, tensor_to_images
 from .training import TrainingResult, train
 
-TRAINING_KEYS = ("epochs", "batch_size", "lr", "betas", "seed", "patience")
+TRAINING_KEYS = ("epochs", "batch_size", "lr", "betas", "seed", "patience", "min_epochs")
 
 
 class ReconstructionNormalizer(Normalizer):

@@ -21,7 +21,7 @@ validation scores against the labels; None without validation data).
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 from ...devices import resolve_device
 from .base import ReconstructionModel, build_model, map_batches, model_inputs, normalized_config
-from .checkpoint import Source, TrainingState, load_training_state, model_with_state, save_training_state
+from .checkpoint import Source, TrainingState, cpu_state_dict, load_training_state, model_with_state, save_training_state
 from .data import tensor_to_images
 
 Images = Sequence[np.ndarray] | torch.Tensor
@@ -50,7 +50,7 @@ class EpochReport:
     so far; ``seconds``: wall time of the epoch (training and validation); ``model``: the
     live model on the training device (eval mode; read it, do not train it);
     ``history``: all epochs so far; ``training_state``: call it for a resumable
-    :class:`~.checkpoint.TrainingState` of this moment (copies the weights).
+    :class:`~.checkpoint.TrainingState` of this moment (a copy of weights and optimizer states).
     """
 
     epoch: int
@@ -69,7 +69,8 @@ class TrainingResult:
     """The outcome of :func:`train`.
 
     ``model_config``: the config dict; ``best_state_dict``: CPU weights of ``best_epoch``
-    (the epoch with the highest validation AUC, or the last epoch without validation);
+    (the epoch ≥ ``min_epochs`` with the highest validation AUC; the last epoch without
+    validation or when training ended before ``min_epochs``);
     ``best_auc``; ``history`` (see the module docstring); ``epochs_run``: completed epochs
     including resumed ones; ``stopped_early``; ``state``: the final resumable state.
     """
@@ -167,6 +168,7 @@ def train(
     seed: int,
     device: str,
     patience: int,
+    min_epochs: int,
     on_epoch_end: Callable[[EpochReport], None] | None = None,
     resume_from: Source | TrainingState | None = None,
     checkpoint_path: str | None = None,
@@ -185,6 +187,9 @@ def train(
         seed: seeds initialisation, shuffling and every random draw (see module docstring).
         device: ``auto``, ``cpu``, ``cuda``, ... (:func:`~facial_anomaly.devices.resolve_device`).
         patience: stop after this many epochs without a higher validation AUC (≥ 1).
+        min_epochs: warm-up (≥ 1): epochs before this one neither count for patience nor
+            compete for best (a barely trained model that happens to score a high AUC by
+            chance is never kept); 1 = plain early stopping.
         on_epoch_end: called with an :class:`EpochReport` after every epoch.
         resume_from: a training checkpoint (path, bytes or :class:`TrainingState`) of the
             same model config to continue from its saved epoch.
@@ -195,8 +200,10 @@ def train(
             resume checkpoint of another model config.
         FloatingPointError: when a loss becomes NaN/inf.
     """
-    if epochs < 0 or batch_size < 1 or patience < 1 or lr <= 0:
-        raise ValueError(f"need epochs ≥ 0, batch_size ≥ 1, patience ≥ 1, lr > 0; got {epochs}, {batch_size}, {patience}, {lr}")
+    if epochs < 0 or batch_size < 1 or patience < 1 or min_epochs < 1 or lr <= 0:
+        raise ValueError(
+            f"need epochs ≥ 0, batch_size ≥ 1, patience ≥ 1, min_epochs ≥ 1, lr > 0; got {epochs}, {batch_size}, {patience}, {min_epochs}, {lr}"
+        )
     config = normalized_config(model_config)
     resolved = resolve_device(device)
     with _reproducible(seed, resolved):
@@ -213,20 +220,22 @@ def train(
                 optimizer.load_state_dict(state.optimizers[name])
 
         def snapshot() -> TrainingState:
-            state.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            state.optimizers = {name: optimizer.state_dict() for name, optimizer in optimizers.items()}
-            return state
+            """Bring ``state`` up to date with the live model and optimizers; return a copy."""
+            state.state_dict = cpu_state_dict(model.state_dict())
+            state.optimizers = {name: copy.deepcopy(optimizer.state_dict()) for name, optimizer in optimizers.items()}
+            return copy.deepcopy(state)
 
-        while state.epoch < epochs and not state.epochs_without_improvement >= patience:
+        while state.epoch < epochs and state.epochs_without_improvement < patience:
             started = time.perf_counter()
             losses = _run_epoch(model, optimizers, inputs, batch_size, seed, state.epoch, resolved)
             model.eval()
             auc = None if labels is None else validation_auc(model, val_inputs, labels, batch_size, resolved)
             state.epoch += 1
-            is_best = auc is None or state.best_auc is None or auc > state.best_auc
+            warming_up = state.epoch < min_epochs  # kept only as a fallback until the first epoch ≥ min_epochs
+            is_best = warming_up or auc is None or state.best_auc is None or auc > state.best_auc
             if is_best:
-                state.best_epoch, state.best_auc, state.epochs_without_improvement = state.epoch, auc, 0
-                state.best_state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                state.best_epoch, state.best_auc, state.epochs_without_improvement = state.epoch, None if warming_up else auc, 0
+                state.best_state_dict = cpu_state_dict(model.state_dict())
             else:
                 state.epochs_without_improvement += 1
             state.stopped_early = state.epochs_without_improvement >= patience and state.epoch < epochs
@@ -239,30 +248,30 @@ def train(
                     seconds=time.perf_counter() - started, model=model, history=list(state.history),
                     training_state=snapshot,
                 ))  # fmt: skip
-        snapshot()
+        final = snapshot()
     return TrainingResult(
         model_config=config,
-        best_state_dict=state.best_state_dict,
-        best_epoch=state.best_epoch,
-        best_auc=state.best_auc,
-        history=list(state.history),
-        epochs_run=state.epoch,
-        stopped_early=state.stopped_early,
-        state=state,
+        best_state_dict=final.best_state_dict,
+        best_epoch=final.best_epoch,
+        best_auc=final.best_auc,
+        history=list(final.history),
+        epochs_run=final.epoch,
+        stopped_early=final.stopped_early,
+        state=final,
     )
 
 
 def _initial_state(config: dict, model: ReconstructionModel, optimizers: Mapping, resume_from: Source | TrainingState | None) -> TrainingState:
     """A fresh state, or the checked state to resume from (same model config)."""
     if resume_from is None:
-        weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        weights = cpu_state_dict(model.state_dict())
         return TrainingState(
             model_config=config, state_dict=weights, best_state_dict=weights,
             optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
             epoch=0, history=[], best_epoch=0, best_auc=None, epochs_without_improvement=0, stopped_early=False,
         )  # fmt: skip
     if isinstance(resume_from, TrainingState):
-        state = dataclasses.replace(resume_from, history=list(resume_from.history))  # never mutate the caller's object
+        state = copy.deepcopy(resume_from)  # training updates its state in place; never the caller's object
     else:
         state = load_training_state(resume_from)
     saved = normalized_config(state.model_config)

@@ -35,7 +35,9 @@ class StyleGAN2Normalization:
     format); ``reconstruction_step``: steps until the masked region is reconstructed
     (``None`` without a mask or when not reached); ``region_heat``: (steps + 1,) float32
     mean heat inside the mask per step, or ``None``; ``w``: (num_ws, latent_dim) float32
-    inverted code; ``inversion_loss``: perceptual loss at the last inversion step.
+    inverted code; ``inversion_loss``: perceptual loss at the last inversion step;
+    ``inversion_losses`` / ``noise_losses``: (inversion steps,) per-step perceptual loss
+    and noise regulariser; ``adaptation_losses``: (adaptation steps,) per-step loss.
     """
 
     image: np.ndarray
@@ -44,6 +46,9 @@ class StyleGAN2Normalization:
     region_heat: np.ndarray | None
     w: np.ndarray
     inversion_loss: float
+    inversion_losses: np.ndarray
+    noise_losses: np.ndarray
+    adaptation_losses: np.ndarray
 
 
 @register
@@ -174,6 +179,9 @@ class StyleGAN2Normalizer(Normalizer):
                         region_heat=None if adapted.region_heat is None else adapted.region_heat.numpy().astype(np.float32),
                         w=inverted.w[i].cpu().numpy().astype(np.float32),
                         inversion_loss=float(inverted.perceptual_loss[-1, i]),
+                        inversion_losses=inverted.perceptual_loss[:, i].numpy().astype(np.float32),
+                        noise_losses=inverted.noise_loss[:, i].numpy().astype(np.float32),
+                        adaptation_losses=adapted.loss.detach().cpu().numpy().astype(np.float32),
                     )
                 )
         return results

@@ -24,10 +24,27 @@ def selected_normalizers(normalize: dict) -> list[str]:
     return names
 
 
-def build_normalizers(normalize: dict, shape_model, appearance_model) -> dict[str, Normalizer]:
+STYLEGAN2 = "stylegan2"
+
+
+def build_stylegan2(stylegan2: dict, stylegan2_presets: dict) -> Normalizer:
+    """The StyleGAN2 normalizer of the chosen preset (imported only when asked for: it
+    loads torch, LPIPS and the generator weights)."""
+    from facial_anomaly.normalizers.stylegan2 import StyleGAN2Normalizer
+    from facial_anomaly.normalizers.stylegan2.config import resolve_preset
+
+    return StyleGAN2Normalizer(**resolve_preset(stylegan2, stylegan2_presets))
+
+
+def build_normalizers(
+    normalize: dict, shape_model, appearance_model, stylegan2: dict, stylegan2_presets: dict
+) -> dict[str, Normalizer]:
     """The configured normalizers, or a clear error naming the model to fit first."""
     built = {}
     for name in selected_normalizers(normalize):
+        if name == STYLEGAN2:
+            built[name] = build_stylegan2(stylegan2, stylegan2_presets)
+            continue
         try:
             built[name] = build_normalizer(
                 name, normalize["normalizers"], shape_model=shape_model, appearance_model=appearance_model
@@ -57,10 +74,12 @@ def normalize_faces(
     shape_model,
     appearance_model,
     normalize: dict,
+    stylegan2: dict,
+    stylegan2_presets: dict,
 ) -> tuple[dict[str, Callable[[], np.ndarray]], pd.DataFrame]:
     """Normalized faces, lazily, as ``<normalizer>/<image_id>`` partitions, and a report
     with one row per (input file, normalizer): ``ok`` or why it was not normalized."""
-    normalizers = build_normalizers(normalize, shape_model, appearance_model)
+    normalizers = build_normalizers(normalize, shape_model, appearance_model, stylegan2, stylegan2_presets)
     ok_ids = set(ok_image_ids(face_geometry, aligned_faces))
     points_by_id = landmarks_by_image(landmarks[landmarks["image_id"].isin(ok_ids)])
     outputs: dict[str, Callable[[], np.ndarray]] = {}

@@ -17,9 +17,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "shape_model_if_fitted",
                     "appearance_model_if_fitted",
                     "params:normalize",
+                    "params:stylegan2",
+                    "params:stylegan2_presets",
                 ],
                 outputs=["normalized_faces", "normalize_report"],
                 name="normalize_faces",
+                tags="gpu",  # StyleGAN2 (and later learned normalizers) run on the GPU when present
             ),
             Node(
                 draw_comparison_sheets,
