@@ -161,6 +161,15 @@ class MlflowTrackingHook:
         self._node_started: dict[str, float] = {}
 
     @hook_impl
+    def after_context_created(self, context) -> None:
+        # kedro-mlflow's hook is one object per process and keeps the previous run's id;
+        # a later session in the same process (a notebook, the tests) with tracking off
+        # would try to reopen that run in whatever store is now configured. Forget it.
+        from kedro_mlflow.framework.hooks import mlflow_hook
+
+        mlflow_hook.run_id = None
+
+    @hook_impl
     def after_catalog_created(self, catalog, conf_catalog: dict[str, Any], **_: Any) -> None:
         self._mlflow_kind = {
             name: config["metadata"]["mlflow"]

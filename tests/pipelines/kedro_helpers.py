@@ -39,10 +39,20 @@ def build_catalog(input_dir: Path, output_dir: Path, extra_params: dict | None =
 
 def run_session(tmp_path: Path, monkeypatch, pipeline: str, **runtime_params) -> None:
     """``kedro run --pipeline <pipeline> --params ...`` in-process, MLflow artifacts under tmp_path."""
+    import mlflow
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 
+    # Each test's run gets its own store: a run left active by an earlier test (MLflow
+    # keeps it in process-wide state) would make kedro-mlflow log into that one instead.
+    while mlflow.active_run():
+        mlflow.end_run()
+    runtime_params.setdefault("mlflow_tracking_uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.chdir(tmp_path)  # MLflow artifacts of a sqlite store go under ./mlruns
     bootstrap_project(PROJECT_ROOT)
-    with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=runtime_params) as session:
-        session.run(pipeline_names=[pipeline])
+    try:
+        with KedroSession.create(project_path=PROJECT_ROOT, runtime_params=runtime_params) as session:
+            session.run(pipeline_names=[pipeline])
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()

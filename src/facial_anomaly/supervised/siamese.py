@@ -1,9 +1,15 @@
 """Two-branch (Siamese) comparison of a face with its normalized version (Rosero et al. 2024).
 
 The original and the normalized face (same crop, same size) pass through one MobileNetV2
-branch with shared weights (one batched pass of 2N images); the two embeddings are
-concatenated, (N, 2E), and a dense layer of ``hidden_units`` (paper: 256) feeds the
-anomaly and severity outputs (:class:`~.base.ScoreHead`).
+branch with shared weights (one batched pass of 2N images); the two embeddings e_o, e_n
+are combined and a dense layer of ``hidden_units`` (paper: 256) feeds the anomaly and
+severity outputs (:class:`~.base.ScoreHead`). ``combine`` (architecture key):
+
+* ``concat``: [e_o, e_n], (N, 2E) — the paper's;
+* ``concat_difference``: [e_o, e_n, |e_o − e_n|], (N, 3E) — the usual Siamese comparison
+  feature: the nuisances that the original and its normalized version share (light,
+  camera, pose) cancel in it, which a network trained from scratch on few faces does
+  not find by itself from the concatenation (it tends to memorise the nuisances instead).
 
 Input: (N, 6, S, S) in [0, 1] — channels 0-2 the original, 3-5 the normalized face.
 """
@@ -15,22 +21,31 @@ import torch
 from .backbone import standardize_rgb
 from .base import ModelConfig, ScoreHead, SupervisedModel, register_architecture
 
+COMBINES = {"concat": 2, "concat_difference": 3}  # → embedding multiples fed to the head
+
 
 @register_architecture
 class SiameseModel(SupervisedModel):
     architecture = "siamese"
     views = ("original", "normalized")
+    extra_keys = ("combine",)
 
     def __init__(self, config: ModelConfig):
+        if config.extra["combine"] not in COMBINES:
+            raise ValueError(f"siamese combine must be one of {list(COMBINES)}, got {config.extra['combine']!r}")
         super().__init__(config)
+        self.combine = config.extra["combine"]
         self.encoder = self.branch(in_channels=3)
-        self.head = ScoreHead(2 * self.encoder.embedding_size, config.hidden_units, config.dropout)
+        self.head = ScoreHead(COMBINES[self.combine] * self.encoder.embedding_size, config.hidden_units, config.dropout)
+
+    def _combined(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        parts = [first, second] + ([torch.abs(first - second)] if self.combine == "concat_difference" else [])
+        return torch.cat(parts, dim=1)
 
     def embed(self, x: torch.Tensor, tap: int | None):
         original, normalized = standardize_rgb(x[:, :3]), standardize_rgb(x[:, 3:6])
         if tap is None:
-            embeddings = self.encoder(torch.cat([original, normalized]))
-            return torch.cat(embeddings.chunk(2), dim=1), []
+            return self._combined(*self.encoder(torch.cat([original, normalized])).chunk(2)), []
         # Grad-CAM: one pass per view, so each tapped map is its own node of the graph.
         (first, first_map), (second, second_map) = (self.encoder.forward_tapped(view, tap) for view in (original, normalized))
-        return torch.cat([first, second], dim=1), [(first_map, 0), (second_map, 1)]
+        return self._combined(first, second), [(first_map, 0), (second_map, 1)]
