@@ -93,7 +93,8 @@ def test_invalid_landmarks_become_a_report_row_not_a_crash():
     params = {**load_parameters("normalize")["normalize"], "normalizer": "symmetry"}
     stylegan2 = load_parameters("stylegan2")
     outputs, report = normalize_faces(
-        {"a": lambda: None}, geometry, landmarks, None, None, params, stylegan2["stylegan2"], stylegan2["stylegan2_presets"]
+        {"a": lambda: None}, geometry, landmarks, None, None, params, stylegan2["stylegan2"], stylegan2["stylegan2_presets"],
+        {}, load_parameters("train_reconstruction")["train_reconstruction"],
     )
     assert outputs == {}
     assert report.loc[0, "status"] == "invalid_landmarks" and "finite" in report.loc[0, "detail"]

@@ -3,8 +3,8 @@
 For each tapped activation map A (N=1, C, h, w) of the model's branches (the output of
 the first ``tap`` MobileNetV2 modules; :meth:`~.base.SupervisedModel.forward_with_maps`),
 the channel weights are the spatial means of ∂(anomaly logit)/∂A, and the map is
-``ReLU(Σ_c weight_c · A_c)``. Each map is resized (bilinear) onto its view's crop box in
-the aligned face and the maps of all views are summed (the Siamese model gives one for
+``ReLU(Σ_c weight_c · A_c)``. Each map is interpolated (bilinear) onto its view's crop box
+in the aligned face and the maps of all views are summed (the Siamese model gives one for
 the original and one for the normalized branch; both lie in the aligned face's pixels;
 a map of a mirrored view is reflected back about the midline).
 
@@ -14,6 +14,13 @@ it can be drawn like any other kind::
 
     heat = grad_cam(model, face, normalized, landmarks, tap=params["cam"]["tap"])
     picture = overlay_heatmap(face, heat, colormap="jet", alpha=0.5, vmax=None)
+
+Placement: cell j of a map of stride s (input size / map size) is put at the centre of
+its receptive field, input pixel s·j — where MobileNetV2's padded stride-2 convolutions
+centre it (checked numerically) — not at the centre of the s×s block it summarises, which
+would shift the heatmap by (s − 1)/2 input pixels down and to the right (21 aligned px at
+stride 8 for a 64 px input of a 384 px crop). Beyond the outermost cell centres the
+border cells' values are repeated up to the crop box.
 
 A finer ``tap`` (fewer modules, e.g. 14 = stride 16 instead of 19 = stride 32) gives a
 sharper but noisier map. Values are not normalized: they are comparable between faces
@@ -61,11 +68,27 @@ def grad_cam(model: SupervisedModel, original: np.ndarray, normalized: np.ndarra
         weights = gradient.mean(dim=(2, 3), keepdim=True)
         cam = torch.relu((weights * activation).sum(dim=1))[0].detach().float().cpu().numpy()
         spec = model.view_specs[view_index]
-        x0, y0, side = spec.crop.box(height, width)
-        layer = np.zeros_like(heat)
-        layer[y0 : y0 + side, x0 : x0 + side] = cv2.resize(cam, (side, side), interpolation=cv2.INTER_LINEAR)
+        layer = _place_on_face(cam, spec.crop.box(height, width), spec.image_size, (height, width))
         if spec.view == "mirrored":
             matrix = fit_midline(np.asarray(landmarks, dtype=np.float64)[:, :2]).reflection_matrix()
             layer = cv2.warpAffine(layer, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         heat += layer
     return np.maximum(heat, 0.0, out=heat)
+
+
+def _place_on_face(cam: np.ndarray, box: tuple[int, int, int], image_size: int, shape: tuple[int, int]) -> np.ndarray:
+    """An (h, w) map of a view of ``image_size`` px cut from ``box`` = (x0, y0, side) →
+    H×W float32, the map interpolated over the box (cell centres at their receptive-field
+    centres, see the module docstring), 0 outside it."""
+    x0, y0, side = box
+    scale = side / image_size  # aligned pixels per input pixel
+    rows, columns = cam.shape
+    # cv2 coordinates are pixel centres: input pixel p lies at x0 + (p + 0.5)·scale − 0.5.
+    matrix = np.array([
+        [image_size / columns * scale, 0.0, x0 + 0.5 * scale - 0.5],
+        [0.0, image_size / rows * scale, y0 + 0.5 * scale - 0.5],
+    ])  # fmt: skip
+    layer = cv2.warpAffine(cam.astype(np.float32), matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = np.zeros(shape, dtype=np.float32)
+    inside[y0 : y0 + side, x0 : x0 + side] = 1.0
+    return layer * inside

@@ -25,6 +25,23 @@ def selected_normalizers(normalize: dict) -> list[str]:
 
 
 STYLEGAN2 = "stylegan2"
+RECONSTRUCTION_MODELS = ("ganomaly", "autoencoder")
+
+
+def build_reconstruction(name: str, checkpoints: dict[str, Callable], train_reconstruction: dict) -> Normalizer:
+    """A trained GANomaly / autoencoder normalizer from the latest checkpoint of
+    ``train_reconstruction``, or a clear error saying how to train one."""
+    from facial_anomaly.normalizers import create
+    from facial_anomaly.normalizers.reconstruction.checkpoint import model_from_bytes
+
+    if f"{name}.pt" not in checkpoints:
+        raise ValueError(
+            f"normalizer {name!r} needs a trained model: run "
+            "kedro run --pipeline synthesize, then kedro run --pipeline train_reconstruction"
+        )
+    device = train_reconstruction["device"]
+    model = model_from_bytes(checkpoints[f"{name}.pt"](), device)
+    return create(name, model=model, device=device, **train_reconstruction["normalizer"])
 
 
 def build_stylegan2(stylegan2: dict, stylegan2_presets: dict) -> Normalizer:
@@ -37,13 +54,22 @@ def build_stylegan2(stylegan2: dict, stylegan2_presets: dict) -> Normalizer:
 
 
 def build_normalizers(
-    normalize: dict, shape_model, appearance_model, stylegan2: dict, stylegan2_presets: dict
+    normalize: dict,
+    shape_model,
+    appearance_model,
+    stylegan2: dict,
+    stylegan2_presets: dict,
+    reconstruction_checkpoints: dict[str, Callable],
+    train_reconstruction: dict,
 ) -> dict[str, Normalizer]:
     """The configured normalizers, or a clear error naming the model to fit first."""
     built = {}
     for name in selected_normalizers(normalize):
         if name == STYLEGAN2:
             built[name] = build_stylegan2(stylegan2, stylegan2_presets)
+            continue
+        if name in RECONSTRUCTION_MODELS:
+            built[name] = build_reconstruction(name, reconstruction_checkpoints, train_reconstruction)
             continue
         try:
             built[name] = build_normalizer(
@@ -76,10 +102,16 @@ def normalize_faces(
     normalize: dict,
     stylegan2: dict,
     stylegan2_presets: dict,
+    reconstruction_checkpoints: dict[str, Callable],
+    train_reconstruction: dict,
 ) -> tuple[dict[str, Callable[[], np.ndarray]], pd.DataFrame]:
     """Normalized faces, lazily, as ``<normalizer>/<image_id>`` partitions, and a report
-    with one row per (input file, normalizer): ``ok`` or why it was not normalized."""
-    normalizers = build_normalizers(normalize, shape_model, appearance_model, stylegan2, stylegan2_presets)
+    with one row per (input file, normalizer): ``ok`` or why it was not normalized, and
+    ``model_score``, the normalizer's own anomaly score where it has one (GANomaly's
+    A(x) = ‖G_E(x) − E(G(x))‖₁, the autoencoder's reconstruction error)."""
+    normalizers = build_normalizers(
+        normalize, shape_model, appearance_model, stylegan2, stylegan2_presets, reconstruction_checkpoints, train_reconstruction
+    )
     ok_ids = set(ok_image_ids(face_geometry, aligned_faces))
     points_by_id = landmarks_by_image(landmarks[landmarks["image_id"].isin(ok_ids)])
     outputs: dict[str, Callable[[], np.ndarray]] = {}
@@ -107,8 +139,10 @@ def normalize_faces(
                 rows.append({**row, "status": "invalid_landmarks", "detail": problem})
                 continue
             outputs[f"{name}/{image_id}"] = make(normalizer, image_id)
+            if hasattr(normalizer, "anomaly_score"):  # cheap, so computed here, one face at a time
+                row["model_score"] = float(normalizer.anomaly_score(load_aligned(aligned_faces, image_id)[0]))
             rows.append(row)
-    report = pd.DataFrame(rows, columns=["image_id", "image", "normalizer", "status", "detail"])
+    report = pd.DataFrame(rows, columns=["image_id", "image", "normalizer", "status", "detail", "model_score"])
     return outputs, report
 
 

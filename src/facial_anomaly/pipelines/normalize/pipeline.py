@@ -19,6 +19,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:normalize",
                     "params:stylegan2",
                     "params:stylegan2_presets",
+                    "reconstruction_checkpoints_if_trained",
+                    "params:train_reconstruction",
                 ],
                 outputs=["normalized_faces", "normalize_report"],
                 name="normalize_faces",

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 SCORE_COLUMN = "anomaly_score"
 NORMALITY_COLUMN = "normality_index"
 FILE_COLUMNS = ["image_id", "image", "status", "detail"]
+MODEL_SCORE = "model_score"
 
 
 def variant_columns(scores_table: pd.DataFrame) -> list[str]:
@@ -91,6 +92,10 @@ def score_faces(
                 original, normalized, points, grid=_single_variant_grid(default_variant), statistic="normality_index", **options
             ).values()
 
+    # The normalizers' own scores (GANomaly's A(x)...) join the table as <normalizer>.model_score.
+    if "model_score" in normalize_report:
+        for record in normalize_report.dropna(subset=["model_score"]).to_dict("records"):
+            values.setdefault(record["image_id"], {})[f"{record['normalizer']}.{MODEL_SCORE}"] = record["model_score"]
     files = normalize_report[normalize_report["normalizer"] == default_normalizer]
     table = files[FILE_COLUMNS].reset_index(drop=True)
     table = table.join(pd.DataFrame([values.get(image_id, {}) for image_id in table["image_id"]]))
@@ -124,6 +129,8 @@ def summarize_variants(scores_table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for column in variant_columns(scores_table):
         normalizer, variant_name = column.split(".", 1)
+        if variant_name == MODEL_SCORE:
+            continue
         variant = parse_variant_name(variant_name)
         values = pd.to_numeric(scores_table[column], errors="coerce").dropna()
         rows.append(
