@@ -1,6 +1,7 @@
 """The normalizer bench: every CPU normalizer on synthetic and real anomalies, one table.
 
     .venv/bin/python benchmarks/bench_normalizers.py [--normalizers a+b+c] [--utk-sample 40]
+    .venv/bin/python benchmarks/bench_normalizers.py --normalizers ganomaly+autoencoder --train-reconstruction
 
 Everything runs through the product's own pipelines in a temporary folder (nothing is
 written to the repository; the photos of ../shared/data are only read):
@@ -177,6 +178,8 @@ def main() -> None:
     parser.add_argument("--normalizers", default="symmetry+shape_model+appearance_model+inpaint")
     parser.add_argument("--utk-sample", type=int, default=40)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temporary folder)")
+    parser.add_argument("--train-reconstruction", action="store_true",
+                        help="also run train_reconstruction (default CPU preset) so ganomaly/autoencoder can be benched")
     args = parser.parse_args()
     if not (SHARED / "MANIFEST.csv").exists():
         sys.exit(f"shared data not found at {SHARED}")
@@ -195,6 +198,9 @@ def main() -> None:
         synthetic = root / "synth/05_model_input/synthetic" / labels["dataset_version"].iloc[0]
         fit_seconds = kedro_run("fit_normal_models", input_dir=str(synthetic / "train/control"),
                                 output_dir=str(root / "fit_out"), **common)
+        if args.train_reconstruction:
+            train_seconds = kedro_run("train_reconstruction", output_dir=str(root / "synth"), **common)
+            print(f"train_reconstruction {train_seconds:.0f} s; {(root / 'models/reconstruction_summary.json').read_text()}")
         truth = build_test_set(root, synthetic, labels)
         score_seconds = kedro_run("score", input_dir=str(root / "test"), output_dir=str(root / "test_out"),
                                   **{"normalize.normalizer": args.normalizers}, **common)
