@@ -52,6 +52,8 @@ def test_inspection_saves_snapshots_severity_index_and_loss_curves(sample_with_f
     run = mlflow.search_runs(experiment_names=["facial_anomaly"]).iloc[0]
     history = mlflow.MlflowClient().get_metric_history(run["run_id"], "stylegan2_curves.inversion_loss")
     assert len(history) == 10  # one point per inversion step of the smoke_test preset
+    logged = [item.path for item in mlflow.MlflowClient().list_artifacts(run["run_id"], "reports/stylegan2_snapshots")]
+    assert len(logged) == 6  # 2 faces × 3 snapshot steps
 
 
 def test_paper_preset_without_weights_names_the_missing_file(sample_with_faces, tmp_path, monkeypatch):

@@ -86,7 +86,7 @@ def test_corrupt_or_foreign_checkpoints_give_clear_errors(trained, tmp_path):
     with pytest.raises(ValueError, match="not a readable supervised-model checkpoint"):
         load_model(np.random.default_rng(0).bytes(4096))
     with pytest.raises(ValueError, match="not a readable supervised-model checkpoint"):
-        load_model(pickle.dumps({"format": FORMAT_NAME, "code": print}))  # a pickle that needs code
+        load_model(pickle.dumps({"format": FORMAT_NAME, "code": print}, protocol=2))  # a pickle that needs code
     buffer = io.BytesIO()
     torch.save({"weights": torch.zeros(2)}, buffer)
     with pytest.raises(ValueError, match="is not a facial_anomaly.supervised checkpoint"):

@@ -196,25 +196,26 @@ def pairs_to_set(pairs: Iterable[Pair], specs: Sequence[ViewSpec]) -> PairSet:
     return PairSet({spec: torch.from_numpy(np.stack(arrays[spec])) for spec in specs}, table)
 
 
-# Worker processes (fork) inherit the job through this module global instead of pickling
-# the normalizer for every task.
-_JOB: dict = {}
-
-
-def _face_pairs(index: int) -> PairSet:
-    job = _JOB
-    face = job["faces"][index]
-    total = int(job["params"]["variants_per_face"]["clean"]) + int(job["params"]["variants_per_face"]["anomalous"])
+def _face_pairs(job: Mapping, face: NormalFace) -> PairSet:
+    counts = job["params"]["variants_per_face"]
     pairs = (make_pair(face, variant, normalizer=job["normalizer"], params=job["params"], synth_params=job["synth_params"],
-                       seed=job["seed"]) for variant in range(total))  # fmt: skip
+                       seed=job["seed"]) for variant in range(int(counts["clean"]) + int(counts["anomalous"])))  # fmt: skip
     return pairs_to_set(pairs, job["specs"])
 
 
-def _worker_init() -> None:
+_WORKER_JOB: dict = {}  # the job of a worker process (set once by its initializer)
+
+
+def _worker_init(job: Mapping) -> None:
     import cv2
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
+    _WORKER_JOB.update(job)
+
+
+def _worker_face_pairs(face: NormalFace) -> PairSet:
+    return _face_pairs(_WORKER_JOB, face)
 
 
 def build_pair_set(
@@ -236,8 +237,9 @@ def build_pair_set(
         params: the ``train_supervised.data`` block (``variants_per_face``, ``anomalies``, ``nuisance``).
         synth_params: the ``synthesize`` block (``lip_lt_v2`` needs ``templates`` if used).
         seed: the data seed (see the module docstring).
-        workers: processes (1 = in this process; more fork the current one, POSIX only).
-            The result does not depend on it.
+        workers: processes (1 = in this process; more start fresh "spawn" processes, which
+            receive the normalizer and parameters once and one face per task; the caller's
+            main module must be import-safe). The result does not depend on it.
 
     Raises:
         ValueError: no faces, duplicate face names, or bad parameters.
@@ -248,16 +250,9 @@ def build_pair_set(
     if len(set(names)) != len(names):
         raise ValueError("face names must be unique (they seed the pairs)")
     _kind_table(params["anomalies"]["kinds"])  # fail early on bad kinds
-    _JOB.update(faces=list(faces), normalizer=normalizer, specs=list(specs), params=params, synth_params=synth_params, seed=int(seed))
-    try:
-        if workers <= 1:
-            parts = [_face_pairs(index) for index in range(len(faces))]
-        else:
-            from ..faces.mesh import mirror_pairs
-
-            mirror_pairs()  # measure once before forking (it runs FaceMesh)
-            with multiprocessing.get_context("fork").Pool(int(workers), initializer=_worker_init) as pool:
-                parts = pool.map(_face_pairs, range(len(faces)), chunksize=1)
-    finally:
-        _JOB.clear()
-    return PairSet.concat(parts)
+    job = {"normalizer": normalizer, "specs": list(specs), "params": params, "synth_params": synth_params, "seed": int(seed)}
+    if workers <= 1:
+        return PairSet.concat([_face_pairs(job, face) for face in faces])
+    # Not "fork": a forked child of a process whose OpenMP / OpenCV thread pools have run deadlocks.
+    with multiprocessing.get_context("spawn").Pool(int(workers), initializer=_worker_init, initargs=(job,)) as pool:
+        return PairSet.concat(pool.map(_worker_face_pairs, faces, chunksize=1))
