@@ -37,6 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
+# Shared CPUs: OpenMP threads that spin while waiting slow each other (and everyone) down
+# ~4× when other processes run; passive waiting costs nothing on an idle machine. Must be
+# set before torch starts its thread pool.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_CACHE = Path("/tmp") / f"facial_anomaly_supervised_bench_{os.getuid()}"
@@ -236,7 +241,8 @@ def main() -> int:
           f"extra: {int(clean_mask.sum())} clean test normals, {int(variant_mask.sum())} nuisance variants, "
           f"{int((table['family'] == 'real_cleft').sum())} real cleft, {int((table['family'] == 'real_acne').sum())} real acne; "
           f"prepared in {prepared:.0f} s (cache {args.cache})")
-    print(f"preset {preset_name}, device {params['device']}, torch threads {torch.get_num_threads()}, "
+    print(f"preset {preset_name}, device {params['device']}, torch threads {torch.get_num_threads()} "
+          f"(OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
           f"CPUs {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}", flush=True)
     if args.prepare_only:
         return 0

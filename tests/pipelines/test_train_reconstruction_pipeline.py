@@ -51,7 +51,7 @@ def trained(tmp_path_factory):
     train = load_parameters("train_reconstruction")["train_reconstruction"]
     training = {"epochs": 2, "batch_size": 2, "lr": 2.0e-4, "betas": [0.5, 0.999], "seed": 0, "patience": 1, "min_epochs": 1}
     ganomaly = {**TINY, "architecture": "ganomaly", "loss_weights": {"adv": 1.0, "con": 50.0, "enc": 1.0}, "d_reinit_threshold": 1.0e-5}
-    train = {**train, "preset": "tiny", "models": ["ganomaly"], "device": "cpu",
+    train = {**train, "preset": "tiny", "models": ["ganomaly"],  # device: auto, as shipped
              "presets": {"tiny": {"ganomaly": {"model": ganomaly, "training": training}}}}
     SequentialRunner().run(train_pipeline(), catalog_for(root, {"train_reconstruction": train}))
     return root, train

@@ -46,7 +46,8 @@ def test_local_anomalies_stay_on_the_lower_face_and_grow_with_severity(kind, fac
     params = supervised_params["data"]["anomalies"]
     iod = inter_ocular_distance(landmarks)
     eye_y = np.mean([centre[1] for centre in eye_centers(landmarks)])
-    reach = int(0.35 * iod)  # a warp bump or a spot's soft edge reaches a little beyond its centre
+    # A spot's soft edge reaches a little beyond its centre, a warp bump (σ ≤ 0.2 IOD) up to ~3 σ.
+    reach = int((0.7 if kind == "local_warp" else 0.2) * iod)
     near_face = cv2.dilate((face_region_mask(landmarks, image.shape, feather_px=0) > 0.5).astype(np.uint8), np.ones((reach, reach), np.uint8))
     change = {}
     for severity in (1, 4):

@@ -34,6 +34,7 @@ LOCAL_KINDS = ("local_warp", "lesions", "scars")
 _BEZIER_POINTS = 48  # samples along a scar's curve
 _SUBPIXEL_BITS = 4  # cv2 drawing precision: 1/16 px
 _EDIT_THRESHOLD = 0.5  # grey levels: pixels changed by less are not "edited"
+_NEGLIGIBLE_MOVE_PX = 0.1  # a warp bump ends where it moves pixels by less
 
 
 def anomaly_kinds() -> tuple[str, ...]:
@@ -107,7 +108,7 @@ def local_warp(face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: n
     height, width = face.shape[:2]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     bump = np.exp(-((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2) / (2.0 * sigma**2))
-    bump[bump < 1e-3] = 0.0  # a finite support, so the rest of the image is an exact copy
+    bump[bump * amplitude < _NEGLIGIBLE_MOVE_PX] = 0.0  # a finite support: the rest of the image is an exact copy
     field = np.stack([bump * amplitude * np.cos(angle), bump * amplitude * np.sin(angle)], axis=2)
     image, moved, edited = warp_with_field(face, landmarks, field, grid_step_px=float(params["grid_step_iod"]) * iod)
     metadata = {"centre_px": [round(float(v), 2) for v in centre], "sigma_iod": round(sigma / iod, 5),

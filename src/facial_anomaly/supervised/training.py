@@ -144,7 +144,7 @@ def recalibrate_batch_norm(model: SupervisedModel, inputs: torch.Tensor, order: 
     """Recompute every batch-norm layer's running mean and variance as the average over the
     first ``batches`` batches of ``inputs[order]`` (train-mode statistics, no gradients,
     other layers in eval mode). ``batches`` 0 leaves them as they are."""
-    norms = [module for module in model.modules() if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)]
+    norms = [module for module in model.modules() if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))]
     if batches < 1 or not norms:
         return
     momenta = [module.momentum for module in norms]

@@ -39,8 +39,10 @@ def build_reconstruction(name: str, checkpoints: dict[str, Callable], train_reco
             f"normalizer {name!r} needs a trained model: run "
             "kedro run --pipeline synthesize, then kedro run --pipeline train_reconstruction"
         )
+    from facial_anomaly.devices import resolve_device
+
     device = train_reconstruction["device"]
-    model = model_from_bytes(checkpoints[f"{name}.pt"](), device)
+    model = model_from_bytes(checkpoints[f"{name}.pt"](), resolve_device(device))
     return create(name, model=model, device=device, **train_reconstruction["normalizer"])
 
 

@@ -1,0 +1,83 @@
+"""Fusion of the supervised probability with unsupervised score columns."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from facial_anomaly.supervised import Fusion, fit_fusion
+
+FEATURES = ["supervised.siamese", "symmetry.pse_ycbcr_eroded__mouth_nose", "normality_index"]
+
+
+@pytest.fixture(scope="module")
+def dev_table() -> tuple[pd.DataFrame, np.ndarray]:
+    """80 dev rows: two informative scores (higher = anomalous) and a normality index (higher = normal)."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    table = pd.DataFrame({
+        FEATURES[0]: np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.2, 80), 0, 1),
+        FEATURES[1]: 0.01 + 0.02 * labels + rng.normal(0, 0.015, 80),
+        FEATURES[2]: 5.0 - 1.5 * labels + rng.normal(0, 1.0, 80),
+        "image": [f"img{i}.png" for i in range(80)],
+    })  # fmt: skip
+    return table, labels
+
+
+@pytest.mark.parametrize("method", ["logistic", "rank_average"])
+def test_fusion_round_trips_through_json(method, dev_table, tmp_path):
+    table, labels = dev_table
+    fusion = fit_fusion(table, labels, features=FEATURES, method=method, C=1.0, max_iter=1000)
+    path = fusion.save(tmp_path / "fusion.json")
+    text = path.read_text()
+    assert json.loads(text)["features"] == FEATURES  # plain JSON: no pickle anywhere
+    restored = Fusion.load(path)
+    assert restored == fusion
+    np.testing.assert_array_equal(restored.fuse(table), fusion.fuse(table))
+    scores = fusion.fuse(table)
+    assert scores.shape == (80,) and ((scores >= 0) & (scores <= 1)).all()
+    assert scores[labels == 1].mean() > scores[labels == 0].mean()
+
+
+@pytest.mark.parametrize("method", ["logistic", "rank_average"])
+def test_fused_score_is_monotone_in_each_positive_weight_input(method, dev_table):
+    table, labels = dev_table
+    fusion = fit_fusion(table, labels, features=FEATURES, method=method, C=1.0, max_iter=1000)
+    weights = dict(zip(FEATURES, fusion.coefficients))
+    assert weights[FEATURES[0]] > 0 and weights[FEATURES[2]] < 0  # the normality index enters reversed
+    rows = table.sample(10, random_state=1).reset_index(drop=True)
+    for feature in (name for name in FEATURES if weights[name] > 0):
+        low, high = table[feature].quantile(0.2), table[feature].quantile(0.8)
+        sweep = np.linspace(low, high, 25)
+        for _, row in rows.iterrows():
+            grid = pd.DataFrame([row] * len(sweep))
+            grid[feature] = sweep
+            fused = fusion.fuse(grid)
+            assert (np.diff(fused) >= 0).all() and fused[-1] > fused[0], feature
+
+
+def test_fusion_handles_missing_values_and_columns(dev_table, tmp_path):
+    table, labels = dev_table
+    fusion = fit_fusion(table, labels, features=FEATURES, method="logistic", C=1.0, max_iter=1000)
+    rejected = table.head(3).copy()
+    rejected.loc[1, FEATURES[1]] = np.nan
+    fused = fusion.fuse(rejected)
+    assert np.isnan(fused[1]) and np.isfinite(fused[[0, 2]]).all()
+    with pytest.raises(KeyError, match="normality_index"):
+        fusion.fuse(table.drop(columns=["normality_index"]))
+    with pytest.raises(ValueError, match="both labels"):
+        fit_fusion(table, np.zeros(80, dtype=int), features=FEATURES, method="logistic", C=1.0, max_iter=100)
+    with pytest.raises(ValueError, match="method must be one of"):
+        fit_fusion(table, labels, features=FEATURES, method="stacking", C=1.0, max_iter=100)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="is not a facial_anomaly.supervised.fusion"):
+        Fusion.load(bad)
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        Fusion.load(bad)
+    with pytest.raises(FileNotFoundError, match="absent.json"):
+        Fusion.load(tmp_path / "absent.json")
