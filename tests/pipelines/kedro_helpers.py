@@ -8,6 +8,8 @@ import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
 
+from facial_anomaly.hooks import untracked_pipelines
+
 from project_paths import PROJECT_ROOT
 
 
@@ -18,7 +20,8 @@ def project_config(runtime_params: dict) -> OmegaConfigLoader:
         base_env="base",
         default_run_env="local",
         runtime_params=runtime_params,
-        custom_resolvers={"fa.untracked_pipelines": lambda _flag: []},
+        # The project's own resolver: OmegaConf keeps the first one registered process-wide.
+        custom_resolvers={"fa.untracked_pipelines": untracked_pipelines},
     )
 
 
