@@ -120,3 +120,18 @@ def test_backbone_weight_errors_name_the_file_and_the_mismatch(tmp_path):
     corrupt.write_bytes(wider.read_bytes()[:1000])
     with pytest.raises(ValueError, match="not a readable tensor-only torch state dict"):
         build_model(tiny_config("siamese", backbone_weights=str(corrupt)), load_backbone_weights=True)
+
+
+@pytest.mark.parametrize("architecture", ["siamese", "single_branch", "self_comparison", "texture"])
+def test_grad_cam_of_every_model_covers_only_its_crop_box(architecture, astronaut_aligned):
+    from facial_anomaly.supervised import grad_cam
+
+    model = build_model(tiny_config(architecture), load_backbone_weights=False)
+    face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
+    heat = grad_cam(model, face, (face * 0.9).astype(np.uint8), landmarks, tap=3)
+    assert heat.shape == face.shape[:2] and heat.dtype == np.float32 and heat.min() >= 0.0
+    x0, y0, side = model.view_specs[0].crop.box(*face.shape[:2])
+    outside = np.ones(face.shape[:2], dtype=bool)
+    outside[y0 : y0 + side, x0 : x0 + side] = False
+    assert not heat[outside].any()
+    assert model.training  # the caller's mode is restored

@@ -7,8 +7,8 @@ with ``in_channels`` input channels and global pooling to an embedding. It can s
 user-provided ImageNet weights (:func:`load_backbone_weights`, read with
 ``torch.load(weights_only=True)``).
 
-Output stride of the feature map after the first k modules: 2 for k = 1, 4 for k = 2-3,
-8 for k = 4-6, 16 for k = 7-13, 32 for k = 14-19 (19 = all, ending with the 1×1 conv to
+Output stride of the feature map after the first k modules: 2 for k = 1-2, 4 for k = 3-4,
+8 for k = 5-7, 16 for k = 8-14, 32 for k = 15-19 (19 = all, ending with the 1×1 conv to
 ``max(1280, 1280·width_mult)`` channels).
 """
 
