@@ -8,6 +8,7 @@ from .scores import (
     normality_index,
     parse_variant_name,
     score_variants,
+    single_variant_grid,
     variant_grid,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "normality_index",
     "parse_variant_name",
     "score_variants",
+    "single_variant_grid",
     "variant_grid",
 ]

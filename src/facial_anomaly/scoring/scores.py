@@ -189,6 +189,16 @@ def variant_grid(grid: Mapping) -> list[Variant]:
     return variants
 
 
+def single_variant_grid(name: str) -> dict:
+    """The grid spec (as :func:`variant_grid` reads it) holding only the variant ``name``.
+
+    Raises:
+        ValueError: ``name`` is not a canonical variant name.
+    """
+    variant = parse_variant_name(name)
+    return {"kinds": [variant.kind], "color_spaces": [variant.color_space], "erosion": [variant.eroded], "regions": [variant.region]}
+
+
 def score_variants(
     original: np.ndarray,
     normalized: np.ndarray,

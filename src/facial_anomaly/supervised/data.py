@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import multiprocessing
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,18 +181,34 @@ class PairSet:
         return PairSet(views, pd.concat([other.table for other in sets], ignore_index=True))
 
 
-def pairs_to_set(pairs: Iterable[Pair], specs: Sequence[ViewSpec]) -> PairSet:
-    """Cache pairs as the views ``specs`` (distinct specs, any sizes)."""
+ExtraColumns = Callable[[Pair], Mapping[str, float]]
+
+
+def pairs_to_set(pairs: Iterable[Pair], specs: Sequence[ViewSpec], extra_columns: ExtraColumns | None = None) -> PairSet:
+    """Cache pairs as the views ``specs`` (distinct specs, any sizes).
+
+    ``extra_columns(pair) -> {column: value}`` adds measurements of the full-resolution pair
+    to its table row before the images are dropped (e.g. the unsupervised scores that a
+    fusion combines with the supervised probability); every pair must give the same columns.
+    """
     specs = list(dict.fromkeys(specs))
     arrays: dict[ViewSpec, list[np.ndarray]] = {spec: [] for spec in specs}
     records = []
     for pair in pairs:
         for spec in specs:
             arrays[spec].append(prepare_views([spec], pair.original, pair.normalized, pair.landmarks))
-        records.append(pair.record)
+        record = dict(pair.record)
+        if extra_columns is not None:
+            extra = dict(extra_columns(pair))
+            clash = sorted(set(extra) & set(TABLE_COLUMNS))
+            if clash:
+                raise ValueError(f"extra_columns may not replace the pair table's own columns {clash}")
+            record.update(extra)
+        records.append(record)
     if not records:
         raise ValueError("no pairs given")
-    table = pd.DataFrame(records, columns=TABLE_COLUMNS)
+    extra_names = [name for name in records[0] if name not in TABLE_COLUMNS]
+    table = pd.DataFrame(records, columns=TABLE_COLUMNS + extra_names)
     return PairSet({spec: torch.from_numpy(np.stack(arrays[spec])) for spec in specs}, table)
 
 
@@ -200,7 +216,7 @@ def _face_pairs(job: Mapping, face: NormalFace) -> PairSet:
     counts = job["params"]["variants_per_face"]
     pairs = (make_pair(face, variant, normalizer=job["normalizer"], params=job["params"], synth_params=job["synth_params"],
                        seed=job["seed"]) for variant in range(int(counts["clean"]) + int(counts["anomalous"])))  # fmt: skip
-    return pairs_to_set(pairs, job["specs"])
+    return pairs_to_set(pairs, job["specs"], job.get("extra_columns"))
 
 
 _WORKER_JOB: dict = {}  # the job of a worker process (set once by its initializer)
@@ -227,6 +243,7 @@ def build_pair_set(
     synth_params: Mapping,
     seed: int,
     workers: int,
+    extra_columns: ExtraColumns | None = None,
 ) -> PairSet:
     """All pairs of ``faces`` (face by face, variants in order), cached as the views ``specs``.
 
@@ -240,6 +257,9 @@ def build_pair_set(
         workers: processes (1 = in this process; more start fresh "spawn" processes, which
             receive the normalizer and parameters once and one face per task; the caller's
             main module must be import-safe). The result does not depend on it.
+        extra_columns: optional per-pair measurements added to the table (see
+            :func:`pairs_to_set`; must be picklable when ``workers`` > 1, e.g. a
+            ``functools.partial`` of a module-level function).
 
     Raises:
         ValueError: no faces, duplicate face names, or bad parameters.
@@ -250,7 +270,8 @@ def build_pair_set(
     if len(set(names)) != len(names):
         raise ValueError("face names must be unique (they seed the pairs)")
     _kind_table(params["anomalies"]["kinds"])  # fail early on bad kinds
-    job = {"normalizer": normalizer, "specs": list(specs), "params": params, "synth_params": synth_params, "seed": int(seed)}
+    job = {"normalizer": normalizer, "specs": list(specs), "params": params, "synth_params": synth_params, "seed": int(seed),
+           "extra_columns": extra_columns}  # fmt: skip
     if workers <= 1:
         return PairSet.concat([_face_pairs(job, face) for face in faces])
     # Not "fork": a forked child of a process whose OpenMP / OpenCV thread pools have run deadlocks.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,8 @@ class Fusion:
     ``coefficients``: logistic weights of the standardized features, or the orientation
     (+1/−1) of each feature for rank averaging; ``intercept``: logistic only (0 otherwise);
     ``reference_values``/``reference_cdf``: per feature, the distinct dev values and
-    their mid-rank CDF (rank averaging only; empty lists otherwise).
+    their mid-rank CDF (rank averaging only; empty lists otherwise); ``provenance``:
+    free-form JSON about the fitted inputs (empty unless the caller sets it).
     """
 
     method: str
@@ -55,6 +56,9 @@ class Fusion:
     intercept: float
     reference_values: list[list[float]]
     reference_cdf: list[list[float]]
+    # Where the fused inputs came from (e.g. the SHA-1 of each model checkpoint the fusion
+    # was fitted with), so a scorer can refuse a fusion that does not fit its models.
+    provenance: dict = field(default_factory=dict)
 
     def _matrix(self, table: pd.DataFrame) -> np.ndarray:
         missing = [name for name in self.features if name not in table.columns]
@@ -90,11 +94,12 @@ class Fusion:
         """
         if not isinstance(data, dict) or data.get("format") != FORMAT_NAME or data.get("version") != FORMAT_VERSION:
             raise ValueError(f"{source} is not a {FORMAT_NAME} version {FORMAT_VERSION} file")
-        fields = {key: data[key] for key in cls.__dataclass_fields__ if key in data}
-        missing = sorted(set(cls.__dataclass_fields__) - set(fields))
+        fields_given = {key: data[key] for key in cls.__dataclass_fields__ if key in data}
+        required = {item.name for item in fields(cls) if item.default is MISSING and item.default_factory is MISSING}
+        missing = sorted(required - set(fields_given))
         if missing:
             raise ValueError(f"{source}: missing fields {missing}")
-        fusion = cls(**fields)
+        fusion = cls(**fields_given)
         n = len(fusion.features)
         lengths = [len(fusion.mean), len(fusion.scale), len(fusion.coefficients)]
         if fusion.method not in METHODS or any(length != n for length in lengths):

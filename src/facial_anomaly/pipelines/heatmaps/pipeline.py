@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import build_region_masks, compute_heatmaps, draw_heatmap_overlays
+from .nodes import build_region_masks, compute_cam_heatmaps, compute_heatmaps, draw_cam_overlays, draw_heatmap_overlays
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -35,6 +35,21 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ],
                 outputs=["heatmap_overlays", "heatmap_overlays_original"],
                 name="draw_heatmap_overlays",
+            ),
+            Node(
+                compute_cam_heatmaps,
+                inputs=["aligned_faces", "normalized_faces", "normalize_report", "landmarks",
+                        "supervised_checkpoints_if_trained", "params:train_supervised"],
+                outputs="cam_maps",
+                name="compute_cam_heatmaps",
+                tags="gpu",
+            ),
+            Node(
+                draw_cam_overlays,
+                inputs=["aligned_faces", "cam_maps", "raw_images", "alignment", "normalize_report",
+                        "params:train_supervised", "params:preprocess"],
+                outputs=["cam_overlays", "cam_overlays_original"],
+                name="draw_cam_overlays",
             ),
         ],
         tags="heatmaps",

@@ -10,9 +10,13 @@ import numpy as np
 import pandas as pd
 
 from facial_anomaly.heatmaps import HeatmapKindUnavailable, ensure_kind_available
-from facial_anomaly.scoring import parse_variant_name, score_variants, variant_grid
+from facial_anomaly.scoring import parse_variant_name, score_variants, single_variant_grid, variant_grid
+
+from facial_anomaly.supervised.features import SUPERVISED_PREFIX, supervised_columns
+from facial_anomaly.supervised.fusion import Fusion
 
 from .._normalized import iter_pairs
+from .._supervised import iter_supervised_batches, load_trained_models
 from ..normalize.nodes import selected_normalizers
 
 logger = logging.getLogger(__name__)
@@ -21,11 +25,13 @@ SCORE_COLUMN = "anomaly_score"
 NORMALITY_COLUMN = "normality_index"
 FILE_COLUMNS = ["image_id", "image", "status", "detail"]
 MODEL_SCORE = "model_score"
+UNSUPERVISED_COLUMN = "unsupervised_score"  # the unsupervised default, kept when anomaly_score is fused
 
 
 def variant_columns(scores_table: pd.DataFrame) -> list[str]:
-    """The ``<normalizer>.<variant>`` columns of a scores table."""
-    return [c for c in scores_table.columns if c not in (*FILE_COLUMNS, SCORE_COLUMN, NORMALITY_COLUMN)]
+    """The ``<normalizer>.<variant>`` columns of a scores table (unsupervised variants,
+    models' own scores, supervised probabilities and severities)."""
+    return [c for c in scores_table.columns if c not in (*FILE_COLUMNS, SCORE_COLUMN, NORMALITY_COLUMN, UNSUPERVISED_COLUMN)]
 
 
 def variant_column(normalizer: str, variant: str) -> str:
@@ -45,16 +51,6 @@ def available_grid(scores: dict, heatmaps: dict) -> tuple[dict, dict[str, str]]:
             logger.warning("heatmap kind %r left out of the scoring grid: %s", kind, error)
     grid["kinds"] = [kind for kind in grid["kinds"] if kind not in unavailable]
     return grid, unavailable
-
-
-def _single_variant_grid(name: str) -> dict:
-    variant = parse_variant_name(name)
-    return {
-        "kinds": [variant.kind],
-        "color_spaces": [variant.color_space],
-        "erosion": [variant.eroded],
-        "regions": [variant.region],
-    }
 
 
 def score_faces(
@@ -89,7 +85,7 @@ def score_faces(
         row.update({variant_column(normalizer, name): value for name, value in variants.items()})
         if normalizer == default_normalizer and parse_variant_name(default_variant).kind not in unavailable:
             (row[NORMALITY_COLUMN],) = score_variants(
-                original, normalized, points, grid=_single_variant_grid(default_variant), statistic="normality_index", **options
+                original, normalized, points, grid=single_variant_grid(default_variant), statistic="normality_index", **options
             ).values()
 
     # The normalizers' own scores (GANomaly's A(x)...) join the table as <normalizer>.model_score.
@@ -129,7 +125,7 @@ def summarize_variants(scores_table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for column in variant_columns(scores_table):
         normalizer, variant_name = column.split(".", 1)
-        if variant_name == MODEL_SCORE:
+        if variant_name == MODEL_SCORE or normalizer == SUPERVISED_PREFIX:
             continue
         variant = parse_variant_name(variant_name)
         values = pd.to_numeric(scores_table[column], errors="coerce").dropna()
@@ -148,3 +144,92 @@ def summarize_variants(scores_table: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def score_supervised(
+    aligned_faces: dict[str, Callable],
+    normalized_faces: dict[str, Callable],
+    normalize_report: pd.DataFrame,
+    landmarks: pd.DataFrame,
+    supervised_checkpoints: dict[str, Callable],
+    train_supervised: dict,
+) -> pd.DataFrame:
+    """``image_id`` plus ``supervised.<model>.probability`` / ``.severity`` for every trained
+    supervised model (latest checkpoint) and every face the normalize stage handled. A
+    model that compares with the normalized face (Siamese) scores the faces whose
+    ``train_supervised.normalizer`` output exists; without any checkpoint the table is empty."""
+    models = load_trained_models(supervised_checkpoints, train_supervised)
+    table = pd.DataFrame({"image_id": pd.Series(dtype=str)})
+    normalizer, batch_size = train_supervised["normalizer"], int(train_supervised["batch_size"])
+    for name, trained in models.items():
+        batches = list(iter_supervised_batches(aligned_faces, normalized_faces, normalize_report, landmarks, normalizer,
+                                               with_normalized=trained.needs_normalized, batch_size=batch_size))  # fmt: skip
+        if not batches and trained.needs_normalized:
+            logger.warning("supervised model %s compares with %s-normalized faces, and this run made none: add %s to "
+                           "normalize.normalizer to score with it", name, normalizer, normalizer)  # fmt: skip
+        image_ids, probability, severity = [], [np.zeros(0)], [np.zeros(0)]
+        for ids, originals, partners, points in batches:
+            scored = trained.model.score_batch(originals, partners, points, batch_size=batch_size)
+            image_ids += ids
+            probability.append(scored[0])
+            severity.append(scored[1])
+        probability, severity = np.concatenate(probability), np.concatenate(severity)
+        probability_column, severity_column = supervised_columns(name)
+        part = pd.DataFrame({"image_id": image_ids, probability_column: probability, severity_column: severity})
+        table = table.merge(part, on="image_id", how="outer")
+    return table
+
+
+def _fusion_problem(fusion: Fusion, table: pd.DataFrame, checkpoints_sha1: dict[str, str], scores: dict, train_supervised: dict) -> str:
+    """Why the fitted fusion cannot score this table ("" when it can)."""
+    provenance = fusion.provenance
+    if provenance.get("normalizer") != train_supervised["normalizer"] or provenance.get("statistic") != scores["statistic"]:
+        return (f"the fusion was fitted with normalizer {provenance.get('normalizer')!r} and statistic {provenance.get('statistic')!r}, "
+                f"this run uses {train_supervised['normalizer']!r} and {scores['statistic']!r}")
+    fitted = provenance.get("checkpoint_sha1", {})
+    changed = sorted(name for name, sha1 in fitted.items() if checkpoints_sha1.get(name) != sha1)
+    if changed:
+        return f"the checkpoints of {changed} are not the ones the fusion was fitted with (rerun train_supervised)"
+    missing = [column for column in fusion.features if column not in table]
+    if missing:
+        return f"this run has no columns {missing} (add {train_supervised['normalizer']} to normalize.normalizer)"
+    return ""
+
+
+def fuse_scores(
+    unsupervised_scores: pd.DataFrame,
+    unsupervised_summary: dict,
+    supervised_scores: pd.DataFrame,
+    supervised_fusion: dict | None,
+    supervised_checkpoints: dict[str, Callable],
+    train_supervised: dict,
+    scores: dict,
+) -> tuple[pd.DataFrame, dict]:
+    """The scores table with the supervised columns joined and ``anomaly_score`` set to the
+    fused score when a fusion has been fitted (``train_supervised``) for the checkpoints and
+    score columns of this run; otherwise it stays the unsupervised default (the summary's
+    ``anomaly_score_source`` says which, and ``fusion_unavailable`` why not). The
+    unsupervised default is always kept as ``unsupervised_score``."""
+    table = unsupervised_scores.merge(supervised_scores, on="image_id", how="left") if len(supervised_scores.columns) > 1 \
+        else unsupervised_scores.copy()
+    table.insert(table.columns.get_loc(SCORE_COLUMN) + 1, UNSUPERVISED_COLUMN, table[SCORE_COLUMN])
+    summary = {**unsupervised_summary, "anomaly_score_source": "unsupervised", "supervised_models": [
+        column.split(".")[1] for column in supervised_scores.columns if column.endswith(".probability")]}
+    if supervised_fusion is not None:
+        fusion = Fusion.from_dict(supervised_fusion, "supervised_fusion")
+        sha1 = {name: trained.sha1 for name, trained in load_trained_models(supervised_checkpoints, train_supervised).items()} \
+            if fusion.provenance.get("checkpoint_sha1") else {}
+        problem = _fusion_problem(fusion, table, sha1, scores, train_supervised)
+        if problem:
+            logger.warning("anomaly_score stays the unsupervised default: %s", problem)
+            summary["fusion_unavailable"] = problem
+        else:
+            ok = table["status"] == "ok"
+            table.loc[ok, SCORE_COLUMN] = fusion.fuse(table[ok])
+            summary.update(anomaly_score_source="fused", fusion_method=fusion.method, fusion_features=fusion.features)
+    elif summary["supervised_models"]:
+        summary["fusion_unavailable"] = "no fusion fitted (run train_supervised)"
+    missing = (table["status"] == "ok") & table[SCORE_COLUMN].isna()
+    table.loc[missing, "status"] = "not_scored"
+    summary["scored"] = int(table[SCORE_COLUMN].notna().sum())
+    return table, summary

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import export_scores_csv, score_faces, summarize_variants
+from .nodes import export_scores_csv, fuse_scores, score_faces, score_supervised, summarize_variants
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -19,9 +19,24 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "params:heatmaps",
                     "params:scores",
                 ],
-                outputs=["scores", "scores_summary"],
+                outputs=["unsupervised_scores", "unsupervised_scores_summary"],
                 name="score_faces",
                 tags="gpu",  # LPIPS variants run on the GPU when one is present
+            ),
+            Node(
+                score_supervised,
+                inputs=["aligned_faces", "normalized_faces", "normalize_report", "landmarks",
+                        "supervised_checkpoints_if_trained", "params:train_supervised"],
+                outputs="supervised_scores",
+                name="score_supervised",
+                tags="gpu",
+            ),
+            Node(
+                fuse_scores,
+                inputs=["unsupervised_scores", "unsupervised_scores_summary", "supervised_scores", "supervised_fusion_if_fitted",
+                        "supervised_checkpoints_if_trained", "params:train_supervised", "params:scores"],
+                outputs=["scores", "scores_summary"],
+                name="fuse_scores",
             ),
             Node(export_scores_csv, inputs="scores", outputs="scores_csv", name="export_scores_csv"),
             Node(summarize_variants, inputs="scores", outputs="variant_summary", name="summarize_variants"),

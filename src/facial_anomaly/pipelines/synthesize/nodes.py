@@ -29,7 +29,7 @@ class MissingTemplates(Exception):
     """LT-v2 was planned but no lip templates have been extracted."""
 
 
-def _persons_by_image(persons: pd.DataFrame | None) -> dict[str, dict]:
+def persons_by_image(persons: pd.DataFrame | None) -> dict[str, dict]:
     if persons is None:
         return {}
     if "image" not in persons or "person" not in persons:
@@ -42,7 +42,7 @@ def plan_synthesis(face_geometry: pd.DataFrame, aligned_faces: dict, persons: pd
     and, per family, ``severities_per_face`` severities drawn from 1..4; faces are split
     into train/dev/test by person (a ``persons`` table maps ``image`` → ``person``
     [, ``age``]; without one every photo is its own person)."""
-    known = _persons_by_image(persons)
+    known = persons_by_image(persons)
     sources = face_geometry[face_geometry["image_id"].isin(ok_image_ids(face_geometry, aligned_faces))]
     people = {row["image"]: str(known.get(row["image"], {}).get("person", row["image"])) for row in sources.to_dict("records")}
     split_of = split_by_person(people.values(), synthesize["split"]["fractions"], synthesize["seed"])
