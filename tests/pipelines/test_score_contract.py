@@ -49,6 +49,10 @@ def test_scores_csv_has_a_row_for_every_input_file(scored):
     assert "symmetry.pse_ycbcr_eroded__mouth_nose" in scores.columns
     np.testing.assert_allclose(scores.loc[ok, "anomaly_score"], scores.loc[ok, "symmetry.pse_ycbcr_eroded__mouth_nose"])
     assert "normality_index" in scores.columns  # the paper's S
+    # No supervised model trained: anomaly_score is the unsupervised default, and says so.
+    np.testing.assert_allclose(scores.loc[ok, "anomaly_score"], scores.loc[ok, "unsupervised_score"])
+    summary = json.loads((scored["root"] / "out/07_model_output/scores_summary.json").read_text())
+    assert summary["anomaly_score_source"] == "unsupervised" and summary["supervised_models"] == []
 
 
 def test_every_variant_is_a_nested_mlflow_run(scored):

@@ -81,3 +81,15 @@ def test_fusion_handles_missing_values_and_columns(dev_table, tmp_path):
         Fusion.load(bad)
     with pytest.raises(FileNotFoundError, match="absent.json"):
         Fusion.load(tmp_path / "absent.json")
+
+
+def test_provenance_round_trips_and_old_files_still_load(dev_table, tmp_path):
+    table, labels = dev_table
+    fusion = fit_fusion(table, labels, features=FEATURES, method="logistic", C=1.0, max_iter=1000)
+    fusion.provenance = {"normalizer": "symmetry", "checkpoint_sha1": {"siamese": "ab" * 20}}
+    restored = Fusion.load(fusion.save(tmp_path / "fusion.json"))
+    assert restored.provenance == fusion.provenance
+    without = {key: value for key, value in fusion.to_dict().items() if key != "provenance"}
+    assert Fusion.from_dict(without).provenance == {}
+    with pytest.raises(ValueError, match="missing fields \\['coefficients'\\]"):
+        Fusion.from_dict({key: value for key, value in without.items() if key != "coefficients"})
