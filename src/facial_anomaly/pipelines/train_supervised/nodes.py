@@ -348,8 +348,11 @@ def _markdown_report(metrics: pd.DataFrame, accuracy: pd.DataFrame, summary: dic
                     | ((metrics["split"] == NUISANCE_CHECK) & (metrics["metric"] == "fpr"))]  # fmt: skip
     wide = shown.assign(column=shown["split"] + " " + shown["metric"]).pivot_table(
         index="scorer", columns="column", values="value", sort=False).reset_index()  # fmt: skip
-    accuracy = accuracy.assign(accuracy=[f"{m:.{decimals}f} ± {s:.{decimals}f}"
-                                         for m, s in zip(accuracy["accuracy_mean"], accuracy["accuracy_std"].fillna(0.0))])  # fmt: skip
+    # One seed has no spread: say so rather than print ± 0.
+    accuracy = accuracy.assign(
+        accuracy=[f"{m:.{decimals}f}" + ("" if np.isnan(s) else f" ± {s:.{decimals}f}")
+                  for m, s in zip(accuracy["accuracy_mean"], accuracy["accuracy_std"])],
+        images=accuracy["images"].round().astype(int))  # fmt: skip
     lines = ["# Supervised scorer: held-out evaluation", "",
              "AUC overall and per anomaly family on the test pairs (and overall on dev), severity Spearman ρ on test "
              "anomalies, and the false-positive rate on nuisance variants of normal test faces (threshold at the "
