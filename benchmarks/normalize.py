@@ -28,14 +28,14 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import hashlib  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
+from _shared_data import load_yaml, normal_photos_by_person  # noqa: E402
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 TARGETS_MS = {"symmetry": 50.0, "shape_model": 50.0, "appearance_model": 200.0, "inpaint": 200.0}
 FIT_TARGET_S = 60.0
@@ -55,25 +55,6 @@ def pin_to_one_core() -> None:
         torch.set_num_threads(1)
     except ImportError:
         pass
-
-
-def load_yaml(name: str) -> dict:
-    import yaml
-
-    return yaml.safe_load((PROJECT_ROOT / "conf" / "base" / name).read_text())
-
-
-def normal_faces_by_person(data: Path) -> dict[str, list[Path]]:
-    """Normal face photos of the manifest grouped by person."""
-    persons: dict[str, list[Path]] = {}
-    with open(data / "MANIFEST.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["label"] != "normal" or not row["path"].startswith("faces/"):
-                continue
-            match = re.search(r"person_id=([^;]+)", row["notes"])
-            person = match.group(1).strip() if match else row["path"]
-            persons.setdefault(person, []).append(data / row["path"])
-    return persons
 
 
 def split_by_person(persons: dict[str, list[Path]], fit_count: int, eval_count: int) -> tuple[list[Path], list[Path]]:
@@ -145,7 +126,7 @@ def main() -> int:
     normalizer_params = load_yaml("parameters_normalize.yml")["normalize"]["normalizers"]
     model_params = load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]
 
-    fit_paths, eval_paths = split_by_person(normal_faces_by_person(args.data), args.fit_faces + 40, args.eval_faces)
+    fit_paths, eval_paths = split_by_person(normal_photos_by_person(args.data), args.fit_faces + 40, args.eval_faces)
     start = time.perf_counter()
     fit_faces = preprocess(fit_paths, config, args.fit_faces)
     eval_faces = preprocess(eval_paths, config, args.eval_faces)

@@ -25,10 +25,8 @@ dev faces to the cache folder.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -36,42 +34,13 @@ from pathlib import Path
 import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
+from _shared_data import cached_arrays, load_yaml, normal_photos_by_person  # noqa: E402
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_CACHE = Path("/tmp") / f"facial_anomaly_reconstruction_bench_{os.getuid()}"
 TRAIN_TARGET_S = 600.0
 SPLIT = {"train": 0.75, "dev": 0.25}
 SPLIT_SEED = 20240605
-
-
-def load_yaml(name: str) -> dict:
-    import yaml
-
-    return yaml.safe_load((PROJECT_ROOT / "conf" / "base" / name).read_text())
-
-
-def normal_photos_by_person(data: Path) -> dict[str, list[Path]]:
-    """Normal face photos of the manifest, grouped by person id."""
-    persons: dict[str, list[Path]] = {}
-    with open(data / "MANIFEST.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["label"] != "normal" or not row["path"].startswith("faces/"):
-                continue
-            match = re.search(r"person_id=([^;]+)", row["notes"])
-            persons.setdefault(match.group(1).strip() if match else row["path"], []).append(data / row["path"])
-    return persons
-
-
-def cached(path: Path, make) -> dict:
-    """The arrays in ``path`` (.npz), made with ``make()`` and written there first if absent."""
-    if path.exists():
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    arrays = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.npz")
-    np.savez_compressed(temporary, **arrays)
-    temporary.replace(path)
-    return arrays
 
 
 def aligned_faces(photos: list[Path], config: dict, cache: Path, limit: int) -> list[dict]:
@@ -93,7 +62,7 @@ def aligned_faces(photos: list[Path], config: dict, cache: Path, limit: int) -> 
             return {"rgb": crop, "landmarks": geometry.aligned_landmarks()}
 
         key = hashlib.sha1(str(photo).encode()).hexdigest()[:16]
-        arrays = cached(folder / f"{key}.npz", make)
+        arrays = cached_arrays(folder / f"{key}.npz", make)
         if arrays["rgb"].size:
             faces.append({**arrays, "name": photo.name})
     return faces
@@ -110,7 +79,7 @@ def dev_set(faces: list[dict], families: list[str], severity: int, synth: dict, 
         groups.append("normal")
         for family in families:
             key = hashlib.sha1(f"{face['name']}|{family}|{severity}|{SPLIT_SEED + index}".encode()).hexdigest()[:16]
-            made = cached(
+            made = cached_arrays(
                 cache / "synthetic" / f"{key}.npz",
                 lambda family=family: {"rgb": generate(family, face["rgb"], face["landmarks"], severity=severity,
                                                        rng=SPLIT_SEED + index, params=synth[family]).image},

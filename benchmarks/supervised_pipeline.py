@@ -32,23 +32,19 @@ import numpy as np
 import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
+from _shared_data import PHOTO_SUFFIXES, manifest_normals  # noqa: E402
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_WORK = Path("/tmp") / f"facial_anomaly_supervised_pipeline_{os.getuid()}"
 BUDGET_S = 20 * 60  # the issue's CPU budget for the default configuration
 REAL_SETS = {"real_cleft": "anomalies/cleft_lip_roshan_thomas/original", "real_acne": "anomalies/acne04v2_samples"}
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def persons_table(data: Path) -> pd.DataFrame:
     """image (relative to data/faces), person, age of every normal photo in the manifest."""
-    manifest = pd.read_csv(data / "MANIFEST.csv")
-    normal = manifest[(manifest["label"] == "normal") & manifest["path"].str.startswith("faces/")]
-    normal = normal[normal["path"].str.lower().str.endswith(PHOTO_SUFFIXES)]
-    notes = normal["notes"].fillna("")
-    person = notes.str.extract(r"person_id=([^;\s]+)")[0]
-    age = pd.to_numeric(notes.str.extract(r"\bage=(\d+)")[0], errors="coerce")
-    images = normal["path"].str.removeprefix("faces/")
-    return pd.DataFrame({"image": images.to_numpy(), "person": person.fillna(images).to_numpy(), "age": age.to_numpy()})
+    rows = manifest_normals(data)
+    return pd.DataFrame({"image": [row["path"].removeprefix("faces/") for row in rows], "person": [row["person"] for row in rows],
+                         "age": [row["age"] for row in rows]})  # fmt: skip
 
 
 def kedro(pipeline: str, params: dict, log: Path) -> float:

@@ -1,0 +1,61 @@
+"""Helpers shared by the benchmark scripts: the project's parameters, the normal photos of
+../shared/data grouped by person, and a cache of arrays outside the repository.
+
+Only file names and numbers are read from MANIFEST.csv here; every photo is processed at
+run time and caches live under /tmp, never in the repository.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def load_yaml(name: str) -> dict:
+    """A parameters file of conf/base, e.g. ``load_yaml("parameters_preprocess.yml")``."""
+    import yaml
+
+    return yaml.safe_load((PROJECT_ROOT / "conf" / "base" / name).read_text())
+
+
+def manifest_normals(data: Path) -> list[dict]:
+    """Rows of MANIFEST.csv for normal face photos (``path`` under ``faces/``), each with
+    ``person`` (the ``person_id=`` of its notes, else its own path: one photo, one person)
+    and ``age`` (``age=`` of the notes, or None)."""
+    rows = []
+    with open(data / "MANIFEST.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["label"] != "normal" or not row["path"].startswith("faces/") or not row["path"].lower().endswith(PHOTO_SUFFIXES):
+                continue
+            person = re.search(r"person_id=([^;]+)", row["notes"])
+            age = re.search(r"\bage=(\d+)", row["notes"])
+            rows.append({**row, "person": person.group(1).strip() if person else row["path"], "age": int(age.group(1)) if age else None})
+    return rows
+
+
+def normal_photos_by_person(data: Path) -> dict[str, list[Path]]:
+    """Normal face photos of the manifest, grouped by person."""
+    persons: dict[str, list[Path]] = {}
+    for row in manifest_normals(data):
+        persons.setdefault(row["person"], []).append(data / row["path"])
+    return persons
+
+
+def cached_arrays(path: Path, make) -> dict:
+    """The arrays of the .npz ``path``, made with ``make()`` and written there first if
+    absent (atomically: a temporary file, then a rename)."""
+    if path.exists():
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    arrays = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npz")
+    np.savez_compressed(temporary, **arrays)
+    temporary.replace(path)
+    return arrays
