@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from copy import deepcopy
 from pathlib import PurePosixPath
 from typing import Any
 
 import fsspec
 from kedro.io.core import AbstractVersionedDataset, Version, get_filepath_str, get_protocol_and_path
+
+from ..atomic import write_bytes_atomically as write_local_atomically
 
 
 def write_bytes_atomically(fs: fsspec.AbstractFileSystem, protocol: str, path: str, data: bytes) -> None:
@@ -20,18 +20,7 @@ def write_bytes_atomically(fs: fsspec.AbstractFileSystem, protocol: str, path: s
     (``s3://``, ``gcs://``...) already publish an object only when its upload completes.
     """
     if protocol == "file":
-        directory = os.path.dirname(path) or "."
-        os.makedirs(directory, exist_ok=True)
-        temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.partial")
-        try:
-            with open(temporary, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
+        write_local_atomically(path, data)
     else:
         fs.pipe_file(path, data)
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+
+from ..atomic import write_bytes_atomically
 
 from ..normalizers.reconstruction.checkpoint import check_state_dict
 from .base import SupervisedModel, build_model
@@ -54,17 +55,7 @@ def model_to_bytes(model: SupervisedModel) -> bytes:
 
 def save_model(model: SupervisedModel, path: str | os.PathLike) -> Path:
     """Write ``model`` to ``path`` atomically (temporary file, then rename); returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(model_to_bytes(model))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomically(path, model_to_bytes(model))
 
 
 def model_with_state(config: Mapping, state_dict: Mapping, source: str, device: str | torch.device = "cpu") -> SupervisedModel:

@@ -26,12 +26,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from ...atomic import write_bytes_atomically
 
 from .base import ReconstructionModel, build_model
 
@@ -105,18 +106,8 @@ def model_with_state(config: Mapping, state_dict: Mapping, source: str, device: 
 
 
 def _write(payload: dict, path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file next to ``path``, then rename (atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` the payload to ``path`` atomically."""
+    return write_bytes_atomically(path, _to_bytes(payload))
 
 
 def _to_bytes(payload: dict) -> bytes:
