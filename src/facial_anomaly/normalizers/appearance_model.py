@@ -36,7 +36,7 @@ from ..faces.mesh import NUM_MESH_POINTS, triangulation
 from ..faces.warp import TriangleRaster
 from .base import NormalizedFace, Normalizer, load_state, register, save_state, to_uint8, validate_face, validate_training_landmarks
 from .geometry import face_region_mask
-from .statistics import ROBUST_LOSSES, fit_pca, robust_scale, robust_weights, weighted_map_coefficients
+from .statistics import fit_pca, robust_fit_params, robust_scale, robust_weights, weighted_map_coefficients
 
 MODEL_KIND = "facemesh_appearance_model"
 MODEL_VERSION = 1
@@ -303,15 +303,8 @@ class AppearanceModelNormalizer(Normalizer):
         model: AppearanceModel | None = None,
         model_params: dict | None = None,
     ):
-        if robust_loss not in ROBUST_LOSSES:
-            raise ValueError(f"unknown robust_loss {robust_loss!r}; available: {list(ROBUST_LOSSES)}")
-        self.robust_fit_params = {
-            "clamp_sigma": float(clamp_sigma),
-            "iterations": int(robust_iterations),
-            "loss": robust_loss,
-            "tuning": float(robust_tuning),
-            "scale_floor": float(scale_floor),
-        }
+        self.robust_fit_params = robust_fit_params(clamp_sigma=clamp_sigma, iterations=robust_iterations, loss=robust_loss,
+                                                   tuning=robust_tuning, scale_floor=("scale_floor", scale_floor))  # fmt: skip
         if not 0.0 <= inlier_correction <= 1.0:
             raise ValueError(f"inlier_correction must be in [0, 1], got {inlier_correction}")
         self.feather_px = float(feather_px)

@@ -27,7 +27,7 @@ import numpy as np
 from ..faces.mesh import NUM_MESH_POINTS, mirror_pairs
 from .base import NormalizedFace, Normalizer, load_state, register, save_state, validate_face, validate_training_landmarks
 from .geometry import AnchoredWarp
-from .statistics import ROBUST_LOSSES, fit_pca, robust_scale, robust_weights, weighted_map_coefficients
+from .statistics import fit_pca, robust_fit_params, robust_scale, robust_weights, weighted_map_coefficients
 
 MODEL_KIND = "facemesh_shape_model"
 MODEL_VERSION = 1
@@ -243,15 +243,8 @@ class ShapeModelNormalizer(Normalizer):
     ):
         if not 0.0 <= observed_weight <= 1.0:
             raise ValueError(f"observed_weight must be in [0, 1], got {observed_weight}")
-        if robust_loss not in ROBUST_LOSSES:
-            raise ValueError(f"unknown robust_loss {robust_loss!r}; available: {list(ROBUST_LOSSES)}")
-        self.robust_fit_params = {
-            "clamp_sigma": float(clamp_sigma),
-            "iterations": int(robust_iterations),
-            "loss": robust_loss,
-            "tuning": float(robust_tuning),
-            "scale_floor_px": float(scale_floor_px),
-        }
+        self.robust_fit_params = robust_fit_params(clamp_sigma=clamp_sigma, iterations=robust_iterations, loss=robust_loss,
+                                                   tuning=robust_tuning, scale_floor=("scale_floor_px", scale_floor_px))  # fmt: skip
         self.observed_weight = float(observed_weight)
         self.warp = AnchoredWarp(ring_scale=float(ring_scale), border_step_px=float(border_step_px))
         self.model = model
