@@ -33,7 +33,7 @@ import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
-from _shared_data import PHOTO_SUFFIXES, manifest_normals  # noqa: E402
+from _shared_data import PHOTO_SUFFIXES, load_yaml, manifest_normals  # noqa: E402
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_WORK = Path("/tmp") / f"facial_anomaly_supervised_pipeline_{os.getuid()}"
 BUDGET_S = 20 * 60  # the issue's CPU budget for the default configuration
@@ -145,7 +145,44 @@ def main() -> int:
     table = pd.DataFrame(rows)
     print(f"\nreal photos (anomaly_score = {'fused' if 'fused' in (work / 'score' / '07_model_output' / 'scores_summary.json').read_text() else 'unsupervised'}):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    seed_accuracy(work, ok)
     return 0
+
+
+def seed_accuracy(work: Path, ok: pd.DataFrame) -> None:
+    """The paper's accuracy (probability ≥ paper_eval.threshold) on the real photos, mean ±
+    s.d. over the training seeds (every seed's checkpoint scores the faces the score run
+    aligned and normalized), and the one-tailed z-test of paper_eval.compare per set."""
+    from facial_anomaly.datasets import PngArrayDataset
+    from facial_anomaly.faces.background import unpack_face_and_mask
+    from facial_anomaly.faces.tables import landmarks_by_image
+    from facial_anomaly.supervised import accuracy_by_subset, compare_models, load_model
+
+    params = load_yaml("parameters_train_supervised.yml")["train_supervised"]
+    out = work / "score"
+    points = landmarks_by_image(pd.read_parquet(out / "02_intermediate" / "landmarks.parquet"))
+    faces = []
+    for row in ok.to_dict("records"):
+        aligned, _ = unpack_face_and_mask(PngArrayDataset(filepath=str(out / "02_intermediate" / "aligned" / f"{row['image_id']}.png"), mode="rgba").load())
+        partner = out / "03_primary" / "normalized" / params["normalizer"] / f"{row['image_id']}.png"
+        faces.append((row, aligned, PngArrayDataset(filepath=str(partner), mode="rgb").load(), points[row["image_id"]]))
+    rows = []
+    for folder in sorted((work / "models" / "supervised_seeds").iterdir()):
+        model_name, seed = re.fullmatch(r"(.+)\.seed(\d+)\.pt", folder.name).groups()
+        model = load_model(sorted(folder.glob("*/*.pt"))[-1])
+        probability, _ = model.score_batch([f[1] for f in faces], [f[2] for f in faces], [f[3] for f in faces], batch_size=int(params["batch_size"]))
+        rows += [{"model": model_name, "seed": int(seed), "subset": f[0]["set"], "label": int(f[0]["set"] != "normal"),
+                  "predicted": int(p >= params["paper_eval"]["threshold"])} for f, p in zip(faces, probability)]  # fmt: skip
+    predictions = pd.DataFrame(rows)
+    accuracy = accuracy_by_subset(predictions)
+    print(f"\naccuracy on real photos (probability ≥ {params['paper_eval']['threshold']}), mean ± s.d. over seeds:")
+    print(accuracy.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    first, second = params["paper_eval"]["compare"]
+    if {first, second} <= set(predictions["model"]):
+        for subset in REAL_SETS:
+            test = compare_models(predictions, first, second, subset=subset)
+            print(f"z-test {first} > {second} on {subset} (seeds pooled): accuracy {test['accuracy_a']:.3f} vs "
+                  f"{test['accuracy_b']:.3f}, z = {test['z']:.2f}, p = {test['p_value']:.3g}")
 
 
 if __name__ == "__main__":

@@ -51,7 +51,13 @@ def test_training_writes_versioned_checkpoints_fusion_and_reports(trained):
     for model in MODELS:
         versions = list((root / f"models/supervised/{model}.pt").iterdir())
         assert len(versions) == 1 and (versions[0] / f"{model}.pt").stat().st_size > 0
+    seeds = sorted(path.name for path in (root / "models/supervised_seeds").iterdir())
+    assert seeds == sorted(f"{model}.seed{seed}.pt" for model in MODELS for seed in SEEDS)
     summary = json.loads((root / "models/supervised_summary.json").read_text())
+    kept = summary["siamese"]["kept_seed"]
+    (best,) = (root / "models/supervised/siamese.pt").rglob("siamese.pt")
+    (same,) = (root / f"models/supervised_seeds/siamese.seed{kept}.pt").rglob("*.pt")
+    assert best.read_bytes() == same.read_bytes()
     assert set(MODELS) <= set(summary) and summary["device"] == "cpu"
     assert sorted(map(int, summary["siamese"]["dev_auc_by_seed"])) == SEEDS
     history = pd.read_csv(root / "out/08_reporting/supervised_history.csv")

@@ -159,11 +159,12 @@ def _history_columns(name: str, seed: int, history: list[dict]) -> pd.DataFrame:
 
 def train_supervised_models(
     supervised_pairs: dict[str, PairSet], train_supervised: dict
-) -> tuple[dict[str, bytes], pd.DataFrame, pd.DataFrame, dict]:
+) -> tuple[dict[str, bytes], dict[str, bytes], pd.DataFrame, pd.DataFrame, dict]:
     """Train every model of ``train_supervised.models`` once per seed of ``seeds``.
 
     Returns the checkpoints (``<model>.pt``: the seed with the best dev AUC, loaded with
-    ``weights_only=True``), the per-epoch history (``step`` = epoch; losses, dev AUC and
+    ``weights_only=True``), every seed's checkpoint (``<model>.seed<k>.pt``: for the
+    paper's mean ± s.d. over seeds on photos scored later), the per-epoch history (``step`` = epoch; losses, dev AUC and
     dev AUC per anomaly family per model and seed → MLflow metric histories), every
     trained model's predictions on every pair set (``model, seed, kept, split, row,
     probability, severity``), and a summary (per model: kept seed, dev AUC, epochs,
@@ -171,7 +172,7 @@ def train_supervised_models(
     preset = _preset(train_supervised)
     device = train_supervised["device"]
     batch_size = int(train_supervised["batch_size"])
-    checkpoints, predictions, summary = {}, [], {}
+    checkpoints, seed_checkpoints, predictions, summary = {}, {}, [], {}
     history = pd.DataFrame({"step": pd.Series(dtype=int)})
     for name in train_supervised["models"]:
         block = preset[name]
@@ -187,9 +188,10 @@ def train_supervised_models(
                         result.best_epoch, result.epochs_run, seconds)  # fmt: skip
             outputs = {split: model.predict(pairs.inputs(model.view_specs), batch_size=batch_size) for split, pairs in supervised_pairs.items()}
             runs.append((seed, result, model, outputs, seconds))
+            seed_checkpoints[f"{name}.seed{seed}{CHECKPOINT_SUFFIX}"] = model_to_bytes(model.cpu())
             history = history.merge(_history_columns(name, seed, result.history), on="step", how="outer")
         best = max(runs, key=lambda run: (run[1].best_auc if run[1].best_auc is not None else -1.0, -run[0]))
-        checkpoints[f"{name}{CHECKPOINT_SUFFIX}"] = model_to_bytes(best[2].cpu())
+        checkpoints[f"{name}{CHECKPOINT_SUFFIX}"] = seed_checkpoints[f"{name}.seed{best[0]}{CHECKPOINT_SUFFIX}"]
         for seed, result, _, outputs, _ in runs:
             for split, (probability, severity) in outputs.items():
                 predictions.append(pd.DataFrame({"model": name, "seed": seed, "kept": seed == best[0], "split": split,
@@ -206,7 +208,8 @@ def train_supervised_models(
             "dev_pairs": len(supervised_pairs["dev"]),
         }
     summary["device"] = str(resolve_device(device))
-    return checkpoints, history.sort_values("step").reset_index(drop=True), pd.concat(predictions, ignore_index=True), summary
+    history = history.sort_values("step").reset_index(drop=True)
+    return checkpoints, seed_checkpoints, history, pd.concat(predictions, ignore_index=True), summary
 
 
 # ---------------------------------------------------------------------------- fusion

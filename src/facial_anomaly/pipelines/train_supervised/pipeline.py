@@ -27,7 +27,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 train_supervised_models,
                 inputs=["supervised_pairs", "params:train_supervised"],
-                outputs=["supervised_checkpoints", "supervised_history", "supervised_predictions", "supervised_training_summary"],
+                outputs=["supervised_checkpoints", "supervised_seed_checkpoints", "supervised_history", "supervised_predictions", "supervised_training_summary"],
                 name="train_supervised_models",
                 tags="gpu",
             ),
