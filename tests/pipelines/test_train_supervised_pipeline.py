@@ -156,3 +156,23 @@ def test_fusion_fitted_for_other_checkpoints_is_not_used(trained, tmp_path):
     assert "single_branch" in summary["fusion_unavailable"]
     scores = pd.read_csv(root / "out/scores.csv")
     assert np.allclose(scores["anomaly_score"].dropna(), scores["unsupervised_score"].dropna())
+
+
+def test_too_few_persons_for_the_split_is_a_clear_error(astronaut_aligned):
+    """Three photos of one person cannot fill train and dev: the node says what to do."""
+    from facial_anomaly.faces.background import pack_face_and_mask
+    from facial_anomaly.pipelines.train_supervised.nodes import build_supervised_pairs
+    from project_paths import load_parameters
+
+    ids = ["a", "b", "c"]
+    rgba = pack_face_and_mask(astronaut_aligned["rgb"], astronaut_aligned["mask"])
+    geometry = pd.DataFrame({"image_id": ids, "image": [f"{i}.png" for i in ids], "status": "ok"})
+    points = astronaut_aligned["landmarks"]
+    landmarks = pd.concat([pd.DataFrame({"image_id": i, "landmark": np.arange(len(points)), "x": points[:, 0], "y": points[:, 1],
+                                         "z": points[:, 2]}) for i in ids])  # fmt: skip
+    persons = pd.DataFrame({"image": geometry["image"], "person": "same"})
+    params = {name: load_parameters(name)[name] for name in ("train_supervised", "normalize", "synthesize", "heatmaps", "scores")}
+    params["train_supervised"] = {**params["train_supervised"], "preset": "smoke_test"}
+    with pytest.raises(ValueError, match="no person fell into the (train|dev) split .*3 faces of 1 persons"):
+        build_supervised_pairs(geometry, {i: (lambda: rgba) for i in ids}, landmarks, persons, params["train_supervised"],
+                               params["normalize"], params["synthesize"], params["heatmaps"], params["scores"])  # fmt: skip
