@@ -1,10 +1,10 @@
 """Train the default CPU supervised models on real normal faces and evaluate them.
 
-    taskset -c 0,1 .venv/bin/python benchmarks/supervised.py [--faces 200] [--preset cpu]
+    taskset -c 0,1 .venv/bin/python benchmarks/supervised.py [--faces N] [--preset cpu]
         [--models siamese single_branch] [--threads 2] [--workers 2] [--prepare-only]
 
-Data: normal photos of ../shared/data/faces (MANIFEST.csv), persons drawn at random
-(seeded) until ``--faces`` photos; preprocessed at run time (``locate_face`` +
+Data: normal photos of ../shared/data/faces (MANIFEST.csv), all of them or persons drawn at
+random (seeded) until ``--faces`` photos; preprocessed at run time (``locate_face`` +
 ``render_aligned_face``, the default 512 px preset, configured as in tests/conftest.py)
 and split by person (``person_id=`` in the manifest notes; UTKFace crops have none and
 count as one person each) with ``facial_anomaly.supervised.split_faces`` into train / dev /
@@ -140,7 +140,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--faces", type=int, default=200, help="normal photos to use (whole persons)")
+    parser.add_argument("--faces", type=int, default=None,
+                        help="normal photos to use (whole persons; default: all of them — from scratch, a few "
+                             "hundred faces are the least the models need)")  # fmt: skip
     parser.add_argument("--preset", default=None, help="entry of train_supervised.presets (default: the YAML's)")
     parser.add_argument("--models", nargs="+", default=None, help="default: the YAML's models")
     parser.add_argument("--threads", type=int, default=2)
@@ -187,7 +189,7 @@ def main() -> int:
     # ---------------------------------------------------------------- data
     started = time.perf_counter()
     faces = []
-    for relative, person in normal_photos(args.data, args.faces, seed):
+    for relative, person in normal_photos(args.data, args.faces if args.faces is not None else sys.maxsize, seed):
         face = aligned(args.data, relative, config, args.cache)
         if face is not None:
             faces.append(NormalFace(face["rgb"], face["landmarks"], person, relative))

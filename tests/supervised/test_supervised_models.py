@@ -135,3 +135,56 @@ def test_grad_cam_of_every_model_covers_only_its_crop_box(architecture, astronau
     outside[y0 : y0 + side, x0 : x0 + side] = False
     assert not heat[outside].any()
     assert model.training  # the caller's mode is restored
+
+
+def test_local_contrast_ignores_light_and_keeps_a_spot():
+    from facial_anomaly.supervised.backbone import local_contrast
+
+    rng = np.random.default_rng(0)
+    face = torch.from_numpy(rng.uniform(0.3, 0.6, size=(1, 3, 64, 64)).astype(np.float32))
+    settings = {"sigma": 0.05, "floor": 0.01}
+    plain = local_contrast(face, **settings)
+    # A gain and an offset of the light (kept inside [0, 1]) leave the normalised view as it was.
+    relit = local_contrast(0.8 * face + 0.1, **settings)
+    torch.testing.assert_close(relit, plain, atol=1e-4, rtol=1e-3)
+    flat = local_contrast(torch.full((1, 3, 64, 64), 0.5), **settings)
+    assert flat.abs().max() < 1e-5  # nothing to see on a flat image: no noise blown up
+    spotted = face.clone()
+    spotted[:, 0, 30:33, 30:33] -= 0.2
+    difference = (local_contrast(spotted, **settings) - plain).abs().sum(dim=1)[0]
+    y, x = np.unravel_index(int(difference.argmax()), difference.shape)
+    assert 29 <= y <= 33 and 29 <= x <= 33
+
+
+@pytest.mark.parametrize("architecture", ["siamese", "single_branch", "self_comparison", "texture"])
+def test_local_contrast_models_score_and_keep_the_key(architecture, astronaut_aligned):
+    config = tiny_config(architecture, local_contrast={"sigma": 0.03, "floor": 0.04})
+    assert normalized_config(config) == config
+    model = build_model(config, load_backbone_weights=False).eval()
+    face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
+    probabilities, severities = model.score_batch([face], [(face * 0.9).astype(np.uint8)], [landmarks], batch_size=1)
+    assert 0 < probabilities[0] < 1 and 0 <= severities[0] <= 4
+    # Without the key (older configs and checkpoints): the ImageNet-standardized input, same canonical form.
+    assert "local_contrast" not in normalized_config({**tiny_config(architecture), "local_contrast": None})
+
+
+@pytest.mark.parametrize("value", [{"sigma": 0.0, "floor": 0.04}, {"sigma": 0.03}, 0.03, {"sigma": 0.03, "floor": 0.0}])
+def test_bad_local_contrast_is_rejected(value):
+    with pytest.raises(ValueError, match="local_contrast"):
+        build_model(tiny_config("single_branch", local_contrast=value), load_backbone_weights=False)
+
+
+def test_map_difference_siamese_sees_a_local_change_and_taps_both_views(astronaut_aligned):
+    from facial_anomaly.supervised import grad_cam
+
+    model = build_model(tiny_config("siamese", combine="concat_map_difference"), load_backbone_weights=False).eval()
+    face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
+    inputs = torch.from_numpy(np.stack([model.prepare(face, face, landmarks)])).float() / 255
+    embedding, maps = model.embed(inputs, None)
+    size = model.encoder.embedding_size
+    assert embedding.shape == (1, 3 * size) and maps == []
+    assert torch.all(embedding[:, 2 * size :] == 0)  # identical views: no difference anywhere
+    _, tapped = model.embed(inputs, 3)
+    assert [index for _, index in tapped] == [0, 1]
+    heat = grad_cam(model, face, (face * 0.9).astype(np.uint8), landmarks, tap=3)
+    assert heat.shape == face.shape[:2]

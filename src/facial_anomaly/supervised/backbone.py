@@ -14,11 +14,13 @@ Output stride of the feature map after the first k modules: 2 for k = 1-2, 4 for
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -36,6 +38,32 @@ def standardize_rgb(x: torch.Tensor) -> torch.Tensor:
     mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (x - mean) / std
+
+
+def gaussian_blur(x: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """(N, C, S, S) → the same blurred per channel by a separable Gaussian of σ ``sigma_px``
+    (kernel radius 3σ, reflected borders, so a flat image stays flat)."""
+    radius = max(1, int(math.ceil(3.0 * sigma_px)))
+    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma_px) ** 2)
+    kernel = kernel / kernel.sum()
+    channels = x.shape[1]
+    padded = F.pad(x, (radius, radius, radius, radius), mode="reflect")
+    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1).repeat(channels, 1, 1, 1), groups=channels)
+    return F.conv2d(rows, kernel.view(1, 1, -1, 1).repeat(channels, 1, 1, 1), groups=channels)
+
+
+def local_contrast(x: torch.Tensor, *, sigma: float, floor: float) -> torch.Tensor:
+    """Local contrast normalisation of (N, 3, S, S) RGB in [0, 1] (Pinto et al. 2008's
+    subtractive + divisive form): the local mean (Gaussian of σ = ``sigma`` × S) is taken
+    away per channel and the rest divided by the local RMS of that detail over all channels
+    (same Gaussian), not below ``floor`` (grey levels / 255; flat skin is not blown up to
+    noise). Light, skin tone and colour casts vanish; spots, lines and edges of features
+    stay, in comparable units on every face."""
+    sigma_px = float(sigma) * x.shape[-1]
+    detail = x - gaussian_blur(x, sigma_px)
+    energy = gaussian_blur(detail.pow(2).mean(dim=1, keepdim=True), sigma_px)
+    return detail / torch.sqrt(energy).clamp_min(float(floor))
 
 
 def scale_rgb_difference(d: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,9 @@ Config (one dict, as in ``conf/base/parameters_train_supervised.yml``): ``archit
 ``width_mult``, ``feature_blocks``, ``pooling`` (see :class:`~.backbone.MobileNetBranch`),
 ``hidden_units`` (the dense layer after the embedding; paper: 256), ``dropout`` (before
 the outputs), ``backbone_weights`` (null or a MobileNetV2 state dict file), plus the
-architecture's own keys (``extra_keys``).
+architecture's own keys (``extra_keys``). Optional: ``local_contrast`` — null (absent)
+feeds each view ImageNet-standardized, ``{sigma, floor}`` feeds it locally
+contrast-normalised (:func:`~.backbone.local_contrast`).
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ import torch
 from torch import nn
 
 from ..synthesis.base import SEVERITIES
-from .backbone import MobileNetBranch
+from .backbone import MobileNetBranch, local_contrast, standardize_rgb
 from .views import ViewSpec, prepare_views, to_unit_float, view_specs
 
 SEVERITY_LEVELS = len(SEVERITIES) - 1  # grades 1..4 above the normal 0
 COMMON_KEYS = ("architecture", "image_size", "crop", "width_mult", "feature_blocks", "pooling",
                "hidden_units", "dropout", "backbone_weights")  # fmt: skip
+# Keys a config may leave out (older configs and checkpoints have none): name → the value
+# meaning "as before".
+OPTIONAL_KEYS = {"local_contrast": None}
+LOCAL_CONTRAST_KEYS = ("sigma", "floor")
 
 
 class Scorer(ABC):
@@ -83,11 +89,15 @@ class ModelConfig:
     dropout: float
     backbone_weights: str | None
     extra: dict = field(default_factory=dict)
+    local_contrast: dict | None = None
 
     def to_dict(self) -> dict:
-        """The config as the plain dict it was parsed from (JSON-serialisable)."""
+        """The config as the plain dict it was parsed from (JSON-serialisable). Optional keys
+        are written only when they differ from "as before", so an older config (and the
+        checkpoint of an older model) keeps its canonical form."""
         data = asdict(self)
-        return {**{key: data[key] for key in COMMON_KEYS}, **data["extra"]}
+        optional = {key: data[key] for key, default in OPTIONAL_KEYS.items() if data[key] != default}
+        return {**{key: data[key] for key in COMMON_KEYS}, **optional, **data["extra"]}
 
 
 class ScoreHead(nn.Module):
@@ -133,6 +143,12 @@ class SupervisedModel(nn.Module, Scorer):
         """A MobileNetV2 branch with this config's width, modules and pooling."""
         c = self.config
         return MobileNetBranch(width_mult=c.width_mult, in_channels=in_channels, feature_blocks=c.feature_blocks, pooling=c.pooling)
+
+    def view_input(self, view: torch.Tensor) -> torch.Tensor:
+        """One view (N, 3, S, S) in [0, 1] → what a branch is fed: ImageNet-standardized, or
+        locally contrast-normalised when the config sets ``local_contrast``."""
+        settings = self.config.local_contrast
+        return standardize_rgb(view) if settings is None else local_contrast(view, **settings)
 
     def branches(self) -> list[MobileNetBranch]:
         """The model's MobileNetV2 branches (for loading backbone weights)."""
@@ -228,6 +244,17 @@ def _positive(name: str, cast: Callable) -> Callable:
     return convert
 
 
+def _local_contrast(value) -> dict | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or set(value) != set(LOCAL_CONTRAST_KEYS):
+        raise ValueError(f"local_contrast must be null or a mapping with keys {list(LOCAL_CONTRAST_KEYS)}, got {value!r}")
+    sigma, floor = float(value["sigma"]), float(value["floor"])
+    if not 0.0 < sigma < 0.5 or not floor > 0.0:
+        raise ValueError(f"local_contrast needs 0 < sigma < 0.5 (fraction of the input side) and floor > 0, got {dict(value)}")
+    return {"sigma": sigma, "floor": floor}
+
+
 def parse_config(config: Mapping) -> tuple[type[SupervisedModel], ModelConfig]:
     """Validate a model config dict; returns the model class and the parsed config.
 
@@ -243,8 +270,9 @@ def parse_config(config: Mapping) -> tuple[type[SupervisedModel], ModelConfig]:
         raise ValueError(f"unknown supervised architecture {name!r}; available: {sorted(_ARCHITECTURES)}")
     cls = _ARCHITECTURES[name]
     expected = set(COMMON_KEYS) | set(cls.extra_keys)
-    if set(config) != expected:
-        raise ValueError(f"{name} config: missing keys {sorted(expected - set(config))}, unknown keys {sorted(set(config) - expected)}")
+    given = set(config) - set(OPTIONAL_KEYS)
+    if given != expected:
+        raise ValueError(f"{name} config: missing keys {sorted(expected - given)}, unknown keys {sorted(given - expected)}")
     dropout = float(config["dropout"])
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {config['dropout']!r}")
@@ -262,6 +290,7 @@ def parse_config(config: Mapping) -> tuple[type[SupervisedModel], ModelConfig]:
         dropout=dropout,
         backbone_weights=weights,
         extra={key: config[key] for key in cls.extra_keys},
+        local_contrast=_local_contrast(config.get("local_contrast", OPTIONAL_KEYS["local_contrast"])),
     )
     view_specs(cls.views, parsed.crop, parsed.image_size)  # validates crop and size
     return cls, parsed

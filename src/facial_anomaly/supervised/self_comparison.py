@@ -8,7 +8,8 @@ shows up as a difference, a symmetric face as none — no normalizer needed.
 ``input`` (architecture key) chooses the channels of the one MobileNetV2 branch:
 
 * ``stack``: face and mirror, (N, 6, S, S);
-* ``difference``: face and face − mirror, (N, 6, S, S) (the asymmetry made explicit).
+* ``difference``: face and face − mirror, (N, 6, S, S) (the asymmetry made explicit; with
+  ``local_contrast`` both are normalised first and the difference is of the normalised views).
 
 Input of ``forward``: (N, 6, S, S) in [0, 1], channels 0-2 the face, 3-5 the mirror.
 """
@@ -39,6 +40,11 @@ class SelfComparisonModel(SupervisedModel):
 
     def embed(self, x: torch.Tensor, tap: int | None):
         face, mirror = x[:, :3], x[:, 3:6]
-        second = standardize_rgb(mirror) if self.input == "stack" else scale_rgb_difference(face - mirror)
-        embedding, tapped = self.encoder.forward_tapped(torch.cat([standardize_rgb(face), second], dim=1), tap)
+        if self.config.local_contrast is None:
+            first = standardize_rgb(face)
+            second = standardize_rgb(mirror) if self.input == "stack" else scale_rgb_difference(face - mirror)
+        else:  # both views normalised alike, so their difference compares like with like
+            first, mirrored = self.view_input(face), self.view_input(mirror)
+            second = mirrored if self.input == "stack" else first - mirrored
+        embedding, tapped = self.encoder.forward_tapped(torch.cat([first, second], dim=1), tap)
         return embedding, [] if tapped is None else [(tapped, 0)]

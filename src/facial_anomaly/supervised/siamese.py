@@ -9,7 +9,11 @@ severity outputs (:class:`~.base.ScoreHead`). ``combine`` (architecture key):
 * ``concat_difference``: [e_o, e_n, |e_o − e_n|], (N, 3E) — the usual Siamese comparison
   feature: the nuisances that the original and its normalized version share (light,
   camera, pose) cancel in it, which a network trained from scratch on few faces does
-  not find by itself from the concatenation (it tends to memorise the nuisances instead).
+  not find by itself from the concatenation (it tends to memorise the nuisances instead);
+* ``concat_map_difference``: [e_o, e_n, pool(|F_o − F_n|)], (N, 3E) — the difference taken
+  cell by cell on the two feature maps F before pooling: the two faces are aligned, so a
+  local change (a drooping corner, a shifted lip) stays a strong cell of the difference
+  map, where pooling first would average it away with the rest of the face.
 
 Input: (N, 6, S, S) in [0, 1] — channels 0-2 the original, 3-5 the normalized face.
 """
@@ -18,10 +22,9 @@ from __future__ import annotations
 
 import torch
 
-from .backbone import standardize_rgb
 from .base import ModelConfig, ScoreHead, SupervisedModel, register_architecture
 
-COMBINES = {"concat": 2, "concat_difference": 3}  # → embedding multiples fed to the head
+COMBINES = {"concat": 2, "concat_difference": 3, "concat_map_difference": 3}  # → embedding multiples fed to the head
 
 
 @register_architecture
@@ -43,9 +46,23 @@ class SiameseModel(SupervisedModel):
         return torch.cat(parts, dim=1)
 
     def embed(self, x: torch.Tensor, tap: int | None):
-        original, normalized = standardize_rgb(x[:, :3]), standardize_rgb(x[:, 3:6])
+        original, normalized = self.view_input(x[:, :3]), self.view_input(x[:, 3:6])
+        if self.combine == "concat_map_difference":
+            return self._map_difference(original, normalized, tap)
         if tap is None:
             return self._combined(*self.encoder(torch.cat([original, normalized])).chunk(2)), []
         # Grad-CAM: one pass per view, so each tapped map is its own node of the graph.
         (first, first_map), (second, second_map) = (self.encoder.forward_tapped(view, tap) for view in (original, normalized))
         return self._combined(first, second), [(first_map, 0), (second_map, 1)]
+
+    def _map_difference(self, original: torch.Tensor, normalized: torch.Tensor, tap: int | None):
+        encoder = self.encoder
+        if tap is None:
+            first_final, second_final = encoder.feature_map(torch.cat([original, normalized])).chunk(2)
+            maps = []
+        else:  # Grad-CAM: one pass per view, so each tapped map is its own node of the graph
+            first_map, second_map = (encoder.features[:tap](view) for view in (original, normalized))
+            first_final, second_final = (encoder.features[tap:](tapped) for tapped in (first_map, second_map))
+            maps = [(first_map, 0), (second_map, 1)]
+        parts = [encoder.pool(first_final), encoder.pool(second_final), encoder.pool(torch.abs(first_final - second_final))]
+        return torch.cat(parts, dim=1), maps

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from .backbone import standardize_rgb
 from .base import ModelConfig, ScoreHead, SupervisedModel, register_architecture
 
 
@@ -24,5 +23,5 @@ class SingleBranchModel(SupervisedModel):
         self.head = ScoreHead(self.encoder.embedding_size, config.hidden_units, config.dropout)
 
     def embed(self, x: torch.Tensor, tap: int | None):
-        embedding, tapped = self.encoder.forward_tapped(standardize_rgb(x[:, :3]), tap)
+        embedding, tapped = self.encoder.forward_tapped(self.view_input(x[:, :3]), tap)
         return embedding, [] if tapped is None else [(tapped, 0)]
