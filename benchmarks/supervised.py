@@ -26,11 +26,9 @@ photos (anomalies/cleft_lip_roshan_thomas/original) and of the 7 acne photos
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -43,6 +41,8 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
+from _shared_data import cached_arrays, load_yaml, manifest_normals  # noqa: E402
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_CACHE = Path("/tmp") / f"facial_anomaly_supervised_bench_{os.getuid()}"
 TRAIN_TARGET_S = 600.0  # per model (≤ 20 min for the default pair of models)
@@ -51,21 +51,12 @@ REAL_SETS = {"real_cleft": "anomalies/cleft_lip_roshan_thomas/original", "real_a
 NUISANCE_STREAM = 1000  # pair_rng variant offset of the nuisance-only test variants (never a training variant)
 
 
-def load_yaml(name: str) -> dict:
-    import yaml
-
-    return yaml.safe_load((PROJECT_ROOT / "conf" / "base" / name).read_text())
-
-
 def normal_photos(data: Path, count: int, seed: int) -> list[tuple[str, str]]:
     """(path relative to ``data``, person) of normal face photos: whole persons in a seeded
     random order until ``count`` photos."""
     persons: dict[str, list[str]] = {}
-    with open(data / "MANIFEST.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["label"] == "normal" and row["path"].startswith("faces/"):
-                match = re.search(r"person_id=([^;]+)", row["notes"])
-                persons.setdefault(match.group(1).strip() if match else row["path"], []).append(row["path"])
+    for row in manifest_normals(data):
+        persons.setdefault(row["person"], []).append(row["path"])
     chosen: list[tuple[str, str]] = []
     for index in np.random.default_rng(seed).permutation(len(persons)):
         person = sorted(persons)[index]
@@ -73,19 +64,6 @@ def normal_photos(data: Path, count: int, seed: int) -> list[tuple[str, str]]:
         if len(chosen) >= count:
             break
     return chosen
-
-
-def cached_arrays(path: Path, make) -> dict:
-    """The arrays of the .npz ``path``, made with ``make()`` and written there first if absent."""
-    if path.exists():
-        with np.load(path, allow_pickle=False) as archive:
-            return {key: archive[key] for key in archive.files}
-    arrays = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.npz")
-    np.savez(temporary, **arrays)
-    temporary.replace(path)
-    return arrays
 
 
 def aligned(data: Path, relative: str, config: dict, cache: Path) -> dict | None:

@@ -18,7 +18,7 @@ binary cross-entropy of the anomaly probability. The best epoch — highest ``de
 ties (e.g. a dev set separated perfectly) broken by lower ``dev_bce`` — is kept (its state
 dict, on the CPU); training stops after ``patience`` epochs without a better one.
 
-Reproducibility (as :mod:`facial_anomaly.normalizers.reconstruction.training`): the model
+Reproducibility (:mod:`facial_anomaly.reproducibility`, as for the reconstruction models): the model
 is initialised after ``torch.manual_seed(seed)``; every epoch re-seeds torch's global RNG
 (dropout) and draws its shuffling permutation from a generator seeded with (seed, epoch);
 batches are sliced from the cached CPU tensors in the main process and moved to
@@ -32,9 +32,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -42,7 +40,7 @@ import torch.nn.functional as F
 from sklearn.metrics import log_loss, roc_auc_score
 
 from ..devices import resolve_device
-from ..normalizers.reconstruction.training import epoch_seed
+from ..reproducibility import epoch_seed, reproducible
 from .base import SEVERITY_LEVELS, SupervisedModel, build_model, normalized_config
 from .checkpoint import model_with_state
 from .data import NORMAL_FAMILY, PairSet
@@ -148,22 +146,6 @@ def augment_batch(inputs: torch.Tensor, generator: torch.Generator, *, flip_prob
     theta = theta.to(inputs.device)
     grid = F.affine_grid(theta, list(inputs.shape), align_corners=False)
     return F.grid_sample(inputs, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-
-
-@contextmanager
-def _reproducible(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch, enable deterministic algorithms; restore both (and the RNG) afterwards."""
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    saved_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved_cudnn
 
 
 def _check_set(pairs: PairSet, name: str, need_both: bool) -> None:
@@ -277,7 +259,7 @@ def train(
         _check_set(dev_pairs, "dev", need_both=True)
     resolved = resolve_device(device)
     history: list[dict] = []
-    with _reproducible(seed, resolved):
+    with reproducible(seed, resolved):
         model = build_model(config, load_backbone_weights=True)
         inputs = train_pairs.inputs(model.view_specs)
         labels, severities = torch.from_numpy(train_pairs.labels.copy()), torch.from_numpy(train_pairs.severities.copy())

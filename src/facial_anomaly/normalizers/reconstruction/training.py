@@ -25,15 +25,14 @@ import copy
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
 from ...devices import resolve_device
+from ...reproducibility import epoch_seed, reproducible
 from .base import ReconstructionModel, build_model, map_batches, model_inputs, normalized_config
 from .checkpoint import Source, TrainingState, cpu_state_dict, load_training_state, model_with_state, save_training_state
 from .data import tensor_to_images
@@ -87,28 +86,6 @@ class TrainingResult:
     def best_model(self, device: str | torch.device = "cpu") -> ReconstructionModel:
         """A model with the best weights on ``device``, in eval mode."""
         return model_with_state(self.model_config, self.best_state_dict, "best_state_dict", device)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch ``epoch`` (0-based) of a run seeded with ``seed``."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
-
-
-@contextmanager
-def _reproducible(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch, enable deterministic algorithms; restore both (and the RNG) afterwards."""
-    saved = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    saved_cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-            torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved_cudnn
 
 
 def _check_labels(val_inputs: torch.Tensor | None, val_labels: Sequence[int] | None) -> np.ndarray | None:
@@ -206,7 +183,7 @@ def train(
         )
     config = normalized_config(model_config)
     resolved = resolve_device(device)
-    with _reproducible(seed, resolved):
+    with reproducible(seed, resolved):
         model = build_model(config)
         inputs = model_inputs(model, train_images)
         val_inputs = None if val_images is None else model_inputs(model, val_images)
