@@ -27,7 +27,7 @@ def dev_table() -> tuple[pd.DataFrame, np.ndarray]:
     return table, labels
 
 
-@pytest.mark.parametrize("method", ["logistic", "rank_average"])
+@pytest.mark.parametrize("method", ["logistic", "rank_logistic", "rank_average"])
 def test_fusion_round_trips_through_json(method, dev_table, tmp_path):
     table, labels = dev_table
     fusion = fit_fusion(table, labels, features=FEATURES, method=method, C=1.0, max_iter=1000)
@@ -42,7 +42,7 @@ def test_fusion_round_trips_through_json(method, dev_table, tmp_path):
     assert scores[labels == 1].mean() > scores[labels == 0].mean()
 
 
-@pytest.mark.parametrize("method", ["logistic", "rank_average"])
+@pytest.mark.parametrize("method", ["logistic", "rank_logistic", "rank_average"])
 def test_fused_score_is_monotone_in_each_positive_weight_input(method, dev_table):
     table, labels = dev_table
     fusion = fit_fusion(table, labels, features=FEATURES, method=method, C=1.0, max_iter=1000)
@@ -93,3 +93,38 @@ def test_provenance_round_trips_and_old_files_still_load(dev_table, tmp_path):
     assert Fusion.from_dict(without).provenance == {}
     with pytest.raises(ValueError, match="missing fields \\['coefficients'\\]"):
         Fusion.from_dict({key: value for key, value in without.items() if key != "coefficients"})
+
+
+def test_rank_logistic_is_not_driven_by_a_few_extreme_values():
+    """A heavy-tailed informative score plus an extreme outlier among the normals: on
+    Gaussian ranks the fusion keeps the score's ranking; on raw values it loses part of it."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 200)
+    score = np.exp(rng.normal(0.0, 1.0, 400) + 0.6 * labels)  # log-normal, higher for anomalies
+    score[:3] = 1e4  # three normal faces with a huge asymmetry
+    noise = rng.normal(0.0, 1.0, 400)
+    table = pd.DataFrame({"unsupervised": score, "noise": noise})
+    alone = roc_auc_score(labels, score)
+    ranked = fit_fusion(table, labels, features=["unsupervised", "noise"], method="rank_logistic", C=1.0, max_iter=1000)
+    raw = fit_fusion(table, labels, features=["unsupervised", "noise"], method="logistic", C=1.0, max_iter=1000)
+    assert roc_auc_score(labels, ranked.fuse(table)) >= alone - 0.02
+    assert roc_auc_score(labels, raw.fuse(table)) < alone - 0.05
+
+
+@pytest.mark.parametrize("method", ["logistic", "rank_logistic"])
+def test_nonnegative_fusion_drops_inputs_that_would_get_a_negative_weight(method):
+    """Two correlated scores (two regions of one heatmap): unconstrained, the weaker one gets
+    a negative weight; with nonnegative it is dropped and the fused score rises with both."""
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1], 300)
+    shared = rng.normal(0.0, 1.0, 600)
+    table = pd.DataFrame({"mouth": shared + 1.0 * labels + rng.normal(0, 0.3, 600),
+                          "face": shared + 0.2 * labels + rng.normal(0, 0.3, 600)})  # fmt: skip
+    free = fit_fusion(table, labels, features=["mouth", "face"], method=method, C=1.0, max_iter=1000)
+    assert free.coefficients[1] < 0
+    constrained = fit_fusion(table, labels, features=["mouth", "face"], method=method, C=1.0, max_iter=1000, nonnegative=True)
+    assert constrained.coefficients[0] > 0 and constrained.coefficients[1] == 0.0
+    higher = table.assign(face=table["face"] + 5.0)
+    assert (constrained.fuse(higher) >= constrained.fuse(table) - 1e-12).all()

@@ -250,7 +250,7 @@ def fit_supervised_fusion(
     features = fusion_features(models, train_supervised["normalizer"], options["unsupervised_variants"])
     dev = _wide_scores(supervised_predictions, supervised_pair_table, "dev")
     fusion = fit_fusion(dev, dev["label"].to_numpy(), features=features, method=options["method"], C=options["C"],
-                        max_iter=options["max_iter"])  # fmt: skip
+                        max_iter=options["max_iter"], nonnegative=options["nonnegative"])  # fmt: skip
     fusion.provenance = {
         "normalizer": train_supervised["normalizer"],
         "statistic": scores["statistic"],
