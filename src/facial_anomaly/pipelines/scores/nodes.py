@@ -153,31 +153,34 @@ def score_supervised(
     landmarks: pd.DataFrame,
     supervised_checkpoints: dict[str, Callable],
     train_supervised: dict,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """``image_id`` plus ``supervised.<model>.probability`` / ``.severity`` for every trained
-    supervised model (latest checkpoint) and every face the normalize stage handled. A
-    model that compares with the normalized face (Siamese) scores the faces whose
-    ``train_supervised.normalizer`` output exists; without any checkpoint the table is empty."""
+    supervised model (latest checkpoint) and every face the normalize stage handled, and the
+    SHA-1 of each checkpoint used (model → hex digest; what the fusion is checked against).
+    A model that compares with the normalized face (Siamese) scores the faces whose
+    ``train_supervised.normalizer`` output exists; without any checkpoint both are empty.
+    Faces are loaded one batch at a time, so memory stays flat."""
     models = load_trained_models(supervised_checkpoints, train_supervised)
     table = pd.DataFrame({"image_id": pd.Series(dtype=str)})
     normalizer, batch_size = train_supervised["normalizer"], int(train_supervised["batch_size"])
     for name, trained in models.items():
-        batches = list(iter_supervised_batches(aligned_faces, normalized_faces, normalize_report, landmarks, normalizer,
-                                               with_normalized=trained.needs_normalized, batch_size=batch_size))  # fmt: skip
-        if not batches and trained.needs_normalized:
-            logger.warning("supervised model %s compares with %s-normalized faces, and this run made none: add %s to "
-                           "normalize.normalizer to score with it", name, normalizer, normalizer)  # fmt: skip
         image_ids, probability, severity = [], [np.zeros(0)], [np.zeros(0)]
-        for ids, originals, partners, points in batches:
+        for ids, originals, partners, points in iter_supervised_batches(
+            aligned_faces, normalized_faces, normalize_report, landmarks, normalizer,
+            with_normalized=trained.needs_normalized, batch_size=batch_size,
+        ):
             scored = trained.model.score_batch(originals, partners, points, batch_size=batch_size)
             image_ids += ids
             probability.append(scored[0])
             severity.append(scored[1])
-        probability, severity = np.concatenate(probability), np.concatenate(severity)
+        if not image_ids and trained.needs_normalized:
+            logger.warning("supervised model %s compares with %s-normalized faces, and this run made none: add %s to "
+                           "normalize.normalizer to score with it", name, normalizer, normalizer)  # fmt: skip
         probability_column, severity_column = supervised_columns(name)
-        part = pd.DataFrame({"image_id": image_ids, probability_column: probability, severity_column: severity})
+        part = pd.DataFrame({"image_id": image_ids, probability_column: np.concatenate(probability),
+                             severity_column: np.concatenate(severity)})  # fmt: skip
         table = table.merge(part, on="image_id", how="outer")
-    return table
+    return table, {name: trained.sha1 for name, trained in models.items()}
 
 
 def _fusion_problem(fusion: Fusion, table: pd.DataFrame, checkpoints_sha1: dict[str, str], scores: dict, train_supervised: dict) -> str:
@@ -201,7 +204,7 @@ def fuse_scores(
     unsupervised_summary: dict,
     supervised_scores: pd.DataFrame,
     supervised_fusion: dict | None,
-    supervised_checkpoints: dict[str, Callable],
+    supervised_checkpoint_sha1: dict[str, str],
     train_supervised: dict,
     scores: dict,
 ) -> tuple[pd.DataFrame, dict]:
@@ -213,13 +216,10 @@ def fuse_scores(
     table = unsupervised_scores.merge(supervised_scores, on="image_id", how="left") if len(supervised_scores.columns) > 1 \
         else unsupervised_scores.copy()
     table.insert(table.columns.get_loc(SCORE_COLUMN) + 1, UNSUPERVISED_COLUMN, table[SCORE_COLUMN])
-    summary = {**unsupervised_summary, "anomaly_score_source": "unsupervised", "supervised_models": [
-        column.split(".")[1] for column in supervised_scores.columns if column.endswith(".probability")]}
+    summary = {**unsupervised_summary, "anomaly_score_source": "unsupervised", "supervised_models": list(supervised_checkpoint_sha1)}
     if supervised_fusion is not None:
         fusion = Fusion.from_dict(supervised_fusion, "supervised_fusion")
-        sha1 = {name: trained.sha1 for name, trained in load_trained_models(supervised_checkpoints, train_supervised).items()} \
-            if fusion.provenance.get("checkpoint_sha1") else {}
-        problem = _fusion_problem(fusion, table, sha1, scores, train_supervised)
+        problem = _fusion_problem(fusion, table, supervised_checkpoint_sha1, scores, train_supervised)
         if problem:
             logger.warning("anomaly_score stays the unsupervised default: %s", problem)
             summary["fusion_unavailable"] = problem
