@@ -391,8 +391,7 @@ def draw_supervised_cams(
         return {}
     # Round-robin over families, so the sample shows each kind of anomaly.
     order = test.assign(turn=test.groupby("family").cumcount()).sort_values(["turn", "family"]).head(int(cam["sample_pairs"]))
-    records = pd.DataFrame({"image_id": order["face"].unique()})
-    records["person"] = records["image_id"]
+    records = order[["face", "person"]].drop_duplicates("face").rename(columns={"face": "image_id"})
     faces = {face.name: face for face in _normal_faces(records, aligned_faces, landmarks)}
     normalizer = _training_normalizer(train_supervised, normalize)
     pairs = [make_pair(faces[row["face"]], int(row["variant"]), normalizer=normalizer, params=train_supervised["data"],
