@@ -31,11 +31,21 @@ def manifest_normals(data: Path) -> list[dict]:
     rows = []
     with open(data / "MANIFEST.csv", newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            if row["label"] != "normal" or not row["path"].startswith("faces/") or not row["path"].lower().endswith(PHOTO_SUFFIXES):
+            if (
+                row["label"] != "normal"
+                or not row["path"].startswith("faces/")
+                or not row["path"].lower().endswith(PHOTO_SUFFIXES)
+            ):
                 continue
             person = re.search(r"person_id=([^;]+)", row["notes"])
             age = re.search(r"\bage=(\d+)", row["notes"])
-            rows.append({**row, "person": person.group(1).strip() if person else row["path"], "age": int(age.group(1)) if age else None})
+            rows.append(
+                {
+                    **row,
+                    "person": person.group(1).strip() if person else row["path"],
+                    "age": int(age.group(1)) if age else None,
+                }
+            )
     return rows
 
 

@@ -38,7 +38,11 @@ from PIL import Image, ImageFilter
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
-MAIN_VARIANTS = ("pse_ycbcr_eroded__mouth_nose", "pse_ycbcr_eroded__face_without_eyes", "ssim_ycbcr_eroded__face_without_eyes")
+MAIN_VARIANTS = (
+    "pse_ycbcr_eroded__mouth_nose",
+    "pse_ycbcr_eroded__face_without_eyes",
+    "ssim_ycbcr_eroded__face_without_eyes",
+)
 NUISANCES = ("rotate", "jpeg", "blur", "bright", "downscale")
 
 
@@ -85,7 +89,9 @@ def build_normal_set(root: Path, utk_sample: int) -> pd.DataFrame:
         link(SHARED / path, root / "normals" / path)
         person = re.search(r"person_id=([\w-]+)", row["notes"])
         age = re.search(r"age=(\d+)", row["notes"])
-        persons.append({"image": path, "person": person.group(1) if person else path, "age": int(age.group(1)) if age else None})
+        persons.append(
+            {"image": path, "person": person.group(1) if person else path, "age": int(age.group(1)) if age else None}
+        )
     return pd.DataFrame(persons)
 
 
@@ -100,7 +106,9 @@ def nuisance(image: Image.Image, kind: str, rng: np.random.Generator) -> bytes:
     elif kind == "blur":
         image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(1.0, 2.0))))
     elif kind == "bright":
-        image = Image.fromarray(np.clip(np.asarray(image, np.float32) * rng.uniform(0.75, 1.3), 0, 255).astype(np.uint8))
+        image = Image.fromarray(
+            np.clip(np.asarray(image, np.float32) * rng.uniform(0.75, 1.3), 0, 255).astype(np.uint8)
+        )
     elif kind == "downscale":
         small = image.resize((image.width // 3, image.height // 3), Image.Resampling.BILINEAR)
         image = small.resize(image.size, Image.Resampling.BILINEAR)
@@ -117,7 +125,14 @@ def build_test_set(root: Path, synthetic: Path, labels: pd.DataFrame) -> pd.Data
     for row in tested.to_dict("records"):
         link(synthetic / row["image"], test / "synthetic" / row["image"])
         family = row["family"] if isinstance(row["family"], str) else "control"
-        rows.append({"image": f"synthetic/{row['image']}", "label": int(row["severity"] > 0), "group": family, "severity": row["severity"]})
+        rows.append(
+            {
+                "image": f"synthetic/{row['image']}",
+                "label": int(row["severity"] > 0),
+                "group": family,
+                "severity": row["severity"],
+            }
+        )
         if row["severity"] == 0:
             kind = NUISANCES[len(rows) % len(NUISANCES)]
             name = f"nuisance/{kind}/{Path(row['image']).stem}.png"
@@ -129,11 +144,19 @@ def build_test_set(root: Path, synthetic: Path, labels: pd.DataFrame) -> pd.Data
         rows.append({"image": f"real_normal/{source}", "label": 0, "group": "real_normal", "severity": 0})
     for row in manifest_rows():
         path = row["path"]
-        if path.startswith("anomalies/cleft_lip_roshan_thomas/original/") or path.startswith("anomalies/acne04v2_samples/"):
+        if path.startswith("anomalies/cleft_lip_roshan_thomas/original/") or path.startswith(
+            "anomalies/acne04v2_samples/"
+        ):
             link(SHARED / path, test / "real" / path)
             grade = re.search(r"level(\d)", row["severity"] or "")
-            rows.append({"image": f"real/{path}", "label": 1, "group": "real_cleft" if "cleft" in path else "real_acne",
-                         "severity": float(grade.group(1)) + 1.0 if grade else np.nan})
+            rows.append(
+                {
+                    "image": f"real/{path}",
+                    "label": 1,
+                    "group": "real_cleft" if "cleft" in path else "real_acne",
+                    "severity": float(grade.group(1)) + 1.0 if grade else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -145,10 +168,14 @@ def auc(normal: np.ndarray, anomalous: np.ndarray) -> float:
     return float(roc_auc_score(np.r_[np.zeros(len(normal)), np.ones(len(anomalous))], np.r_[normal, anomalous]))
 
 
-def bench_rows(scores: pd.DataFrame, truth: pd.DataFrame, normalizers: list[str], seconds_per_image: float) -> pd.DataFrame:
+def bench_rows(
+    scores: pd.DataFrame, truth: pd.DataFrame, normalizers: list[str], seconds_per_image: float
+) -> pd.DataFrame:
     table = truth.merge(scores, on="image", how="left")
     ok = table[table["status"] == "ok"]
-    families = sorted(g for g in ok["group"].unique() if g not in ("control", "nuisance", "real_normal", "real_cleft", "real_acne"))
+    families = sorted(
+        g for g in ok["group"].unique() if g not in ("control", "nuisance", "real_normal", "real_cleft", "real_acne")
+    )
     out = []
     for normalizer in normalizers:
         for variant in MAIN_VARIANTS:
@@ -161,9 +188,13 @@ def bench_rows(scores: pd.DataFrame, truth: pd.DataFrame, normalizers: list[str]
             for family in families:
                 row[f"AUC {family}"] = auc(controls, score(family))
                 graded = ok[ok["group"].isin([family, "control"])][[column, "severity"]].dropna()
-                row[f"ρ {family}"] = float(graded.corr(method="spearman").iloc[0, 1]) if len(graded) > 2 else float("nan")
+                row[f"ρ {family}"] = (
+                    float(graded.corr(method="spearman").iloc[0, 1]) if len(graded) > 2 else float("nan")
+                )
             threshold = np.quantile(controls, 0.95) if len(controls) else np.nan
-            row["FPR nuisance @95% spec"] = float((score("nuisance") > threshold).mean()) if len(score("nuisance")) else float("nan")
+            row["FPR nuisance @95% spec"] = (
+                float((score("nuisance") > threshold).mean()) if len(score("nuisance")) else float("nan")
+            )
             row["AUC real cleft"] = auc(score("real_normal"), score("real_cleft"))
             row["AUC real acne"] = auc(score("real_normal"), score("real_acne"))
             acne = ok[ok["group"] == "real_acne"][[column, "severity"]].dropna()
@@ -178,8 +209,11 @@ def main() -> None:
     parser.add_argument("--normalizers", default="symmetry+shape_model+appearance_model+inpaint")
     parser.add_argument("--utk-sample", type=int, default=40)
     parser.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temporary folder)")
-    parser.add_argument("--train-reconstruction", action="store_true",
-                        help="also run train_reconstruction (default CPU preset) so ganomaly/autoencoder can be benched")
+    parser.add_argument(
+        "--train-reconstruction",
+        action="store_true",
+        help="also run train_reconstruction (default CPU preset) so ganomaly/autoencoder can be benched",
+    )
     args = parser.parse_args()
     if not (SHARED / "MANIFEST.csv").exists():
         sys.exit(f"shared data not found at {SHARED}")
@@ -188,29 +222,50 @@ def main() -> None:
         root = Path(args.keep or scratch)
         root.mkdir(parents=True, exist_ok=True)
         common = {"mlflow_tracking": "false", "models_dir": str(root / "models")}
-        kedro_run("extract_lip_templates", template_dir=str(SHARED / "anomalies/cleft_lip_roshan_thomas/original"),
-                  output_dir=str(root / "templates_out"), **common)
+        kedro_run(
+            "extract_lip_templates",
+            template_dir=str(SHARED / "anomalies/cleft_lip_roshan_thomas/original"),
+            output_dir=str(root / "templates_out"),
+            **common,
+        )
         persons = build_normal_set(root, args.utk_sample)
         persons.to_csv(root / "persons.csv", index=False)
-        synth_seconds = kedro_run("synthesize", input_dir=str(root / "normals"), output_dir=str(root / "synth"),
-                                  persons=str(root / "persons.csv"), **common)
+        synth_seconds = kedro_run(
+            "synthesize",
+            input_dir=str(root / "normals"),
+            output_dir=str(root / "synth"),
+            persons=str(root / "persons.csv"),
+            **common,
+        )
         labels = pd.read_csv(root / "synth/05_model_input/synthetic_labels.csv")
         synthetic = root / "synth/05_model_input/synthetic" / labels["dataset_version"].iloc[0]
-        fit_seconds = kedro_run("fit_normal_models", input_dir=str(synthetic / "train/control"),
-                                output_dir=str(root / "fit_out"), **common)
+        fit_seconds = kedro_run(
+            "fit_normal_models", input_dir=str(synthetic / "train/control"), output_dir=str(root / "fit_out"), **common
+        )
         if args.train_reconstruction:
             train_seconds = kedro_run("train_reconstruction", output_dir=str(root / "synth"), **common)
-            print(f"train_reconstruction {train_seconds:.0f} s; {(root / 'models/reconstruction_summary.json').read_text()}")
+            print(
+                f"train_reconstruction {train_seconds:.0f} s; {(root / 'models/reconstruction_summary.json').read_text()}"
+            )
         truth = build_test_set(root, synthetic, labels)
-        score_seconds = kedro_run("score", input_dir=str(root / "test"), output_dir=str(root / "test_out"),
-                                  **{"normalize.normalizer": args.normalizers}, **common)
+        score_seconds = kedro_run(
+            "score",
+            input_dir=str(root / "test"),
+            output_dir=str(root / "test_out"),
+            **{"normalize.normalizer": args.normalizers},
+            **common,
+        )
         scores = pd.read_csv(root / "test_out/scores.csv")
     normalizers = args.normalizers.split("+")
     table = bench_rows(scores, truth, normalizers, score_seconds / len(scores))
     counts = truth.groupby("group").size().to_dict()
-    print(f"{time.strftime('%Y-%m-%d')}: test images {len(truth)} {counts}; rejected {int((scores['status'] != 'ok').sum())}")
-    print(f"synthesize {synth_seconds:.0f} s, fit_normal_models {fit_seconds:.0f} s, score {score_seconds:.0f} s "
-          f"({score_seconds / len(scores):.2f} s/image for {len(normalizers)} normalizers, 2 cores)")
+    print(
+        f"{time.strftime('%Y-%m-%d')}: test images {len(truth)} {counts}; rejected {int((scores['status'] != 'ok').sum())}"
+    )
+    print(
+        f"synthesize {synth_seconds:.0f} s, fit_normal_models {fit_seconds:.0f} s, score {score_seconds:.0f} s "
+        f"({score_seconds / len(scores):.2f} s/image for {len(normalizers)} normalizers, 2 cores)"
+    )
     from facial_anomaly.evaluation import markdown_table
 
     print(markdown_table(table, decimals=3))

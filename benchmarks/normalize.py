@@ -36,6 +36,7 @@ from pathlib import Path  # noqa: E402
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
 from _shared_data import load_yaml, normal_photos_by_person  # noqa: E402
+
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 TARGETS_MS = {"symmetry": 50.0, "shape_model": 50.0, "appearance_model": 200.0, "inpaint": 200.0}
 FIT_TARGET_S = 60.0
@@ -130,21 +131,28 @@ def main() -> int:
     start = time.perf_counter()
     fit_faces = preprocess(fit_paths, config, args.fit_faces)
     eval_faces = preprocess(eval_paths, config, args.eval_faces)
-    print(f"preprocessed {len(fit_faces)} fit + {len(eval_faces)} held-out faces in {time.perf_counter() - start:.1f} s "
-          f"(not part of the targets)")
+    print(
+        f"preprocessed {len(fit_faces)} fit + {len(eval_faces)} held-out faces in {time.perf_counter() - start:.1f} s "
+        f"(not part of the targets)"
+    )
 
     (shape_model, shape_cpu, shape_wall) = timed(
         ShapeModel.fit, [f["landmarks"] for f in fit_faces], **model_params["shape_model"]
     )
     (appearance_model, appearance_cpu, appearance_wall) = timed(
-        AppearanceModel.fit, [f["rgb"] for f in fit_faces], [f["landmarks"] for f in fit_faces], **model_params["appearance_model"]
+        AppearanceModel.fit,
+        [f["rgb"] for f in fit_faces],
+        [f["landmarks"] for f in fit_faces],
+        **model_params["appearance_model"],
     )
     total = shape_cpu + appearance_cpu
-    print(f"\nfit on {len(fit_faces)} faces: shape_model {shape_cpu:.2f} s CPU / {shape_wall:.2f} s wall "
-          f"({shape_model.metadata['components']} modes, {shape_model.metadata['explained_variance']:.3f} var), "
-          f"appearance_model {appearance_cpu:.2f} s CPU / {appearance_wall:.2f} s wall "
-          f"({appearance_model.metadata['components']} modes, {appearance_model.metadata['explained_variance']:.3f} var); "
-          f"total {total:.1f} s CPU (target ≤ {FIT_TARGET_S:.0f} s) {'OK' if total <= FIT_TARGET_S else 'SLOW'}")
+    print(
+        f"\nfit on {len(fit_faces)} faces: shape_model {shape_cpu:.2f} s CPU / {shape_wall:.2f} s wall "
+        f"({shape_model.metadata['components']} modes, {shape_model.metadata['explained_variance']:.3f} var), "
+        f"appearance_model {appearance_cpu:.2f} s CPU / {appearance_wall:.2f} s wall "
+        f"({appearance_model.metadata['components']} modes, {appearance_model.metadata['explained_variance']:.3f} var); "
+        f"total {total:.1f} s CPU (target ≤ {FIT_TARGET_S:.0f} s) {'OK' if total <= FIT_TARGET_S else 'SLOW'}"
+    )
 
     normalizers = {
         name: build_normalizer(name, normalizer_params, shape_model=shape_model, appearance_model=appearance_model)
@@ -156,8 +164,10 @@ def main() -> int:
 
 
 def report_speed(normalizers: dict, faces: list[dict]) -> None:
-    print(f"\nper-face time at {faces[0]['rgb'].shape[0]} px, one core, median of {len(faces)} held-out faces "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    print(
+        f"\nper-face time at {faces[0]['rgb'].shape[0]} px, one core, median of {len(faces)} held-out faces "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):"
+    )
     for name, normalizer in normalizers.items():
         cpu, wall = median_ms(lambda face: normalizer.normalize(face["rgb"], face["landmarks"]), faces)
         verdict = "OK" if cpu <= TARGETS_MS[name] else "SLOW"
@@ -174,8 +184,10 @@ def report_effect(normalizers: dict, faces: list[dict], normalizer_params: dict,
     from facial_anomaly.normalizers import AnchoredWarp, landmark_asymmetry
     from facial_anomaly.normalizers.geometry import face_region_mask
 
-    warp = AnchoredWarp(ring_scale=normalizer_params["symmetry"]["ring_scale"],
-                        border_step_px=normalizer_params["symmetry"]["border_step_px"])
+    warp = AnchoredWarp(
+        ring_scale=normalizer_params["symmetry"]["ring_scale"],
+        border_step_px=normalizer_params["symmetry"]["border_step_px"],
+    )
     corners = [MOUTH_CORNER, int(mirror_pairs()[MOUTH_CORNER])]
     change = {name: [] for name in normalizers}
     asymmetry = {name: [] for name in ("before", "symmetry", "shape_model")}
@@ -208,10 +220,14 @@ def report_effect(normalizers: dict, faces: list[dict], normalizer_params: dict,
     print(f"\non {len(faces)} held-out normal faces:")
     for name, values in change.items():
         print(f"  {name:17s} mean |change| inside the face {np.mean(values):5.2f} grey levels")
-    print("  drooping mouth corner, corner asymmetry (px, FaceMesh re-run), median: "
-          + ", ".join(f"{name} {np.median(values):.1f}" for name, values in asymmetry.items()))
-    print("  painted blemish, residual inside / outside the disc, median: "
-          + ", ".join(f"{name} {np.median(values):.0f}×" for name, values in blemish.items()))
+    print(
+        "  drooping mouth corner, corner asymmetry (px, FaceMesh re-run), median: "
+        + ", ".join(f"{name} {np.median(values):.1f}" for name, values in asymmetry.items())
+    )
+    print(
+        "  painted blemish, residual inside / outside the disc, median: "
+        + ", ".join(f"{name} {np.median(values):.0f}×" for name, values in blemish.items())
+    )
 
 
 if __name__ == "__main__":

@@ -83,7 +83,9 @@ def main() -> None:
     pin_to_one_core()
     from facial_anomaly.faces import is_supported
 
-    files = sorted(p for folder in map(Path, args.folders) for p in folder.rglob("*") if p.is_file() and is_supported(p.name))
+    files = sorted(
+        p for folder in map(Path, args.folders) for p in folder.rglob("*") if p.is_file() and is_supported(p.name)
+    )
     if not files:
         sys.exit(f"no images found in {args.folders}")
     config = load_config()
@@ -108,7 +110,9 @@ def main() -> None:
     print(f"images: {n} from {', '.join(args.folders)} (1 core); ok: {ok} ({100.0 * ok / n:.1f}%)")
     print(f"plain loop, warm:      {loop_seconds:7.2f} s  {n / loop_seconds:6.2f} images/s  (target >= 10)")
     print(f"plain loop, cold:      {cold_loop:7.2f} s  {n / cold_loop:6.2f} images/s  (new process: imports + models)")
-    print(f"kedro run, cold:       {cold_kedro:7.2f} s  {n / cold_kedro:6.2f} images/s  ratio to cold loop {cold_kedro / cold_loop:.2f} (target <= 1.3)")
+    print(
+        f"kedro run, cold:       {cold_kedro:7.2f} s  {n / cold_kedro:6.2f} images/s  ratio to cold loop {cold_kedro / cold_loop:.2f} (target <= 1.3)"
+    )
     print(f"kedro rerun (skips):   {rerun:7.2f} s  ratio to cold loop {rerun / cold_loop:.2f}")
 
 

@@ -36,6 +36,7 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
 from _shared_data import cached_arrays, load_yaml, normal_photos_by_person  # noqa: E402
+
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_CACHE = Path("/tmp") / f"facial_anomaly_reconstruction_bench_{os.getuid()}"
 TRAIN_TARGET_S = 600.0
@@ -81,9 +82,17 @@ def dev_set(faces: list[dict], families: list[str], severity: int, synth: dict, 
             key = hashlib.sha1(f"{face['name']}|{family}|{severity}|{SPLIT_SEED + index}".encode()).hexdigest()[:16]
             made = cached_arrays(
                 cache / "synthetic" / f"{key}.npz",
-                lambda family=family: {"rgb": generate(family, face["rgb"], face["landmarks"], severity=severity,
-                                                       rng=SPLIT_SEED + index, params=synth[family]).image},
-            )  # fmt: skip
+                lambda family=family: {
+                    "rgb": generate(
+                        family,
+                        face["rgb"],
+                        face["landmarks"],
+                        severity=severity,
+                        rng=SPLIT_SEED + index,
+                        params=synth[family],
+                    ).image
+                },
+            )
             images.append(made["rgb"])
             labels.append(1)
             groups.append(family)
@@ -119,7 +128,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--preset", default=None, help="entry of train_reconstruction.presets (default: the YAML's preset)")
+    parser.add_argument(
+        "--preset", default=None, help="entry of train_reconstruction.presets (default: the YAML's preset)"
+    )
     parser.add_argument("--models", nargs="+", default=None, help="default: the YAML's models")
     parser.add_argument("--train-faces", type=int, default=300)
     parser.add_argument("--dev-faces", type=int, default=60)
@@ -157,18 +168,25 @@ def main() -> int:
 
     persons = normal_photos_by_person(args.data)
     split = split_by_person(persons, SPLIT, seed=SPLIT_SEED)
-    photos = {name: [photo for person in sorted(persons) if split[person] == name for photo in persons[person]] for name in SPLIT}
+    photos = {
+        name: [photo for person in sorted(persons) if split[person] == name for photo in persons[person]]
+        for name in SPLIT
+    }
 
     start = time.perf_counter()
     train_faces = aligned_faces(photos["train"], config, args.cache, args.train_faces)
     dev_faces = aligned_faces(photos["dev"], config, args.cache, args.dev_faces)
     dev_images, dev_labels, dev_groups = dev_set(dev_faces, args.families, args.severity, synth, args.cache)
-    print(f"data: {len(train_faces)} train faces, {len(dev_faces)} dev faces + {len(dev_images) - len(dev_faces)} synthetic "
-          f"({', '.join(args.families)}, severity {args.severity}); persons {sum(v == 'train' for v in split.values())} train / "
-          f"{sum(v == 'dev' for v in split.values())} dev; prepared in {time.perf_counter() - start:.0f} s "
-          f"(cache {args.cache}; not part of the timings)")
-    print(f"preset {preset_name}, device {params['device']}, torch threads {torch.get_num_threads()}, "
-          f"CPUs {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
+    print(
+        f"data: {len(train_faces)} train faces, {len(dev_faces)} dev faces + {len(dev_images) - len(dev_faces)} synthetic "
+        f"({', '.join(args.families)}, severity {args.severity}); persons {sum(v == 'train' for v in split.values())} train / "
+        f"{sum(v == 'dev' for v in split.values())} dev; prepared in {time.perf_counter() - start:.0f} s "
+        f"(cache {args.cache}; not part of the timings)"
+    )
+    print(
+        f"preset {preset_name}, device {params['device']}, torch threads {torch.get_num_threads()}, "
+        f"CPUs {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}"
+    )
 
     if args.prepare_only:
         return 0
@@ -184,12 +202,22 @@ def main() -> int:
 
         def report(epoch_report) -> None:
             losses = " ".join(f"{key}={value:.4f}" for key, value in epoch_report.losses.items())
-            print(f"   epoch {epoch_report.epoch:2d}/{epoch_report.epochs}  {losses}  val_auc={epoch_report.val_auc:.3f}"
-                  f"{' *' if epoch_report.is_best else ''}  {epoch_report.seconds:.1f} s", flush=True)
+            print(
+                f"   epoch {epoch_report.epoch:2d}/{epoch_report.epochs}  {losses}  val_auc={epoch_report.val_auc:.3f}"
+                f"{' *' if epoch_report.is_best else ''}  {epoch_report.seconds:.1f} s",
+                flush=True,
+            )
 
         start = time.perf_counter()
-        result = train(block["model"], [f["rgb"] for f in train_faces], dev_images, dev_labels,
-                       device=params["device"], on_epoch_end=report, **training)  # fmt: skip
+        result = train(
+            block["model"],
+            [f["rgb"] for f in train_faces],
+            dev_images,
+            dev_labels,
+            device=params["device"],
+            on_epoch_end=report,
+            **training,
+        )
         seconds = time.perf_counter() - start
 
         normalizer = create(name, model=result.best_model(), device=params["device"], **params["normalizer"])
@@ -204,14 +232,18 @@ def main() -> int:
         normalize_s = (time.perf_counter() - start) / len(sample)
         families = auc_by_group(scores, dev_labels, dev_groups)
         grid_path = args.cache / f"grid_{name}.png"
-        grid = reconstruction_grid(normalizer.model, dev_images[: 4 * (1 + len(args.families))], 4 * (1 + len(args.families)))
+        grid = reconstruction_grid(
+            normalizer.model, dev_images[: 4 * (1 + len(args.families))], 4 * (1 + len(args.families))
+        )
         cv2.imwrite(str(grid_path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
-        line = (f"{name}: trained {seconds:.0f} s ({'OK' if seconds <= TRAIN_TARGET_S else 'SLOW'}, target ≤ {TRAIN_TARGET_S:.0f} s), "
-                f"{result.epochs_run} epochs{' (early stop)' if result.stopped_early else ''}, best epoch {result.best_epoch}, "
-                f"best val AUC {result.best_auc:.3f} [{', '.join(f'{k} {v:.3f}' for k, v in families.items())}; "
-                f"paired wins {paired_wins(scores, dev_labels):.2f}], "
-                f"score {score_s * 1000:.1f} ms/image, normalize {normalize_s * 1000:.1f} ms/image (512 px, batch "
-                f"{params['normalizer']['batch_size']} / 1), final train L_con {result.history[-1]['con']:.4f}")
+        line = (
+            f"{name}: trained {seconds:.0f} s ({'OK' if seconds <= TRAIN_TARGET_S else 'SLOW'}, target ≤ {TRAIN_TARGET_S:.0f} s), "
+            f"{result.epochs_run} epochs{' (early stop)' if result.stopped_early else ''}, best epoch {result.best_epoch}, "
+            f"best val AUC {result.best_auc:.3f} [{', '.join(f'{k} {v:.3f}' for k, v in families.items())}; "
+            f"paired wins {paired_wins(scores, dev_labels):.2f}], "
+            f"score {score_s * 1000:.1f} ms/image, normalize {normalize_s * 1000:.1f} ms/image (512 px, batch "
+            f"{params['normalizer']['batch_size']} / 1), final train L_con {result.history[-1]['con']:.4f}"
+        )
         summary.append(line)
         print("   " + line)
 

@@ -85,28 +85,46 @@ def main() -> None:
     variants = variant_grid(grid)
 
     def grid_at_once():
-        return score_variants(face, normalized, landmarks, grid=grid, statistic=scores["statistic"],
-                              region_params=scores["regions"], **settings)
+        return score_variants(
+            face,
+            normalized,
+            landmarks,
+            grid=grid,
+            statistic=scores["statistic"],
+            region_params=scores["regions"],
+            **settings,
+        )
 
     def one_variant_at_a_time():
         # What a caller would do without score_variants: each variant from scratch, full frame.
         for variant in variants:
             iterations = settings["erosion_iterations"] if variant.eroded else 0
-            heat = heatmap(face, normalized, kind=variant.kind, color_space=variant.color_space,
-                           erosion_size=settings["erosion_size"], erosion_iterations=iterations,
-                           channel_reduction=settings["channel_reduction"], kind_options=settings["kind_options"])
+            heat = heatmap(
+                face,
+                normalized,
+                kind=variant.kind,
+                color_space=variant.color_space,
+                erosion_size=settings["erosion_size"],
+                erosion_iterations=iterations,
+                channel_reduction=settings["channel_reduction"],
+                kind_options=settings["kind_options"],
+            )
             anomaly_score(heat, region_mask(landmarks, face.shape, variant.region, **scores["regions"][variant.region]))
 
     fast_wall, fast_cpu = images_per_second(grid_at_once, args.images)
     naive_wall, naive_cpu = images_per_second(one_variant_at_a_time, max(3, args.images // 10))
-    print(f"face {face.shape[1]}×{face.shape[0]} px, {len(variants)} variants "
-          f"(kinds {grid['kinds']} × {grid['color_spaces']} × erosion {grid['erosion']} × {grid['regions']}), "
-          f"statistic {scores['statistic']}, 1 thread")
+    print(
+        f"face {face.shape[1]}×{face.shape[0]} px, {len(variants)} variants "
+        f"(kinds {grid['kinds']} × {grid['color_spaces']} × erosion {grid['erosion']} × {grid['regions']}), "
+        f"statistic {scores['statistic']}, 1 thread"
+    )
     for name, wall, cpu in (("score_variants", fast_wall, fast_cpu), ("one variant at a time", naive_wall, naive_cpu)):
         print(f"{name:22s} {cpu:6.1f} images/s CPU time ({1000 / cpu:5.1f} ms/image), {wall:6.1f} images/s wall clock")
     verdict = "met" if fast_cpu >= TARGET_IMAGES_PER_SECOND else "NOT met"
-    print(f"target ≥ {TARGET_IMAGES_PER_SECOND:.0f} images/s (CPU time): {verdict}; "
-          f"speed-up of the shared grid: ×{fast_cpu / naive_cpu:.1f}")
+    print(
+        f"target ≥ {TARGET_IMAGES_PER_SECOND:.0f} images/s (CPU time): {verdict}; "
+        f"speed-up of the shared grid: ×{fast_cpu / naive_cpu:.1f}"
+    )
     if args.end_to_end:
         end_to_end(Path(args.end_to_end))
 
@@ -126,11 +144,18 @@ def end_to_end(folder: Path) -> None:
     with tempfile.TemporaryDirectory() as out:
         params = f"input_dir={folder},output_dir={out},mlflow_tracking=false"
         start = time.perf_counter()
-        subprocess.run(["taskset", "-c", core, kedro, "run", "--pipeline", "score", "--params", params],
-                       cwd=CONF.parents[1], check=True, capture_output=True)
+        subprocess.run(
+            ["taskset", "-c", core, kedro, "run", "--pipeline", "score", "--params", params],
+            cwd=CONF.parents[1],
+            check=True,
+            capture_output=True,
+        )
         seconds = time.perf_counter() - start
-    print(f"kedro run --pipeline score on {images} images of {folder}: {seconds:.1f} s, "
-          f"{images / seconds:.2f} images/s end to end (1 core, start-up included)")
+    print(
+        f"kedro run --pipeline score on {images} images of {folder}: {seconds:.1f} s, "
+        f"{images / seconds:.2f} images/s end to end (1 core, start-up included)"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -42,17 +42,33 @@ PAPER_MEAN_W_SAMPLES = 10_000
 
 def inversion_config(steps: int, working_resolution: int) -> InversionConfig:
     return InversionConfig(
-        mean_w_samples=16, steps=steps, lr=0.1, lr_rampup=0.05, lr_rampdown=0.25, adam_betas=(0.9, 0.999),
-        latent_noise=0.05, latent_noise_ramp=0.75, noise_regularization=1e5, w_plus=False,
-        working_resolution=working_resolution, seed=0,
-    )  # fmt: skip
+        mean_w_samples=16,
+        steps=steps,
+        lr=0.1,
+        lr_rampup=0.05,
+        lr_rampdown=0.25,
+        adam_betas=(0.9, 0.999),
+        latent_noise=0.05,
+        latent_noise_ramp=0.75,
+        noise_regularization=1e5,
+        w_plus=False,
+        working_resolution=working_resolution,
+        seed=0,
+    )
 
 
 def adaptation_config(steps: int, working_resolution: int) -> AdaptationConfig:
     return AdaptationConfig(
-        steps=steps, output_step=steps, snapshot_steps=(0,), lr=3e-4, adam_betas=(0.9, 0.999), lpips_weight=1.0,
-        l2_weight=1.0, working_resolution=working_resolution, reconstruction_fraction=0.5,
-    )  # fmt: skip
+        steps=steps,
+        output_step=steps,
+        snapshot_steps=(0,),
+        lr=3e-4,
+        adam_betas=(0.9, 0.999),
+        lpips_weight=1.0,
+        l2_weight=1.0,
+        working_resolution=working_resolution,
+        reconstruction_fraction=0.5,
+    )
 
 
 def step_seconds(run, device: torch.device) -> float:
@@ -88,10 +104,13 @@ def bench(name: str, steps: int, batch: int, device: torch.device) -> None:
     result = invert(generator, targets[:1], perceptual, inversion_config(1, working))
     adaptation = adaptation_config(steps + 1, working)
     adaptation_step = step_seconds(
-        lambda on_step: adapt(generator, result.w, result.noise, targets[:1], perceptual, adaptation, mask, on_step), device
+        lambda on_step: adapt(generator, result.w, result.noise, targets[:1], perceptual, adaptation, mask, on_step),
+        device,
     )
 
-    per_image = mean_w / batch + PAPER_INVERSION_STEPS * inversion_step / batch + PAPER_ADAPTATION_STEPS * adaptation_step
+    per_image = (
+        mean_w / batch + PAPER_INVERSION_STEPS * inversion_step / batch + PAPER_ADAPTATION_STEPS * adaptation_step
+    )
     print(
         f"{name:>5} | {config.resolution:4d} px {params:6.2f} M params, LPIPS-{net} at {working} px, batch {batch}\n"
         f"      | mean W of {PAPER_MEAN_W_SAMPLES} samples: {mean_w:7.2f} s\n"

@@ -43,6 +43,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
 from _shared_data import cached_arrays, load_yaml, manifest_normals  # noqa: E402
+
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_CACHE = Path("/tmp") / f"facial_anomaly_supervised_bench_{os.getuid()}"
 TRAIN_TARGET_S = 600.0  # per model (≤ 20 min for the default pair of models)
@@ -93,7 +94,9 @@ def cached_pair_set(path: Path, make, specs):
     if path.exists() and table_path.exists():
         with np.load(path, allow_pickle=False) as archive:
             views = {spec: torch.from_numpy(archive[spec.key]) for spec in specs}
-        table = pd.read_csv(table_path, keep_default_na=False, dtype={"face": str, "person": str, "side": str, "nuisances": str})
+        table = pd.read_csv(
+            table_path, keep_default_na=False, dtype={"face": str, "person": str, "side": str, "nuisances": str}
+        )
         table["side"] = table["side"].replace("", None)
         return PairSet(views, table)
     pairs = make()
@@ -118,9 +121,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--faces", type=int, default=None,
-                        help="normal photos to use (whole persons; default: all of them — from scratch, a few "
-                             "hundred faces are the least the models need)")  # fmt: skip
+    parser.add_argument(
+        "--faces",
+        type=int,
+        default=None,
+        help="normal photos to use (whole persons; default: all of them — from scratch, a few "
+        "hundred faces are the least the models need)",
+    )
     parser.add_argument("--preset", default=None, help="entry of train_supervised.presets (default: the YAML's)")
     parser.add_argument("--models", nargs="+", default=None, help="default: the YAML's models")
     parser.add_argument("--threads", type=int, default=2)
@@ -144,8 +151,18 @@ def main() -> int:
 
     from facial_anomaly.faces import resolve_config
     from facial_anomaly.normalizers import build_normalizer
-    from facial_anomaly.supervised import (NUISANCES, NormalFace, Pair, apply_nuisances, auc_by_family, build_model,
-                                           build_pair_set, pairs_to_set, split_faces, train)  # fmt: skip
+    from facial_anomaly.supervised import (
+        NUISANCES,
+        NormalFace,
+        Pair,
+        apply_nuisances,
+        auc_by_family,
+        build_model,
+        build_pair_set,
+        pairs_to_set,
+        split_faces,
+        train,
+    )
     from facial_anomaly.supervised.data import pair_rng
 
     preprocess = load_yaml("parameters_preprocess.yml")
@@ -157,11 +174,19 @@ def main() -> int:
     preset = params["presets"][preset_name]
     model_names = args.models or params["models"]
     if "lip_lt_v2" in params["data"]["anomalies"]["kinds"]:
-        print("lip_lt_v2 templates come from the evaluated cleft photos: remove it from data.anomalies.kinds", file=sys.stderr)
+        print(
+            "lip_lt_v2 templates come from the evaluated cleft photos: remove it from data.anomalies.kinds",
+            file=sys.stderr,
+        )
         return 1
     normalizer = build_normalizer(params["normalizer"], normalize["normalizers"])
-    specs = list(dict.fromkeys(spec for name in model_names
-                               for spec in build_model(preset[name]["model"], load_backbone_weights=False).view_specs))  # fmt: skip
+    specs = list(
+        dict.fromkeys(
+            spec
+            for name in model_names
+            for spec in build_model(preset[name]["model"], load_backbone_weights=False).view_specs
+        )
+    )
     seed = int(params["seed"])
 
     # ---------------------------------------------------------------- data
@@ -174,28 +199,60 @@ def main() -> int:
     splits = split_faces(faces, params["split"]["fractions"], seed)
     pair_sets = {}
     for split, members in splits.items():
-        key = digest(params["data"]["variants_per_face"], params["data"]["anomalies"], params["data"]["nuisance"], synth,
-                     params["normalizer"], normalize["normalizers"][params["normalizer"]], [f.name for f in members],
-                     [s.key for s in specs], seed)  # fmt: skip
+        key = digest(
+            params["data"]["variants_per_face"],
+            params["data"]["anomalies"],
+            params["data"]["nuisance"],
+            synth,
+            params["normalizer"],
+            normalize["normalizers"][params["normalizer"]],
+            [f.name for f in members],
+            [s.key for s in specs],
+            seed,
+        )
         pair_sets[split] = cached_pair_set(
             args.cache / "pairs" / f"{split}_{key}.npz",
-            lambda members=members: build_pair_set(members, normalizer=normalizer, specs=specs, params=params["data"],
-                                                   synth_params=synth, seed=seed, workers=args.workers),
+            lambda members=members: build_pair_set(
+                members,
+                normalizer=normalizer,
+                specs=specs,
+                params=params["data"],
+                synth_params=synth,
+                seed=seed,
+                workers=args.workers,
+            ),
             specs,
-        )  # fmt: skip
+        )
 
     def plain_pair(face: NormalFace, image, landmarks, record: dict) -> Pair:
-        return Pair(image, normalizer.normalize(image, landmarks).image, landmarks, {
-            "face": face.name, "person": face.person, "variant": -1, "side": None, "redraws": 0, **record})  # fmt: skip
+        return Pair(
+            image,
+            normalizer.normalize(image, landmarks).image,
+            landmarks,
+            {"face": face.name, "person": face.person, "variant": -1, "side": None, "redraws": 0, **record},
+        )
 
     def extra_sets():
         clean, variants = [], []
         for face in splits["test"]:
-            clean.append(plain_pair(face, face.image, face.landmarks, {"label": 0, "severity": 0, "family": "normal", "nuisances": ""}))
+            clean.append(
+                plain_pair(
+                    face, face.image, face.landmarks, {"label": 0, "severity": 0, "family": "normal", "nuisances": ""}
+                )
+            )
             for k, name in enumerate(NUISANCES):
-                image, landmarks, _ = apply_nuisances(face.image, face.landmarks, pair_rng(seed, face.name, NUISANCE_STREAM + k),
-                                                      params["data"]["nuisance"], only=[name])  # fmt: skip
-                variants.append(plain_pair(face, image, landmarks, {"label": 0, "severity": 0, "family": "normal", "nuisances": name}))
+                image, landmarks, _ = apply_nuisances(
+                    face.image,
+                    face.landmarks,
+                    pair_rng(seed, face.name, NUISANCE_STREAM + k),
+                    params["data"]["nuisance"],
+                    only=[name],
+                )
+                variants.append(
+                    plain_pair(
+                        face, image, landmarks, {"label": 0, "severity": 0, "family": "normal", "nuisances": name}
+                    )
+                )
         real = []
         for subset, folder in REAL_SETS.items():
             for photo in sorted((args.data / folder).glob("*")):
@@ -206,10 +263,21 @@ def main() -> int:
                     print(f"  {photo.name}: rejected by preprocessing")
                     continue
                 item = NormalFace(face["rgb"], face["landmarks"], photo.name, str(photo.relative_to(args.data)))
-                real.append(plain_pair(item, item.image, item.landmarks, {"label": 1, "severity": 0, "family": subset, "nuisances": ""}))
+                real.append(
+                    plain_pair(
+                        item, item.image, item.landmarks, {"label": 1, "severity": 0, "family": subset, "nuisances": ""}
+                    )
+                )
         return pairs_to_set(clean + variants + real, specs)
 
-    key = digest(params["data"]["nuisance"], params["normalizer"], [f.name for f in splits["test"]], [s.key for s in specs], seed, REAL_SETS)
+    key = digest(
+        params["data"]["nuisance"],
+        params["normalizer"],
+        [f.name for f in splits["test"]],
+        [s.key for s in specs],
+        seed,
+        REAL_SETS,
+    )
     extra = cached_pair_set(args.cache / "pairs" / f"extra_{key}.npz", extra_sets, specs)
     table = extra.table
     clean_mask = (table["family"] == "normal").to_numpy() & (table["nuisances"] == "").to_numpy()
@@ -217,13 +285,18 @@ def main() -> int:
     prepared = time.perf_counter() - started
     counts = {split: f"{len(splits[split])} faces / {len(pair_sets[split])} pairs" for split in splits}
     families = sorted(set(pair_sets["train"].families) - {"normal"})
-    print(f"data: {counts}; persons {len({f.person for f in faces})}; anomaly kinds {families}; "
-          f"extra: {int(clean_mask.sum())} clean test normals, {int(variant_mask.sum())} nuisance variants, "
-          f"{int((table['family'] == 'real_cleft').sum())} real cleft, {int((table['family'] == 'real_acne').sum())} real acne; "
-          f"prepared in {prepared:.0f} s (cache {args.cache})")
-    print(f"preset {preset_name}, device {params['device']}, torch threads {torch.get_num_threads()} "
-          f"(OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
-          f"CPUs {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}", flush=True)
+    print(
+        f"data: {counts}; persons {len({f.person for f in faces})}; anomaly kinds {families}; "
+        f"extra: {int(clean_mask.sum())} clean test normals, {int(variant_mask.sum())} nuisance variants, "
+        f"{int((table['family'] == 'real_cleft').sum())} real cleft, {int((table['family'] == 'real_acne').sum())} real acne; "
+        f"prepared in {prepared:.0f} s (cache {args.cache})"
+    )
+    print(
+        f"preset {preset_name}, device {params['device']}, torch threads {torch.get_num_threads()} "
+        f"(OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
+        f"CPUs {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}",
+        flush=True,
+    )
     if args.prepare_only:
         return 0
 
@@ -238,12 +311,22 @@ def main() -> int:
 
         def report(epoch) -> None:
             by_family = " ".join(f"{k}={v:.2f}" for k, v in epoch.dev_auc_by_family.items())
-            print(f"   epoch {epoch.epoch:2d}/{epoch.epochs} loss={epoch.losses['loss']:.3f} (bce {epoch.losses['anomaly_bce']:.3f}, "
-                  f"severity {epoch.losses['severity_bce']:.3f}) dev_auc={epoch.dev_auc:.3f}{' *' if epoch.is_best else ''} "
-                  f"[{by_family}] {epoch.seconds:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"   epoch {epoch.epoch:2d}/{epoch.epochs} loss={epoch.losses['loss']:.3f} (bce {epoch.losses['anomaly_bce']:.3f}, "
+                f"severity {epoch.losses['severity_bce']:.3f}) dev_auc={epoch.dev_auc:.3f}{' *' if epoch.is_best else ''} "
+                f"[{by_family}] {epoch.seconds:.0f} s",
+                flush=True,
+            )
 
         start = time.perf_counter()
-        result = train(block["model"], pair_sets["train"], pair_sets["dev"], device=params["device"], on_epoch_end=report, **training)
+        result = train(
+            block["model"],
+            pair_sets["train"],
+            pair_sets["dev"],
+            device=params["device"],
+            on_epoch_end=report,
+            **training,
+        )
         seconds = time.perf_counter() - start
         model = result.best_model()
         batch = training["batch_size"]
@@ -255,7 +338,10 @@ def main() -> int:
         rho = float(spearmanr(severity[anomalous], test.severities[anomalous]).statistic)
         scores, _ = model.predict(extra.inputs(model.view_specs), batch_size=batch)
         threshold = float(np.quantile(scores[clean_mask], SPECIFICITY))
-        fpr = {kind: float(np.mean(scores[variant_mask & (table["nuisances"] == kind).to_numpy()] > threshold)) for kind in NUISANCES}
+        fpr = {
+            kind: float(np.mean(scores[variant_mask & (table["nuisances"] == kind).to_numpy()] > threshold))
+            for kind in NUISANCES
+        }
         fpr_all = float(np.mean(scores[variant_mask] > threshold))
         real = {}
         for subset in REAL_SETS:
@@ -273,7 +359,7 @@ def main() -> int:
             f"[{', '.join(f'{k} {v:.2f}' for k, v in fpr.items())}]",
             f"  real photos vs {int(clean_mask.sum())} held-out real normals: cleft AUC {real['real_cleft']:.3f}, "
             f"acne AUC {real['real_acne']:.3f}",
-        ]  # fmt: skip
+        ]
         summary += lines
         print("\n".join("   " + line for line in lines), flush=True)
 

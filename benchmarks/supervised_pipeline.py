@@ -34,6 +34,7 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
 from _shared_data import PHOTO_SUFFIXES, load_yaml, manifest_normals  # noqa: E402
+
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_WORK = Path("/tmp") / f"facial_anomaly_supervised_pipeline_{os.getuid()}"
 BUDGET_S = 20 * 60  # the issue's CPU budget for the default configuration
@@ -43,8 +44,13 @@ REAL_SETS = {"real_cleft": "anomalies/cleft_lip_roshan_thomas/original", "real_a
 def persons_table(data: Path) -> pd.DataFrame:
     """image (relative to data/faces), person, age of every normal photo in the manifest."""
     rows = manifest_normals(data)
-    return pd.DataFrame({"image": [row["path"].removeprefix("faces/") for row in rows], "person": [row["person"] for row in rows],
-                         "age": [row["age"] for row in rows]})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "image": [row["path"].removeprefix("faces/") for row in rows],
+            "person": [row["person"] for row in rows],
+            "age": [row["age"] for row in rows],
+        }
+    )
 
 
 def kedro(pipeline: str, params: dict, log: Path) -> float:
@@ -52,8 +58,13 @@ def kedro(pipeline: str, params: dict, log: Path) -> float:
     argument = ",".join(f"{key}={value}" for key, value in params.items())
     started = time.perf_counter()
     with log.open("w") as stream:
-        result = subprocess.run([str(PROJECT_ROOT / ".venv/bin/kedro"), "run", "--pipeline", pipeline, "--params", argument],
-                                cwd=PROJECT_ROOT, stdout=stream, stderr=subprocess.STDOUT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})  # fmt: skip
+        result = subprocess.run(
+            [str(PROJECT_ROOT / ".venv/bin/kedro"), "run", "--pipeline", pipeline, "--params", argument],
+            cwd=PROJECT_ROOT,
+            stdout=stream,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+        )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"kedro run --pipeline {pipeline} failed (exit {result.returncode}); see {log}")
@@ -76,7 +87,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--params", default="", help="extra kedro --params for train_supervised, e.g. train_supervised.seeds=[0]")
+    parser.add_argument(
+        "--params", default="", help="extra kedro --params for train_supervised, e.g. train_supervised.seeds=[0]"
+    )
     parser.add_argument("--skip-training", action="store_true", help="reuse the models already in --work")
     args = parser.parse_args()
     if not (args.data / "MANIFEST.csv").exists():
@@ -95,21 +108,36 @@ def main() -> int:
     train_out = work / "train"
     if not args.skip_training:
         extra = dict(item.split("=", 1) for item in args.params.split(",") if item)
-        seconds = kedro("train_supervised", {"input_dir": args.data / "faces", "persons": work / "persons.csv",
-                                             "output_dir": train_out, **common, **extra}, work / "train.log")  # fmt: skip
-        print(f"train_supervised: {seconds:.0f} s wall on {len(persons)} photos of {persons['person'].nunique()} persons "
-              f"({'OK' if seconds <= BUDGET_S else 'OVER'} the {BUDGET_S // 60} min budget); log {work / 'train.log'}")  # fmt: skip
+        seconds = kedro(
+            "train_supervised",
+            {
+                "input_dir": args.data / "faces",
+                "persons": work / "persons.csv",
+                "output_dir": train_out,
+                **common,
+                **extra,
+            },
+            work / "train.log",
+        )
+        print(
+            f"train_supervised: {seconds:.0f} s wall on {len(persons)} photos of {persons['person'].nunique()} persons "
+            f"({'OK' if seconds <= BUDGET_S else 'OVER'} the {BUDGET_S // 60} min budget); log {work / 'train.log'}"
+        )
     summary = pd.read_json(train_out.parent / "models" / "supervised_summary.json", typ="series")
     for name, entry in summary.items():
         if isinstance(entry, dict):
-            print(f"  {name}: kept seed {entry['kept_seed']}, dev AUC {entry['dev_auc']:.3f} (by seed "
-                  f"{ {k: round(v, 3) for k, v in entry['dev_auc_by_seed'].items()} }), {entry['epochs_run']} epochs, "
-                  f"{entry['seconds']:.0f} s for all seeds, {entry['train_pairs']} train / {entry['dev_pairs']} dev pairs")  # fmt: skip
+            print(
+                f"  {name}: kept seed {entry['kept_seed']}, dev AUC {entry['dev_auc']:.3f} (by seed "
+                f"{ {k: round(v, 3) for k, v in entry['dev_auc_by_seed'].items()} }), {entry['epochs_run']} epochs, "
+                f"{entry['seconds']:.0f} s for all seeds, {entry['train_pairs']} train / {entry['dev_pairs']} dev pairs"
+            )
     print("\nsynthetic held-out evaluation (the pipeline's supervised_report.md):\n")
     print((train_out / "08_reporting" / "supervised_report.md").read_text())
 
     # ------------------------------------------------------------------ 2. real photos
-    pairs = pd.read_parquet(latest(train_out / "05_model_input" / "supervised_pairs.parquet", "supervised_pairs.parquet"))
+    pairs = pd.read_parquet(
+        latest(train_out / "05_model_input" / "supervised_pairs.parquet", "supervised_pairs.parquet")
+    )
     geometry = pd.read_parquet(train_out / "02_intermediate" / "face_geometry.parquet")
     test_faces = set(pairs.loc[pairs["split"] == "test", "face"])
     test_images = geometry.loc[geometry["image_id"].isin(test_faces), "image"].tolist()
@@ -131,19 +159,27 @@ def main() -> int:
     seconds = kedro("score", {"input_dir": score_in, "output_dir": work / "score", **common}, work / "score.log")
     scores = pd.read_csv(work / "score" / "scores.csv").merge(labels, on="image")
     ok = scores[scores["status"] == "ok"]
-    print(f"score: {seconds:.0f} s wall for {len(scores)} photos ({len(ok)} ok: "
-          f"{ {s: int((ok['set'] == s).sum()) for s in ['normal', *REAL_SETS]} })")  # fmt: skip
-    columns = ["anomaly_score", "unsupervised_score"] + [c for c in ok.columns if c.startswith("supervised.") and c.endswith("probability")]
+    print(
+        f"score: {seconds:.0f} s wall for {len(scores)} photos ({len(ok)} ok: "
+        f"{ {s: int((ok['set'] == s).sum()) for s in ['normal', *REAL_SETS]} })"
+    )
+    columns = ["anomaly_score", "unsupervised_score"] + [
+        c for c in ok.columns if c.startswith("supervised.") and c.endswith("probability")
+    ]
     columns += [c for c in ok.columns if re.fullmatch(r"symmetry\.pse_ycbcr_eroded__(mouth_nose|face_without_eyes)", c)]
     rows = []
     for column in columns:
         row = {"score": column}
         for subset in REAL_SETS:
             chosen = ok[ok["set"].isin(["normal", subset])]
-            row[f"AUC {subset} vs held-out normals"] = auc((chosen["set"] == subset).to_numpy(int), chosen[column].to_numpy(float))
+            row[f"AUC {subset} vs held-out normals"] = auc(
+                (chosen["set"] == subset).to_numpy(int), chosen[column].to_numpy(float)
+            )
         rows.append(row)
     table = pd.DataFrame(rows)
-    print(f"\nreal photos (anomaly_score = {'fused' if 'fused' in (work / 'score' / '07_model_output' / 'scores_summary.json').read_text() else 'unsupervised'}):")
+    print(
+        f"\nreal photos (anomaly_score = {'fused' if 'fused' in (work / 'score' / '07_model_output' / 'scores_summary.json').read_text() else 'unsupervised'}):"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     seed_accuracy(work, ok)
     return 0
@@ -163,16 +199,30 @@ def seed_accuracy(work: Path, ok: pd.DataFrame) -> None:
     points = landmarks_by_image(pd.read_parquet(out / "02_intermediate" / "landmarks.parquet"))
     faces = []
     for row in ok.to_dict("records"):
-        aligned, _ = unpack_face_and_mask(PngArrayDataset(filepath=str(out / "02_intermediate" / "aligned" / f"{row['image_id']}.png"), mode="rgba").load())
+        aligned, _ = unpack_face_and_mask(
+            PngArrayDataset(
+                filepath=str(out / "02_intermediate" / "aligned" / f"{row['image_id']}.png"), mode="rgba"
+            ).load()
+        )
         partner = out / "03_primary" / "normalized" / params["normalizer"] / f"{row['image_id']}.png"
         faces.append((row, aligned, PngArrayDataset(filepath=str(partner), mode="rgb").load(), points[row["image_id"]]))
     rows = []
     for folder in sorted((work / "models" / "supervised_seeds").iterdir()):
         model_name, seed = re.fullmatch(r"(.+)\.seed(\d+)\.pt", folder.name).groups()
         model = load_model(sorted(folder.glob("*/*.pt"))[-1])
-        probability, _ = model.score_batch([f[1] for f in faces], [f[2] for f in faces], [f[3] for f in faces], batch_size=int(params["batch_size"]))
-        rows += [{"model": model_name, "seed": int(seed), "subset": f[0]["set"], "label": int(f[0]["set"] != "normal"),
-                  "predicted": int(p >= params["paper_eval"]["threshold"])} for f, p in zip(faces, probability)]  # fmt: skip
+        probability, _ = model.score_batch(
+            [f[1] for f in faces], [f[2] for f in faces], [f[3] for f in faces], batch_size=int(params["batch_size"])
+        )
+        rows += [
+            {
+                "model": model_name,
+                "seed": int(seed),
+                "subset": f[0]["set"],
+                "label": int(f[0]["set"] != "normal"),
+                "predicted": int(p >= params["paper_eval"]["threshold"]),
+            }
+            for f, p in zip(faces, probability)
+        ]
     predictions = pd.DataFrame(rows)
     accuracy = accuracy_by_subset(predictions)
     print(f"\naccuracy on real photos (probability ≥ {params['paper_eval']['threshold']}), mean ± s.d. over seeds:")
@@ -183,8 +233,10 @@ def seed_accuracy(work: Path, ok: pd.DataFrame) -> None:
         # (the held-out normals with both real sets) is the comparison that means something.
         for subset in (*REAL_SETS, "all"):
             test = compare_models(predictions, first, second, subset=subset)
-            print(f"z-test {first} > {second} on {subset} (seeds pooled): accuracy {test['accuracy_a']:.3f} vs "
-                  f"{test['accuracy_b']:.3f}, z = {test['z']:.2f}, p = {test['p_value']:.3g}")
+            print(
+                f"z-test {first} > {second} on {subset} (seeds pooled): accuracy {test['accuracy_a']:.3f} vs "
+                f"{test['accuracy_b']:.3f}, z = {test['z']:.2f}, p = {test['p_value']:.3g}"
+            )
 
 
 if __name__ == "__main__":

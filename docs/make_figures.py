@@ -10,7 +10,6 @@ astronaut and its photometric/geometric variants), so they only illustrate the m
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import cv2
@@ -50,7 +49,9 @@ def main() -> None:
     face, landmarks = faces[0]
     fit = parameters("fit_normal_models")["fit_normal_models"]
     shape_model = ShapeModel.fit([points for _, points in faces], **fit["shape_model"])
-    appearance_model = AppearanceModel.fit([f for f, _ in faces], [points for _, points in faces], **fit["appearance_model"])
+    appearance_model = AppearanceModel.fit(
+        [f for f, _ in faces], [points for _, points in faces], **fit["appearance_model"]
+    )
     synthesize = parameters("synthesize")["synthesize"]
     anomalous = [
         generate(family, face, landmarks, severity=severity, side="left", rng=7, params=synthesize[family])
@@ -60,7 +61,9 @@ def main() -> None:
     gain = normalize["normalize_sheets"]["difference_gain"]
     OUT.mkdir(parents=True, exist_ok=True)
     for name in ("symmetry", "shape_model", "appearance_model", "inpaint"):
-        normalizer = build_normalizer(name, normalize["normalize"]["normalizers"], shape_model=shape_model, appearance_model=appearance_model)
+        normalizer = build_normalizer(
+            name, normalize["normalize"]["normalizers"], shape_model=shape_model, appearance_model=appearance_model
+        )
         pairs = []
         for synthetic in anomalous:
             # The sheet shows the lower face, where the anomalies are.
@@ -68,7 +71,9 @@ def main() -> None:
             pairs.append((synthetic.image[200:470, 110:402], normalized[200:470, 110:402]))
         sheet = comparison_sheet(pairs, difference_gain=gain)
         small = cv2.resize(sheet, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(OUT / f"normalizer_{name}.jpg"), cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+        cv2.imwrite(
+            str(OUT / f"normalizer_{name}.jpg"), cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
+        )
         print(f"wrote {OUT / f'normalizer_{name}.jpg'}")
 
 

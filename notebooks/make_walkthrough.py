@@ -1,6 +1,6 @@
 """Writes notebooks/walkthrough.ipynb (kept as code so the notebook stays reviewable).
 
-    .venv/bin/python notebooks/make_walkthrough.py
+.venv/bin/python notebooks/make_walkthrough.py
 """
 
 from pathlib import Path
@@ -86,7 +86,9 @@ CELLS = [
 
 
 def main() -> None:
-    notebook = new_notebook(cells=CELLS, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    notebook = new_notebook(
+        cells=CELLS, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}
+    )
     path = Path(__file__).with_name("walkthrough.ipynb")
     nbformat.write(notebook, path)
     print(f"wrote {path}")

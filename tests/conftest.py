@@ -8,8 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-
 from project_paths import CONF_BASE, PROJECT_ROOT, SHARED_DATA, load_parameters  # noqa: F401 (re-exported)
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "true")

@@ -2,7 +2,6 @@
 
 import nbformat
 import pytest
-
 from project_paths import PROJECT_ROOT
 
 
@@ -21,6 +20,8 @@ def test_notebook_executes(tmp_path):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(PROJECT_ROOT / "notebooks/walkthrough.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(PROJECT_ROOT)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(PROJECT_ROOT)}}
+    ).execute()
     outputs = "".join(o.get("text", "") for cell in notebook.cells for o in cell.get("outputs", []))
     assert "ok" in outputs and "pse_ycbcr_eroded__mouth_nose" in outputs

@@ -124,8 +124,10 @@ def log_nested_runs(table: Any, *, parent: str) -> None:
     for row in table.to_dict("records"):
         with mlflow.start_run(run_name=str(row.get("run_name", parent)), nested=True):
             mlflow.set_tag("facial_anomaly.table", parent)
-            mlflow.log_params({key[len("param."):]: value for key, value in row.items() if key.startswith("param.")})
-            metrics = _flat_numbers({key[len("metric."):]: value for key, value in row.items() if key.startswith("metric.")})
+            mlflow.log_params({key[len("param.") :]: value for key, value in row.items() if key.startswith("param.")})
+            metrics = _flat_numbers(
+                {key[len("metric.") :]: value for key, value in row.items() if key.startswith("metric.")}
+            )
             if metrics:
                 mlflow.log_metrics(metrics)
 

@@ -38,13 +38,21 @@ def embedded_sample_files(params: dict) -> dict[str, bytes]:
     quality = int(params["jpeg_quality"])
     files: dict[str, bytes] = {
         "demo_astronaut.png": _encode(astronaut, "PNG"),
-        "demo_astronaut_mirrored.jpg": _encode(astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "JPEG", quality=quality),
+        "demo_astronaut_mirrored.jpg": _encode(
+            astronaut.transpose(Image.Transpose.FLIP_LEFT_RIGHT), "JPEG", quality=quality
+        ),
         "demo_astronaut_rolled.png": _encode(
-            astronaut.rotate(float(params["rotation_degrees"]), resample=Image.Resampling.BICUBIC, fillcolor=(128, 128, 128)),
+            astronaut.rotate(
+                float(params["rotation_degrees"]), resample=Image.Resampling.BICUBIC, fillcolor=(128, 128, 128)
+            ),
             "PNG",
         ),
         "demo_astronaut_bright.jpg": _encode(
-            Image.fromarray(np.clip(np.asarray(astronaut, dtype=np.float32) * float(params["brightness_gain"]), 0, 255).astype(np.uint8)),
+            Image.fromarray(
+                np.clip(np.asarray(astronaut, dtype=np.float32) * float(params["brightness_gain"]), 0, 255).astype(
+                    np.uint8
+                )
+            ),
             "JPEG",
             quality=quality,
         ),
@@ -61,9 +69,7 @@ def embedded_sample_files(params: dict) -> dict[str, bytes]:
     exif = Image.Exif()
     exif[_EXIF_ORIENTATION_TAG] = _EXIF_ROTATE_90_CW
     files["demo_astronaut_exif_orientation.jpg"] = _encode(sideways, "JPEG", quality=quality, exif=exif.tobytes())
-    small = astronaut.resize(
-        (round(astronaut.width * params["small_scale"]),) * 2, resample=Image.Resampling.LANCZOS
-    )
+    small = astronaut.resize((round(astronaut.width * params["small_scale"]),) * 2, resample=Image.Resampling.LANCZOS)
     files["sub folder/demo astronaut small.webp"] = _encode(small, "WEBP", quality=quality)
     files["rejected/demo_no_face_coffee.jpg"] = _encode(Image.fromarray(data.coffee()), "JPEG", quality=quality)
     whole = files["demo_astronaut_mirrored.jpg"]

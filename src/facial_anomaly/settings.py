@@ -2,7 +2,6 @@
 
 import warnings
 
-
 from facial_anomaly.hooks import EmbeddedSampleHook, MlflowTrackingHook, untracked_pipelines
 
 # Hooks run in this order; kedro-mlflow's own hook is registered by its plugin entry point.

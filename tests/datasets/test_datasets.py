@@ -107,7 +107,9 @@ def test_optional_dataset_returns_default_when_missing(tmp_path):
 def test_missing_or_empty_folder_loads_as_no_partitions(tmp_path):
     from facial_anomaly.datasets import PartitionedFolderDataset
 
-    folder = PartitionedFolderDataset(path=str(tmp_path / "absent"), dataset="facial_anomaly.datasets.BinaryFileDataset")
+    folder = PartitionedFolderDataset(
+        path=str(tmp_path / "absent"), dataset="facial_anomaly.datasets.BinaryFileDataset"
+    )
     assert folder.load() == {}
     (tmp_path / "empty").mkdir()
     empty = PartitionedFolderDataset(path=str(tmp_path / "empty"), dataset="facial_anomaly.datasets.BinaryFileDataset")

@@ -113,8 +113,16 @@ def _tables():
 
 def test_evaluate_breaks_down_by_subset_and_survives_one_class_subsets():
     scores, labels = _tables()
-    result = evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous", subset_controls="within",
-                      severity_column="severity", subset_column="subset", **OPTIONS)
+    result = evaluate(
+        scores,
+        labels,
+        score_column="pse_ycbcr_eroded__mouth_nose",
+        label_column="is_anomalous",
+        subset_controls="within",
+        severity_column="severity",
+        subset_column="subset",
+        **OPTIONS,
+    )
     json.dumps(result, allow_nan=False)  # JSON-able, no NaN
     assert result["n_joined"] == 12
     assert result["excluded"] == {"status_not_ok": 1, "score_missing_or_not_finite": 1, "label_missing": 0}
@@ -132,8 +140,16 @@ def test_evaluate_breaks_down_by_subset_and_survives_one_class_subsets():
 
 def test_evaluate_without_severity_or_subsets():
     scores, labels = _tables()
-    result = evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous", subset_controls="within",
-                      severity_column=None, subset_column=None, **OPTIONS)
+    result = evaluate(
+        scores,
+        labels,
+        score_column="pse_ycbcr_eroded__mouth_nose",
+        label_column="is_anomalous",
+        subset_controls="within",
+        severity_column=None,
+        subset_column=None,
+        **OPTIONS,
+    )
     assert result["subsets"] == {} and result["overall"]["correlation"] is None
     assert "severity" in result["overall"]["unavailable"]["correlation"]
 
@@ -141,8 +157,16 @@ def test_evaluate_without_severity_or_subsets():
 def test_evaluate_names_missing_columns():
     scores, labels = _tables()
     with pytest.raises(KeyError, match="rating"):
-        evaluate(scores, labels, score_column="pse_ycbcr_eroded__mouth_nose", label_column="is_anomalous", subset_controls="within",
-                 severity_column="rating", subset_column=None, **OPTIONS)
+        evaluate(
+            scores,
+            labels,
+            score_column="pse_ycbcr_eroded__mouth_nose",
+            label_column="is_anomalous",
+            subset_controls="within",
+            severity_column="rating",
+            subset_column=None,
+            **OPTIONS,
+        )
 
 
 def test_each_anomaly_subset_can_be_compared_with_all_normal_controls():
@@ -154,8 +178,16 @@ def test_each_anomaly_subset_can_be_compared_with_all_normal_controls():
     labels = pd.DataFrame(
         {"image_id": list("abcdef"), "label": [0, 0, 0, 1, 1, 1], "subset": ["normal"] * 3 + ["cleft", "acne", "acne"]}
     )
-    options = dict(score_column="score", label_column="label", severity_column=None, subset_column="subset",
-                   specificity=0.95, n_boot=10, ci_level=0.95, seed=0)
+    options = dict(
+        score_column="score",
+        label_column="label",
+        severity_column=None,
+        subset_column="subset",
+        specificity=0.95,
+        n_boot=10,
+        ci_level=0.95,
+        seed=0,
+    )
     within = evaluate(scores, labels, subset_controls="within", **options)
     assert within["subsets"]["cleft"]["classification"] is None  # no controls inside the subset
     against_all = evaluate(scores, labels, subset_controls="all_normals", **options)
@@ -173,8 +205,19 @@ def test_condition_names_are_labels_with_normal_as_control():
 
     scores = pd.DataFrame({"image_id": list("abcd"), "score": [0.1, 0.2, 0.9, 0.8]})
     labels = pd.DataFrame({"image_id": list("abcd"), "label": ["normal", "normal", "cleft_lip", "acne"]})
-    result = evaluate(scores, labels, score_column="score", label_column="label", severity_column=None,
-                      subset_column=None, subset_controls="within", specificity=0.95, n_boot=10, ci_level=0.95, seed=0)
+    result = evaluate(
+        scores,
+        labels,
+        score_column="score",
+        label_column="label",
+        severity_column=None,
+        subset_column=None,
+        subset_controls="within",
+        specificity=0.95,
+        n_boot=10,
+        ci_level=0.95,
+        seed=0,
+    )
     assert result["overall"]["n_anomalous"] == 2 and result["overall"]["classification"]["roc_auc"] == 1.0
 
 

@@ -36,7 +36,7 @@ def test_padding_is_blurred_mirror_of_the_photo():
 
 def test_foreground_mask_covers_the_face(astronaut_aligned):
     mask = astronaut_aligned["mask"]
-    assert mask.dtype == np.float32 and 0.0 <= mask.min() and mask.max() <= 1.0
+    assert mask.dtype == np.float32 and mask.min() >= 0.0 and mask.max() <= 1.0
     nose = astronaut_aligned["landmarks"][1, :2].astype(int)
     assert mask[nose[1], nose[0]] > 0.9
     assert mask[5, 5] < 0.5  # top-left corner is background

@@ -102,6 +102,8 @@ def test_image_ids_are_stable_safe_and_unique():
     assert image_id_from_path("a b.jpg") != image_id_from_path("a_b.jpg")
 
 
-@pytest.mark.parametrize("name, ok", [("x.JPG", True), ("x.jpeg", True), ("x.webp", True), ("x.TIF", True), ("x.txt", False), ("x", False)])
+@pytest.mark.parametrize(
+    "name, ok", [("x.JPG", True), ("x.jpeg", True), ("x.webp", True), ("x.TIF", True), ("x.txt", False), ("x", False)]
+)
 def test_supported_extensions_any_case(name, ok):
     assert is_supported(name) is ok

@@ -2,7 +2,14 @@ import cv2
 import numpy as np
 import pytest
 
-from facial_anomaly.faces import config_fingerprint, eye_centers, geometry_from_record, geometry_to_record, locate_face, render_aligned_face
+from facial_anomaly.faces import (
+    config_fingerprint,
+    eye_centers,
+    geometry_from_record,
+    geometry_to_record,
+    locate_face,
+    render_aligned_face,
+)
 from facial_anomaly.faces.landmarks import validate_landmarks
 from facial_anomaly.sample import embedded_sample_files
 
@@ -16,7 +23,6 @@ def png(rgb: np.ndarray) -> bytes:
 @pytest.fixture(scope="module")
 def sample_files():
     import yaml
-
     from project_paths import CONF_BASE
 
     return embedded_sample_files(yaml.safe_load((CONF_BASE / "parameters.yml").read_text())["embedded_sample"])
@@ -79,7 +85,8 @@ def test_output_size_follows_the_preset(sample_files, preprocess_parameters):
     from facial_anomaly.faces import resolve_config
 
     config = resolve_config(
-        {**preprocess_parameters["preprocess"], "alignment_preset": "paper_1024"}, preprocess_parameters["alignment_presets"]
+        {**preprocess_parameters["preprocess"], "alignment_preset": "paper_1024"},
+        preprocess_parameters["alignment_presets"],
     )
     geometry, rgb = locate_face(sample_files["demo_astronaut.png"], config)
     crop, mask = render_aligned_face(rgb, geometry, config)
@@ -92,7 +99,10 @@ def test_unknown_preset_is_named(preprocess_parameters):
     from facial_anomaly.faces import resolve_config
 
     with pytest.raises(KeyError, match="paper_2048"):
-        resolve_config({**preprocess_parameters["preprocess"], "alignment_preset": "paper_2048"}, preprocess_parameters["alignment_presets"])
+        resolve_config(
+            {**preprocess_parameters["preprocess"], "alignment_preset": "paper_2048"},
+            preprocess_parameters["alignment_presets"],
+        )
 
 
 def test_fingerprint_ignores_force_but_not_settings(preprocess_config):

@@ -23,7 +23,9 @@ NOSE_TIP = 1
 @pytest.fixture(scope="module")
 def face(astronaut_aligned):
     points = astronaut_aligned["landmarks"]
-    anchors = anchored_points(points, astronaut_aligned["rgb"].shape, ring_scale=RING_SCALE, border_step_px=BORDER_STEP_PX)
+    anchors = anchored_points(
+        points, astronaut_aligned["rgb"].shape, ring_scale=RING_SCALE, border_step_px=BORDER_STEP_PX
+    )
     return {
         "rgb": astronaut_aligned["rgb"],
         "points": points,
@@ -45,7 +47,9 @@ def _movable_region(face, *configurations) -> np.ndarray:
 
 
 def test_identity_warp_is_exact(face):
-    out = piecewise_affine_warp(face["rgb"], face["points"], face["points"], face["triangles"], border_points=face["anchors"])
+    out = piecewise_affine_warp(
+        face["rgb"], face["points"], face["points"], face["triangles"], border_points=face["anchors"]
+    )
     np.testing.assert_array_equal(out, face["rgb"])
 
 
@@ -67,7 +71,15 @@ def test_moving_one_point_moves_content_locally(face):
     out = piecewise_affine_warp(blob, points, target, face["triangles"], border_points=face["anchors"])
     peak_y, peak_x = np.unravel_index(np.argmax(out), out.shape)
     np.testing.assert_allclose([peak_x, peak_y], target[NOSE_TIP, :2], atol=1.0)
-    changed = np.abs(piecewise_affine_warp(face["rgb"], points, target, face["triangles"], border_points=face["anchors"]).astype(int) - face["rgb"]).max(axis=2) > 0
+    changed = (
+        np.abs(
+            piecewise_affine_warp(face["rgb"], points, target, face["triangles"], border_points=face["anchors"]).astype(
+                int
+            )
+            - face["rgb"]
+        ).max(axis=2)
+        > 0
+    )
     cy, cx = np.nonzero(changed)
     assert changed.any()
     # Only the triangles around the nose tip change.
@@ -102,7 +114,9 @@ def test_no_seams_global_affine_matches_warp_affine(face):
     ramp = np.tile(np.linspace(0, 1, width, dtype=np.float32), (height, 1))
     ramp = ramp + ramp.T
     out = piecewise_affine_warp(ramp, source, points, face["triangles"])
-    expected = cv2.warpAffine(ramp, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+    expected = cv2.warpAffine(
+        ramp, matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT
+    )
     inner = (slice(8, height - 8), slice(8, width - 8))
     assert np.abs(out[inner] - expected[inner]).max() < 1e-3
 
@@ -115,7 +129,9 @@ def test_warp_landmarks_follow_the_warp(face):
     moved = warp_landmarks(points, points, target, triangles, border_points=anchors)
     np.testing.assert_allclose(moved[:468], target[:468], atol=1e-6)
     np.testing.assert_allclose(moved[:, 2], points[:, 2])
-    np.testing.assert_allclose(warp_landmarks(points, points, points, triangles, border_points=anchors), points, atol=1e-9)
+    np.testing.assert_allclose(
+        warp_landmarks(points, points, points, triangles, border_points=anchors), points, atol=1e-9
+    )
 
 
 def test_mesh_only_warp_leaves_pixels_outside_the_face_alone(face):

@@ -101,8 +101,12 @@ def test_heatmap_chains_map_erosion_and_reduction(face_pair):
 def test_every_kind_gives_a_non_negative_map_and_zero_for_identical_images(face_pair, kind, fresh_lpips_cache):
     a, b = face_pair
     common = dict(
-        kind=kind, color_space="ycbcr", erosion_size=3, erosion_iterations=1,
-        channel_reduction="mean", kind_options=KIND_OPTIONS,
+        kind=kind,
+        color_space="ycbcr",
+        erosion_size=3,
+        erosion_iterations=1,
+        channel_reduction="mean",
+        kind_options=KIND_OPTIONS,
     )
     different = heatmap(a, b, **common)
     assert different.shape == (128, 128) and different.dtype == np.float32
@@ -112,8 +116,15 @@ def test_every_kind_gives_a_non_negative_map_and_zero_for_identical_images(face_
 
 def test_unknown_kind_is_a_clear_error(face_pair):
     with pytest.raises(ValueError, match=r"unknown heatmap kind 'mse'.*'pse', 'ssim', 'lpips'"):
-        heatmap(*face_pair, kind="mse", color_space="rgb", erosion_size=3, erosion_iterations=1,
-                channel_reduction="sum", kind_options=KIND_OPTIONS)
+        heatmap(
+            *face_pair,
+            kind="mse",
+            color_space="rgb",
+            erosion_size=3,
+            erosion_iterations=1,
+            channel_reduction="sum",
+            kind_options=KIND_OPTIONS,
+        )
 
 
 def test_mismatched_shapes_are_rejected(face_pair):

@@ -57,8 +57,12 @@ def test_save_load_round_trip(tmp_path, appearance_model, normalizer_params, ble
     loaded = AppearanceModel.load(path)
     assert loaded.metadata == appearance_model.metadata
     params = normalizer_params["appearance_model"]
-    before = create("appearance_model", model=appearance_model, **params).normalize(blemished_face["rgb"], blemished_face["landmarks"])
-    after = create("appearance_model", model=loaded, **params).normalize(blemished_face["rgb"], blemished_face["landmarks"])
+    before = create("appearance_model", model=appearance_model, **params).normalize(
+        blemished_face["rgb"], blemished_face["landmarks"]
+    )
+    after = create("appearance_model", model=loaded, **params).normalize(
+        blemished_face["rgb"], blemished_face["landmarks"]
+    )
     np.testing.assert_array_equal(after.image, before.image)
     np.testing.assert_array_equal(after.confidence, before.confidence)
 
@@ -68,7 +72,9 @@ def test_fit_reads_faces_lazily(reference_set, model_params, appearance_model):
     lazily = AppearanceModel.fit(faces, reference_set["landmarks"], **model_params["appearance_model"])
     np.testing.assert_array_equal(lazily.components, appearance_model.components)
     with pytest.raises(ValueError):
-        AppearanceModel.fit(reference_set["faces"][:3], reference_set["landmarks"][:4], **model_params["appearance_model"])
+        AppearanceModel.fit(
+            reference_set["faces"][:3], reference_set["landmarks"][:4], **model_params["appearance_model"]
+        )
 
 
 def test_faces_of_different_sizes_are_refused(reference_set, model_params):

@@ -17,7 +17,6 @@ from facial_anomaly.normalizers import (
     save_state,
 )
 
-
 # The CPU normalizers of this package (others, e.g. stylegan2, register themselves too).
 CPU_NORMALIZERS = ("appearance_model", "inpaint", "shape_model", "symmetry")
 
@@ -86,7 +85,7 @@ def test_outputs_have_the_documented_types(every_normalizer, astronaut_aligned):
         assert out.image.shape == rgb.shape and out.image.dtype == np.uint8
         if out.confidence is not None:
             assert out.confidence.shape == rgb.shape[:2] and out.confidence.dtype == np.float32
-            assert 0.0 <= out.confidence.min() and out.confidence.max() <= 1.0
+            assert out.confidence.min() >= 0.0 and out.confidence.max() <= 1.0
         # Deterministic.
         np.testing.assert_array_equal(normalizer.normalize(rgb, landmarks).image, out.image)
 

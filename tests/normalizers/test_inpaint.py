@@ -34,7 +34,9 @@ def test_blemish_is_masked_and_filled(fill, normalizer_params, appearance_model,
 def test_appearance_fill_beats_opencv_inpainting(normalizer_params, appearance_model, blemished_face):
     errors = {
         fill: _error_to_clean(
-            _inpaint(normalizer_params, appearance_model, fill=fill).normalize(blemished_face["rgb"], blemished_face["landmarks"]),
+            _inpaint(normalizer_params, appearance_model, fill=fill).normalize(
+                blemished_face["rgb"], blemished_face["landmarks"]
+            ),
             blemished_face,
         )
         for fill in ("telea", "appearance")
@@ -43,7 +45,9 @@ def test_appearance_fill_beats_opencv_inpainting(normalizer_params, appearance_m
 
 
 def test_normal_face_is_returned_unchanged(normalizer_params, appearance_model, symmetric_astronaut):
-    out = _inpaint(normalizer_params, appearance_model).normalize(symmetric_astronaut["rgb"], symmetric_astronaut["landmarks"])
+    out = _inpaint(normalizer_params, appearance_model).normalize(
+        symmetric_astronaut["rgb"], symmetric_astronaut["landmarks"]
+    )
     np.testing.assert_array_equal(out.image, symmetric_astronaut["rgb"])
     assert (out.confidence == 1).all()
 
@@ -53,9 +57,13 @@ def test_known_mask_is_filled_without_a_reference(normalizer_params, blemished_f
     params = {k: v for k, v in normalizer_params["inpaint"].items() if k != "reference"}
     reference = create("symmetry", **normalizer_params["symmetry"])
     normalizer = create("inpaint", reference=reference, appearance=None, **dict(params, fill="telea"))
-    out = normalizer.normalize(blemished_face["rgb"], blemished_face["landmarks"], mask=blemished_face["disc"].astype(np.float32))
+    out = normalizer.normalize(
+        blemished_face["rgb"], blemished_face["landmarks"], mask=blemished_face["disc"].astype(np.float32)
+    )
     assert (out.confidence[blemished_face["disc"]] == 0).all()
-    assert _error_to_clean(out, blemished_face) < 0.5 * _error_to_clean(type(out)(blemished_face["rgb"]), blemished_face)
+    assert _error_to_clean(out, blemished_face) < 0.5 * _error_to_clean(
+        type(out)(blemished_face["rgb"]), blemished_face
+    )
 
 
 def test_invalid_settings(normalizer_params):

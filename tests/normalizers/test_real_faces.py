@@ -33,19 +33,23 @@ def _aligned(path, config) -> dict | None:
 def real_faces(shared_data, preprocess_config) -> dict:
     """Fit faces (London neutral, first persons) and held-out faces of other persons:
     a smiling London face and a UTKFace child (age ≤ 10)."""
-    rows = list(csv.DictReader(open(shared_data / "MANIFEST.csv", newline="", encoding="utf-8")))
+    with open(shared_data / "MANIFEST.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
     london = [r for r in rows if r["path"].startswith("faces/london_neutral/")]
     fit_persons = {re.search(r"person_id=([^;]+)", r["notes"]).group(1) for r in london[:FIT_PERSONS]}
     fit = [f for r in london[:FIT_PERSONS] if (f := _aligned(shared_data / r["path"], preprocess_config))]
     smiling = next(
-        f for r in rows
+        f
+        for r in rows
         if r["path"].startswith("faces/london_smiling/")
         and re.search(r"person_id=([^;]+)", r["notes"]).group(1) not in fit_persons
         and (f := _aligned(shared_data / r["path"], preprocess_config))
     )
     child = next(
-        f for r in rows
-        if r["path"].startswith("faces/utkface/") and int(re.search(r"age=(\d+)", r["notes"]).group(1)) <= 10
+        f
+        for r in rows
+        if r["path"].startswith("faces/utkface/")
+        and int(re.search(r"age=(\d+)", r["notes"]).group(1)) <= 10
         and (f := _aligned(shared_data / r["path"], preprocess_config))
     )
     return {"fit": fit, "held_out": {"smiling": smiling, "child": child}}
@@ -55,7 +59,9 @@ def real_faces(shared_data, preprocess_config) -> dict:
 def normalizers(real_faces, normalizer_params, model_params) -> dict:
     fit = real_faces["fit"]
     shape_model = ShapeModel.fit([f["landmarks"] for f in fit], **model_params["shape_model"])
-    appearance_model = AppearanceModel.fit([f["rgb"] for f in fit], [f["landmarks"] for f in fit], **model_params["appearance_model"])
+    appearance_model = AppearanceModel.fit(
+        [f["rgb"] for f in fit], [f["landmarks"] for f in fit], **model_params["appearance_model"]
+    )
     return {
         name: build_normalizer(name, normalizer_params, shape_model=shape_model, appearance_model=appearance_model)
         for name in CPU_NORMALIZERS
@@ -67,7 +73,9 @@ def _region_that_may_change(normalizer, landmarks, out, shape) -> np.ndarray:
     texture normalizers: the face."""
     if out.landmarks is None:
         return face_region_mask(landmarks, shape, feather_px=0) > 0
-    anchors = anchored_points(landmarks, shape, ring_scale=normalizer.warp.ring_scale, border_step_px=normalizer.warp.border_step_px)
+    anchors = anchored_points(
+        landmarks, shape, ring_scale=normalizer.warp.ring_scale, border_step_px=normalizer.warp.border_step_px
+    )
     triangles = anchored_triangulation(landmarks, anchors)
     movable = triangles[(triangles < len(landmarks)).any(axis=1)]
     region = np.zeros(shape[:2], np.uint8)

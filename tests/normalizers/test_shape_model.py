@@ -31,8 +31,10 @@ def test_similarity_transform_recovers_a_known_transform():
 
 def test_procrustes_removes_pose(astronaut_aligned):
     shape = astronaut_aligned["landmarks"][:NUM_MESH_POINTS, :2]
-    rotated = [shape @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T * s + t
-               for a, s, t in ((0.0, 1.0, 0.0), (0.2, 0.8, 30.0), (-0.1, 1.3, -12.0))]
+    rotated = [
+        shape @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T * s + t
+        for a, s, t in ((0.0, 1.0, 0.0), (0.2, 0.8, 30.0), (-0.1, 1.3, -12.0))
+    ]
     aligned, mean = generalized_procrustes(np.stack(rotated), iterations=10, tolerance=1e-10)
     assert np.sqrt((mean**2).sum()) == pytest.approx(1.0)
     np.testing.assert_allclose(aligned, np.broadcast_to(mean, aligned.shape), atol=1e-9)
@@ -42,7 +44,9 @@ def test_model_keeps_the_requested_variance(shape_model, model_params):
     params = model_params["shape_model"]
     assert shape_model.metadata["explained_variance"] >= params["explained_variance"] - 1e-9
     assert 1 <= len(shape_model.variances) <= params["max_components"]
-    np.testing.assert_allclose(shape_model.components @ shape_model.components.T, np.eye(len(shape_model.variances)), atol=1e-8)
+    np.testing.assert_allclose(
+        shape_model.components @ shape_model.components.T, np.eye(len(shape_model.variances)), atol=1e-8
+    )
     # Mirror augmentation centres the model on a symmetric face.
     assert landmark_asymmetry(shape_model.mean, np.arange(NUM_MESH_POINTS)) < 1e-3 * 30
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from kedro.config import OmegaConfigLoader
 from kedro.io import DataCatalog
+from project_paths import PROJECT_ROOT
 
 from facial_anomaly.hooks import untracked_pipelines
-
-from project_paths import PROJECT_ROOT
 
 
 def project_config(runtime_params: dict) -> OmegaConfigLoader:
@@ -36,8 +34,6 @@ def build_catalog(input_dir: Path, output_dir: Path, extra_params: dict | None =
     for name, value in parameters.items():
         catalog[f"params:{name}"] = value
     return catalog
-
-
 
 
 def run_session(tmp_path: Path, monkeypatch, pipeline: str, **runtime_params) -> None:

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from kedro.runner import SequentialRunner
+from kedro_helpers import project_config
+from test_preprocess_pipeline import EXPECTED_STATUS
 
 from facial_anomaly.pipelines.fit_normal_models import create_pipeline as fit_pipeline
 from facial_anomaly.pipelines.normalize import create_pipeline as normalize_pipeline
-from kedro_helpers import project_config
-from test_preprocess_pipeline import EXPECTED_STATUS
 
 
 def catalog_for(input_dir, output_dir, models_dir, normalizer: str):
@@ -29,25 +29,30 @@ def catalog_for(input_dir, output_dir, models_dir, normalizer: str):
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
     import yaml
-
-    from facial_anomaly.sample import write_embedded_sample
     from project_paths import PROJECT_ROOT
 
+    from facial_anomaly.sample import write_embedded_sample
+
     root = tmp_path_factory.mktemp("normalize")
-    write_embedded_sample(root / "raw", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"])
+    write_embedded_sample(
+        root / "raw", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
+    )
     catalog = catalog_for(root / "raw", root / "out", root / "models", "symmetry")
     SequentialRunner().run(fit_pipeline(), catalog)
     return root
 
 
 def test_models_are_fitted_versioned_and_summarised(fitted):
-    from facial_anomaly.datasets import NormalModelDataset
     from kedro.io.core import Version
+
+    from facial_anomaly.datasets import NormalModelDataset
 
     for kind in ("shape_model", "appearance_model"):
         versions = glob.glob(str(fitted / "models" / f"{kind}.npz" / "*" / f"{kind}.npz"))
         assert len(versions) == 1
-        model = NormalModelDataset(filepath=str(fitted / "models" / f"{kind}.npz"), kind=kind, version=Version(None, None)).load()
+        model = NormalModelDataset(
+            filepath=str(fitted / "models" / f"{kind}.npz"), kind=kind, version=Version(None, None)
+        ).load()
         assert model.metadata["faces"] == 8 and model.metadata["components"] >= 1
         summary = pd.read_json(fitted / "models" / f"{kind}_summary.json", typ="series")
         assert summary["faces"] == 8 and 0.0 < summary["explained_variance"] <= 1.0
@@ -93,8 +98,16 @@ def test_invalid_landmarks_become_a_report_row_not_a_crash():
     params = {**load_parameters("normalize")["normalize"], "normalizer": "symmetry"}
     stylegan2 = load_parameters("stylegan2")
     outputs, report = normalize_faces(
-        {"a": lambda: None}, geometry, landmarks, None, None, params, stylegan2["stylegan2"], stylegan2["stylegan2_presets"],
-        {}, load_parameters("train_reconstruction")["train_reconstruction"],
+        {"a": lambda: None},
+        geometry,
+        landmarks,
+        None,
+        None,
+        params,
+        stylegan2["stylegan2"],
+        stylegan2["stylegan2_presets"],
+        {},
+        load_parameters("train_reconstruction")["train_reconstruction"],
     )
     assert outputs == {}
     assert report.loc[0, "status"] == "invalid_landmarks" and "finite" in report.loc[0, "detail"]

@@ -6,14 +6,12 @@ import glob
 
 import numpy as np
 import pandas as pd
-import pytest
 from kedro.runner import SequentialRunner
+from kedro_helpers import build_catalog
 
 from facial_anomaly.faces import eye_centers, image_id_from_path
 from facial_anomaly.faces.tables import landmarks_by_image
 from facial_anomaly.pipelines.preprocess import create_pipeline
-
-from kedro_helpers import build_catalog
 
 EXPECTED_STATUS = {
     "demo_astronaut.png": "ok",
@@ -54,7 +52,9 @@ def test_every_input_file_gets_a_report_row_and_ok_faces_get_outputs(sample_inpu
     from facial_anomaly.datasets import PngArrayDataset
     from facial_anomaly.faces.background import unpack_face_and_mask
 
-    rgba = PngArrayDataset(filepath=str(out / "02_intermediate/aligned" / f"{sorted(ok_ids)[0]}.png"), mode="rgba").load()
+    rgba = PngArrayDataset(
+        filepath=str(out / "02_intermediate/aligned" / f"{sorted(ok_ids)[0]}.png"), mode="rgba"
+    ).load()
     face, mask = unpack_face_and_mask(rgba)
     assert face.shape == (512, 512, 3) and mask.shape == (512, 512)
     assert mask[256, 256] > 0.9 and mask[3, 3] < 0.5  # face centre is foreground, corner is not

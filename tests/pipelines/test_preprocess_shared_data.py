@@ -11,10 +11,10 @@ import glob
 import pandas as pd
 import pytest
 from kedro.runner import SequentialRunner
+from kedro_helpers import build_catalog
 
 from facial_anomaly.faces import is_supported
 from facial_anomaly.pipelines.preprocess import create_pipeline
-from kedro_helpers import build_catalog
 
 pytestmark = pytest.mark.shared_data
 

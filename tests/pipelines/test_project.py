@@ -7,7 +7,6 @@ from types import SimpleNamespace
 import mlflow
 import pytest
 from kedro.framework.startup import bootstrap_project
-
 from kedro_helpers import run_session
 from project_paths import PROJECT_ROOT
 
@@ -20,8 +19,12 @@ def tracked_runs(uri: str):
 def test_kedro_run_logs_one_mlflow_run_with_params_metrics_and_report(sample_input, tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_session(
-        tmp_path, monkeypatch, "preprocess",
-        input_dir=str(sample_input), output_dir=str(tmp_path / "out"), mlflow_tracking_uri=uri,
+        tmp_path,
+        monkeypatch,
+        "preprocess",
+        input_dir=str(sample_input),
+        output_dir=str(tmp_path / "out"),
+        mlflow_tracking_uri=uri,
     )
     runs = tracked_runs(uri)
     assert len(runs) == 1
@@ -38,8 +41,13 @@ def test_kedro_run_logs_one_mlflow_run_with_params_metrics_and_report(sample_inp
 def test_tracking_can_be_switched_off_per_run(sample_input, tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_session(
-        tmp_path, monkeypatch, "preprocess",
-        input_dir=str(sample_input), output_dir=str(tmp_path / "out"), mlflow_tracking_uri=uri, mlflow_tracking="false",
+        tmp_path,
+        monkeypatch,
+        "preprocess",
+        input_dir=str(sample_input),
+        output_dir=str(tmp_path / "out"),
+        mlflow_tracking_uri=uri,
+        mlflow_tracking="false",
     )
     assert (tmp_path / "out/08_reporting/preprocess_summary.json").exists()
     mlflow.set_tracking_uri(uri)

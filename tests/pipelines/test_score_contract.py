@@ -1,7 +1,7 @@
 """The scoring contract, exactly as documented:
 
-    kedro run --pipeline score --params "input_dir=DIR,output_dir=OUT"       → OUT/scores.csv
-    kedro run --pipeline evaluate --params "scores=OUT/scores.csv,labels=LABELS.csv,output_dir=EVAL"
+kedro run --pipeline score --params "input_dir=DIR,output_dir=OUT"       → OUT/scores.csv
+kedro run --pipeline evaluate --params "scores=OUT/scores.csv,labels=LABELS.csv,output_dir=EVAL"
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-
 from kedro_helpers import run_session
 from test_preprocess_pipeline import EXPECTED_STATUS
 
@@ -20,12 +19,11 @@ from test_preprocess_pipeline import EXPECTED_STATUS
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     """The score pipeline run once on the demo sample (module-scoped: it takes a while)."""
-    from _pytest.monkeypatch import MonkeyPatch
-
     import yaml
+    from _pytest.monkeypatch import MonkeyPatch
+    from project_paths import PROJECT_ROOT
 
     from facial_anomaly.sample import write_embedded_sample
-    from project_paths import PROJECT_ROOT
 
     root = tmp_path_factory.mktemp("contract")
     params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
@@ -33,7 +31,9 @@ def scored(tmp_path_factory):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     patch = MonkeyPatch()
     try:
-        run_session(root, patch, "score", input_dir=str(root / "raw"), output_dir=str(root / "out"), mlflow_tracking_uri=uri)
+        run_session(
+            root, patch, "score", input_dir=str(root / "raw"), output_dir=str(root / "out"), mlflow_tracking_uri=uri
+        )
     finally:
         patch.undo()
     return {"root": root, "uri": uri, "scores": pd.read_csv(root / "out" / "scores.csv")}
@@ -93,8 +93,12 @@ def test_evaluate_contract_writes_metrics_and_plots(scored, tmp_path, monkeypatc
     scores_path = scored["root"] / "out" / "scores.csv"
     evaluation = tmp_path / "eval"
     run_session(
-        tmp_path, monkeypatch, "evaluate",
-        scores=str(scores_path), labels=str(tmp_path / "labels.csv"), output_dir=str(evaluation),
+        tmp_path,
+        monkeypatch,
+        "evaluate",
+        scores=str(scores_path),
+        labels=str(tmp_path / "labels.csv"),
+        output_dir=str(evaluation),
         mlflow_tracking="false",
     )
     metrics = json.loads((evaluation / "metrics.json").read_text())
@@ -113,7 +117,11 @@ def test_evaluate_without_labels_fails_clearly(scored, tmp_path, monkeypatch):
 
     with pytest.raises(DatasetError, match="labels"):
         run_session(
-            tmp_path, monkeypatch, "evaluate",
-            scores=str(scored["root"] / "out" / "scores.csv"), labels=str(tmp_path / "missing.csv"),
-            output_dir=str(tmp_path / "eval"), mlflow_tracking="false",
+            tmp_path,
+            monkeypatch,
+            "evaluate",
+            scores=str(scored["root"] / "out" / "scores.csv"),
+            labels=str(tmp_path / "missing.csv"),
+            output_dir=str(tmp_path / "eval"),
+            mlflow_tracking="false",
         )

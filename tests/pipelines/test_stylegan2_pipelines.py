@@ -7,19 +7,20 @@ import glob
 import mlflow
 import pandas as pd
 import pytest
-
 from kedro_helpers import run_session
 
 
 @pytest.fixture(scope="module")
 def sample_with_faces(tmp_path_factory):
     import yaml
-
-    from facial_anomaly.sample import write_embedded_sample
     from project_paths import PROJECT_ROOT
 
+    from facial_anomaly.sample import write_embedded_sample
+
     root = tmp_path_factory.mktemp("stylegan2")
-    write_embedded_sample(root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"])
+    write_embedded_sample(
+        root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
+    )
     (root / "raw").mkdir()
     for name in ("demo_astronaut.png", "demo_astronaut_mirrored.jpg", "rejected/demo_tiny.png"):
         (root / "raw" / name.replace("/", "_")).write_bytes((root / "sample" / name).read_bytes())
@@ -28,11 +29,22 @@ def sample_with_faces(tmp_path_factory):
 
 def test_stylegan2_is_a_normalizer_of_the_scoring_contract(sample_with_faces, tmp_path, monkeypatch):
     root = sample_with_faces
-    run_session(tmp_path, monkeypatch, "score", input_dir=str(root / "raw"), output_dir=str(tmp_path / "out"),
-                mlflow_tracking="false", normalize={"normalizer": "stylegan2"}, stylegan2={"preset": "smoke_test"})
+    run_session(
+        tmp_path,
+        monkeypatch,
+        "score",
+        input_dir=str(root / "raw"),
+        output_dir=str(tmp_path / "out"),
+        mlflow_tracking="false",
+        normalize={"normalizer": "stylegan2"},
+        stylegan2={"preset": "smoke_test"},
+    )
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     assert dict(zip(scores["image"], scores["status"])) == {
-        "demo_astronaut.png": "ok", "demo_astronaut_mirrored.jpg": "ok", "rejected_demo_tiny.png": "too_small"}
+        "demo_astronaut.png": "ok",
+        "demo_astronaut_mirrored.jpg": "ok",
+        "rejected_demo_tiny.png": "too_small",
+    }
     assert scores.loc[scores["status"] == "ok", "anomaly_score"].notna().all()
     assert len(list((tmp_path / "out/03_primary/normalized/stylegan2").glob("*.png"))) == 2
 
@@ -40,13 +52,28 @@ def test_stylegan2_is_a_normalizer_of_the_scoring_contract(sample_with_faces, tm
 def test_inspection_saves_snapshots_severity_index_and_loss_curves(sample_with_faces, tmp_path, monkeypatch):
     root = sample_with_faces
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    run_session(tmp_path, monkeypatch, "preprocess", input_dir=str(root / "raw"), output_dir=str(tmp_path / "out"),
-                mlflow_tracking="false")
-    run_session(tmp_path, monkeypatch, "stylegan2_inspect", input_dir=str(root / "raw"), output_dir=str(tmp_path / "out"),
-                mlflow_tracking_uri=uri, stylegan2={"preset": "smoke_test"})
+    run_session(
+        tmp_path,
+        monkeypatch,
+        "preprocess",
+        input_dir=str(root / "raw"),
+        output_dir=str(tmp_path / "out"),
+        mlflow_tracking="false",
+    )
+    run_session(
+        tmp_path,
+        monkeypatch,
+        "stylegan2_inspect",
+        input_dir=str(root / "raw"),
+        output_dir=str(tmp_path / "out"),
+        mlflow_tracking_uri=uri,
+        stylegan2={"preset": "smoke_test"},
+    )
     snapshots = sorted(p.name for p in (tmp_path / "out/03_primary/stylegan2_snapshots").rglob("*.png"))
     assert snapshots.count("step_0000.png") == 2 and snapshots.count("step_0004.png") == 2
-    severity = pd.read_parquet(glob.glob(str(tmp_path / "out/07_model_output/stylegan2_severity.parquet/*/*.parquet"))[0])
+    severity = pd.read_parquet(
+        glob.glob(str(tmp_path / "out/07_model_output/stylegan2_severity.parquet/*/*.parquet"))[0]
+    )
     assert len(severity) == 2 and (severity["seconds"] > 0).all()
     mlflow.set_tracking_uri(uri)
     run = mlflow.search_runs(experiment_names=["facial_anomaly"]).iloc[0]
@@ -59,5 +86,12 @@ def test_inspection_saves_snapshots_severity_index_and_loss_curves(sample_with_f
 def test_paper_preset_without_weights_names_the_missing_file(sample_with_faces, tmp_path, monkeypatch):
     root = sample_with_faces
     with pytest.raises(Exception, match=r"stylegan2-ffhq-config-f\.pt|vgg16-397923af\.pth"):
-        run_session(tmp_path, monkeypatch, "score", input_dir=str(root / "raw"), output_dir=str(tmp_path / "out"),
-                    mlflow_tracking="false", normalize={"normalizer": "stylegan2"})
+        run_session(
+            tmp_path,
+            monkeypatch,
+            "score",
+            input_dir=str(root / "raw"),
+            output_dir=str(tmp_path / "out"),
+            mlflow_tracking="false",
+            normalize={"normalizer": "stylegan2"},
+        )

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
+from kedro_helpers import project_config
 
 from facial_anomaly.pipelines.extract_lip_templates import create_pipeline as templates_pipeline
 from facial_anomaly.pipelines.synthesize import create_pipeline as synthesize_pipeline
-from kedro_helpers import project_config
 
 
 def catalog_for(root, **runtime) -> DataCatalog:
@@ -24,15 +24,21 @@ def catalog_for(root, **runtime) -> DataCatalog:
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory):
     import yaml
-
-    from facial_anomaly.sample import write_embedded_sample
     from project_paths import PROJECT_ROOT
 
+    from facial_anomaly.sample import write_embedded_sample
+
     root = tmp_path_factory.mktemp("synthesize")
-    write_embedded_sample(root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"])
+    write_embedded_sample(
+        root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
+    )
     # Four photos of two "people" (the synthesis stage is the slow part of the suite).
-    people = {"demo_astronaut.png": "plain", "demo_astronaut_mirrored.jpg": "plain",
-              "demo_astronaut_rolled.png": "variant", "demo_astronaut_bright.jpg": "variant"}
+    people = {
+        "demo_astronaut.png": "plain",
+        "demo_astronaut_mirrored.jpg": "plain",
+        "demo_astronaut_rolled.png": "variant",
+        "demo_astronaut_bright.jpg": "variant",
+    }
     (root / "raw").mkdir()
     for name in people:
         (root / "raw" / name).write_bytes((root / "sample" / name).read_bytes())
@@ -56,7 +62,18 @@ def test_templates_are_a_small_table_and_every_photo_is_reported(synthesized):
 
 def test_labels_cover_every_planned_image_with_the_contract_columns(synthesized):
     _, labels = synthesized
-    for column in ("image", "source_image", "person", "split", "family", "severity", "label", "side", "subset", "status"):
+    for column in (
+        "image",
+        "source_image",
+        "person",
+        "split",
+        "family",
+        "severity",
+        "label",
+        "side",
+        "subset",
+        "status",
+    ):
         assert column in labels.columns
     assert (labels["status"] == "ok").all(), labels.loc[labels["status"] != "ok", ["image", "detail"]]
     assert len(labels) == 4 * 5  # 4 faces × (control + one severity of each of the 4 families)
@@ -88,7 +105,9 @@ def test_controls_equal_the_aligned_faces_and_reruns_are_identical(synthesized):
     folder = root / "out/05_model_input/synthetic" / labels["dataset_version"].iloc[0]
     control = labels[labels["severity"] == 0].iloc[0]
     aligned = unpack_face_and_mask(
-        PngArrayDataset(filepath=str(root / "out/02_intermediate/aligned" / f"{control['image'].split('/')[-1]}"), mode="rgba").load()
+        PngArrayDataset(
+            filepath=str(root / "out/02_intermediate/aligned" / f"{control['image'].split('/')[-1]}"), mode="rgba"
+        ).load()
     )[0]
     np.testing.assert_array_equal(PngArrayDataset(filepath=str(folder / control["image"])).load(), aligned)
     before = {p: p.read_bytes() for p in folder.rglob("*.png")}
@@ -103,15 +122,34 @@ def test_contact_sheets_are_drawn(synthesized):
 
 
 def test_lt_v2_without_templates_is_reported_not_dropped(tmp_path):
-    from facial_anomaly.pipelines.synthesize.nodes import synthesize_faces
-
     from project_paths import load_parameters
 
-    plan = pd.DataFrame([{"source_image_id": "a", "source_image": "a.jpg", "person": "a", "split": "test", "subset": None,
-                          "family": "lip_lt_v2", "severity": 2, "seed": 1, "image": "test/lip_lt_v2/a_s2.png"}])
+    from facial_anomaly.pipelines.synthesize.nodes import synthesize_faces
+
+    plan = pd.DataFrame(
+        [
+            {
+                "source_image_id": "a",
+                "source_image": "a.jpg",
+                "person": "a",
+                "split": "test",
+                "subset": None,
+                "family": "lip_lt_v2",
+                "severity": 2,
+                "seed": 1,
+                "image": "test/lip_lt_v2/a_s2.png",
+            }
+        ]
+    )
     geometry = pd.DataFrame({"image_id": ["a"], "source_sha1": ["x"], "params_hash": ["y"]})
     face = np.zeros((64, 64, 4), np.uint8)
     landmarks = pd.DataFrame({"image_id": ["a"] * 478, "landmark": range(478), "x": 1.0, "y": 1.0, "z": 0.0})
-    images, labels, summary = synthesize_faces(plan, geometry, {"a": lambda: face}, landmarks, None, load_parameters("synthesize")["synthesize"])
-    assert images == {} and labels.loc[0, "status"] == "no_templates" and "extract_lip_templates" in labels.loc[0, "detail"]
+    images, labels, summary = synthesize_faces(
+        plan, geometry, {"a": lambda: face}, landmarks, None, load_parameters("synthesize")["synthesize"]
+    )
+    assert (
+        images == {}
+        and labels.loc[0, "status"] == "no_templates"
+        and "extract_lip_templates" in labels.loc[0, "detail"]
+    )
     assert summary["failed"] == 1

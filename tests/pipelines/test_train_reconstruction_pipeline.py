@@ -8,19 +8,27 @@ import pandas as pd
 import pytest
 from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
+from kedro_helpers import project_config
 
 from facial_anomaly.pipelines.normalize import create_pipeline as normalize_pipeline
 from facial_anomaly.pipelines.scores import create_pipeline as scores_pipeline
 from facial_anomaly.pipelines.synthesize import create_pipeline as synthesize_pipeline
 from facial_anomaly.pipelines.train_reconstruction import create_pipeline as train_pipeline
-from kedro_helpers import project_config
 
-TINY = {"architecture": None, "image_size": 32, "latent_size": 16, "base_channels": 8, "extra_layers": 0,
-        "crop": {"center_x": 0.5, "center_y": 0.55, "size": 0.75}}
+TINY = {
+    "architecture": None,
+    "image_size": 32,
+    "latent_size": 16,
+    "base_channels": 8,
+    "extra_layers": 0,
+    "crop": {"center_x": 0.5, "center_y": 0.55, "size": 0.75},
+}
 
 
 def catalog_for(root, parameters_override: dict) -> DataCatalog:
-    loader = project_config({"input_dir": str(root / "raw"), "output_dir": str(root / "out"), "models_dir": str(root / "models")})
+    loader = project_config(
+        {"input_dir": str(root / "raw"), "output_dir": str(root / "out"), "models_dir": str(root / "models")}
+    )
     catalog = DataCatalog.from_config(loader["catalog"])
     parameters = loader["parameters"]
     for name, value in {**parameters, **parameters_override}.items():
@@ -31,14 +39,22 @@ def catalog_for(root, parameters_override: dict) -> DataCatalog:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     import yaml
-
-    from facial_anomaly.sample import write_embedded_sample
     from project_paths import PROJECT_ROOT, load_parameters
 
+    from facial_anomaly.sample import write_embedded_sample
+
     root = tmp_path_factory.mktemp("reconstruction")
-    write_embedded_sample(root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"])
+    write_embedded_sample(
+        root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
+    )
     (root / "raw").mkdir()
-    names = ["demo_astronaut.png", "demo_astronaut_mirrored.jpg", "demo_astronaut_rolled.png", "demo_astronaut_bright.jpg", "demo_astronaut_gray.png"]
+    names = [
+        "demo_astronaut.png",
+        "demo_astronaut_mirrored.jpg",
+        "demo_astronaut_rolled.png",
+        "demo_astronaut_bright.jpg",
+        "demo_astronaut_gray.png",
+    ]
     for name in names:
         (root / "raw" / name).write_bytes((root / "sample" / name).read_bytes())
     pd.DataFrame({"image": names, "person": ["p1", "p2", "p3", "p4", "p5"]}).to_csv(root / "persons.csv", index=False)
@@ -49,10 +65,27 @@ def trained(tmp_path_factory):
     SequentialRunner().run(synthesize_pipeline(), loader_catalog)
 
     train = load_parameters("train_reconstruction")["train_reconstruction"]
-    training = {"epochs": 2, "batch_size": 2, "lr": 2.0e-4, "betas": [0.5, 0.999], "seed": 0, "patience": 1, "min_epochs": 1}
-    ganomaly = {**TINY, "architecture": "ganomaly", "loss_weights": {"adv": 1.0, "con": 50.0, "enc": 1.0}, "d_reinit_threshold": 1.0e-5}
-    train = {**train, "preset": "tiny", "models": ["ganomaly"],  # device: auto, as shipped
-             "presets": {"tiny": {"ganomaly": {"model": ganomaly, "training": training}}}}
+    training = {
+        "epochs": 2,
+        "batch_size": 2,
+        "lr": 2.0e-4,
+        "betas": [0.5, 0.999],
+        "seed": 0,
+        "patience": 1,
+        "min_epochs": 1,
+    }
+    ganomaly = {
+        **TINY,
+        "architecture": "ganomaly",
+        "loss_weights": {"adv": 1.0, "con": 50.0, "enc": 1.0},
+        "d_reinit_threshold": 1.0e-5,
+    }
+    train = {
+        **train,
+        "preset": "tiny",
+        "models": ["ganomaly"],  # device: auto, as shipped
+        "presets": {"tiny": {"ganomaly": {"model": ganomaly, "training": training}}},
+    }
     SequentialRunner().run(train_pipeline(), catalog_for(root, {"train_reconstruction": train}))
     return root, train
 
@@ -84,4 +117,6 @@ def test_untrained_model_says_how_to_train(trained, tmp_path):
     root, train = trained
     normalize = {**catalog_for(root, {}).load("params:normalize"), "normalizer": "autoencoder"}
     with pytest.raises(Exception, match="train_reconstruction"):
-        SequentialRunner().run(normalize_pipeline(), catalog_for(root, {"normalize": normalize, "train_reconstruction": train}))
+        SequentialRunner().run(
+            normalize_pipeline(), catalog_for(root, {"normalize": normalize, "train_reconstruction": train})
+        )

@@ -11,33 +11,50 @@ import pandas as pd
 import pytest
 from kedro_helpers import run_session
 
-SAMPLE = ["demo_astronaut.png", "demo_astronaut_mirrored.jpg", "demo_astronaut_rolled.png", "demo_astronaut_bright.jpg",
-          "demo_astronaut_gray.png"]  # fmt: skip
+SAMPLE = [
+    "demo_astronaut.png",
+    "demo_astronaut_mirrored.jpg",
+    "demo_astronaut_rolled.png",
+    "demo_astronaut_bright.jpg",
+    "demo_astronaut_gray.png",
+]
 SEEDS = [0, 1]
 MODELS = ["siamese", "single_branch"]
 
 
 def _runtime(root) -> dict:
     """As ``kedro run --params "input_dir=...,train_supervised.preset=smoke_test,..."`` gives them (nested)."""
-    return {"input_dir": str(root / "raw"), "output_dir": str(root / "out"), "models_dir": str(root / "models"),
-            "persons": str(root / "persons.csv"),
-            "train_supervised": {"preset": "smoke_test", "seeds": SEEDS, "data": {"variants_per_face": {"clean": 2, "anomalous": 2}}}}  # fmt: skip
+    return {
+        "input_dir": str(root / "raw"),
+        "output_dir": str(root / "out"),
+        "models_dir": str(root / "models"),
+        "persons": str(root / "persons.csv"),
+        "train_supervised": {
+            "preset": "smoke_test",
+            "seeds": SEEDS,
+            "data": {"variants_per_face": {"clean": 2, "anomalous": 2}},
+        },
+    }
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     import yaml
-
-    from facial_anomaly.sample import write_embedded_sample
     from project_paths import PROJECT_ROOT
 
+    from facial_anomaly.sample import write_embedded_sample
+
     root = tmp_path_factory.mktemp("supervised")
-    write_embedded_sample(root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"])
+    write_embedded_sample(
+        root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
+    )
     (root / "raw").mkdir()
     for name in SAMPLE:
         shutil.copy(root / "sample" / name, root / "raw" / name)
     # Five "persons" so that train / dev / test each get one; two are children.
-    pd.DataFrame({"image": SAMPLE, "person": [f"p{i}" for i in range(5)], "age": [30, 8, 40, 12, 25]}).to_csv(root / "persons.csv", index=False)
+    pd.DataFrame({"image": SAMPLE, "person": [f"p{i}" for i in range(5)], "age": [30, 8, 40, 12, 25]}).to_csv(
+        root / "persons.csv", index=False
+    )
     monkeypatch = pytest.MonkeyPatch()
     try:
         run_session(root, monkeypatch, "train_supervised", **_runtime(root))
@@ -116,7 +133,9 @@ def test_scores_use_the_fused_score_and_draw_cams(trained, tmp_path):
     assert len(ok) == len(SAMPLE)
     summary = json.loads((root / "out/07_model_output/scores_summary.json").read_text())
     assert summary["anomaly_score_source"] == "fused", summary
-    assert {"supervised.siamese.probability", "supervised.single_branch.severity", "unsupervised_score"} <= set(scores.columns)
+    assert {"supervised.siamese.probability", "supervised.single_branch.severity", "unsupervised_score"} <= set(
+        scores.columns
+    )
     assert ((ok["supervised.siamese.probability"] >= 0) & (ok["supervised.siamese.probability"] <= 1)).all()
     assert ((ok["supervised.single_branch.severity"] >= 0) & (ok["supervised.single_branch.severity"] <= 4)).all()
     # The fused score is the fitted logistic regression of the named columns.
@@ -160,19 +179,44 @@ def test_fusion_fitted_for_other_checkpoints_is_not_used(trained, tmp_path):
 
 def test_too_few_persons_for_the_split_is_a_clear_error(astronaut_aligned):
     """Three photos of one person cannot fill train and dev: the node says what to do."""
+    from project_paths import load_parameters
+
     from facial_anomaly.faces.background import pack_face_and_mask
     from facial_anomaly.pipelines.train_supervised.nodes import build_supervised_pairs
-    from project_paths import load_parameters
 
     ids = ["a", "b", "c"]
     rgba = pack_face_and_mask(astronaut_aligned["rgb"], astronaut_aligned["mask"])
     geometry = pd.DataFrame({"image_id": ids, "image": [f"{i}.png" for i in ids], "status": "ok"})
     points = astronaut_aligned["landmarks"]
-    landmarks = pd.concat([pd.DataFrame({"image_id": i, "landmark": np.arange(len(points)), "x": points[:, 0], "y": points[:, 1],
-                                         "z": points[:, 2]}) for i in ids])  # fmt: skip
+    landmarks = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "image_id": i,
+                    "landmark": np.arange(len(points)),
+                    "x": points[:, 0],
+                    "y": points[:, 1],
+                    "z": points[:, 2],
+                }
+            )
+            for i in ids
+        ]
+    )
     persons = pd.DataFrame({"image": geometry["image"], "person": "same"})
-    params = {name: load_parameters(name)[name] for name in ("train_supervised", "normalize", "synthesize", "heatmaps", "scores")}
+    params = {
+        name: load_parameters(name)[name]
+        for name in ("train_supervised", "normalize", "synthesize", "heatmaps", "scores")
+    }
     params["train_supervised"] = {**params["train_supervised"], "preset": "smoke_test"}
     with pytest.raises(ValueError, match="no person fell into the (train|dev) split .*3 faces of 1 persons"):
-        build_supervised_pairs(geometry, {i: (lambda: rgba) for i in ids}, landmarks, persons, params["train_supervised"],
-                               params["normalize"], params["synthesize"], params["heatmaps"], params["scores"])  # fmt: skip
+        build_supervised_pairs(
+            geometry,
+            {i: (lambda: rgba) for i in ids},
+            landmarks,
+            persons,
+            params["train_supervised"],
+            params["normalize"],
+            params["synthesize"],
+            params["heatmaps"],
+            params["scores"],
+        )

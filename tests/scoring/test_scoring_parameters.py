@@ -36,6 +36,13 @@ def test_parameter_blocks_run_through_the_library(astronaut_aligned):
     overlay_heatmap(face, heat, **heatmaps["overlay"])
     ensure_kind_available("ssim", kind_options=heatmaps["kind_options"])
     local_grid = {**scores["grid"], "kinds": ["pse", "ssim"]}  # LPIPS weights are not on this machine
-    result = score_variants(face, other, landmarks, grid=local_grid, statistic=scores["statistic"],
-                            region_params=scores["regions"], **settings)
+    result = score_variants(
+        face,
+        other,
+        landmarks,
+        grid=local_grid,
+        statistic=scores["statistic"],
+        region_params=scores["regions"],
+        **settings,
+    )
     assert len(result) == 16 and all(np.isfinite(list(result.values())))

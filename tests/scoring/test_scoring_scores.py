@@ -125,8 +125,15 @@ def test_bad_grids_are_rejected(change, message):
 def test_scores_follow_the_size_of_a_painted_defect(astronaut_aligned, statistic):
     face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
     by_radius = [
-        score_variants(face, _with_defect(face, landmarks, radius), landmarks, grid=LOCAL_GRID, statistic=statistic,
-                       region_params=REGION_PARAMS, **HEATMAP_SETTINGS)
+        score_variants(
+            face,
+            _with_defect(face, landmarks, radius),
+            landmarks,
+            grid=LOCAL_GRID,
+            statistic=statistic,
+            region_params=REGION_PARAMS,
+            **HEATMAP_SETTINGS,
+        )
         for radius in (4, 8, 14, 22)
     ]
     for name in by_radius[0]:

@@ -39,6 +39,12 @@ def painted_task(astronaut_aligned):
 def trained(painted_task):
     """The tiny Siamese trained on the painted-defect task, with its epoch reports."""
     reports = []
-    result = train(painted_task["config"], painted_task["train"], painted_task["dev"], device="cpu",
-                   on_epoch_end=reports.append, **TINY_TRAINING)  # fmt: skip
+    result = train(
+        painted_task["config"],
+        painted_task["train"],
+        painted_task["dev"],
+        device="cpu",
+        on_epoch_end=reports.append,
+        **TINY_TRAINING,
+    )
     return {"result": result, "reports": reports, "model": result.best_model()}

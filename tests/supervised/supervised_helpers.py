@@ -11,18 +11,37 @@ from facial_anomaly.supervised import Pair, lower_face_mask
 LOWER_FACE_CROP = {"center_x": 0.5, "center_y": 0.66, "size": 0.5}
 DEFECT_RADIUS = 56  # aligned px: well above the 32 px cells of the stride-8 map (Grad-CAM resolution)
 DEFECT_RGB = (200, 30, 160)
-TINY_TRAINING = {"epochs": 16, "batch_size": 16, "lr": 2e-3, "weight_decay": 0.0, "severity_weight": 0.5,
-                 "bn_batches": 100, "flip_probability": 0.5, "shift_fraction": 0.0, "patience": 16, "seed": 0}  # fmt: skip
+TINY_TRAINING = {
+    "epochs": 16,
+    "batch_size": 16,
+    "lr": 2e-3,
+    "weight_decay": 0.0,
+    "severity_weight": 0.5,
+    "bn_batches": 100,
+    "flip_probability": 0.5,
+    "shift_fraction": 0.0,
+    "patience": 16,
+    "seed": 0,
+}
 
 
 def tiny_config(architecture: str, **overrides) -> dict:
     """A model config small enough for tests: 64 px (256 for texture), width 0.25, the
     first 5 MobileNetV2 modules (stride 8)."""
     config = {
-        "architecture": architecture, "image_size": 256 if architecture == "texture" else 64, "crop": LOWER_FACE_CROP,
-        "width_mult": 0.25, "feature_blocks": 5, "pooling": "avg", "hidden_units": 32, "dropout": 0.0, "backbone_weights": None,
-    }  # fmt: skip
-    config.update({"siamese": {"combine": "concat_difference"}, "self_comparison": {"input": "difference"}}.get(architecture, {}))
+        "architecture": architecture,
+        "image_size": 256 if architecture == "texture" else 64,
+        "crop": LOWER_FACE_CROP,
+        "width_mult": 0.25,
+        "feature_blocks": 5,
+        "pooling": "avg",
+        "hidden_units": 32,
+        "dropout": 0.0,
+        "backbone_weights": None,
+    }
+    config.update(
+        {"siamese": {"combine": "concat_difference"}, "self_comparison": {"input": "difference"}}.get(architecture, {})
+    )
     config.update(overrides)
     return config
 
@@ -64,8 +83,16 @@ def painted_pairs(face: np.ndarray, landmarks: np.ndarray, count: int, *, seed: 
             moved = cv2.warpAffine(image, matrix, image.shape[1::-1], borderMode=cv2.BORDER_REFLECT)
             return np.clip(moved * gain, 0, 255).astype(np.uint8)
 
-        record = {"face": f"astronaut-{seed}-{index}", "person": "astronaut", "variant": index, "label": label,
-                  "severity": 3 * label, "family": "painted" if label else "normal", "side": None, "nuisances": "shift+gain",
-                  "redraws": 0}  # fmt: skip
+        record = {
+            "face": f"astronaut-{seed}-{index}",
+            "person": "astronaut",
+            "variant": index,
+            "label": label,
+            "severity": 3 * label,
+            "family": "painted" if label else "normal",
+            "side": None,
+            "nuisances": "shift+gain",
+            "redraws": 0,
+        }
         pairs.append(Pair(change(original), change(face), landmarks, record))
     return pairs

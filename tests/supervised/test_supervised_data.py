@@ -6,15 +6,27 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from project_paths import load_parameters
 from supervised_helpers import tiny_config
 
 from facial_anomaly.faces.landmarks import eye_centers
 from facial_anomaly.normalizers import build_normalizer
 from facial_anomaly.normalizers.geometry import face_region_mask
-from facial_anomaly.supervised import (LOCAL_KINDS, NUISANCES, NormalFace, PairSet, anomaly_kinds, apply_nuisances,
-                                       build_model, build_pair_set, lower_face_mask, make_anomaly, make_pair, split_faces)  # fmt: skip
+from facial_anomaly.supervised import (
+    LOCAL_KINDS,
+    NUISANCES,
+    NormalFace,
+    PairSet,
+    anomaly_kinds,
+    apply_nuisances,
+    build_model,
+    build_pair_set,
+    lower_face_mask,
+    make_anomaly,
+    make_pair,
+    split_faces,
+)
 from facial_anomaly.synthesis.base import inter_ocular_distance
-from project_paths import load_parameters
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +43,7 @@ def symmetry():
 def local_params(supervised_params):
     """The YAML's data block with only the local kinds (fast) and one pair of each class."""
     data = dict(supervised_params["data"])
-    data["anomalies"] = {**data["anomalies"], "kinds": {kind: 1.0 for kind in LOCAL_KINDS}}
+    data["anomalies"] = {**data["anomalies"], "kinds": dict.fromkeys(LOCAL_KINDS, 1.0)}
     data["variants_per_face"] = {"clean": 1, "anomalous": 1}
     return data
 
@@ -48,12 +60,23 @@ def test_local_anomalies_stay_on_the_lower_face_and_grow_with_severity(kind, fac
     eye_y = np.mean([centre[1] for centre in eye_centers(landmarks)])
     # A spot's soft edge reaches a little beyond its centre, a warp bump (σ ≤ 0.2 IOD) up to ~3 σ.
     reach = int((0.7 if kind == "local_warp" else 0.2) * iod)
-    near_face = cv2.dilate((face_region_mask(landmarks, image.shape, feather_px=0) > 0.5).astype(np.uint8), np.ones((reach, reach), np.uint8))
+    near_face = cv2.dilate(
+        (face_region_mask(landmarks, image.shape, feather_px=0) > 0.5).astype(np.uint8),
+        np.ones((reach, reach), np.uint8),
+    )
     change = {}
     for severity in (1, 4):
         total = 0.0
         for seed in range(3):
-            made = make_anomaly(kind, image, landmarks, severity=severity, rng=np.random.default_rng(seed), synth_params={}, local_params=params)
+            made = make_anomaly(
+                kind,
+                image,
+                landmarks,
+                severity=severity,
+                rng=np.random.default_rng(seed),
+                synth_params={},
+                local_params=params,
+            )
             assert made.metadata["family"] == kind and made.metadata["severity"] == severity
             edited = made.edited_mask
             assert edited.any()
@@ -79,12 +102,36 @@ def test_lower_face_mask_excludes_the_eyes_and_the_mouth_opening(face, supervise
 def test_make_anomaly_dispatches_and_rejects(face, supervised_params, synth_block):
     image, landmarks = face
     params = supervised_params["data"]["anomalies"]
-    made = make_anomaly("acne", image, landmarks, severity=2, rng=np.random.default_rng(0), synth_params=synth_block, local_params=params)
+    made = make_anomaly(
+        "acne",
+        image,
+        landmarks,
+        severity=2,
+        rng=np.random.default_rng(0),
+        synth_params=synth_block,
+        local_params=params,
+    )
     assert made.metadata["family"] == "acne" and made.edited_mask.any()
     with pytest.raises(KeyError, match="unknown anomaly kind 'freckles'"):
-        make_anomaly("freckles", image, landmarks, severity=2, rng=np.random.default_rng(0), synth_params=synth_block, local_params=params)
+        make_anomaly(
+            "freckles",
+            image,
+            landmarks,
+            severity=2,
+            rng=np.random.default_rng(0),
+            synth_params=synth_block,
+            local_params=params,
+        )
     with pytest.raises(ValueError, match="severity in 1..4"):
-        make_anomaly("scars", image, landmarks, severity=0, rng=np.random.default_rng(0), synth_params=synth_block, local_params=params)
+        make_anomaly(
+            "scars",
+            image,
+            landmarks,
+            severity=0,
+            rng=np.random.default_rng(0),
+            synth_params=synth_block,
+            local_params=params,
+        )
 
 
 def test_mirror_nuisance_is_an_involution_and_relabels_landmarks(face, supervised_params):
@@ -134,7 +181,11 @@ def test_pairs_have_labels_and_depend_only_on_seed_face_and_variant(face, symmet
     clean = make_pair(astronaut, 0, normalizer=symmetry, params=local_params, synth_params={}, seed=11)
     anomalous = make_pair(astronaut, 1, normalizer=symmetry, params=local_params, synth_params={}, seed=11)
     assert (clean.record["label"], clean.record["severity"], clean.record["family"]) == (0, 0, "normal")
-    assert anomalous.record["label"] == 1 and 1 <= anomalous.record["severity"] <= 4 and anomalous.record["family"] in LOCAL_KINDS
+    assert (
+        anomalous.record["label"] == 1
+        and 1 <= anomalous.record["severity"] <= 4
+        and anomalous.record["family"] in LOCAL_KINDS
+    )
     assert clean.normalized.shape == image.shape
     again = make_pair(astronaut, 1, normalizer=symmetry, params=local_params, synth_params={}, seed=11)
     np.testing.assert_array_equal(again.original, anomalous.original)
@@ -149,19 +200,37 @@ def test_pair_sets_cache_views_and_do_not_depend_on_other_faces(face, symmetry, 
     image, landmarks = face
     specs = build_model(tiny_config("siamese"), load_backbone_weights=False).view_specs
     astronaut = NormalFace(image, landmarks, "a", "astronaut.png")
-    flipped = NormalFace(np.ascontiguousarray(image[:, ::-1]), apply_nuisances(image, landmarks, np.random.default_rng(0),
-                         local_params["nuisance"], only=["mirror"])[1], "b", "flipped.png")  # fmt: skip
-    alone = build_pair_set([astronaut], normalizer=symmetry, specs=specs, params=local_params, synth_params={}, seed=3, workers=1)
-    both = build_pair_set([flipped, astronaut], normalizer=symmetry, specs=specs, params=local_params, synth_params={}, seed=3, workers=1)
+    flipped = NormalFace(
+        np.ascontiguousarray(image[:, ::-1]),
+        apply_nuisances(image, landmarks, np.random.default_rng(0), local_params["nuisance"], only=["mirror"])[1],
+        "b",
+        "flipped.png",
+    )
+    alone = build_pair_set(
+        [astronaut], normalizer=symmetry, specs=specs, params=local_params, synth_params={}, seed=3, workers=1
+    )
+    both = build_pair_set(
+        [flipped, astronaut], normalizer=symmetry, specs=specs, params=local_params, synth_params={}, seed=3, workers=1
+    )
     assert len(alone) == 2 and len(both) == 4
     inputs = both.inputs(specs)
     assert inputs.dtype == torch.uint8 and inputs.shape == (4, 6, 64, 64)
-    torch.testing.assert_close(both.select(both.table["face"].to_numpy() == "astronaut.png").inputs(specs), alone.inputs(specs))
+    torch.testing.assert_close(
+        both.select(both.table["face"].to_numpy() == "astronaut.png").inputs(specs), alone.inputs(specs)
+    )
     assert list(both.labels) == [0, 1, 0, 1] and list(both.families[[0, 2]]) == ["normal", "normal"]
     with pytest.raises(KeyError, match="were not built"):
         both.inputs(build_model(tiny_config("texture"), load_backbone_weights=False).view_specs)
     with pytest.raises(ValueError, match="unique"):
-        build_pair_set([astronaut, astronaut], normalizer=symmetry, specs=specs, params=local_params, synth_params={}, seed=3, workers=1)
+        build_pair_set(
+            [astronaut, astronaut],
+            normalizer=symmetry,
+            specs=specs,
+            params=local_params,
+            synth_params={},
+            seed=3,
+            workers=1,
+        )
     with pytest.raises(ValueError, match="different views"):
         PairSet.concat([alone, PairSet({specs[0]: alone.views[specs[0]]}, alone.table)])
 
@@ -172,5 +241,9 @@ def test_split_faces_keeps_each_person_in_one_split(face):
     splits = split_faces(faces, {"train": 0.6, "dev": 0.2, "test": 0.2}, seed=1)
     assert sum(len(members) for members in splits.values()) == 20
     persons = {name: {member.person for member in members} for name, members in splits.items()}
-    assert not (persons["train"] & persons["dev"]) and not (persons["train"] & persons["test"]) and not (persons["dev"] & persons["test"])
+    assert (
+        not (persons["train"] & persons["dev"])
+        and not (persons["train"] & persons["test"])
+        and not (persons["dev"] & persons["test"])
+    )
     assert [len(p) for p in persons.values()] == [6, 2, 2]

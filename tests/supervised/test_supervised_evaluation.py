@@ -6,18 +6,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from project_paths import load_parameters
 
 from facial_anomaly.normalizers import build_normalizer
 from facial_anomaly.scoring import score_variants, single_variant_grid
 from facial_anomaly.supervised import NUISANCES, NormalFace, pairs_to_set
 from facial_anomaly.supervised.evaluation import detection_metrics, nuisance_check_pairs, nuisance_false_positives
-from facial_anomaly.supervised.features import UnsupervisedPairScores, fusion_features, scoring_options, supervised_columns
-from project_paths import load_parameters
+from facial_anomaly.supervised.features import (
+    UnsupervisedPairScores,
+    fusion_features,
+    scoring_options,
+    supervised_columns,
+)
 
 
 def test_detection_metrics_on_a_known_ranking():
-    table = pd.DataFrame({"label": [0, 0, 0, 1, 1, 1, 1], "family": ["normal"] * 3 + ["acne", "acne", "palsy", "palsy"],
-                          "severity": [0, 0, 0, 1, 3, 2, 4]})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "label": [0, 0, 0, 1, 1, 1, 1],
+            "family": ["normal"] * 3 + ["acne", "acne", "palsy", "palsy"],
+            "severity": [0, 0, 0, 1, 3, 2, 4],
+        }
+    )
     scores = np.array([0.1, 0.2, 0.6, 0.5, 0.9, 0.7, 0.8])
     metrics = detection_metrics(scores, table, severities=np.array([0, 0, 0, 1.0, 3.0, 2.0, 4.0]))
     assert metrics["auc"] == pytest.approx(11 / 12)  # the 0.6 normal beats one of the 12 (normal, anomaly) pairs
@@ -69,14 +79,25 @@ def test_pair_features_equal_the_scores_pipeline_numbers(astronaut_aligned, symm
     values = features(pair)
     assert list(values) == features.columns == [f"symmetry.{name}" for name in variants]
     for name in variants:
-        (expected,) = score_variants(pair.original, pair.normalized, pair.landmarks, grid=single_variant_grid(name),
-                                     statistic=scores["statistic"], **scoring_options(heatmaps, scores)).values()  # fmt: skip
+        (expected,) = score_variants(
+            pair.original,
+            pair.normalized,
+            pair.landmarks,
+            grid=single_variant_grid(name),
+            statistic=scores["statistic"],
+            **scoring_options(heatmaps, scores),
+        ).values()
         assert values[f"symmetry.{name}"] == pytest.approx(expected) and expected > 0
-    from facial_anomaly.supervised import build_model
     from supervised_helpers import tiny_config
 
-    table = pairs_to_set([pair], build_model(tiny_config("single_branch"), load_backbone_weights=False).view_specs, features).table
-    assert table.loc[0, "symmetry.pse_ycbcr_eroded__mouth_nose"] == pytest.approx(values["symmetry.pse_ycbcr_eroded__mouth_nose"])
+    from facial_anomaly.supervised import build_model
+
+    table = pairs_to_set(
+        [pair], build_model(tiny_config("single_branch"), load_backbone_weights=False).view_specs, features
+    ).table
+    assert table.loc[0, "symmetry.pse_ycbcr_eroded__mouth_nose"] == pytest.approx(
+        values["symmetry.pse_ycbcr_eroded__mouth_nose"]
+    )
     with pytest.raises(ValueError, match="variant name"):
         UnsupervisedPairScores("symmetry", ("not_a_variant",), "anomaly_score", {})
 
@@ -84,4 +105,6 @@ def test_pair_features_equal_the_scores_pipeline_numbers(astronaut_aligned, symm
 def test_feature_column_names():
     assert supervised_columns("siamese") == ("supervised.siamese.probability", "supervised.siamese.severity")
     assert fusion_features(["siamese"], "symmetry", ["pse_base__mouth_nose"]) == [
-        "supervised.siamese.probability", "symmetry.pse_base__mouth_nose"]
+        "supervised.siamese.probability",
+        "symmetry.pse_base__mouth_nose",
+    ]

@@ -18,12 +18,14 @@ def dev_table() -> tuple[pd.DataFrame, np.ndarray]:
     """80 dev rows: two informative scores (higher = anomalous) and a normality index (higher = normal)."""
     rng = np.random.default_rng(0)
     labels = np.repeat([0, 1], 40)
-    table = pd.DataFrame({
-        FEATURES[0]: np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.2, 80), 0, 1),
-        FEATURES[1]: 0.01 + 0.02 * labels + rng.normal(0, 0.015, 80),
-        FEATURES[2]: 5.0 - 1.5 * labels + rng.normal(0, 1.0, 80),
-        "image": [f"img{i}.png" for i in range(80)],
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            FEATURES[0]: np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.2, 80), 0, 1),
+            FEATURES[1]: 0.01 + 0.02 * labels + rng.normal(0, 0.015, 80),
+            FEATURES[2]: 5.0 - 1.5 * labels + rng.normal(0, 1.0, 80),
+            "image": [f"img{i}.png" for i in range(80)],
+        }
+    )
     return table, labels
 
 
@@ -120,11 +122,17 @@ def test_nonnegative_fusion_drops_inputs_that_would_get_a_negative_weight(method
     rng = np.random.default_rng(2)
     labels = np.repeat([0, 1], 300)
     shared = rng.normal(0.0, 1.0, 600)
-    table = pd.DataFrame({"mouth": shared + 1.0 * labels + rng.normal(0, 0.3, 600),
-                          "face": shared + 0.2 * labels + rng.normal(0, 0.3, 600)})  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "mouth": shared + 1.0 * labels + rng.normal(0, 0.3, 600),
+            "face": shared + 0.2 * labels + rng.normal(0, 0.3, 600),
+        }
+    )
     free = fit_fusion(table, labels, features=["mouth", "face"], method=method, C=1.0, max_iter=1000)
     assert free.coefficients[1] < 0
-    constrained = fit_fusion(table, labels, features=["mouth", "face"], method=method, C=1.0, max_iter=1000, nonnegative=True)
+    constrained = fit_fusion(
+        table, labels, features=["mouth", "face"], method=method, C=1.0, max_iter=1000, nonnegative=True
+    )
     assert constrained.coefficients[0] > 0 and constrained.coefficients[1] == 0.0
     higher = table.assign(face=table["face"] + 5.0)
     assert (constrained.fuse(higher) >= constrained.fuse(table) - 1e-12).all()

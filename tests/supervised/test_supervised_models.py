@@ -8,9 +8,16 @@ import torch
 import torchvision
 from supervised_helpers import tiny_config
 
-from facial_anomaly.supervised import (Scorer, architectures, build_model, mirror_face, normalized_config, parse_config,
-                                       prepare_views)  # fmt: skip
 from facial_anomaly.normalizers.reconstruction import CropSpec
+from facial_anomaly.supervised import (
+    Scorer,
+    architectures,
+    build_model,
+    mirror_face,
+    normalized_config,
+    parse_config,
+    prepare_views,
+)
 from facial_anomaly.supervised.views import ViewSpec
 
 
@@ -18,7 +25,9 @@ def test_architectures_are_registered():
     assert architectures() == ("self_comparison", "siamese", "single_branch", "texture")
 
 
-@pytest.mark.parametrize("architecture, channels", [("siamese", 6), ("single_branch", 3), ("self_comparison", 6), ("texture", 3)])
+@pytest.mark.parametrize(
+    "architecture, channels", [("siamese", 6), ("single_branch", 3), ("self_comparison", 6), ("texture", 3)]
+)
 def test_each_model_scores_pairs_in_range(architecture, channels, astronaut_aligned):
     model = build_model(tiny_config(architecture), load_backbone_weights=False).eval()
     assert isinstance(model, Scorer)

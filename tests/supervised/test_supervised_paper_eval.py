@@ -26,13 +26,24 @@ def test_two_proportion_z_test_matches_the_formula():
 def predictions() -> pd.DataFrame:
     """Two models, two seeds, subsets cleft (4 images) and acne (2 images)."""
     rows = []
-    correct = {("siamese", 0): [1, 1, 1, 1, 1, 0], ("siamese", 1): [1, 1, 1, 0, 1, 1],
-               ("single_branch", 0): [1, 0, 1, 0, 0, 1], ("single_branch", 1): [0, 0, 1, 1, 1, 0]}  # fmt: skip
+    correct = {
+        ("siamese", 0): [1, 1, 1, 1, 1, 0],
+        ("siamese", 1): [1, 1, 1, 0, 1, 1],
+        ("single_branch", 0): [1, 0, 1, 0, 0, 1],
+        ("single_branch", 1): [0, 0, 1, 1, 1, 0],
+    }
     for (model, seed), hits in correct.items():
         for index, hit in enumerate(hits):
             label = index % 2
-            rows.append({"model": model, "seed": seed, "subset": "cleft" if index < 4 else "acne", "label": label,
-                         "predicted": label if hit else 1 - label})  # fmt: skip
+            rows.append(
+                {
+                    "model": model,
+                    "seed": seed,
+                    "subset": "cleft" if index < 4 else "acne",
+                    "label": label,
+                    "predicted": label if hit else 1 - label,
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -23,7 +23,14 @@ def test_loss_falls_and_reports_reach_the_callback(trained):
     reports = trained["reports"]
     assert [report.epoch for report in reports] == list(range(1, len(history) + 1))
     metrics = reports[-1].metrics()
-    assert {"train_loss", "train_anomaly_bce", "train_severity_bce", "dev_auc", "dev_auc.painted", "epoch_seconds"} <= set(metrics)
+    assert {
+        "train_loss",
+        "train_anomaly_bce",
+        "train_severity_bce",
+        "dev_auc",
+        "dev_auc.painted",
+        "epoch_seconds",
+    } <= set(metrics)
     assert trained["result"].best_auc == max(h["dev_auc"] for h in history) >= 0.9
 
 
@@ -70,7 +77,9 @@ def test_checkpoint_round_trip_gives_identical_scores(trained, painted_task, tmp
 def test_same_seed_gives_identical_training_on_cpu(painted_task):
     settings = {**TINY_TRAINING, "epochs": 2}
     small = painted_task["train"].select(np.arange(len(painted_task["train"])) < 32)
-    first, second = (train(painted_task["config"], small, painted_task["dev"], device="cpu", **settings) for _ in range(2))
+    first, second = (
+        train(painted_task["config"], small, painted_task["dev"], device="cpu", **settings) for _ in range(2)
+    )
     assert first.history[-1]["loss"] == second.history[-1]["loss"]
     assert first.best_state_dict.keys() == second.best_state_dict.keys()
     for key, value in first.best_state_dict.items():
@@ -93,7 +102,9 @@ def test_corrupt_or_foreign_checkpoints_give_clear_errors(trained, tmp_path):
         load_model(buffer.getvalue())
     # Weights of the Siamese under a single-branch config: a wrong architecture.
     wrong = torch.load(io.BytesIO(good), weights_only=True)
-    wrong["config_json"] = wrong["config_json"].replace('"siamese"', '"single_branch"').replace(', "combine": "concat_difference"', "")
+    wrong["config_json"] = (
+        wrong["config_json"].replace('"siamese"', '"single_branch"').replace(', "combine": "concat_difference"', "")
+    )
     buffer = io.BytesIO()
     torch.save(wrong, buffer)
     with pytest.raises(ValueError, match=r"does not match the .*shape mismatches"):

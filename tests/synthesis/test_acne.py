@@ -24,7 +24,12 @@ def test_lesions_stay_inside_the_allowed_regions(seed, face, synth_params):
     assert not (result.edited_mask & ~allowed).any()
     for feature, mask in feature_masks(landmarks, rgb.shape).items():
         assert not (result.edited_mask & mask).any(), f"a lesion touches the {feature}"
-    assert {lesion["region"] for lesion in result.metadata["lesions"]} <= {"forehead", "cheek_left", "cheek_right", "chin"}
+    assert {lesion["region"] for lesion in result.metadata["lesions"]} <= {
+        "forehead",
+        "cheek_left",
+        "cheek_right",
+        "chin",
+    }
 
 
 def test_allowed_regions_keep_clear_of_the_features(face, synth_params):

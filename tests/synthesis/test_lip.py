@@ -34,7 +34,9 @@ def _requested_and_applied(result, landmark: int) -> tuple[np.ndarray, np.ndarra
     return requested, np.array(metadata["moves_iod"][str(landmark)])
 
 
-def _content_move(before: np.ndarray, after: np.ndarray, point: np.ndarray, search_px: int, half: int = 3) -> np.ndarray:
+def _content_move(
+    before: np.ndarray, after: np.ndarray, point: np.ndarray, search_px: int, half: int = 3
+) -> np.ndarray:
     """Where the texture around ``point`` in ``before`` went in ``after`` (sub-pixel template match)."""
     x, y = np.round(point).astype(int)
     patch = before[y - half : y + half + 1, x - half : x + half + 1]
@@ -54,7 +56,9 @@ def _content_move(before: np.ndarray, after: np.ndarray, point: np.ndarray, sear
 @pytest.mark.parametrize("severity", [1, 2, 3, 4])
 def test_lt_v1_landmarks_reach_the_requested_moves(side, severity, face, synth_params):
     rgb, landmarks = face
-    result = generate("lip_lt_v1", rgb, landmarks, severity=severity, side=side, rng=0, params=synth_params["lip_lt_v1"])
+    result = generate(
+        "lip_lt_v1", rgb, landmarks, severity=severity, side=side, rng=0, params=synth_params["lip_lt_v1"]
+    )
     params = synth_params["lip_lt_v1"]
     # The peak rises by the severity's raise (plus the notch's share next to it), and the
     # bow moves towards the non-cleft side by the severity's shift ...
@@ -95,7 +99,9 @@ def test_lt_v1_is_seen_by_facemesh(face, synth_params, preprocess_config):
     before = detect_landmarks(rgb, None, config)
     rises = []
     for severity in (1, 2, 3, 4):
-        result = generate("lip_lt_v1", rgb, landmarks, severity=severity, side="left", rng=0, params=synth_params["lip_lt_v1"])
+        result = generate(
+            "lip_lt_v1", rgb, landmarks, severity=severity, side="left", rng=0, params=synth_params["lip_lt_v1"]
+        )
         after = detect_landmarks(result.image, None, config)
         rises.append(before[PEAK["left"], 1] - after[PEAK["left"], 1])
     assert min(rises) > 0.5, rises
@@ -106,7 +112,9 @@ def test_lt_v1_severity_orders_the_deformation(face, synth_params):
     rgb, landmarks = face
     moves = []
     for severity in (1, 2, 3, 4):
-        result = generate("lip_lt_v1", rgb, landmarks, severity=severity, side="right", rng=0, params=synth_params["lip_lt_v1"])
+        result = generate(
+            "lip_lt_v1", rgb, landmarks, severity=severity, side="right", rng=0, params=synth_params["lip_lt_v1"]
+        )
         moves.append(np.abs(result.landmarks[:, :2] - landmarks[:, :2]).max())
     assert np.all(np.diff(moves) > 0), moves
 
@@ -175,7 +183,9 @@ def test_template_mirroring_is_an_involution(astronaut_template):
 def test_template_with_missing_landmarks_is_refused_clearly(astronaut_template):
     points = astronaut_template.points.copy()
     points[TEMPLATE_LANDMARKS.index(37)] = np.nan
-    with pytest.raises(ValueError, match=r"lip template 'broken' has missing \(NaN or infinite\) coordinates for landmarks \[37\]"):
+    with pytest.raises(
+        ValueError, match=r"lip template 'broken' has missing \(NaN or infinite\) coordinates for landmarks \[37\]"
+    ):
         LipTemplate("broken", points, "left")
     with pytest.raises(ValueError, match="must have 22 upper-lip landmarks"):
         LipTemplate("short", astronaut_template.points[:20], "left")

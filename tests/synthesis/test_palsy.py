@@ -42,7 +42,9 @@ def test_severity_orders_the_droop_and_the_other_corner_stays(side, face, synth_
     drops = []
     for severity in (1, 2, 3, 4):
         result = generate("palsy", rgb, landmarks, severity=severity, side=side, rng=0, params=synth_params["palsy"])
-        requested, applied = (np.array(result.metadata[key][str(CORNER[side])]) for key in ("requested_moves_iod", "moves_iod"))
+        requested, applied = (
+            np.array(result.metadata[key][str(CORNER[side])]) for key in ("requested_moves_iod", "moves_iod")
+        )
         assert np.linalg.norm(applied - requested) <= 0.1 * np.linalg.norm(requested)
         np.testing.assert_array_equal(result.landmarks[other], landmarks[other])
         drops.append(detect_landmarks(result.image, None, config)[CORNER[side], 1] - before[CORNER[side], 1])

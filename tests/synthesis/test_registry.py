@@ -33,7 +33,9 @@ def test_severity_zero_is_a_byte_identical_control(family, face, family_params):
 def test_same_seed_gives_identical_bytes(family, face, family_params):
     rgb, landmarks = face
     first = generate(family, rgb, landmarks, severity=3, side=None, rng=11, params=family_params[family])
-    again = generate(family, rgb, landmarks, severity=3, side=None, rng=np.random.default_rng(11), params=family_params[family])
+    again = generate(
+        family, rgb, landmarks, severity=3, side=None, rng=np.random.default_rng(11), params=family_params[family]
+    )
     assert first.image.tobytes() == again.image.tobytes()
     np.testing.assert_array_equal(first.landmarks, again.landmarks)
     assert first.metadata == again.metadata
@@ -58,7 +60,9 @@ def test_metadata_names_family_severity_side_and_label(face, family_params):
     rgb, landmarks = face
     expected = {"lip_lt_v1": "cleft_lip", "lip_lt_v2": "cleft_lip", "palsy": "facial_palsy", "acne": "acne"}
     for family, label in expected.items():
-        metadata = generate(family, rgb, landmarks, severity=2, side="left", rng=0, params=family_params[family]).metadata
+        metadata = generate(
+            family, rgb, landmarks, severity=2, side="left", rng=0, params=family_params[family]
+        ).metadata
         assert (metadata["family"], metadata["severity"], metadata["label"]) == (family, 2, label)
         assert metadata["side"] == (None if family == "acne" else "left")
 
@@ -66,7 +70,9 @@ def test_metadata_names_family_severity_side_and_label(face, family_params):
 def test_side_is_drawn_from_the_generator_when_not_given(face, family_params):
     rgb, landmarks = face
     sides = {
-        generate("palsy", rgb, landmarks, severity=0, side=None, rng=seed, params=family_params["palsy"]).metadata["side"]
+        generate("palsy", rgb, landmarks, severity=0, side=None, rng=seed, params=family_params["palsy"]).metadata[
+            "side"
+        ]
         for seed in range(12)
     }
     assert sides == {"left", "right"}

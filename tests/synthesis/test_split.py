@@ -53,14 +53,46 @@ def test_subset_from_age():
 
 def test_labels_table_has_the_contract_columns_and_derived_labels():
     records = [
-        {"image": "faces/a.jpg", "source_image": "faces/a.jpg", "person": "a", "split": "train",
-         "family": None, "severity": 0, "side": None, "subset": "adult"},
-        {"image": "synthetic/palsy/s2/a.png", "source_image": "faces/a.jpg", "person": "a", "split": "train",
-         "family": "palsy", "severity": 2, "side": "left", "subset": "adult"},
-        {"image": "synthetic/lip_lt_v1/s0/a.png", "source_image": "faces/a.jpg", "person": "a", "split": "train",
-         "family": "lip_lt_v1", "severity": 0, "side": "right"},
-        {"image": "synthetic/acne/s4/b.png", "source_image": "faces/b.jpg", "person": "b", "split": "test",
-         "family": "acne", "severity": 4, "side": None, "subset": "child", "status": "ok"},
+        {
+            "image": "faces/a.jpg",
+            "source_image": "faces/a.jpg",
+            "person": "a",
+            "split": "train",
+            "family": None,
+            "severity": 0,
+            "side": None,
+            "subset": "adult",
+        },
+        {
+            "image": "synthetic/palsy/s2/a.png",
+            "source_image": "faces/a.jpg",
+            "person": "a",
+            "split": "train",
+            "family": "palsy",
+            "severity": 2,
+            "side": "left",
+            "subset": "adult",
+        },
+        {
+            "image": "synthetic/lip_lt_v1/s0/a.png",
+            "source_image": "faces/a.jpg",
+            "person": "a",
+            "split": "train",
+            "family": "lip_lt_v1",
+            "severity": 0,
+            "side": "right",
+        },
+        {
+            "image": "synthetic/acne/s4/b.png",
+            "source_image": "faces/b.jpg",
+            "person": "b",
+            "split": "test",
+            "family": "acne",
+            "severity": 4,
+            "side": None,
+            "subset": "child",
+            "status": "ok",
+        },
     ]
     table = build_labels_table(records)
     assert list(table.columns) == LABEL_COLUMNS
@@ -81,7 +113,15 @@ def test_labels_table_has_the_contract_columns_and_derived_labels():
     ],
 )
 def test_labels_table_refuses_bad_records(change, match):
-    record = {"image": "x.png", "source_image": "faces/a.jpg", "person": "a", "split": "dev",
-              "family": "palsy", "severity": 1, "side": "left", **change}
+    record = {
+        "image": "x.png",
+        "source_image": "faces/a.jpg",
+        "person": "a",
+        "split": "dev",
+        "family": "palsy",
+        "severity": 1,
+        "side": "left",
+        **change,
+    }
     with pytest.raises(ValueError, match=match):
         build_labels_table([record])

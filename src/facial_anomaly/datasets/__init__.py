@@ -7,4 +7,12 @@ from .models import NormalModelDataset
 from .optional import OptionalDataset
 from .tables import TableDataset
 
-__all__ = ["BinaryFileDataset", "NormalModelDataset", "NpzArrayDataset", "OptionalDataset", "PartitionedFolderDataset", "PngArrayDataset", "TableDataset"]
+__all__ = [
+    "BinaryFileDataset",
+    "NormalModelDataset",
+    "NpzArrayDataset",
+    "OptionalDataset",
+    "PartitionedFolderDataset",
+    "PngArrayDataset",
+    "TableDataset",
+]

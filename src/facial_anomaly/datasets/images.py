@@ -70,7 +70,11 @@ class PngArrayDataset(FileDatasetBase):
         if array.dtype != np.uint8:
             array = np.clip(np.round(array.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
         channels = _CHANNELS[self._mode]
-        if (array.ndim == 2 and channels != 1) or (array.ndim == 3 and array.shape[2] != channels) or array.ndim not in (2, 3):
+        if (
+            (array.ndim == 2 and channels != 1)
+            or (array.ndim == 3 and array.shape[2] != channels)
+            or array.ndim not in (2, 3)
+        ):
             shape = {1: "H×W", 3: "H×W×3", 4: "H×W×4"}[channels]
             raise ValueError(f"a {self._mode} PNG needs an {shape} array, got shape {array.shape}")
         if channels == 3:

@@ -9,8 +9,8 @@ from .metrics import (
     evaluate,
     threshold_at_specificity,
 )
-from .report import markdown_table
 from .plots import roc_figure, score_histogram_figure, severity_scatter_figure
+from .report import markdown_table
 
 __all__ = [
     "binary_labels",

@@ -7,14 +7,15 @@ touching pyplot's global state, ready for ``fig.savefig`` or a Kedro MatplotlibD
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .metrics import binary_labels, _check_scores, _both_classes
+from .metrics import _both_classes, _check_scores, binary_labels
 
 
-def _figure() -> tuple[Figure, "matplotlib.axes.Axes"]:
+def _figure() -> tuple[Figure, Axes]:
     figure = Figure(figsize=(5.0, 4.0), layout="constrained")
     FigureCanvasAgg(figure)
     return figure, figure.add_subplot()

@@ -58,9 +58,7 @@ class Detections:
 def _mediapipe_detector(model_selection: int, min_confidence: float):
     from mediapipe.python.solutions import face_detection
 
-    return face_detection.FaceDetection(
-        model_selection=model_selection, min_detection_confidence=min_confidence
-    )
+    return face_detection.FaceDetection(model_selection=model_selection, min_detection_confidence=min_confidence)
 
 
 @functools.lru_cache(maxsize=2)
@@ -87,9 +85,7 @@ def detect_mediapipe(rgb: np.ndarray, *, model_selection: int, min_confidence: f
         y1 = min(rel.ymin + rel.height, 1.0) * height
         if x1 <= x0 or y1 <= y0:
             continue
-        boxes.append(
-            FaceBox(x0, y0, x1 - x0, y1 - y0, float(detection.score[0]), f"mediapipe_{model_selection}")
-        )
+        boxes.append(FaceBox(x0, y0, x1 - x0, y1 - y0, float(detection.score[0]), f"mediapipe_{model_selection}"))
     return boxes
 
 
@@ -112,9 +108,7 @@ def detect_faces(rgb: np.ndarray, config: dict) -> Detections:
     """
     boxes: list[FaceBox] = []
     for model_selection in config["mediapipe_model_selections"]:
-        boxes = detect_mediapipe(
-            rgb, model_selection=model_selection, min_confidence=config["min_confidence"]
-        )
+        boxes = detect_mediapipe(rgb, model_selection=model_selection, min_confidence=config["min_confidence"])
         if boxes:
             break
     if not boxes and config["haar_fallback"]:

@@ -121,9 +121,7 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage
             image = Image.open(io.BytesIO(data))
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageRejected(
-                    "too_large", f"{width}x{height} exceeds the {max_pixels}-pixel limit"
-                )
+                raise ImageRejected("too_large", f"{width}x{height} exceeds the {max_pixels}-pixel limit")
             source_format = image.format or "unknown"
             source_mode = image.mode
             image.load()
@@ -137,9 +135,7 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage
         raise ImageRejected("unreadable", f"{type(error).__name__}: {error}") from error
     rgb = _pil_to_rgb(upright)
     if min(rgb.shape[:2]) < min_side:
-        raise ImageRejected(
-            "too_small", f"{rgb.shape[1]}x{rgb.shape[0]} is below the {min_side}-pixel minimum side"
-        )
+        raise ImageRejected("too_small", f"{rgb.shape[1]}x{rgb.shape[0]} is below the {min_side}-pixel minimum side")
     return DecodedImage(
         rgb=np.ascontiguousarray(rgb),
         source_mode=source_mode,

@@ -202,7 +202,7 @@ def region_names() -> tuple[str, ...]:
     return tuple(sorted(_mediapipe_regions()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def region_indices(name: str) -> np.ndarray:
     """Sorted landmark indices of a named FaceMesh region (MediaPipe's contour sets).
 

@@ -30,7 +30,7 @@ from .alignment import (
 from .background import foreground_mask, warp_with_mirrored_background
 from .detection import detect_faces
 from .io import ImageRejected, decode_image
-from .landmarks import LandmarksNotFound, NUM_LANDMARKS, detect_landmarks, eye_centers
+from .landmarks import NUM_LANDMARKS, LandmarksNotFound, detect_landmarks, eye_centers
 
 # Keys of the preprocess config that change the output; anything else (``force``) does not.
 _OUTPUT_DEFINING_KEYS = ("decode", "detection", "landmarks", "min_eye_distance_px", "alignment", "background")

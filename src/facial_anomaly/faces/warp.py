@@ -56,16 +56,21 @@ def _barycentric_matrices(points: np.ndarray, triangles: np.ndarray) -> np.ndarr
     corners = points[triangles]  # (T, 3, 2)
     x0, x1, x2 = corners[:, 0, 0], corners[:, 1, 0], corners[:, 2, 0]
     y0, y1, y2 = corners[:, 0, 1], corners[:, 1, 1], corners[:, 2, 1]
-    adjugate = np.stack([
-        np.stack([y1 - y2, x2 - x1, x1 * y2 - x2 * y1], axis=1),
-        np.stack([y2 - y0, x0 - x2, x2 * y0 - x0 * y2], axis=1),
-        np.stack([y0 - y1, x1 - x0, x0 * y1 - x1 * y0], axis=1),
-    ], axis=1)
+    adjugate = np.stack(
+        [
+            np.stack([y1 - y2, x2 - x1, x1 * y2 - x2 * y1], axis=1),
+            np.stack([y2 - y0, x0 - x2, x2 * y0 - x0 * y2], axis=1),
+            np.stack([y0 - y1, x1 - x0, x0 * y1 - x1 * y0], axis=1),
+        ],
+        axis=1,
+    )
     determinant = x0 * (y1 - y2) + x1 * (y2 - y0) + x2 * (y0 - y1)
     degenerate = np.abs(determinant) < _DEGENERATE_AREA_PX2
     matrices = adjugate / np.where(degenerate, 1.0, determinant)[:, None, None]
     if degenerate.any():
-        homogeneous = np.concatenate([corners[degenerate].transpose(0, 2, 1), np.ones((int(degenerate.sum()), 1, 3))], axis=1)
+        homogeneous = np.concatenate(
+            [corners[degenerate].transpose(0, 2, 1), np.ones((int(degenerate.sum()), 1, 3))], axis=1
+        )
         matrices[degenerate] = np.linalg.pinv(homogeneous)
     return matrices
 
@@ -90,7 +95,12 @@ class TriangleRaster:
 
     @classmethod
     def build(
-        cls, target_points: np.ndarray, triangles: np.ndarray, shape: tuple[int, ...], *, origin: tuple[int, int] = (0, 0)
+        cls,
+        target_points: np.ndarray,
+        triangles: np.ndarray,
+        shape: tuple[int, ...],
+        *,
+        origin: tuple[int, int] = (0, 0),
     ) -> "TriangleRaster":
         """Rasterise ``triangles`` placed at ``target_points`` (N, 2) on an image of ``shape``
         whose pixel (0, 0) is pixel ``origin`` = (x0, y0) of the frame the points are in
@@ -136,7 +146,9 @@ class TriangleRaster:
         covered[self.pixels] = True
         return covered.reshape(self.shape)
 
-    def warp(self, image: np.ndarray, source_points: np.ndarray, *, border_mode: int = cv2.BORDER_REFLECT) -> np.ndarray:
+    def warp(
+        self, image: np.ndarray, source_points: np.ndarray, *, border_mode: int = cv2.BORDER_REFLECT
+    ) -> np.ndarray:
         """Sample ``image`` (any size; ``source_points`` in its pixels) onto this raster's
         configuration and shape. Pixels outside the raster's triangles keep their own
         position, so when ``image`` has the raster's shape they are exact copies
@@ -245,15 +257,22 @@ def anchored_points(
     centre = outline.mean(axis=0)
     ring = centre + ring_scale * (outline - centre)
     margin = border_step_px / 2.0
-    inside = (ring[:, 0] > margin) & (ring[:, 0] < width - 1 - margin) & (ring[:, 1] > margin) & (ring[:, 1] < height - 1 - margin)
+    inside = (
+        (ring[:, 0] > margin)
+        & (ring[:, 0] < width - 1 - margin)
+        & (ring[:, 1] > margin)
+        & (ring[:, 1] < height - 1 - margin)
+    )
     xs = np.linspace(0, width - 1, max(2, int(np.ceil((width - 1) / border_step_px)) + 1))
     ys = np.linspace(0, height - 1, max(2, int(np.ceil((height - 1) / border_step_px)) + 1))[1:-1]
-    border = np.vstack([
-        np.column_stack([xs, np.zeros_like(xs)]),
-        np.column_stack([xs, np.full_like(xs, height - 1)]),
-        np.column_stack([np.zeros_like(ys), ys]),
-        np.column_stack([np.full_like(ys, width - 1), ys]),
-    ])
+    border = np.vstack(
+        [
+            np.column_stack([xs, np.zeros_like(xs)]),
+            np.column_stack([xs, np.full_like(xs, height - 1)]),
+            np.column_stack([np.zeros_like(ys), ys]),
+            np.column_stack([np.full_like(ys, width - 1), ys]),
+        ]
+    )
     return np.vstack([ring[inside], border])
 
 

@@ -25,16 +25,25 @@ is the mean of the landmarks (alignment has already removed position, roll and s
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from ..faces.mesh import NUM_MESH_POINTS, triangulation
 from ..faces.warp import TriangleRaster
-from .base import NormalizedFace, Normalizer, load_state, register, save_state, to_uint8, validate_face, validate_training_landmarks
+from .base import (
+    NormalizedFace,
+    Normalizer,
+    load_state,
+    register,
+    save_state,
+    to_uint8,
+    validate_face,
+    validate_training_landmarks,
+)
 from .geometry import face_region_mask
 from .statistics import fit_pca, robust_fit_params, robust_scale, robust_weights, weighted_map_coefficients
 
@@ -61,7 +70,9 @@ class FaceFrame:
     def to_face(self, working_image: np.ndarray, outside: float) -> np.ndarray:
         """Warp a working-frame image (S×S or S×S×C float32) onto the face: H×W(×C)
         float32, ``outside`` on pixels the mesh does not cover."""
-        warped = cv2.remap(working_image, self.map_x, self.map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped = cv2.remap(
+            working_image, self.map_x, self.map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         inside = self.inside if warped.ndim == 2 else self.inside[..., None]
         full = np.full(self.shape + working_image.shape[2:], outside, dtype=np.float32)
         y0, y1, x0, x1 = self.box
@@ -159,14 +170,20 @@ class AppearanceModel:
             validate_face(face, points)
             if face_size is None:
                 face_size = face.shape[0]
-                raster = TriangleRaster.build(mean_points * (working_size / face_size), triangulation(), (working_size, working_size))
+                raster = TriangleRaster.build(
+                    mean_points * (working_size / face_size), triangulation(), (working_size, working_size)
+                )
             if face.shape[:2] != (face_size, face_size):
                 raise ValueError(f"faces must be aligned square crops of one size: {face.shape[:2]} after {face_size}²")
             textures.append(_sample_texture(raster, face, points, working_size))
         textures = np.stack(textures)
         mean_shape = mean_points * (working_size / face_size)
-        pca = fit_pca(textures.reshape(len(textures), -1), explained_variance=explained_variance, max_components=max_components)
-        total_variance = float(textures.reshape(len(textures), -1).var(axis=0, ddof=1).sum()) if len(textures) > 1 else 0.0
+        pca = fit_pca(
+            textures.reshape(len(textures), -1), explained_variance=explained_variance, max_components=max_components
+        )
+        total_variance = (
+            float(textures.reshape(len(textures), -1).var(axis=0, ddof=1).sum()) if len(textures) > 1 else 0.0
+        )
         metadata = {
             "kind": MODEL_KIND,
             "version": MODEL_VERSION,
@@ -184,7 +201,12 @@ class AppearanceModel:
     # --- persistence -----------------------------------------------------------------
 
     def to_state(self) -> tuple[dict[str, np.ndarray], dict]:
-        arrays = {"mean_shape": self.mean_shape, "mean": self.mean, "components": self.components, "variances": self.variances}
+        arrays = {
+            "mean_shape": self.mean_shape,
+            "mean": self.mean,
+            "components": self.components,
+            "variances": self.variances,
+        }
         return arrays, dict(self.metadata)
 
     @classmethod
@@ -303,8 +325,13 @@ class AppearanceModelNormalizer(Normalizer):
         model: AppearanceModel | None = None,
         model_params: dict | None = None,
     ):
-        self.robust_fit_params = robust_fit_params(clamp_sigma=clamp_sigma, iterations=robust_iterations, loss=robust_loss,
-                                                   tuning=robust_tuning, scale_floor=("scale_floor", scale_floor))  # fmt: skip
+        self.robust_fit_params = robust_fit_params(
+            clamp_sigma=clamp_sigma,
+            iterations=robust_iterations,
+            loss=robust_loss,
+            tuning=robust_tuning,
+            scale_floor=("scale_floor", scale_floor),
+        )
         if not 0.0 <= inlier_correction <= 1.0:
             raise ValueError(f"inlier_correction must be in [0, 1], got {inlier_correction}")
         self.feather_px = float(feather_px)
@@ -335,8 +362,14 @@ class AppearanceModelNormalizer(Normalizer):
         """
         model = self._fitted()
         excluded = None if mask is None else model.sample(frame, np.asarray(mask, dtype=np.float32))[:, 0] > 0.5
-        params = dict(self.robust_fit_params) if iterations is None else {**self.robust_fit_params, "iterations": int(iterations)}
-        return model.fit_texture(frame, excluded=excluded, initial_weights=None if start is None else start.weights, **params)
+        params = (
+            dict(self.robust_fit_params)
+            if iterations is None
+            else {**self.robust_fit_params, "iterations": int(iterations)}
+        )
+        return model.fit_texture(
+            frame, excluded=excluded, initial_weights=None if start is None else start.weights, **params
+        )
 
     def frame(self, face: np.ndarray, landmarks: np.ndarray) -> FaceFrame:
         """The face as seen by the model (reusable across fits of the same face)."""

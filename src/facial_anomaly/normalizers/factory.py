@@ -45,6 +45,8 @@ def build_normalizer(
         if reference_name == "appearance_model" and appearance is not None:
             reference = appearance
         else:
-            reference = build_normalizer(reference_name, normalizer_params, shape_model=shape_model, appearance_model=appearance_model)
+            reference = build_normalizer(
+                reference_name, normalizer_params, shape_model=shape_model, appearance_model=appearance_model
+            )
         return create("inpaint", reference=reference, appearance=appearance, **params)
     return create(name, **normalizer_params[name])

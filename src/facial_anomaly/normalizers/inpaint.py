@@ -178,7 +178,9 @@ class InpaintNormalizer(Normalizer):
         x0, x1 = max(xs.min() - margin, 0), min(xs.max() + margin + 1, mask.shape[1])
         out = patch.copy()
         box = np.ascontiguousarray(patch[y0:y1, x0:x1])
-        out[y0:y1, x0:x1] = cv2.inpaint(box, mask[y0:y1, x0:x1].astype(np.uint8), self.inpaint_radius_px, _OPENCV_INPAINT_FLAGS[self.fill])
+        out[y0:y1, x0:x1] = cv2.inpaint(
+            box, mask[y0:y1, x0:x1].astype(np.uint8), self.inpaint_radius_px, _OPENCV_INPAINT_FLAGS[self.fill]
+        )
         return out
 
     # --- both ----------------------------------------------------------------------
@@ -190,8 +192,10 @@ class InpaintNormalizer(Normalizer):
         if ys.size == 0:
             return slice(0, 0), slice(0, 0)
         height, width = area.shape
-        return (slice(max(ys.min() - margin, 0), min(ys.max() + margin + 1, height)),
-                slice(max(xs.min() - margin, 0), min(xs.max() + margin + 1, width)))
+        return (
+            slice(max(ys.min() - margin, 0), min(ys.max() + margin + 1, height)),
+            slice(max(xs.min() - margin, 0), min(xs.max() + margin + 1, width)),
+        )
 
     def _reference(self, face, landmarks, frame) -> tuple[np.ndarray, TextureFit | None]:
         """The reference normalizer's output (and its texture fit when it is the appearance model)."""

@@ -18,14 +18,22 @@ and the face is warped piecewise-affinely onto it with the background anchored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..faces.mesh import NUM_MESH_POINTS, mirror_pairs
-from .base import NormalizedFace, Normalizer, load_state, register, save_state, validate_face, validate_training_landmarks
+from .base import (
+    NormalizedFace,
+    Normalizer,
+    load_state,
+    register,
+    save_state,
+    validate_face,
+    validate_training_landmarks,
+)
 from .geometry import AnchoredWarp
 from .statistics import fit_pca, robust_fit_params, robust_scale, robust_weights, weighted_map_coefficients
 
@@ -137,7 +145,9 @@ class ShapeModel:
         if mirror_augment:
             shapes = np.concatenate([shapes, mirrored_shapes(shapes)])
         aligned, mean = generalized_procrustes(shapes, iterations=procrustes_iterations, tolerance=procrustes_tolerance)
-        pca = fit_pca(aligned.reshape(len(aligned), -1), explained_variance=explained_variance, max_components=max_components)
+        pca = fit_pca(
+            aligned.reshape(len(aligned), -1), explained_variance=explained_variance, max_components=max_components
+        )
         total_variance = float(aligned.reshape(len(aligned), -1).var(axis=0, ddof=1).sum()) if len(aligned) > 1 else 0.0
         metadata = {
             "kind": MODEL_KIND,
@@ -243,8 +253,13 @@ class ShapeModelNormalizer(Normalizer):
     ):
         if not 0.0 <= observed_weight <= 1.0:
             raise ValueError(f"observed_weight must be in [0, 1], got {observed_weight}")
-        self.robust_fit_params = robust_fit_params(clamp_sigma=clamp_sigma, iterations=robust_iterations, loss=robust_loss,
-                                                   tuning=robust_tuning, scale_floor=("scale_floor_px", scale_floor_px))  # fmt: skip
+        self.robust_fit_params = robust_fit_params(
+            clamp_sigma=clamp_sigma,
+            iterations=robust_iterations,
+            loss=robust_loss,
+            tuning=robust_tuning,
+            scale_floor=("scale_floor_px", scale_floor_px),
+        )
         self.observed_weight = float(observed_weight)
         self.warp = AnchoredWarp(ring_scale=float(ring_scale), border_step_px=float(border_step_px))
         self.model = model

@@ -15,7 +15,9 @@ MAD_TO_SIGMA = 1.4826
 ROBUST_LOSSES = ("huber", "tukey")
 
 
-def robust_fit_params(*, clamp_sigma: float, iterations: int, loss: str, tuning: float, scale_floor: tuple[str, float]) -> dict:
+def robust_fit_params(
+    *, clamp_sigma: float, iterations: int, loss: str, tuning: float, scale_floor: tuple[str, float]
+) -> dict:
     """The keyword arguments of a robust model fit (shape or texture), validated.
 
     ``scale_floor`` is (keyword, value): the shape fit takes ``scale_floor_px``, the
@@ -26,8 +28,13 @@ def robust_fit_params(*, clamp_sigma: float, iterations: int, loss: str, tuning:
     """
     if loss not in ROBUST_LOSSES:
         raise ValueError(f"unknown robust_loss {loss!r}; available: {list(ROBUST_LOSSES)}")
-    return {"clamp_sigma": float(clamp_sigma), "iterations": int(iterations), "loss": loss, "tuning": float(tuning),
-            scale_floor[0]: float(scale_floor[1])}  # fmt: skip
+    return {
+        "clamp_sigma": float(clamp_sigma),
+        "iterations": int(iterations),
+        "loss": loss,
+        "tuning": float(tuning),
+        scale_floor[0]: float(scale_floor[1]),
+    }
 
 
 @dataclass(frozen=True)

@@ -56,5 +56,7 @@ class SymmetryNormalizer(Normalizer):
         height, width = image.shape[:2]
         matrix = fit_midline(symmetric[:, :2]).reflection_matrix()
         mirrored = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-        weight = self.texture_blend * face_region_mask(symmetric, image.shape, feather_px=self.blend_feather_px)[..., None]
+        weight = (
+            self.texture_blend * face_region_mask(symmetric, image.shape, feather_px=self.blend_feather_px)[..., None]
+        )
         return to_uint8(image * (1.0 - weight) + mirrored * weight)

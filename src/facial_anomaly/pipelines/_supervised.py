@@ -52,7 +52,9 @@ def load_trained_models(checkpoints: dict[str, Callable[[], bytes]], train_super
         models[name] = TrainedModel(name, load_model(data, device=device), checkpoint_sha1(data))
     missing = [name for name in train_supervised["models"] if name not in models]
     if models and missing:
-        logger.warning("no trained checkpoint for supervised models %s (run `kedro run --pipeline train_supervised`)", missing)
+        logger.warning(
+            "no trained checkpoint for supervised models %s (run `kedro run --pipeline train_supervised`)", missing
+        )
     return models
 
 
@@ -75,7 +77,12 @@ def supervised_face_ids(
 
 
 def load_supervised_input(
-    image_id: str, aligned_faces: dict[str, Callable], normalized_faces: dict[str, Callable], normalizer: str, *, with_normalized: bool
+    image_id: str,
+    aligned_faces: dict[str, Callable],
+    normalized_faces: dict[str, Callable],
+    normalizer: str,
+    *,
+    with_normalized: bool,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(aligned RGB, normalized RGB or None) of one face."""
     original, _ = load_aligned(aligned_faces, image_id)
@@ -94,9 +101,14 @@ def iter_supervised_batches(
 ) -> Iterator[tuple[list[str], list[np.ndarray], list[np.ndarray | None], list[np.ndarray]]]:
     """(image_ids, aligned faces, partners, landmarks) in batches of ``batch_size`` faces
     (see :func:`supervised_face_ids`), so memory stays flat however many faces there are."""
-    image_ids = supervised_face_ids(aligned_faces, normalized_faces, normalize_report, normalizer, with_normalized=with_normalized)
+    image_ids = supervised_face_ids(
+        aligned_faces, normalized_faces, normalize_report, normalizer, with_normalized=with_normalized
+    )
     points = landmarks_by_image(landmarks[landmarks["image_id"].isin(set(image_ids))])
     for start in range(0, len(image_ids), batch_size):
         chosen = image_ids[start : start + batch_size]
-        loaded = [load_supervised_input(i, aligned_faces, normalized_faces, normalizer, with_normalized=with_normalized) for i in chosen]
+        loaded = [
+            load_supervised_input(i, aligned_faces, normalized_faces, normalizer, with_normalized=with_normalized)
+            for i in chosen
+        ]
         yield chosen, [face for face, _ in loaded], [partner for _, partner in loaded], [points[i] for i in chosen]

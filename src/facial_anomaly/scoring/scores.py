@@ -196,7 +196,12 @@ def single_variant_grid(name: str) -> dict:
         ValueError: ``name`` is not a canonical variant name.
     """
     variant = parse_variant_name(name)
-    return {"kinds": [variant.kind], "color_spaces": [variant.color_space], "erosion": [variant.eroded], "regions": [variant.region]}
+    return {
+        "kinds": [variant.kind],
+        "color_spaces": [variant.color_space],
+        "erosion": [variant.eroded],
+        "regions": [variant.region],
+    }
 
 
 def score_variants(

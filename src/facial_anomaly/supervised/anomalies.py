@@ -90,8 +90,15 @@ def _colour_table(params: Mapping) -> tuple[list[str], np.ndarray]:
     return names, np.array([params["colours"][name] for name in names], dtype=np.float64)
 
 
-def local_warp(face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: np.random.Generator, params: Mapping,
-               region: np.ndarray) -> SyntheticFace:  # fmt: skip
+def local_warp(
+    face: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    severity: int,
+    rng: np.random.Generator,
+    params: Mapping,
+    region: np.ndarray,
+) -> SyntheticFace:
     """A Gaussian displacement bump centred in ``region``.
 
     ``params``: ``amplitude_iod`` (per severity: the largest move), ``radius_iod`` [low,
@@ -102,8 +109,10 @@ def local_warp(face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: n
     iod = inter_ocular_distance(landmarks)
     (centre,) = _random_points(region, 1, rng)
     sigma = _uniform(rng, params["radius_iod"]) * iod
-    amplitude = min(float(per_severity(params["amplitude_iod"], severity, "amplitude_iod")) * iod,
-                    float(params["max_amplitude_ratio"]) * sigma)  # fmt: skip
+    amplitude = min(
+        float(per_severity(params["amplitude_iod"], severity, "amplitude_iod")) * iod,
+        float(params["max_amplitude_ratio"]) * sigma,
+    )
     angle = rng.uniform(0.0, 2.0 * np.pi)
     height, width = face.shape[:2]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -111,13 +120,24 @@ def local_warp(face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: n
     bump[bump * amplitude < _NEGLIGIBLE_MOVE_PX] = 0.0  # a finite support: the rest of the image is an exact copy
     field = np.stack([bump * amplitude * np.cos(angle), bump * amplitude * np.sin(angle)], axis=2)
     image, moved, edited = warp_with_field(face, landmarks, field, grid_step_px=float(params["grid_step_iod"]) * iod)
-    metadata = {"centre_px": [round(float(v), 2) for v in centre], "sigma_iod": round(sigma / iod, 5),
-                "amplitude_iod": round(amplitude / iod, 5), "angle_rad": round(float(angle), 5)}  # fmt: skip
+    metadata = {
+        "centre_px": [round(float(v), 2) for v in centre],
+        "sigma_iod": round(sigma / iod, 5),
+        "amplitude_iod": round(amplitude / iod, 5),
+        "angle_rad": round(float(angle), 5),
+    }
     return SyntheticFace(image=image, landmarks=moved, edited_mask=edited, metadata=metadata)
 
 
-def lesions(face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: np.random.Generator, params: Mapping,
-            region: np.ndarray) -> SyntheticFace:  # fmt: skip
+def lesions(
+    face: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    severity: int,
+    rng: np.random.Generator,
+    params: Mapping,
+    region: np.ndarray,
+) -> SyntheticFace:
     """Round soft spots (Gaussian profile, σ = radius / 2) in ``region``.
 
     ``params``: ``count`` (per severity: [low, high] inclusive), ``radius_iod`` [low,
@@ -138,8 +158,12 @@ def lesions(face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: np.r
         colours.append(table[kind] * intensity)
         kinds.append(names[kind])
     image, edited = _paint(face, np.stack(weights), np.stack(colours))
-    return SyntheticFace(image=image, landmarks=landmarks.copy(), edited_mask=edited,
-                         metadata={"count": count, "intensity": intensity, "colours": kinds})  # fmt: skip
+    return SyntheticFace(
+        image=image,
+        landmarks=landmarks.copy(),
+        edited_mask=edited,
+        metadata={"count": count, "intensity": intensity, "colours": kinds},
+    )
 
 
 def scar_curve(start: np.ndarray, length: float, angle: float, bend: float) -> np.ndarray:
@@ -152,8 +176,16 @@ def scar_curve(start: np.ndarray, length: float, angle: float, bend: float) -> n
     return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
 
 
-def scars(face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: np.random.Generator, params: Mapping,
-          region: np.ndarray, face_mask: np.ndarray) -> SyntheticFace:  # fmt: skip
+def scars(
+    face: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    severity: int,
+    rng: np.random.Generator,
+    params: Mapping,
+    region: np.ndarray,
+    face_mask: np.ndarray,
+) -> SyntheticFace:
     """Thin curved lines starting in ``region`` (clipped to the face outline ``face_mask``).
 
     ``params``: ``count`` (per severity: [low, high]), ``length_iod`` [low, high] (chord),
@@ -174,20 +206,39 @@ def scars(face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: np.ran
         width_px = _uniform(rng, params["width_iod"]) * iod
         curve = scar_curve(start, length, rng.uniform(0.0, 2.0 * np.pi), bend)
         line = np.zeros(face.shape[:2], dtype=np.float32)
-        cv2.polylines(line, [np.round(curve * scale).astype(np.int32)], False, 1.0,
-                      thickness=max(1, int(round(width_px))), lineType=cv2.LINE_AA, shift=_SUBPIXEL_BITS)  # fmt: skip
+        cv2.polylines(
+            line,
+            [np.round(curve * scale).astype(np.int32)],
+            False,
+            1.0,
+            thickness=max(1, int(round(width_px))),
+            lineType=cv2.LINE_AA,
+            shift=_SUBPIXEL_BITS,
+        )
         line = cv2.GaussianBlur(line, (0, 0), max(width_px / 3.0, 0.3)) * face_mask
         weights.append(np.clip(line / max(float(line.max()), 1e-6), 0.0, 1.0))
         kind = int(rng.integers(len(names)))
         colours.append(table[kind] * intensity)
         kinds.append(names[kind])
     image, edited = _paint(face, np.stack(weights), np.stack(colours))
-    return SyntheticFace(image=image, landmarks=landmarks.copy(), edited_mask=edited,
-                         metadata={"count": count, "intensity": intensity, "colours": kinds})  # fmt: skip
+    return SyntheticFace(
+        image=image,
+        landmarks=landmarks.copy(),
+        edited_mask=edited,
+        metadata={"count": count, "intensity": intensity, "colours": kinds},
+    )
 
 
-def make_anomaly(kind: str, face: np.ndarray, landmarks: np.ndarray, *, severity: int, rng: np.random.Generator,
-                 synth_params: Mapping, local_params: Mapping) -> SyntheticFace:  # fmt: skip
+def make_anomaly(
+    kind: str,
+    face: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    severity: int,
+    rng: np.random.Generator,
+    synth_params: Mapping,
+    local_params: Mapping,
+) -> SyntheticFace:
     """One anomaly of ``kind`` (:func:`anomaly_kinds`) at ``severity`` 1..4.
 
     Args:

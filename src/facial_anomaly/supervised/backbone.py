@@ -98,9 +98,13 @@ class MobileNetBranch(nn.Module):
         features = network.features[:feature_blocks]
         if in_channels != 3:
             first = features[0][0]
-            features[0][0] = nn.Conv2d(in_channels, first.out_channels, first.kernel_size, first.stride, first.padding, bias=False)
+            features[0][0] = nn.Conv2d(
+                in_channels, first.out_channels, first.kernel_size, first.stride, first.padding, bias=False
+            )
             nn.init.kaiming_normal_(features[0][0].weight, mode="fan_out")  # torchvision's init of MobileNetV2 convs
-        features.architecture = f"MobileNetV2 features (width_mult {width_mult:g}, {feature_blocks} modules, {in_channels} input channels)"
+        features.architecture = (
+            f"MobileNetV2 features (width_mult {width_mult:g}, {feature_blocks} modules, {in_channels} input channels)"
+        )
         self.features = features
         self.in_channels = int(in_channels)
         self.pooling = pooling
@@ -158,8 +162,10 @@ def load_backbone_weights(path: str | os.PathLike, features: nn.Sequential) -> d
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError, RuntimeError, EOFError, ... depending on the damage
-        raise ValueError(f"{name} is not a readable tensor-only torch state dict: {type(error).__name__}: "
-                         f"{str(error).splitlines()[0] if str(error) else ''}") from error  # fmt: skip
+        raise ValueError(
+            f"{name} is not a readable tensor-only torch state dict: {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
     if not isinstance(state, Mapping):
         raise ValueError(f"{name} holds a {type(state).__name__}, not a MobileNetV2 state dict")
     prefix, kept = "features.", len(features)
@@ -167,12 +173,18 @@ def load_backbone_weights(path: str | os.PathLike, features: nn.Sequential) -> d
     for key, value in state.items():
         if not str(key).startswith(prefix):
             continue
-        local = str(key)[len(prefix):]
+        local = str(key)[len(prefix) :]
         if int(local.split(".", 1)[0]) < kept:
             selected[local] = value
     first_key, target = "0.0.weight", features[0][0].weight
     rgb = selected.get(first_key)
-    if isinstance(rgb, torch.Tensor) and rgb.ndim == 4 and rgb.shape[1] == 3 and target.shape[1] != 3 and target.shape[1] % 3 == 0:
+    if (
+        isinstance(rgb, torch.Tensor)
+        and rgb.ndim == 4
+        and rgb.shape[1] == 3
+        and target.shape[1] != 3
+        and target.shape[1] % 3 == 0
+    ):
         groups = target.shape[1] // 3
         selected[first_key] = rgb.repeat(1, groups, 1, 1) / groups
     check_state_dict(features, selected, name)

@@ -38,8 +38,17 @@ from .backbone import MobileNetBranch, local_contrast, standardize_rgb
 from .views import ViewSpec, prepare_views, to_unit_float, view_specs
 
 SEVERITY_LEVELS = len(SEVERITIES) - 1  # grades 1..4 above the normal 0
-COMMON_KEYS = ("architecture", "image_size", "crop", "width_mult", "feature_blocks", "pooling",
-               "hidden_units", "dropout", "backbone_weights")  # fmt: skip
+COMMON_KEYS = (
+    "architecture",
+    "image_size",
+    "crop",
+    "width_mult",
+    "feature_blocks",
+    "pooling",
+    "hidden_units",
+    "dropout",
+    "backbone_weights",
+)
 # Keys a config may leave out (older configs and checkpoints have none): name → the value
 # meaning "as before".
 OPTIONAL_KEYS = {"local_contrast": None}
@@ -68,7 +77,9 @@ class Scorer(ABC):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Score many pairs: ``(probabilities (N,), severities (N,))`` float64 arrays."""
 
-    def score(self, original: np.ndarray, normalized: np.ndarray | None, landmarks: np.ndarray | None = None) -> tuple[float, float]:
+    def score(
+        self, original: np.ndarray, normalized: np.ndarray | None, landmarks: np.ndarray | None = None
+    ) -> tuple[float, float]:
         """Score one pair: ``(probability, severity)``."""
         probabilities, severities = self.score_batch([original], [normalized], [landmarks], batch_size=1)
         return float(probabilities[0]), float(severities[0])
@@ -114,7 +125,9 @@ class ScoreHead(nn.Module):
         return logits[:, 0], logits[:, 1:]
 
 
-def probabilities_and_severities(anomaly_logit: torch.Tensor, severity_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def probabilities_and_severities(
+    anomaly_logit: torch.Tensor, severity_logits: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Model outputs → (probability ∈ [0, 1], expected severity ∈ [0, 4]), each (N,)."""
     return torch.sigmoid(anomaly_logit), torch.sigmoid(severity_logits).sum(dim=1)
 
@@ -142,7 +155,9 @@ class SupervisedModel(nn.Module, Scorer):
     def branch(self, in_channels: int) -> MobileNetBranch:
         """A MobileNetV2 branch with this config's width, modules and pooling."""
         c = self.config
-        return MobileNetBranch(width_mult=c.width_mult, in_channels=in_channels, feature_blocks=c.feature_blocks, pooling=c.pooling)
+        return MobileNetBranch(
+            width_mult=c.width_mult, in_channels=in_channels, feature_blocks=c.feature_blocks, pooling=c.pooling
+        )
 
     def view_input(self, view: torch.Tensor) -> torch.Tensor:
         """One view (N, 3, S, S) in [0, 1] → what a branch is fed: ImageNet-standardized, or
@@ -170,10 +185,14 @@ class SupervisedModel(nn.Module, Scorer):
         embedding, _ = self.embed(to_unit_float(x), None)
         return self.head(embedding)
 
-    def forward_with_maps(self, x: torch.Tensor, tap: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, int]]]:
+    def forward_with_maps(
+        self, x: torch.Tensor, tap: int
+    ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[torch.Tensor, int]]]:
         """As ``forward``, plus the activations at ``tap`` (see :meth:`embed`; for Grad-CAM)."""
         if not 1 <= tap <= self.config.feature_blocks:
-            raise ValueError(f"tap must be in 1..{self.config.feature_blocks} (the kept MobileNetV2 modules), got {tap}")
+            raise ValueError(
+                f"tap must be in 1..{self.config.feature_blocks} (the kept MobileNetV2 modules), got {tap}"
+            )
         embedding, maps = self.embed(to_unit_float(x), tap)
         anomaly_logit, severity_logits = self.head(embedding)
         return anomaly_logit, severity_logits, maps
@@ -195,8 +214,10 @@ class SupervisedModel(nn.Module, Scorer):
         was_training = self.training
         self.eval()
         try:
-            outputs = [probabilities_and_severities(*self(inputs[start : start + batch_size].to(device)))
-                       for start in range(0, len(inputs), batch_size)]  # fmt: skip
+            outputs = [
+                probabilities_and_severities(*self(inputs[start : start + batch_size].to(device)))
+                for start in range(0, len(inputs), batch_size)
+            ]
         finally:
             self.train(was_training)
         if not outputs:
@@ -205,9 +226,15 @@ class SupervisedModel(nn.Module, Scorer):
 
     def score_batch(self, originals, normalized, landmarks, *, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         if not len(originals) == len(normalized) == len(landmarks):
-            raise ValueError(f"need as many normalized faces and landmark arrays as originals: "
-                             f"{len(originals)}, {len(normalized)}, {len(landmarks)}")  # fmt: skip
-        inputs = np.stack([self.prepare(*pair) for pair in zip(originals, normalized, landmarks)]) if len(originals) else np.zeros((0, 1, 1, 1), np.uint8)
+            raise ValueError(
+                f"need as many normalized faces and landmark arrays as originals: "
+                f"{len(originals)}, {len(normalized)}, {len(landmarks)}"
+            )
+        inputs = (
+            np.stack([self.prepare(*pair) for pair in zip(originals, normalized, landmarks)])
+            if len(originals)
+            else np.zeros((0, 1, 1, 1), np.uint8)
+        )
         return self.predict(torch.from_numpy(inputs), batch_size=batch_size)
 
 
@@ -248,10 +275,14 @@ def _local_contrast(value) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, Mapping) or set(value) != set(LOCAL_CONTRAST_KEYS):
-        raise ValueError(f"local_contrast must be null or a mapping with keys {list(LOCAL_CONTRAST_KEYS)}, got {value!r}")
+        raise ValueError(
+            f"local_contrast must be null or a mapping with keys {list(LOCAL_CONTRAST_KEYS)}, got {value!r}"
+        )
     sigma, floor = float(value["sigma"]), float(value["floor"])
     if not 0.0 < sigma < 0.5 or not floor > 0.0:
-        raise ValueError(f"local_contrast needs 0 < sigma < 0.5 (fraction of the input side) and floor > 0, got {dict(value)}")
+        raise ValueError(
+            f"local_contrast needs 0 < sigma < 0.5 (fraction of the input side) and floor > 0, got {dict(value)}"
+        )
     return {"sigma": sigma, "floor": floor}
 
 
@@ -264,7 +295,9 @@ def parse_config(config: Mapping) -> tuple[type[SupervisedModel], ModelConfig]:
     """
     _import_builtin_models()
     if not isinstance(config, Mapping) or "architecture" not in config:
-        raise ValueError(f"a model config needs an 'architecture' (one of {sorted(_ARCHITECTURES)}), got {config!r:.200}")
+        raise ValueError(
+            f"a model config needs an 'architecture' (one of {sorted(_ARCHITECTURES)}), got {config!r:.200}"
+        )
     name = config["architecture"]
     if name not in _ARCHITECTURES:
         raise ValueError(f"unknown supervised architecture {name!r}; available: {sorted(_ARCHITECTURES)}")
@@ -272,7 +305,9 @@ def parse_config(config: Mapping) -> tuple[type[SupervisedModel], ModelConfig]:
     expected = set(COMMON_KEYS) | set(cls.extra_keys)
     given = set(config) - set(OPTIONAL_KEYS)
     if given != expected:
-        raise ValueError(f"{name} config: missing keys {sorted(expected - given)}, unknown keys {sorted(given - expected)}")
+        raise ValueError(
+            f"{name} config: missing keys {sorted(expected - given)}, unknown keys {sorted(given - expected)}"
+        )
     dropout = float(config["dropout"])
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {config['dropout']!r}")

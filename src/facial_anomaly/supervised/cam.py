@@ -37,8 +37,14 @@ from ..normalizers.geometry import fit_midline
 from .base import SupervisedModel
 
 
-def grad_cam(model: SupervisedModel, original: np.ndarray, normalized: np.ndarray | None, landmarks: np.ndarray | None,
-             *, tap: int) -> np.ndarray:  # fmt: skip
+def grad_cam(
+    model: SupervisedModel,
+    original: np.ndarray,
+    normalized: np.ndarray | None,
+    landmarks: np.ndarray | None,
+    *,
+    tap: int,
+) -> np.ndarray:
     """The Grad-CAM heatmap of one pair (see the module docstring).
 
     Args:
@@ -71,7 +77,9 @@ def grad_cam(model: SupervisedModel, original: np.ndarray, normalized: np.ndarra
         layer = _place_on_face(cam, spec.crop.box(height, width), spec.image_size, (height, width))
         if spec.view == "mirrored":
             matrix = fit_midline(np.asarray(landmarks, dtype=np.float64)[:, :2]).reflection_matrix()
-            layer = cv2.warpAffine(layer, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            layer = cv2.warpAffine(
+                layer, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+            )
         heat += layer
     return np.maximum(heat, 0.0, out=heat)
 
@@ -84,11 +92,15 @@ def _place_on_face(cam: np.ndarray, box: tuple[int, int, int], image_size: int, 
     scale = side / image_size  # aligned pixels per input pixel
     rows, columns = cam.shape
     # cv2 coordinates are pixel centres: input pixel p lies at x0 + (p + 0.5)·scale − 0.5.
-    matrix = np.array([
-        [image_size / columns * scale, 0.0, x0 + 0.5 * scale - 0.5],
-        [0.0, image_size / rows * scale, y0 + 0.5 * scale - 0.5],
-    ])  # fmt: skip
-    layer = cv2.warpAffine(cam.astype(np.float32), matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    matrix = np.array(
+        [
+            [image_size / columns * scale, 0.0, x0 + 0.5 * scale - 0.5],
+            [0.0, image_size / rows * scale, y0 + 0.5 * scale - 0.5],
+        ]
+    )
+    layer = cv2.warpAffine(
+        cam.astype(np.float32), matrix, (shape[1], shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     inside = np.zeros(shape, dtype=np.float32)
     inside[y0 : y0 + side, x0 : x0 + side] = 1.0
     return layer * inside

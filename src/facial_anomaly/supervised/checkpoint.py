@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 
 from ..atomic import write_bytes_atomically
-
 from ..normalizers.reconstruction.checkpoint import check_state_dict
 from .base import SupervisedModel, build_model
 
@@ -58,7 +57,9 @@ def save_model(model: SupervisedModel, path: str | os.PathLike) -> Path:
     return write_bytes_atomically(path, model_to_bytes(model))
 
 
-def model_with_state(config: Mapping, state_dict: Mapping, source: str, device: str | torch.device = "cpu") -> SupervisedModel:
+def model_with_state(
+    config: Mapping, state_dict: Mapping, source: str, device: str | torch.device = "cpu"
+) -> SupervisedModel:
     """A model of ``config`` holding ``state_dict``, on ``device``, in eval mode.
 
     Raises:
@@ -88,13 +89,17 @@ def load_model(source: Source, device: str | torch.device = "cpu") -> Supervised
         payload = torch.load(stream, map_location="cpu", weights_only=True)
     except Exception as error:  # UnpicklingError, RuntimeError, EOFError, ... depending on the damage
         first_line = str(error).splitlines()[0] if str(error) else ""
-        raise ValueError(f"{name} is not a readable supervised-model checkpoint (corrupt, truncated, or not a "
-                         f"tensor-only torch file): {type(error).__name__}: {first_line}") from error  # fmt: skip
+        raise ValueError(
+            f"{name} is not a readable supervised-model checkpoint (corrupt, truncated, or not a "
+            f"tensor-only torch file): {type(error).__name__}: {first_line}"
+        ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
         found = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{name} is not a {FORMAT_NAME} checkpoint (found {found})")
     if payload.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{name}: checkpoint version {payload.get('version')!r} is not supported (expected {FORMAT_VERSION})")
+        raise ValueError(
+            f"{name}: checkpoint version {payload.get('version')!r} is not supported (expected {FORMAT_VERSION})"
+        )
     missing = [key for key in ("config_json", "state_dict") if key not in payload]
     if missing:
         raise ValueError(f"{name}: checkpoint without {missing}")

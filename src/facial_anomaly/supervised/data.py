@@ -86,13 +86,15 @@ def _kind_table(kinds: Mapping[str, float]) -> tuple[list[str], np.ndarray]:
     unknown = sorted(set(names) - set(anomaly_kinds()))
     weights = np.array([float(kinds[name]) for name in names])
     if unknown or not names or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError(f"anomalies.kinds must map kinds of {list(anomaly_kinds())} to weights ≥ 0 "
-                         f"(not all 0); got {dict(kinds)}")  # fmt: skip
+        raise ValueError(
+            f"anomalies.kinds must map kinds of {list(anomaly_kinds())} to weights ≥ 0 (not all 0); got {dict(kinds)}"
+        )
     return names, weights / weights.sum()
 
 
-def make_pair(face: NormalFace, variant: int, *, normalizer: Normalizer, params: Mapping, synth_params: Mapping,
-              seed: int) -> Pair:  # fmt: skip
+def make_pair(
+    face: NormalFace, variant: int, *, normalizer: Normalizer, params: Mapping, synth_params: Mapping, seed: int
+) -> Pair:
     """Pair ``variant`` of ``face``: variants ``0 .. clean-1`` are clean, the next
     ``anomalous`` ones anomalous (see the module docstring; ``params``: the ``data`` block)."""
     counts = params["variants_per_face"]
@@ -100,8 +102,16 @@ def make_pair(face: NormalFace, variant: int, *, normalizer: Normalizer, params:
         raise ValueError(f"variant {variant} outside 0..{int(counts['clean']) + int(counts['anomalous']) - 1}")
     rng = pair_rng(seed, face.name, variant)
     image, landmarks = face.image, np.asarray(face.landmarks, dtype=np.float64)
-    record = {"face": face.name, "person": str(face.person), "variant": int(variant), "label": 0, "severity": 0,
-              "family": NORMAL_FAMILY, "side": None, "redraws": 0}  # fmt: skip
+    record = {
+        "face": face.name,
+        "person": str(face.person),
+        "variant": int(variant),
+        "label": 0,
+        "severity": 0,
+        "family": NORMAL_FAMILY,
+        "side": None,
+        "redraws": 0,
+    }
     if variant >= int(counts["clean"]):
         anomalies = params["anomalies"]
         names, weights = _kind_table(anomalies["kinds"])
@@ -110,7 +120,15 @@ def make_pair(face: NormalFace, variant: int, *, normalizer: Normalizer, params:
             kind = names[int(rng.choice(len(names), p=weights))]
             severity = severities[int(rng.integers(len(severities)))]
             try:
-                made = make_anomaly(kind, image, landmarks, severity=severity, rng=rng, synth_params=synth_params, local_params=anomalies)
+                made = make_anomaly(
+                    kind,
+                    image,
+                    landmarks,
+                    severity=severity,
+                    rng=rng,
+                    synth_params=synth_params,
+                    local_params=anomalies,
+                )
                 break
             except DeformationFolds:
                 continue
@@ -169,7 +187,10 @@ class PairSet:
     def select(self, mask: np.ndarray) -> "PairSet":
         """The pairs where the boolean (N,) ``mask`` is True."""
         index = torch.from_numpy(np.flatnonzero(np.asarray(mask, dtype=bool)))
-        return PairSet({spec: tensor[index] for spec, tensor in self.views.items()}, self.table.iloc[index.numpy()].reset_index(drop=True))
+        return PairSet(
+            {spec: tensor[index] for spec, tensor in self.views.items()},
+            self.table.iloc[index.numpy()].reset_index(drop=True),
+        )
 
     @staticmethod
     def concat(sets: Sequence["PairSet"]) -> "PairSet":
@@ -184,7 +205,9 @@ class PairSet:
 ExtraColumns = Callable[[Pair], Mapping[str, float]]
 
 
-def pairs_to_set(pairs: Iterable[Pair], specs: Sequence[ViewSpec], extra_columns: ExtraColumns | None = None) -> PairSet:
+def pairs_to_set(
+    pairs: Iterable[Pair], specs: Sequence[ViewSpec], extra_columns: ExtraColumns | None = None
+) -> PairSet:
     """Cache pairs as the views ``specs`` (distinct specs, any sizes).
 
     ``extra_columns(pair) -> {column: value}`` adds measurements of the full-resolution pair
@@ -214,8 +237,17 @@ def pairs_to_set(pairs: Iterable[Pair], specs: Sequence[ViewSpec], extra_columns
 
 def _face_pairs(job: Mapping, face: NormalFace) -> PairSet:
     counts = job["params"]["variants_per_face"]
-    pairs = (make_pair(face, variant, normalizer=job["normalizer"], params=job["params"], synth_params=job["synth_params"],
-                       seed=job["seed"]) for variant in range(int(counts["clean"]) + int(counts["anomalous"])))  # fmt: skip
+    pairs = (
+        make_pair(
+            face,
+            variant,
+            normalizer=job["normalizer"],
+            params=job["params"],
+            synth_params=job["synth_params"],
+            seed=job["seed"],
+        )
+        for variant in range(int(counts["clean"]) + int(counts["anomalous"]))
+    )
     return pairs_to_set(pairs, job["specs"], job.get("extra_columns"))
 
 
@@ -270,8 +302,14 @@ def build_pair_set(
     if len(set(names)) != len(names):
         raise ValueError("face names must be unique (they seed the pairs)")
     _kind_table(params["anomalies"]["kinds"])  # fail early on bad kinds
-    job = {"normalizer": normalizer, "specs": list(specs), "params": params, "synth_params": synth_params, "seed": int(seed),
-           "extra_columns": extra_columns}  # fmt: skip
+    job = {
+        "normalizer": normalizer,
+        "specs": list(specs),
+        "params": params,
+        "synth_params": synth_params,
+        "seed": int(seed),
+        "extra_columns": extra_columns,
+    }
     if workers <= 1:
         return PairSet.concat([_face_pairs(job, face) for face in faces])
     # Not "fork": a forked child of a process whose OpenMP / OpenCV thread pools have run deadlocks.

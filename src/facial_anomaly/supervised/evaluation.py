@@ -29,14 +29,29 @@ from .training import auc_by_family
 NUISANCE_CHECK_STREAM = 1_000_000
 
 
-def plain_pair(face: NormalFace, image: np.ndarray, landmarks: np.ndarray, normalizer: Normalizer, record: Mapping) -> Pair:
+def plain_pair(
+    face: NormalFace, image: np.ndarray, landmarks: np.ndarray, normalizer: Normalizer, record: Mapping
+) -> Pair:
     """A pair of ``image`` (a normal face, possibly changed) and its normalized partner."""
-    base = {"face": face.name, "person": str(face.person), "variant": -1, "label": 0, "severity": 0, "family": NORMAL_FAMILY,
-            "side": None, "nuisances": "", "redraws": 0}  # fmt: skip
-    return Pair(image, normalizer.normalize(image, landmarks).image, np.asarray(landmarks, dtype=np.float64), {**base, **record})
+    base = {
+        "face": face.name,
+        "person": str(face.person),
+        "variant": -1,
+        "label": 0,
+        "severity": 0,
+        "family": NORMAL_FAMILY,
+        "side": None,
+        "nuisances": "",
+        "redraws": 0,
+    }
+    return Pair(
+        image, normalizer.normalize(image, landmarks).image, np.asarray(landmarks, dtype=np.float64), {**base, **record}
+    )
 
 
-def nuisance_check_pairs(faces: Sequence[NormalFace], *, normalizer: Normalizer, params: Mapping, seed: int) -> list[Pair]:
+def nuisance_check_pairs(
+    faces: Sequence[NormalFace], *, normalizer: Normalizer, params: Mapping, seed: int
+) -> list[Pair]:
     """Per face: the unchanged face (``nuisances`` = "") and one variant per nuisance alone
     (``nuisances`` = its name); all label 0, family ``normal``. ``params``: the ``nuisance``
     block. Deterministic in (seed, face name)."""
@@ -63,8 +78,11 @@ def detection_metrics(scores: np.ndarray, table: pd.DataFrame, severities: np.nd
     anomalous pairs (NaN when undefined)."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = table["label"].to_numpy(dtype=np.int64)
-    metrics = {"pairs": int(len(table)), "auc": _auc(labels, scores),
-               "auc_by_family": auc_by_family(scores, labels, table["family"].to_numpy(dtype=object))}  # fmt: skip
+    metrics = {
+        "pairs": int(len(table)),
+        "auc": _auc(labels, scores),
+        "auc_by_family": auc_by_family(scores, labels, table["family"].to_numpy(dtype=object)),
+    }
     if severities is not None:
         anomalous = labels == 1
         truth = table["severity"].to_numpy(dtype=np.float64)[anomalous]

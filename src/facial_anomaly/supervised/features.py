@@ -58,8 +58,14 @@ class UnsupervisedPairScores:
     def __call__(self, pair: Pair) -> dict[str, float]:
         values = {}
         for name in self.variants:
-            (value,) = score_variants(pair.original, pair.normalized, pair.landmarks[:, :2], grid=single_variant_grid(name),
-                                      statistic=self.statistic, **self.options).values()  # fmt: skip
+            (value,) = score_variants(
+                pair.original,
+                pair.normalized,
+                pair.landmarks[:, :2],
+                grid=single_variant_grid(name),
+                statistic=self.statistic,
+                **self.options,
+            ).values()
             values[unsupervised_column(self.normalizer, name)] = float(value)
         return values
 
@@ -78,4 +84,6 @@ def scoring_options(heatmaps: Mapping, scores: Mapping) -> dict:
 
 def fusion_features(models: Sequence[str], normalizer: str, variants: Sequence[str]) -> list[str]:
     """The columns a fusion combines: each model's probability, then the unsupervised variants."""
-    return [supervised_columns(model)[0] for model in models] + [unsupervised_column(normalizer, name) for name in variants]
+    return [supervised_columns(model)[0] for model in models] + [
+        unsupervised_column(normalizer, name) for name in variants
+    ]

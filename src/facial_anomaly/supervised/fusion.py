@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 from scipy.stats import norm
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 METHODS = ("logistic", "rank_logistic", "rank_average")
@@ -83,14 +83,18 @@ class Fusion:
             score = oriented.mean(axis=1)
         else:
             features = norm.ppf(self._ranks(x)) if self.method == "rank_logistic" else x
-            z = self.intercept + ((features - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.coefficients)
+            z = self.intercept + ((features - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(
+                self.coefficients
+            )
             score = 1.0 / (1.0 + np.exp(-z))
         score[bad] = np.nan
         return score
 
     def _ranks(self, x: np.ndarray) -> np.ndarray:
         """Each feature as its dev mid-rank CDF, in (0, 1) (constant beyond the dev range)."""
-        return np.column_stack([np.interp(x[:, i], self.reference_values[i], self.reference_cdf[i]) for i in range(len(self.features))])
+        return np.column_stack(
+            [np.interp(x[:, i], self.reference_values[i], self.reference_cdf[i]) for i in range(len(self.features))]
+        )
 
     def to_dict(self) -> dict:
         return {"format": FORMAT_NAME, "version": FORMAT_VERSION, **asdict(self)}
@@ -145,8 +149,16 @@ def _mid_rank_cdf(values: np.ndarray) -> tuple[list[float], list[float]]:
     return distinct.tolist(), ((below + counts / 2.0) / len(values)).tolist()
 
 
-def fit_fusion(table: pd.DataFrame, labels: Sequence[int], *, features: Sequence[str], method: str, C: float, max_iter: int,
-               nonnegative: bool = False) -> Fusion:  # fmt: skip
+def fit_fusion(
+    table: pd.DataFrame,
+    labels: Sequence[int],
+    *,
+    features: Sequence[str],
+    method: str,
+    C: float,
+    max_iter: int,
+    nonnegative: bool = False,
+) -> Fusion:
     """Fit a combiner on dev rows.
 
     Args:
@@ -202,8 +214,16 @@ def fit_fusion(table: pd.DataFrame, labels: Sequence[int], *, features: Sequence
     if nonnegative:
         weights = np.maximum(weights, 0.0)
     keep = method == "rank_logistic"  # the logistic fusion needs no reference CDFs
-    return Fusion(method, features, mean.tolist(), scale.tolist(), weights.tolist(), float(regression.intercept_[0]),
-                  values if keep else [], cdf if keep else [])  # fmt: skip
+    return Fusion(
+        method,
+        features,
+        mean.tolist(),
+        scale.tolist(),
+        weights.tolist(),
+        float(regression.intercept_[0]),
+        values if keep else [],
+        cdf if keep else [],
+    )
 
 
 def _scale(x: np.ndarray) -> np.ndarray:

@@ -62,7 +62,12 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
 
 
 def apply_nuisances(
-    image: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator, params: Mapping, *, only: Sequence[str] | None = None
+    image: np.ndarray,
+    landmarks: np.ndarray,
+    rng: np.random.Generator,
+    params: Mapping,
+    *,
+    only: Sequence[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Apply random harmless changes to an aligned face.
 
@@ -83,8 +88,9 @@ def apply_nuisances(
     probability = params["probability"]
     unknown = (set(only or ()) | set(probability)) - set(NUISANCES)
     if unknown or set(probability) != set(NUISANCES):
-        raise ValueError(f"nuisances are {list(NUISANCES)}; got unknown {sorted(unknown)}, "
-                         f"probabilities for {sorted(probability)}")  # fmt: skip
+        raise ValueError(
+            f"nuisances are {list(NUISANCES)}; got unknown {sorted(unknown)}, probabilities for {sorted(probability)}"
+        )
     iod = inter_ocular_distance(landmarks)
     # Every draw is made up front, in a fixed order.
     draws = {name: rng.uniform() < float(probability[name]) for name in NUISANCES}
@@ -118,7 +124,9 @@ def apply_nuisances(
             image = cv2.GaussianBlur(image, (0, 0), sigma)
         elif name == "downscale":
             small = (max(1, int(round(width * factor))), max(1, int(round(height * factor))))
-            image = cv2.resize(cv2.resize(image, small, interpolation=cv2.INTER_AREA), (width, height), interpolation=cv2.INTER_LINEAR)
+            image = cv2.resize(
+                cv2.resize(image, small, interpolation=cv2.INTER_AREA), (width, height), interpolation=cv2.INTER_LINEAR
+            )
         elif name == "noise":
             noise = np.random.default_rng(noise_seed).normal(0.0, noise_sigma, size=image.shape).astype(np.float32)
             image = _to_uint8(image.astype(np.float32) + noise)

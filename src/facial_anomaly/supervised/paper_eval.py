@@ -41,12 +41,16 @@ def accuracy_by_subset(predictions: pd.DataFrame) -> pd.DataFrame:
     for model, by_model in table.groupby("model", sort=True):
         for subset, part in [(ALL_SUBSETS, by_model), *by_model.groupby("subset", sort=True)]:
             per_seed = part.groupby("seed")["correct"].agg(["mean", "size"])
-            rows.append({
-                "model": model, "subset": subset,
-                "accuracy_mean": float(per_seed["mean"].mean()),
-                "accuracy_std": float(per_seed["mean"].std(ddof=1)) if len(per_seed) > 1 else math.nan,
-                "seeds": int(len(per_seed)), "images": float(per_seed["size"].mean()),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "model": model,
+                    "subset": subset,
+                    "accuracy_mean": float(per_seed["mean"].mean()),
+                    "accuracy_std": float(per_seed["mean"].std(ddof=1)) if len(per_seed) > 1 else math.nan,
+                    "seeds": int(len(per_seed)),
+                    "images": float(per_seed["size"].mean()),
+                }
+            )
     return pd.DataFrame(rows, columns=["model", "subset", "accuracy_mean", "accuracy_std", "seeds", "images"])
 
 

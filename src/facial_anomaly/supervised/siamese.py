@@ -52,7 +52,9 @@ class SiameseModel(SupervisedModel):
         if tap is None:
             return self._combined(*self.encoder(torch.cat([original, normalized])).chunk(2)), []
         # Grad-CAM: one pass per view, so each tapped map is its own node of the graph.
-        (first, first_map), (second, second_map) = (self.encoder.forward_tapped(view, tap) for view in (original, normalized))
+        (first, first_map), (second, second_map) = (
+            self.encoder.forward_tapped(view, tap) for view in (original, normalized)
+        )
         return self._combined(first, second), [(first_map, 0), (second_map, 1)]
 
     def _map_difference(self, original: torch.Tensor, normalized: torch.Tensor, tap: int | None):
@@ -64,5 +66,9 @@ class SiameseModel(SupervisedModel):
             first_map, second_map = (encoder.features[:tap](view) for view in (original, normalized))
             first_final, second_final = (encoder.features[tap:](tapped) for tapped in (first_map, second_map))
             maps = [(first_map, 0), (second_map, 1)]
-        parts = [encoder.pool(first_final), encoder.pool(second_final), encoder.pool(torch.abs(first_final - second_final))]
+        parts = [
+            encoder.pool(first_final),
+            encoder.pool(second_final),
+            encoder.pool(torch.abs(first_final - second_final)),
+        ]
         return torch.cat(parts, dim=1), maps

@@ -101,7 +101,11 @@ def auc_by_family(scores: np.ndarray, labels: np.ndarray, families: np.ndarray) 
 
     Families with no pair, or when there is no normal pair, are left out.
     """
-    scores, labels, families = np.asarray(scores, dtype=np.float64), np.asarray(labels), np.asarray(families, dtype=object)
+    scores, labels, families = (
+        np.asarray(scores, dtype=np.float64),
+        np.asarray(labels),
+        np.asarray(families, dtype=object),
+    )
     normal = labels == 0
     out = {}
     for family in sorted(set(families[labels == 1].tolist()) - {NORMAL_FAMILY}):
@@ -111,8 +115,9 @@ def auc_by_family(scores: np.ndarray, labels: np.ndarray, families: np.ndarray) 
     return out
 
 
-def losses(model: SupervisedModel, inputs: torch.Tensor, labels: torch.Tensor, severities: torch.Tensor,
-           severity_weight: float) -> dict[str, torch.Tensor]:  # fmt: skip
+def losses(
+    model: SupervisedModel, inputs: torch.Tensor, labels: torch.Tensor, severities: torch.Tensor, severity_weight: float
+) -> dict[str, torch.Tensor]:
     """The training losses of one batch (see the module docstring), each a scalar tensor."""
     anomaly_logit, severity_logits = model(inputs)
     anomaly = F.binary_cross_entropy_with_logits(anomaly_logit, labels.float())
@@ -121,7 +126,9 @@ def losses(model: SupervisedModel, inputs: torch.Tensor, labels: torch.Tensor, s
     return {"loss": anomaly + severity_weight * severity, "anomaly_bce": anomaly, "severity_bce": severity}
 
 
-def augment_batch(inputs: torch.Tensor, generator: torch.Generator, *, flip_probability: float, shift_fraction: float) -> torch.Tensor:
+def augment_batch(
+    inputs: torch.Tensor, generator: torch.Generator, *, flip_probability: float, shift_fraction: float
+) -> torch.Tensor:
     """Random left-right flips and integer shifts (reflected borders) of a batch.
 
     Args:
@@ -138,7 +145,11 @@ def augment_batch(inputs: torch.Tensor, generator: torch.Generator, *, flip_prob
     count, size = len(inputs), inputs.shape[-1]
     flips = torch.rand(count, generator=generator) < flip_probability
     limit = int(round(shift_fraction * size))
-    shifts = torch.randint(-limit, limit + 1, (count, 2), generator=generator).float() if limit > 0 else torch.zeros(count, 2)
+    shifts = (
+        torch.randint(-limit, limit + 1, (count, 2), generator=generator).float()
+        if limit > 0
+        else torch.zeros(count, 2)
+    )
     theta = torch.zeros(count, 2, 3)
     theta[:, 0, 0] = torch.where(flips, -1.0, 1.0)
     theta[:, 1, 1] = 1.0
@@ -151,11 +162,20 @@ def augment_batch(inputs: torch.Tensor, generator: torch.Generator, *, flip_prob
 def _check_set(pairs: PairSet, name: str, need_both: bool) -> None:
     labels = set(np.unique(pairs.labels).tolist())
     if len(pairs) == 0 or (need_both and labels != {0, 1}):
-        raise ValueError(f"{name} pairs must contain both normal (0) and anomalous (1) pairs, got labels {sorted(labels)}")
+        raise ValueError(
+            f"{name} pairs must contain both normal (0) and anomalous (1) pairs, got labels {sorted(labels)}"
+        )
 
 
-def recalibrate_batch_norm(model: SupervisedModel, inputs: torch.Tensor, order: torch.Tensor, *, batch_size: int, batches: int,
-                           device: torch.device) -> None:  # fmt: skip
+def recalibrate_batch_norm(
+    model: SupervisedModel,
+    inputs: torch.Tensor,
+    order: torch.Tensor,
+    *,
+    batch_size: int,
+    batches: int,
+    device: torch.device,
+) -> None:
     """Recompute every batch-norm layer's running mean and variance as the average over the
     first ``batches`` batches of ``inputs[order]`` (train-mode statistics, no gradients,
     other layers in eval mode). ``batches`` 0 leaves them as they are."""
@@ -180,13 +200,26 @@ def recalibrate_batch_norm(model: SupervisedModel, inputs: torch.Tensor, order: 
         model.eval()
 
 
-def _run_epoch(model, optimizer, inputs, labels, severities, *, batch_size, severity_weight, bn_batches, augment, seed, epoch,
-               device) -> dict[str, float]:  # fmt: skip
+def _run_epoch(
+    model,
+    optimizer,
+    inputs,
+    labels,
+    severities,
+    *,
+    batch_size,
+    severity_weight,
+    bn_batches,
+    augment,
+    seed,
+    epoch,
+    device,
+) -> dict[str, float]:
     torch.manual_seed(epoch_seed(seed, epoch))
     generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     order = torch.randperm(len(inputs), generator=generator)
     model.train()
-    totals = {name: 0.0 for name in LOSS_NAMES}
+    totals = dict.fromkeys(LOSS_NAMES, 0.0)
     steps = 0
     for start in range(0, len(inputs), batch_size):
         index = order[start : start + batch_size]
@@ -202,7 +235,9 @@ def _run_epoch(model, optimizer, inputs, labels, severities, *, batch_size, seve
         steps += 1
     means = {name: total / max(steps, 1) for name, total in totals.items()}
     if not all(math.isfinite(value) for value in means.values()):
-        raise FloatingPointError(f"epoch {epoch + 1}: non-finite losses {means}; lower the learning rate or check the data")
+        raise FloatingPointError(
+            f"epoch {epoch + 1}: non-finite losses {means}; lower the learning rate or check the data"
+        )
     recalibrate_batch_norm(model, inputs, order, batch_size=batch_size, batches=bn_batches, device=device)
     return means
 
@@ -248,11 +283,22 @@ def train(
         FileNotFoundError: a configured ``backbone_weights`` file is missing.
         FloatingPointError: a loss became NaN/inf.
     """
-    if epochs < 1 or batch_size < 2 or patience < 1 or lr <= 0 or weight_decay < 0 or severity_weight < 0 or bn_batches < 0 \
-            or not 0 <= flip_probability <= 1 or not 0 <= shift_fraction < 0.5:
-        raise ValueError(f"need epochs ≥ 1, batch_size ≥ 2, patience ≥ 1, lr > 0, weight_decay ≥ 0, severity_weight ≥ 0, "
-                         f"bn_batches ≥ 0, flip_probability in [0, 1], shift_fraction in [0, 0.5); got {epochs}, {batch_size}, "
-                         f"{patience}, {lr}, {weight_decay}, {severity_weight}, {bn_batches}, {flip_probability}, {shift_fraction}")  # fmt: skip
+    if (
+        epochs < 1
+        or batch_size < 2
+        or patience < 1
+        or lr <= 0
+        or weight_decay < 0
+        or severity_weight < 0
+        or bn_batches < 0
+        or not 0 <= flip_probability <= 1
+        or not 0 <= shift_fraction < 0.5
+    ):
+        raise ValueError(
+            f"need epochs ≥ 1, batch_size ≥ 2, patience ≥ 1, lr > 0, weight_decay ≥ 0, severity_weight ≥ 0, "
+            f"bn_batches ≥ 0, flip_probability in [0, 1], shift_fraction in [0, 0.5); got {epochs}, {batch_size}, "
+            f"{patience}, {lr}, {weight_decay}, {severity_weight}, {bn_batches}, {flip_probability}, {shift_fraction}"
+        )
     config = normalized_config(model_config)
     _check_set(train_pairs, "training", need_both=True)
     if dev_pairs is not None:
@@ -262,16 +308,30 @@ def train(
     with reproducible(seed, resolved):
         model = build_model(config, load_backbone_weights=True)
         inputs = train_pairs.inputs(model.view_specs)
-        labels, severities = torch.from_numpy(train_pairs.labels.copy()), torch.from_numpy(train_pairs.severities.copy())
+        labels, severities = (
+            torch.from_numpy(train_pairs.labels.copy()),
+            torch.from_numpy(train_pairs.severities.copy()),
+        )
         dev_inputs = None if dev_pairs is None else dev_pairs.inputs(model.view_specs)
         model.to(resolved)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
         best_state, best_epoch, best_auc, best_bce, stale = None, 0, None, None, 0
         for epoch in range(epochs):
             started = time.perf_counter()
-            means = _run_epoch(model, optimizer, inputs, labels, severities, batch_size=batch_size, severity_weight=severity_weight,
-                               bn_batches=bn_batches, seed=seed,
-                               augment={"flip_probability": flip_probability, "shift_fraction": shift_fraction}, epoch=epoch, device=resolved)  # fmt: skip
+            means = _run_epoch(
+                model,
+                optimizer,
+                inputs,
+                labels,
+                severities,
+                batch_size=batch_size,
+                severity_weight=severity_weight,
+                bn_batches=bn_batches,
+                seed=seed,
+                augment={"flip_probability": flip_probability, "shift_fraction": shift_fraction},
+                epoch=epoch,
+                device=resolved,
+            )
             model.eval()
             auc, dev_bce, by_family = None, None, {}
             if dev_pairs is not None:
@@ -286,8 +346,16 @@ def train(
             else:
                 stale += 1
             seconds = time.perf_counter() - started
-            history.append({"epoch": epoch + 1, **means, "dev_auc": auc, "dev_bce": dev_bce, "dev_auc_by_family": by_family,
-                            "seconds": seconds})  # fmt: skip
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    **means,
+                    "dev_auc": auc,
+                    "dev_bce": dev_bce,
+                    "dev_auc_by_family": by_family,
+                    "seconds": seconds,
+                }
+            )
             if on_epoch_end is not None:
                 on_epoch_end(EpochReport(epoch + 1, epochs, means, auc, dev_bce, by_family, is_best, seconds, model))
             if stale >= patience:

@@ -8,6 +8,7 @@ the labels table; :mod:`.contact_sheet` renders a grid for visual checks.
 """
 
 from .base import SEVERITIES, SIDES, SyntheticFace
+from .contact_sheet import grid_image, synthetic_contact_sheet
 from .deform import DeformationFolds
 from .lip import (
     LipTemplate,
@@ -17,7 +18,6 @@ from .lip import (
     templates_from_table,
     templates_to_table,
 )
-from .contact_sheet import grid_image, synthetic_contact_sheet
 from .registry import families, family_label, generate
 from .split import LABEL_COLUMNS, build_labels_table, split_by_person, subset_from_age
 

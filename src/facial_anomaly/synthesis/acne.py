@@ -59,7 +59,9 @@ def allowed_regions(landmarks: np.ndarray, shape, params: dict) -> dict[str, np.
 
 def _reach_px(radius_px: float, aspect: float, shape_params: dict) -> float:
     """Farthest distance from the centre at which a lesion changes anything."""
-    return shape_params["footprint_sigmas"] * shape_params["halo_sigma"] * radius_px * np.sqrt(max(aspect, 1.0 / aspect))
+    return (
+        shape_params["footprint_sigmas"] * shape_params["halo_sigma"] * radius_px * np.sqrt(max(aspect, 1.0 / aspect))
+    )
 
 
 def _lesion_deltas(lesion: dict, colours: dict, shape_params: dict, shape) -> tuple[tuple[slice, slice], np.ndarray]:
@@ -73,7 +75,10 @@ def _lesion_deltas(lesion: dict, colours: dict, shape_params: dict, shape) -> tu
     dx, dy = xs - x0, ys - y0
     cos, sin = np.cos(lesion["angle"]), np.sin(lesion["angle"])
     # Elliptical distance in units of r: the lesion is ``aspect`` times longer along ``angle``.
-    along, across = (dx * cos + dy * sin) / np.sqrt(lesion["aspect"]), (-dx * sin + dy * cos) * np.sqrt(lesion["aspect"])
+    along, across = (
+        (dx * cos + dy * sin) / np.sqrt(lesion["aspect"]),
+        (-dx * sin + dy * cos) * np.sqrt(lesion["aspect"]),
+    )
     d = np.hypot(along, across) / r
     footprint = shape_params["footprint_sigmas"] * shape_params["halo_sigma"]
     window = np.clip(1.0 - (d / footprint) ** 2, 0.0, 1.0) ** 2
@@ -132,7 +137,9 @@ def _place_lesions(regions, skin_like, iod, severity, rng, params) -> tuple[list
     pustule_fraction = per_severity(params["pustule_fraction"], severity, "pustule_fraction")
     names = sorted(regions)
     # Weighted by the skin-coloured area: a forehead mostly under a fringe gets few lesions.
-    weights = np.array([params["region_weights"][name.split("_")[0]] * (regions[name] & skin_like).sum() for name in names], float)
+    weights = np.array(
+        [params["region_weights"][name.split("_")[0]] * (regions[name] & skin_like).sum() for name in names], float
+    )
     if weights.sum() == 0:
         return [], requested
     lesions: list[dict] = []
@@ -146,17 +153,22 @@ def _place_lesions(regions, skin_like, iod, severity, rng, params) -> tuple[list
             continue
         for _attempt in range(_PLACEMENT_ATTEMPTS):
             y, x = candidates[int(rng.integers(len(candidates)))]
-            if all(np.hypot(x - other["x"], y - other["y"]) >= params["spacing"] * (radius + other["radius_px"]) for other in lesions):
-                lesions.append({
-                    "kind": kind,
-                    "region": region,
-                    "x": float(x),
-                    "y": float(y),
-                    "radius_px": float(radius),
-                    "intensity": float(rng.uniform(*params["intensity"])),
-                    "aspect": aspect,
-                    "angle": float(rng.uniform(0.0, np.pi)),
-                })
+            if all(
+                np.hypot(x - other["x"], y - other["y"]) >= params["spacing"] * (radius + other["radius_px"])
+                for other in lesions
+            ):
+                lesions.append(
+                    {
+                        "kind": kind,
+                        "region": region,
+                        "x": float(x),
+                        "y": float(y),
+                        "radius_px": float(radius),
+                        "intensity": float(rng.uniform(*params["intensity"])),
+                        "aspect": aspect,
+                        "angle": float(rng.uniform(0.0, np.pi)),
+                    }
+                )
                 break
     return lesions, requested
 
@@ -195,6 +207,8 @@ def acne_lesions(face, landmarks, *, severity: int, side, rng, params: dict) -> 
             "lesions_requested": requested,
             "lesion_count": len(lesions),
             "pustule_count": sum(lesion["kind"] == "pustule" for lesion in lesions),
-            "lesions": [{key: (round(v, 3) if isinstance(v, float) else v) for key, v in lesion.items()} for lesion in lesions],
+            "lesions": [
+                {key: (round(v, 3) if isinstance(v, float) else v) for key, v in lesion.items()} for lesion in lesions
+            ],
         },
     )

@@ -44,8 +44,10 @@ def check_face(face: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         ValueError: when the image is not H×W×3 uint8 or the landmarks are not (478, 2|3) finite.
     """
     if not isinstance(face, np.ndarray) or face.dtype != np.uint8 or face.ndim != 3 or face.shape[2] != 3:
-        raise ValueError(f"face must be an H×W×3 uint8 RGB array, got {getattr(face, 'dtype', type(face))} "
-                         f"{getattr(face, 'shape', '')}")
+        raise ValueError(
+            f"face must be an H×W×3 uint8 RGB array, got {getattr(face, 'dtype', type(face))} "
+            f"{getattr(face, 'shape', '')}"
+        )
     return validate_landmarks(landmarks)
 
 

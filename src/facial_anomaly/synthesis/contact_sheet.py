@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -39,14 +39,20 @@ def grid_image(
     tile_height = int(round(tile_px * first.shape[0] / first.shape[1]))
     rows = []
     header = [_label_strip(label, tile_px, label_px) for label in column_labels]
-    rows.append(np.hstack([np.full((label_px, gap_px, 3), _BACKGROUND, np.uint8)] + _interleave(header, label_px, gap_px)))
+    rows.append(
+        np.hstack([np.full((label_px, gap_px, 3), _BACKGROUND, np.uint8)] + _interleave(header, label_px, gap_px))
+    )
     for label, row in zip(row_labels, tiles):
         resized = [cv2.resize(tile, (tile_px, tile_height), interpolation=cv2.INTER_AREA) for tile in row]
-        body = np.hstack([np.full((tile_height, gap_px, 3), _BACKGROUND, np.uint8)] + _interleave(resized, tile_height, gap_px))
+        body = np.hstack(
+            [np.full((tile_height, gap_px, 3), _BACKGROUND, np.uint8)] + _interleave(resized, tile_height, gap_px)
+        )
         name = _label_strip(label, body.shape[1], label_px)
         rows.extend([name, body, np.full((gap_px, body.shape[1], 3), _BACKGROUND, np.uint8)])
     width = max(row.shape[1] for row in rows)
-    return np.vstack([np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=_BACKGROUND) for row in rows])
+    return np.vstack(
+        [np.pad(row, ((0, 0), (0, width - row.shape[1]), (0, 0)), constant_values=_BACKGROUND) for row in rows]
+    )
 
 
 def _interleave(images: list[np.ndarray], height: int, gap_px: int) -> list[np.ndarray]:
@@ -96,7 +102,9 @@ def synthetic_contact_sheet(
                 image = result.image
                 if outline_edits and result.edited_mask.any():
                     image = image.copy()
-                    contours, _ = cv2.findContours(result.edited_mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+                    contours, _ = cv2.findContours(
+                        result.edited_mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+                    )
                     cv2.drawContours(image, contours, -1, _EDIT_OUTLINE_COLOUR, 1)
                 if crop is not None:
                     height, width = image.shape[:2]

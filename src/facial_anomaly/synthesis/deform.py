@@ -170,7 +170,10 @@ class FieldBuilder:
         if not moving.any():
             return field
         if self._raster_key != moving.tobytes():
-            self._raster_key, self._raster = moving.tobytes(), TriangleRaster.build(source, triangles[moving], self.shape)
+            self._raster_key, self._raster = (
+                moving.tobytes(),
+                TriangleRaster.build(source, triangles[moving], self.shape),
+            )
         # Each pixel of a moving triangle → where the mesh sends it; the work is done on
         # the box the smoothing can reach.
         pixels = self._raster.pixels
@@ -222,7 +225,12 @@ def warp_with_field(
     step = max(1, int(round(grid_step_px)))
     ys, xs = np.flatnonzero(support.any(axis=1)), np.flatnonzero(support.any(axis=0))
     # The grid's border lies outside the support, so its edge cells do not move.
-    box = (max(0, ys[0] - step), max(0, xs[0] - step), min(shape[0] - 1, ys[-1] + step), min(shape[1] - 1, xs[-1] + step))
+    box = (
+        max(0, ys[0] - step),
+        max(0, xs[0] - step),
+        min(shape[0] - 1, ys[-1] + step),
+        min(shape[1] - 1, xs[-1] + step),
+    )
     grid_source, grid_triangles = _grid(box, step)
     grid_moves = field[grid_source[:, 1].astype(int), grid_source[:, 0].astype(int)]
     grid_target = grid_source + grid_moves
@@ -240,7 +248,9 @@ def warp_with_field(
     # Only points in moving cells move (the others are left in place by warp_landmarks).
     new_landmarks = landmarks.copy()
     top, left, bottom, right = box
-    near = (landmarks[:, 0] >= left) & (landmarks[:, 0] <= right) & (landmarks[:, 1] >= top) & (landmarks[:, 1] <= bottom)
+    near = (
+        (landmarks[:, 0] >= left) & (landmarks[:, 0] <= right) & (landmarks[:, 1] >= top) & (landmarks[:, 1] <= bottom)
+    )
     new_landmarks[near] = warp_landmarks(landmarks[near], grid_source, grid_target, grid_triangles[grid_moving])
     return image, new_landmarks, edited
 

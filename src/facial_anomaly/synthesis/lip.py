@@ -110,7 +110,9 @@ class LipTemplate:
         missing = ~np.isfinite(points).all(axis=1)
         if missing.any():
             landmarks = [TEMPLATE_LANDMARKS[i] for i in np.flatnonzero(missing)]
-            raise ValueError(f"lip template {self.name!r} has missing (NaN or infinite) coordinates for landmarks {landmarks}")
+            raise ValueError(
+                f"lip template {self.name!r} has missing (NaN or infinite) coordinates for landmarks {landmarks}"
+            )
         if self.cleft_side not in SIDES:
             raise ValueError(f"lip template {self.name!r}: cleft_side must be one of {SIDES}, got {self.cleft_side!r}")
         points.setflags(write=False)
@@ -135,6 +137,7 @@ def raised_side(points: np.ndarray) -> str:
     Args:
         points: landmarks (478, 2|3) or a template's (22, 2) points.
     """
+
     def get(landmark):
         return points[landmark] if len(points) > len(TEMPLATE_LANDMARKS) else points[TEMPLATE_LANDMARKS.index(landmark)]
 
@@ -250,7 +253,9 @@ def _upper_lip_warp(face, landmarks, targets: dict[int, np.ndarray], params: dic
     constrained = np.concatenate([moved, held])
     moves = np.vstack([np.array([targets[i] for i in moved]) - xy[moved], np.zeros((len(held), 2))])
     free_radius_px = params["free_radius_iod"] * iod
-    free = np.setdiff1d(vertices_near(xy, xy[list(UPPER_LIP_OUTER)], free_radius_px), still_vertices(*params["still_regions"]))
+    free = np.setdiff1d(
+        vertices_near(xy, xy[list(UPPER_LIP_OUTER)], free_radius_px), still_vertices(*params["still_regions"])
+    )
     return deform_face(face, landmarks, constrained, moves, free, params["warp"], iod)
 
 
@@ -290,9 +295,9 @@ def parametric_lip_deformation(face, landmarks, *, severity: int, side: str, rng
     ):
         for index in contour:
             x = xy[index, 0]
-            up = raise_px * raise_share * profile(x, peak_x, params["peak_halfwidth_iod"]) + notch_px * notch_share * profile(
-                x, notch_x, params["notch_halfwidth_iod"]
-            )
+            up = raise_px * raise_share * profile(
+                x, peak_x, params["peak_halfwidth_iod"]
+            ) + notch_px * notch_share * profile(x, notch_x, params["notch_halfwidth_iod"])
             across = -towards_cleft * shift_px * profile(x, middle_x, params["bow_halfwidth_iod"])
             targets[index] = xy[index] + np.array([across, -up])
     warped = _upper_lip_warp(face, landmarks, targets, params, iod)
@@ -344,7 +349,9 @@ def lip_shape_transfer(face, landmarks, *, severity: int, side: str, rng, params
     """
     templates = list(params.get("templates") or [])
     if not templates:
-        raise ValueError("lip_lt_v2 needs params['templates']: LipTemplate objects (extract_lip_template / load_lip_templates)")
+        raise ValueError(
+            "lip_lt_v2 needs params['templates']: LipTemplate objects (extract_lip_template / load_lip_templates)"
+        )
     template = templates[int(rng.integers(len(templates)))]
     mirrored = side != template.cleft_side
     if mirrored:

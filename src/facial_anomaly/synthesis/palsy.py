@@ -39,7 +39,6 @@ from .base import SyntheticFace, inter_ocular_distance, moves_metadata, per_seve
 from .colour import to_lab, write_lab_deltas
 from .deform import deform_face, still_vertices, vertices_near
 
-
 _LIP_CONTOURS = tuple(sorted(set(UPPER_LIP_OUTER + UPPER_LIP_INNER + LOWER_LIP_OUTER + LOWER_LIP_INNER)))
 # Weights below this (1/255 of full strength) cannot change an 8-bit pixel: the
 # flattening band ends there, so the edited region is finite.
@@ -81,7 +80,9 @@ def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict
     along = (xy[constrained, 0] - xy[CUPIDS_BOW_MIDPOINT, 0]) / (xy[corner, 0] - xy[CUPIDS_BOW_MIDPOINT, 0])
     share = np.clip(along, 0.0, 1.0) ** params["lip_follow_power"]
     moves = share[:, None] * corner_move[None, :]
-    free = np.setdiff1d(vertices_near(xy, xy[[corner]], params["free_radius_iod"] * iod), still_vertices(*params["still_regions"]))
+    free = np.setdiff1d(
+        vertices_near(xy, xy[[corner]], params["free_radius_iod"] * iod), still_vertices(*params["still_regions"])
+    )
     warped = deform_face(face, landmarks, constrained, moves, free, params["warp"], iod)
     image, new_landmarks, edited = warped.image, warped.landmarks, warped.edited_mask
 
@@ -95,7 +96,9 @@ def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict
         )
         fine_sigma, coarse_sigma = (sigma * iod for sigma in params["band_sigma_iod"])
         lightness = to_lab(image)[..., 0]
-        crease_shading = cv2.GaussianBlur(lightness, (0, 0), fine_sigma) - cv2.GaussianBlur(lightness, (0, 0), coarse_sigma)
+        crease_shading = cv2.GaussianBlur(lightness, (0, 0), fine_sigma) - cv2.GaussianBlur(
+            lightness, (0, 0), coarse_sigma
+        )
         deltas = np.zeros(image.shape, dtype=np.float32)
         deltas[..., 0] = -flattening * weight * crease_shading
         flattened = weight > 0

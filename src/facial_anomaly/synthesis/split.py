@@ -7,7 +7,7 @@ person id should be given their image id as person (each its own person).
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -105,18 +105,20 @@ def build_labels_table(records: Iterable[Mapping]) -> pd.DataFrame:
         if severity > 0 and family is None:
             raise ValueError(f"{image}: a synthetic image (severity {severity}) needs its family")
         label = NORMAL_LABEL if severity == 0 else family_label(family)
-        rows.append({
-            "image_id": image_id_from_path(image),
-            "image": image,
-            "source_image": record["source_image"],
-            "person": record["person"],
-            "split": record["split"],
-            "family": family,
-            "severity": severity,
-            "label": label,
-            "side": side,
-            "subset": subset,
-            "status": record.get("status", "ok"),
-        })
+        rows.append(
+            {
+                "image_id": image_id_from_path(image),
+                "image": image,
+                "source_image": record["source_image"],
+                "person": record["person"],
+                "split": record["split"],
+                "family": family,
+                "severity": severity,
+                "label": label,
+                "side": side,
+                "subset": subset,
+                "status": record.get("status", "ok"),
+            }
+        )
     table = pd.DataFrame(rows, columns=LABEL_COLUMNS)
     return table.astype({"severity": "int64"})

@@ -62,6 +62,8 @@ def trained(generated_faces) -> dict:
     from facial_anomaly.normalizers.reconstruction import train
 
     return {
-        config["architecture"]: train(config, generated_faces["train"], None, None, epochs=TRAINED_EPOCHS, **TINY_TRAINING)
+        config["architecture"]: train(
+            config, generated_faces["train"], None, None, epochs=TRAINED_EPOCHS, **TINY_TRAINING
+        )
         for config in (TINY_GANOMALY, TINY_AUTOENCODER)
     }

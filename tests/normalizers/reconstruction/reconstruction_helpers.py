@@ -31,7 +31,15 @@ TINY_AUTOENCODER = {
     "extra_layers": 0,
     "crop": TINY_CROP,
 }
-TINY_TRAINING = {"batch_size": 8, "lr": 2.0e-4, "betas": [0.5, 0.999], "seed": 3, "device": "cpu", "patience": 100, "min_epochs": 1}
+TINY_TRAINING = {
+    "batch_size": 8,
+    "lr": 2.0e-4,
+    "betas": [0.5, 0.999],
+    "seed": 3,
+    "device": "cpu",
+    "patience": 100,
+    "min_epochs": 1,
+}
 TRAINED_EPOCHS = 10  # enough for GANomaly's latent score to separate the painted defect (120 steps)
 PASTE = {"feather": 0.1, "detail_transfer": False}
 

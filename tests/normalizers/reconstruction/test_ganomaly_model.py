@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from reconstruction_helpers import TINY_AUTOENCODER, TINY_GANOMALY
 from project_paths import CONF_BASE
+from reconstruction_helpers import TINY_AUTOENCODER, TINY_GANOMALY
 
 from facial_anomaly.normalizers.reconstruction import Ganomaly, architectures, build_model
 from facial_anomaly.normalizers.reconstruction.base import SCORE_CEILING

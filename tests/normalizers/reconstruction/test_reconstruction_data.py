@@ -53,7 +53,9 @@ def test_tensor_to_images_handles_non_finite_and_out_of_range():
     assert image[0, 0, 0] == 128 and image[0, 1, 0] == 255 and image[1, 0, 0] == 0 and image[1, 1, 0] == 255
 
 
-@pytest.mark.parametrize("bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 3), np.float32), np.zeros((8, 8, 4), np.uint8)]
+)
 def test_faces_to_tensor_rejects_non_rgb_uint8(bad):
     with pytest.raises(ValueError, match="uint8"):
         faces_to_tensor([bad], CropSpec(0.5, 0.5, 1.0), 16)

@@ -68,13 +68,27 @@ def test_construction_errors(trained, tmp_path):
         create("ganomaly", device="cpu", batch_size=4, paste=PASTE)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         create("ganomaly", checkpoint=str(tmp_path / "missing.pt"), device="cpu", batch_size=4, paste=PASTE)
-    unfitted = create("ganomaly", model_config=TINY_GANOMALY, training={**FIT_TRAINING, "epochs": 1}, device="cpu", batch_size=4, paste=PASTE)
+    unfitted = create(
+        "ganomaly",
+        model_config=TINY_GANOMALY,
+        training={**FIT_TRAINING, "epochs": 1},
+        device="cpu",
+        batch_size=4,
+        paste=PASTE,
+    )
     with pytest.raises(RuntimeError, match="fit"):
         unfitted.anomaly_score(np.zeros((64, 64, 3), np.uint8))
 
 
 def test_fit_trains_the_configured_model(generated_faces, tmp_path):
-    normalizer = create("autoencoder", model_config=TINY_AUTOENCODER, training={**FIT_TRAINING, "epochs": 1}, device="cpu", batch_size=4, paste=PASTE)
+    normalizer = create(
+        "autoencoder",
+        model_config=TINY_AUTOENCODER,
+        training={**FIT_TRAINING, "epochs": 1},
+        device="cpu",
+        batch_size=4,
+        paste=PASTE,
+    )
     faces = generated_faces["train"][:8]
     assert normalizer.fit(faces, [LANDMARKS] * len(faces)) is normalizer
     assert normalizer.training_result.epochs_run == 1

@@ -28,9 +28,14 @@ def same_weights(a: dict, b: dict) -> bool:
 def test_two_epochs_lower_the_loss_and_report_auc_and_a_grid(config, generated_faces, validation_set):
     reports = []
     result = train(
-        config, generated_faces["train"][:SMALL], validation_set["images"], validation_set["labels"],
-        epochs=2, on_epoch_end=reports.append, **TINY_TRAINING,
-    )  # fmt: skip
+        config,
+        generated_faces["train"][:SMALL],
+        validation_set["images"],
+        validation_set["labels"],
+        epochs=2,
+        on_epoch_end=reports.append,
+        **TINY_TRAINING,
+    )
     first, second = result.history
     assert second["generator"] < first["generator"] and second["con"] < first["con"]
     expected = {"epoch", "generator", "con", "val_auc"}
@@ -70,9 +75,15 @@ def test_resume_continues_from_the_saved_epoch_exactly(generated_faces, tmp_path
     assert load_training_state(path).epoch == 2
     epochs_seen = []
     resumed = train(
-        TINY_GANOMALY, faces, None, None, epochs=3, resume_from=path,
-        on_epoch_end=lambda report: epochs_seen.append(report.epoch), **TINY_TRAINING,
-    )  # fmt: skip
+        TINY_GANOMALY,
+        faces,
+        None,
+        None,
+        epochs=3,
+        resume_from=path,
+        on_epoch_end=lambda report: epochs_seen.append(report.epoch),
+        **TINY_TRAINING,
+    )
     assert epochs_seen == [3]
     assert resumed.epochs_run == 3 and resumed.history[:2] == first.history
     assert resumed.history == full.history
@@ -83,18 +94,33 @@ def test_resume_continues_from_the_saved_epoch_exactly(generated_faces, tmp_path
 
 
 def test_resume_refuses_another_model_config(generated_faces, tmp_path):
-    path = save_training_state(train(TINY_GANOMALY, generated_faces["train"][:8], None, None, epochs=1, **TINY_TRAINING).state, tmp_path / "s.pt")
+    path = save_training_state(
+        train(TINY_GANOMALY, generated_faces["train"][:8], None, None, epochs=1, **TINY_TRAINING).state,
+        tmp_path / "s.pt",
+    )
     with pytest.raises(ValueError, match=r"differs in \['latent_size'\]"):
-        train({**TINY_GANOMALY, "latent_size": 8}, generated_faces["train"][:8], None, None, epochs=2, resume_from=path, **TINY_TRAINING)
+        train(
+            {**TINY_GANOMALY, "latent_size": 8},
+            generated_faces["train"][:8],
+            None,
+            None,
+            epochs=2,
+            resume_from=path,
+            **TINY_TRAINING,
+        )
 
 
 def test_early_stopping_keeps_the_best_epoch(generated_faces, validation_set, monkeypatch):
     aucs = iter([0.6, 0.7, 0.65, 0.68, 0.9])
     monkeypatch.setattr(training, "validation_auc", lambda *args: next(aucs))
     result = train(
-        TINY_AUTOENCODER, generated_faces["train"][:8], validation_set["images"], validation_set["labels"],
-        epochs=5, **{**TINY_TRAINING, "patience": 2},
-    )  # fmt: skip
+        TINY_AUTOENCODER,
+        generated_faces["train"][:8],
+        validation_set["images"],
+        validation_set["labels"],
+        epochs=5,
+        **{**TINY_TRAINING, "patience": 2},
+    )
     assert [entry["val_auc"] for entry in result.history] == [0.6, 0.7, 0.65, 0.68]
     assert result.stopped_early and result.best_epoch == 2 and result.best_auc == 0.7
     assert result.state.epochs_without_improvement == 2
@@ -104,12 +130,18 @@ def test_warm_up_epochs_neither_win_nor_count_for_patience(generated_faces, vali
     aucs = iter([0.9, 0.8, 0.5, 0.6, 0.55, 0.58])
     monkeypatch.setattr(training, "validation_auc", lambda *args: next(aucs))
     result = train(
-        TINY_AUTOENCODER, generated_faces["train"][:8], validation_set["images"], validation_set["labels"],
-        epochs=6, **{**TINY_TRAINING, "patience": 2, "min_epochs": 3},
-    )  # fmt: skip
+        TINY_AUTOENCODER,
+        generated_faces["train"][:8],
+        validation_set["images"],
+        validation_set["labels"],
+        epochs=6,
+        **{**TINY_TRAINING, "patience": 2, "min_epochs": 3},
+    )
     assert len(result.history) == 6 and not result.stopped_early
     assert result.best_epoch == 4 and result.best_auc == 0.6
-    short = train(TINY_AUTOENCODER, generated_faces["train"][:8], None, None, epochs=2, **{**TINY_TRAINING, "min_epochs": 5})
+    short = train(
+        TINY_AUTOENCODER, generated_faces["train"][:8], None, None, epochs=2, **{**TINY_TRAINING, "min_epochs": 5}
+    )
     assert short.best_epoch == 2 and same_weights(short.best_state_dict, short.state.state_dict)
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 import torch
+import yaml
 
 from facial_anomaly.normalizers.stylegan2 import GeneratorConfig, StyleGAN2Generator, build_lpips
 
@@ -66,5 +66,7 @@ def lpips_random():
 @pytest.fixture(scope="session")
 def stylegan2_parameters() -> dict:
     """The parsed ``conf/base/parameters_stylegan2.yml``."""
-    with open(Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_stylegan2.yml", encoding="utf-8") as handle:
+    with open(
+        Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_stylegan2.yml", encoding="utf-8"
+    ) as handle:
         return yaml.safe_load(handle)

@@ -207,7 +207,16 @@ def test_wrong_architecture_lists_missing_unexpected_and_mismatched(tiny_generat
     state["synthesis.extra"] = torch.zeros(1)
     state["synthesis.const"] = torch.zeros(1, 31, 4, 4)
     path = tmp_path / "bad.pt"
-    torch.save({"format": FORMAT_NAME, "version": 1, "config": tiny_generator.config.to_dict(), "state_dict": state, "source": "x"}, path)
+    torch.save(
+        {
+            "format": FORMAT_NAME,
+            "version": 1,
+            "config": tiny_generator.config.to_dict(),
+            "state_dict": state,
+            "source": "x",
+        },
+        path,
+    )
     with pytest.raises(ValueError) as error:
         load_generator(path, "cpu")
     message = str(error.value)

@@ -27,7 +27,15 @@ def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="power of two"):
         GeneratorConfig(48, 32, 2, 0.01, 256, 32)
     with pytest.raises(ValueError, match="missing keys \\['channel_max'\\]"):
-        GeneratorConfig.from_dict({"resolution": 32, "latent_dim": 32, "mapping_layers": 2, "mapping_lr_multiplier": 0.01, "channel_base": 256})
+        GeneratorConfig.from_dict(
+            {
+                "resolution": 32,
+                "latent_dim": 32,
+                "mapping_layers": 2,
+                "mapping_lr_multiplier": 0.01,
+                "channel_base": 256,
+            }
+        )
 
 
 def test_forward_shapes_and_stored_noise_is_deterministic(tiny_generator, tiny_config):

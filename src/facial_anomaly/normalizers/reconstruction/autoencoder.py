@@ -37,7 +37,7 @@ class AutoencoderConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "AutoencoderConfig":
-        converters = {name: int for name in ("image_size", "latent_size", "base_channels", "extra_layers")}
+        converters = dict.fromkeys(("image_size", "latent_size", "base_channels", "extra_layers"), int)
         return config_from_dict(cls, data, {**converters, "crop": CropSpec.from_dict})
 
     def to_dict(self) -> dict:
@@ -74,7 +74,9 @@ class ConvAutoencoder(ReconstructionModel):
     def optimizer_groups(self) -> dict[str, Iterable[nn.Parameter]]:
         return {"generator": self.parameters()}
 
-    def train_step(self, images: torch.Tensor, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+    def train_step(
+        self, images: torch.Tensor, optimizers: Mapping[str, torch.optim.Optimizer]
+    ) -> dict[str, torch.Tensor]:
         """One L1 step; returns ``generator`` (the total loss) and ``con`` (the same L1 term)."""
         loss = F.l1_loss(self._reconstruct(images), images)
         optimizers["generator"].zero_grad(set_to_none=True)

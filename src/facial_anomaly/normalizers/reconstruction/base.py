@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -81,7 +81,9 @@ def check_images(images: torch.Tensor, image_size: int) -> None:
     """Raise ``ValueError`` unless ``images`` is (N, 3, S, S), floating, finite and in [-1, 1]."""
     expected = (CHANNELS, image_size, image_size)
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != expected:
-        raise ValueError(f"expected images of shape (N, {CHANNELS}, {image_size}, {image_size}), got {getattr(images, 'shape', images)!r}")
+        raise ValueError(
+            f"expected images of shape (N, {CHANNELS}, {image_size}, {image_size}), got {getattr(images, 'shape', images)!r}"
+        )
     if images.shape[0] == 0:
         raise ValueError("no images given")
     if not images.is_floating_point():
@@ -90,14 +92,20 @@ def check_images(images: torch.Tensor, image_size: int) -> None:
         raise ValueError("images contain NaN or infinite values")
     low, high = float(images.min()), float(images.max())
     if low < -1.0 - RANGE_TOLERANCE or high > 1.0 + RANGE_TOLERANCE:
-        raise ValueError(f"images must lie in [-1, 1] (see facial_anomaly.normalizers.reconstruction.data), got [{low:.3g}, {high:.3g}]")
+        raise ValueError(
+            f"images must lie in [-1, 1] (see facial_anomaly.normalizers.reconstruction.data), got [{low:.3g}, {high:.3g}]"
+        )
 
 
 def finite_scores(scores: torch.Tensor) -> torch.Tensor:
     """(N,) scores with NaN/±inf replaced (NaN, +inf → :data:`SCORE_CEILING`; −inf → 0) and
     clamped to [0, SCORE_CEILING]; warns when something had to be replaced."""
     if not bool(torch.isfinite(scores).all()):
-        warnings.warn("non-finite anomaly scores (diverged model?) were replaced by the score ceiling", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            "non-finite anomaly scores (diverged model?) were replaced by the score ceiling",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     cleaned = torch.nan_to_num(scores.float(), nan=SCORE_CEILING, posinf=SCORE_CEILING, neginf=0.0)
     return cleaned.clamp(0.0, SCORE_CEILING)
 
@@ -171,7 +179,9 @@ class ReconstructionModel(nn.Module, ABC):
         """Optimizer name → parameters; the training loop makes one Adam per entry."""
 
     @abstractmethod
-    def train_step(self, images: torch.Tensor, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+    def train_step(
+        self, images: torch.Tensor, optimizers: Mapping[str, torch.optim.Optimizer]
+    ) -> dict[str, torch.Tensor]:
         """One optimisation step on a batch (N, 3, S, S) in [-1, 1] (model in train mode).
 
         Returns:

@@ -33,7 +33,6 @@ from pathlib import Path
 import torch
 
 from ...atomic import write_bytes_atomically
-
 from .base import ReconstructionModel, build_model
 
 FORMAT_NAME = "facial_anomaly.reconstruction"
@@ -90,7 +89,9 @@ def check_state_dict(model: torch.nn.Module, state_dict: Mapping, source: str) -
         )
 
 
-def model_with_state(config: Mapping, state_dict: Mapping, source: str, device: str | torch.device = "cpu") -> ReconstructionModel:
+def model_with_state(
+    config: Mapping, state_dict: Mapping, source: str, device: str | torch.device = "cpu"
+) -> ReconstructionModel:
     """A model of ``config`` holding ``state_dict``, on ``device``, in eval mode.
 
     Raises:
@@ -142,10 +143,14 @@ def _read(source: Source, map_location: str | torch.device) -> tuple[dict, str]:
         found = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{name} is not a {FORMAT_NAME} checkpoint (found {found})")
     if payload.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{name}: checkpoint version {payload.get('version')!r} is not supported (expected {FORMAT_VERSION})")
+        raise ValueError(
+            f"{name}: checkpoint version {payload.get('version')!r} is not supported (expected {FORMAT_VERSION})"
+        )
     if payload.get("kind") not in KINDS:
         raise ValueError(f"{name}: checkpoint kind {payload.get('kind')!r} is not one of {KINDS}")
-    needed = ["config_json", "state_dict"] + (["best_state_dict", "optimizers", "epoch", "progress_json"] if payload["kind"] == "training" else [])
+    needed = ["config_json", "state_dict"] + (
+        ["best_state_dict", "optimizers", "epoch", "progress_json"] if payload["kind"] == "training" else []
+    )
     missing = [key for key in needed if key not in payload]
     if missing:
         raise ValueError(f"{name}: {payload['kind']} checkpoint without {missing}")
@@ -256,7 +261,9 @@ class TrainingState:
         for key in ("state_dict", "best_state_dict"):
             check_state_dict(model, payload[key], f"{name} [{key}]")
         if not isinstance(payload["optimizers"], dict) or set(payload["optimizers"]) != set(model.optimizer_groups()):
-            raise ValueError(f"{name}: optimizer states {payload['optimizers']!r:.80} do not match {sorted(model.optimizer_groups())}")
+            raise ValueError(
+                f"{name}: optimizer states {payload['optimizers']!r:.80} do not match {sorted(model.optimizer_groups())}"
+            )
         epoch = payload["epoch"]
         if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
             raise ValueError(f"{name}: epoch must be an int ≥ 0, got {epoch!r}")

@@ -86,7 +86,9 @@ class CropSpec:
         x0 = int(round(self.center_x * width - side / 2))
         y0 = int(round(self.center_y * height - side / 2))
         if side < 1 or x0 < 0 or y0 < 0 or x0 + side > width or y0 + side > height:
-            raise ValueError(f"crop {self.to_dict()} gives box x0={x0} y0={y0} side={side}, outside a {width}×{height} image")
+            raise ValueError(
+                f"crop {self.to_dict()} gives box x0={x0} y0={y0} side={side}, outside a {width}×{height} image"
+            )
         return x0, y0, side
 
 

@@ -57,7 +57,7 @@ class LossWeights:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "LossWeights":
-        return config_from_dict(cls, data, {name: float for name in ("adv", "con", "enc")})
+        return config_from_dict(cls, data, dict.fromkeys(("adv", "con", "enc"), float))
 
     def to_dict(self) -> dict:
         return {"adv": self.adv, "con": self.con, "enc": self.enc}
@@ -120,7 +120,9 @@ class DcganEncoder(nn.Module):
     """(N, 3, S, S) → (N, out_channels, 1, 1); with ``final_conv=False`` it stops at the
     (N, C, 4, 4) features before the last conv (C = base_channels · S / 8)."""
 
-    def __init__(self, image_size: int, out_channels: int, base_channels: int, extra_layers: int, final_conv: bool = True):
+    def __init__(
+        self, image_size: int, out_channels: int, base_channels: int, extra_layers: int, final_conv: bool = True
+    ):
         super().__init__()
         layers: list[nn.Module] = [
             nn.Conv2d(CHANNELS, base_channels, KERNEL, STRIDE, PADDING, bias=False),
@@ -128,7 +130,11 @@ class DcganEncoder(nn.Module):
         ]
         size, channels = image_size // 2, base_channels
         for _ in range(extra_layers):
-            layers += [nn.Conv2d(channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels), nn.LeakyReLU(LEAKY_SLOPE)]
+            layers += [
+                nn.Conv2d(channels, channels, 3, 1, 1, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.LeakyReLU(LEAKY_SLOPE),
+            ]
         while size > BOTTOM_SIZE:
             layers += [
                 nn.Conv2d(channels, channels * 2, KERNEL, STRIDE, PADDING, bias=False),
@@ -225,7 +231,9 @@ class Ganomaly(ReconstructionModel):
     def optimizer_groups(self) -> dict[str, Iterable[nn.Parameter]]:
         return {"generator": self.generator.parameters(), "discriminator": self.discriminator.parameters()}
 
-    def train_step(self, images: torch.Tensor, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+    def train_step(
+        self, images: torch.Tensor, optimizers: Mapping[str, torch.optim.Optimizer]
+    ) -> dict[str, torch.Tensor]:
         """One G step then one D step (the reference's ``optimize_params``); returns the
         batch means of ``generator`` (L_G), ``adv``, ``con``, ``enc``, ``discriminator``
         (L_D) and ``d_reinit`` (1 when D was re-initialised after this step, else 0)."""

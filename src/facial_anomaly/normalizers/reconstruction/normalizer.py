@@ -50,9 +50,15 @@ class ReconstructionNormalizer(Normalizer):
         model_config: Mapping | None = None,
         training: Mapping | None = None,
     ):
-        given = [name for name, value in (("checkpoint", checkpoint), ("model", model), ("model_config", model_config)) if value is not None]
+        given = [
+            name
+            for name, value in (("checkpoint", checkpoint), ("model", model), ("model_config", model_config))
+            if value is not None
+        ]
         if len(given) != 1:
-            raise ValueError(f"{self.name}: give exactly one of checkpoint, model, model_config (got {given or 'none'})")
+            raise ValueError(
+                f"{self.name}: give exactly one of checkpoint, model, model_config (got {given or 'none'})"
+            )
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         self.device = resolve_device(device)
@@ -66,16 +72,22 @@ class ReconstructionNormalizer(Normalizer):
             self.model_config = normalized_config(model_config)
             self._check_architecture(self.model_config["architecture"], "model_config")
             if training is None or set(training) != set(TRAINING_KEYS):
-                raise ValueError(f"{self.name}: training needs exactly the keys {list(TRAINING_KEYS)}, got {sorted(training or {})}")
+                raise ValueError(
+                    f"{self.name}: training needs exactly the keys {list(TRAINING_KEYS)}, got {sorted(training or {})}"
+                )
             self.training = dict(training)
         else:
             if training is not None:
                 raise ValueError(f"{self.name}: training parameters only go with model_config (a model to fit)")
-            self._use(load_model(checkpoint, self.device) if checkpoint is not None else model, str(checkpoint or "model"))
+            self._use(
+                load_model(checkpoint, self.device) if checkpoint is not None else model, str(checkpoint or "model")
+            )
 
     def _check_architecture(self, architecture: str, source: str) -> None:
         if architecture != self.architecture:
-            raise ValueError(f"{source} holds a {architecture!r} model; the {self.name!r} normalizer needs {self.architecture!r}")
+            raise ValueError(
+                f"{source} holds a {architecture!r} model; the {self.name!r} normalizer needs {self.architecture!r}"
+            )
 
     def _use(self, model: ReconstructionModel, source: str) -> None:
         if not isinstance(model, ReconstructionModel):
@@ -98,7 +110,9 @@ class ReconstructionNormalizer(Normalizer):
             raise ValueError(f"{len(faces)} faces but {len(landmarks)} landmark arrays")
         for face in faces:
             check_face_image(face)
-        self.training_result = train(self.model_config, list(faces), None, None, device=str(self.device), **self.training)
+        self.training_result = train(
+            self.model_config, list(faces), None, None, device=str(self.device), **self.training
+        )
         self._use(self.training_result.best_model(self.device), "trained model")
         return self
 
@@ -116,14 +130,21 @@ class ReconstructionNormalizer(Normalizer):
         """:meth:`normalize` for several aligned faces (H×W×3 uint8; no landmark checks),
         ``batch_size`` at a time."""
         model = self._trained()
-        reconstructions = tensor_to_images(map_batches(model.reconstruct, model_inputs(model, faces), self.batch_size, self.device))
-        return [NormalizedFace(image=paste_reconstruction(face, image, model.crop, self.paste)) for face, image in zip(faces, reconstructions)]
+        reconstructions = tensor_to_images(
+            map_batches(model.reconstruct, model_inputs(model, faces), self.batch_size, self.device)
+        )
+        return [
+            NormalizedFace(image=paste_reconstruction(face, image, model.crop, self.paste))
+            for face, image in zip(faces, reconstructions)
+        ]
 
     def anomaly_scores(self, faces: Sequence[np.ndarray]) -> np.ndarray:
         """(N,) float64 anomaly scores A(x) of aligned faces (H×W×3 uint8): ≥ 0, finite,
         larger = more anomalous; comparable only between faces scored by the same model."""
         model = self._trained()
-        return map_batches(model.anomaly_score, model_inputs(model, faces), self.batch_size, self.device).double().numpy()
+        return (
+            map_batches(model.anomaly_score, model_inputs(model, faces), self.batch_size, self.device).double().numpy()
+        )
 
     def anomaly_score(self, face: np.ndarray) -> float:
         """A(x) of one aligned face (see :meth:`anomaly_scores`)."""

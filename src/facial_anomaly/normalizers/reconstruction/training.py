@@ -34,7 +34,14 @@ from sklearn.metrics import roc_auc_score
 from ...devices import resolve_device
 from ...reproducibility import epoch_seed, reproducible
 from .base import ReconstructionModel, build_model, map_batches, model_inputs, normalized_config
-from .checkpoint import Source, TrainingState, cpu_state_dict, load_training_state, model_with_state, save_training_state
+from .checkpoint import (
+    Source,
+    TrainingState,
+    cpu_state_dict,
+    load_training_state,
+    model_with_state,
+    save_training_state,
+)
 from .data import tensor_to_images
 
 Images = Sequence[np.ndarray] | torch.Tensor
@@ -95,25 +102,42 @@ def _check_labels(val_inputs: torch.Tensor | None, val_labels: Sequence[int] | N
         return None
     labels = np.asarray(val_labels if val_labels is not None else [], dtype=np.int64)
     if labels.shape != (len(val_inputs),):
-        raise ValueError(f"need one label per validation image: {len(val_inputs)} images, labels of shape {labels.shape}")
+        raise ValueError(
+            f"need one label per validation image: {len(val_inputs)} images, labels of shape {labels.shape}"
+        )
     if set(np.unique(labels).tolist()) != {0, 1}:
-        raise ValueError(f"validation labels must contain both 0 (normal) and 1 (anomalous), got {sorted(set(labels.tolist()))}")
+        raise ValueError(
+            f"validation labels must contain both 0 (normal) and 1 (anomalous), got {sorted(set(labels.tolist()))}"
+        )
     return labels
 
 
 def _optimizers(model: ReconstructionModel, lr: float, betas: Sequence[float]) -> dict[str, torch.optim.Optimizer]:
     if len(betas) != 2:
         raise ValueError(f"betas must be two numbers, got {betas!r}")
-    return {name: torch.optim.Adam(params, lr=lr, betas=(float(betas[0]), float(betas[1]))) for name, params in model.optimizer_groups().items()}
+    return {
+        name: torch.optim.Adam(params, lr=lr, betas=(float(betas[0]), float(betas[1])))
+        for name, params in model.optimizer_groups().items()
+    }
 
 
-def validation_auc(model: ReconstructionModel, images: torch.Tensor, labels: np.ndarray, batch_size: int, device: torch.device) -> float:
+def validation_auc(
+    model: ReconstructionModel, images: torch.Tensor, labels: np.ndarray, batch_size: int, device: torch.device
+) -> float:
     """ROC AUC of the model's anomaly scores of (N, 3, S, S) ``images`` against 0/1 ``labels``."""
     scores = map_batches(model.anomaly_score, images, batch_size, device).numpy()
     return float(roc_auc_score(labels, scores))
 
 
-def _run_epoch(model: ReconstructionModel, optimizers: Mapping, inputs: torch.Tensor, batch_size: int, seed: int, epoch: int, device: torch.device) -> dict[str, float]:
+def _run_epoch(
+    model: ReconstructionModel,
+    optimizers: Mapping,
+    inputs: torch.Tensor,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    device: torch.device,
+) -> dict[str, float]:
     """Train one epoch (0-based ``epoch``); returns the per-step mean of every loss."""
     torch.manual_seed(epoch_seed(seed, epoch))
     order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
@@ -128,7 +152,9 @@ def _run_epoch(model: ReconstructionModel, optimizers: Mapping, inputs: torch.Te
     losses = {name: float(total) / steps for name, total in totals.items()}
     bad = {name: value for name, value in losses.items() if not math.isfinite(value)}
     if bad:
-        raise FloatingPointError(f"epoch {epoch + 1}: non-finite losses {bad}; lower the learning rate or check the data")
+        raise FloatingPointError(
+            f"epoch {epoch + 1}: non-finite losses {bad}; lower the learning rate or check the data"
+        )
     return losses
 
 
@@ -211,7 +237,11 @@ def train(
             warming_up = state.epoch < min_epochs  # kept only as a fallback until the first epoch ≥ min_epochs
             is_best = warming_up or auc is None or state.best_auc is None or auc > state.best_auc
             if is_best:
-                state.best_epoch, state.best_auc, state.epochs_without_improvement = state.epoch, None if warming_up else auc, 0
+                state.best_epoch, state.best_auc, state.epochs_without_improvement = (
+                    state.epoch,
+                    None if warming_up else auc,
+                    0,
+                )
                 state.best_state_dict = cpu_state_dict(model.state_dict())
             else:
                 state.epochs_without_improvement += 1
@@ -220,11 +250,19 @@ def train(
             if checkpoint_path is not None:
                 save_training_state(snapshot(), checkpoint_path)
             if on_epoch_end is not None:
-                on_epoch_end(EpochReport(
-                    epoch=state.epoch, epochs=epochs, losses=losses, val_auc=auc, is_best=is_best,
-                    seconds=time.perf_counter() - started, model=model, history=list(state.history),
-                    training_state=snapshot,
-                ))  # fmt: skip
+                on_epoch_end(
+                    EpochReport(
+                        epoch=state.epoch,
+                        epochs=epochs,
+                        losses=losses,
+                        val_auc=auc,
+                        is_best=is_best,
+                        seconds=time.perf_counter() - started,
+                        model=model,
+                        history=list(state.history),
+                        training_state=snapshot,
+                    )
+                )
         final = snapshot()
     return TrainingResult(
         model_config=config,
@@ -238,15 +276,24 @@ def train(
     )
 
 
-def _initial_state(config: dict, model: ReconstructionModel, optimizers: Mapping, resume_from: Source | TrainingState | None) -> TrainingState:
+def _initial_state(
+    config: dict, model: ReconstructionModel, optimizers: Mapping, resume_from: Source | TrainingState | None
+) -> TrainingState:
     """A fresh state, or the checked state to resume from (same model config)."""
     if resume_from is None:
         weights = cpu_state_dict(model.state_dict())
         return TrainingState(
-            model_config=config, state_dict=weights, best_state_dict=weights,
+            model_config=config,
+            state_dict=weights,
+            best_state_dict=weights,
             optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
-            epoch=0, history=[], best_epoch=0, best_auc=None, epochs_without_improvement=0, stopped_early=False,
-        )  # fmt: skip
+            epoch=0,
+            history=[],
+            best_epoch=0,
+            best_auc=None,
+            epochs_without_improvement=0,
+            stopped_early=False,
+        )
     if isinstance(resume_from, TrainingState):
         state = copy.deepcopy(resume_from)  # training updates its state in place; never the caller's object
     else:
@@ -254,7 +301,9 @@ def _initial_state(config: dict, model: ReconstructionModel, optimizers: Mapping
     saved = normalized_config(state.model_config)
     if saved != config:
         differing = sorted(key for key in set(saved) | set(config) if saved.get(key) != config.get(key))
-        raise ValueError(f"cannot resume: the checkpoint's model config differs in {differing} (checkpoint {saved}, requested {config})")
+        raise ValueError(
+            f"cannot resume: the checkpoint's model config differs in {differing} (checkpoint {saved}, requested {config})"
+        )
     return state
 
 

@@ -126,7 +126,9 @@ def adapt(
         on_step: called with the step index after each optimisation step (progress, timing).
     """
     if w.ndim != 3 or w.shape[0] != 1 or target.shape[0] != 1:
-        raise ValueError(f"adapt works on one face: w (1, num_ws, dim), target (1, 3, H, W); got {tuple(w.shape)}, {tuple(target.shape)}")
+        raise ValueError(
+            f"adapt works on one face: w (1, num_ws, dim), target (1, 3, H, W); got {tuple(w.shape)}, {tuple(target.shape)}"
+        )
     tuned = copy.deepcopy(generator)
     device = tuned.device
     ws = tuned.broadcast_w(w.detach().to(device))
@@ -151,7 +153,11 @@ def adapt(
             break
         loss = config.l2_weight * F.mse_loss(image, target_full)
         if config.lpips_weight > 0:
-            loss = loss + config.lpips_weight * perceptual_distance(perceptual, image, target_work, config.working_resolution).sum()
+            loss = (
+                loss
+                + config.lpips_weight
+                * perceptual_distance(perceptual, image, target_work, config.working_resolution).sum()
+            )
         for weight, grad in zip(weights, torch.autograd.grad(loss, weights)):
             weight.grad = grad
         optimizer.step()
@@ -165,5 +171,7 @@ def adapt(
         snapshots={step: snapshots[step] for step in sorted(config.snapshot_steps)},
         loss=losses.cpu(),
         region_heat=heat_curve,
-        reconstruction_step=None if heat_curve is None else reconstruction_step(heat_curve, config.reconstruction_fraction),
+        reconstruction_step=None
+        if heat_curve is None
+        else reconstruction_step(heat_curve, config.reconstruction_fraction),
     )

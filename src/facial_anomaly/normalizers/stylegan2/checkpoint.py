@@ -212,7 +212,12 @@ def _rosinality_fir_buffers(config: GeneratorConfig) -> dict[str, torch.Tensor]:
 
 
 def _rosinality_probe(state_dict: Mapping, source: str) -> tuple[int, int, dict[int, int]]:
-    _require(state_dict, ["style.1.weight", "conv1.conv.weight", "to_rgb1.conv.weight"], "rosinality/stylegan2-pytorch", source)
+    _require(
+        state_dict,
+        ["style.1.weight", "conv1.conv.weight", "to_rgb1.conv.weight"],
+        "rosinality/stylegan2-pytorch",
+        source,
+    )
     blocks = _count(state_dict, "to_rgbs.{}.conv.weight", 0)
     widths = {4: _dim(state_dict, "conv1.conv.weight", 1, source)}
     widths.update({8 * 2**b: _dim(state_dict, f"convs.{2 * b}.conv.weight", 1, source) for b in range(blocks)})
@@ -276,7 +281,12 @@ def _nvidia_fir_buffers(config: GeneratorConfig) -> dict[str, torch.Tensor]:
 
 
 def _nvidia_probe(state_dict: Mapping, source: str) -> tuple[int, int, dict[int, int]]:
-    _require(state_dict, ["mapping.fc0.weight", "synthesis.b4.conv1.weight", "synthesis.b4.torgb.weight"], "stylegan2-ada-pytorch", source)
+    _require(
+        state_dict,
+        ["mapping.fc0.weight", "synthesis.b4.conv1.weight", "synthesis.b4.torgb.weight"],
+        "stylegan2-ada-pytorch",
+        source,
+    )
     widths = {4: _dim(state_dict, "synthesis.b4.conv1.weight", 0, source)}
     res = 8
     while f"synthesis.b{res}.conv1.weight" in state_dict:
@@ -318,7 +328,9 @@ def _public_config(fmt: _PublicFormat, state_dict: Mapping, source: str) -> Gene
     return config
 
 
-def _from_public(fmt: _PublicFormat, state_dict: Mapping, source: str) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
+def _from_public(
+    fmt: _PublicFormat, state_dict: Mapping, source: str
+) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
     config = _public_config(fmt, state_dict, source)
     own_shapes = _own_shapes(config)
     names = {own: fmt.name(own) for own in own_shapes}
@@ -329,7 +341,9 @@ def _from_public(fmt: _PublicFormat, state_dict: Mapping, source: str) -> tuple[
     check_state_dict(expected, state_dict, source)
     for key, kernel in fixed.items():
         if not torch.allclose(state_dict[key].float().cpu(), kernel, atol=1e-6):
-            raise ValueError(f"{source}: {key} is not the StyleGAN2 [1, 3, 3, 1] filter; other filters are not supported")
+            raise ValueError(
+                f"{source}: {key} is not the StyleGAN2 [1, 3, 3, 1] filter; other filters are not supported"
+            )
     return config, {own: state_dict[names[own]].reshape(shape).clone() for own, shape in own_shapes.items()}
 
 
@@ -399,7 +413,9 @@ def safe_torch_load(path: str | Path, map_location: str | torch.device) -> objec
         ) from error
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device) -> tuple[GeneratorConfig, dict[str, torch.Tensor], str]:
+def read_checkpoint(
+    path: str | Path, map_location: str | torch.device
+) -> tuple[GeneratorConfig, dict[str, torch.Tensor], str]:
     """Read any supported checkpoint as (config, this project's state dict, format name).
 
     Format names: ``"facial_anomaly"`` (own format), ``"rosinality"`` or ``"nvidia"``.
@@ -413,7 +429,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device) -> tuple
         raise ValueError(f"{path} holds a {type(data).__name__}, not a checkpoint dict")
     if data.get("format") == FORMAT_NAME:
         if data.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{path}: format version {data.get('version')!r} is not supported (expected {FORMAT_VERSION})")
+            raise ValueError(
+                f"{path}: format version {data.get('version')!r} is not supported (expected {FORMAT_VERSION})"
+            )
         if not isinstance(data.get("config"), dict) or not isinstance(data.get("state_dict"), dict):
             raise ValueError(f"{path}: own-format checkpoint without a 'config' and 'state_dict' dict")
         return GeneratorConfig.from_dict(data["config"]), data["state_dict"], "facial_anomaly"

@@ -144,7 +144,9 @@ class EqualLinear(nn.Module):
     With ``activation`` the output goes through leaky ReLU (0.2) × √2.
     """
 
-    def __init__(self, in_features: int, out_features: int, *, lr_multiplier: float, bias_init: float, activation: bool):
+    def __init__(
+        self, in_features: int, out_features: int, *, lr_multiplier: float, bias_init: float, activation: bool
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init)))
@@ -197,7 +199,16 @@ class ModulatedConv2d(nn.Module):
     as one ordinary convolution.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, latent_dim: int, *, demodulate: bool, upsample: bool):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        latent_dim: int,
+        *,
+        demodulate: bool,
+        upsample: bool,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.affine = EqualLinear(latent_dim, in_channels, lr_multiplier=1.0, bias_init=1.0, activation=False)
@@ -333,9 +344,7 @@ class StyleGAN2Generator(nn.Module):
 
     def make_noise(self, batch: int, rng: torch.Generator | None = None) -> list[torch.Tensor]:
         """Fresh N(0, 1) noise maps, each (batch, 1, r_j, r_j), on the generator's device."""
-        return [
-            torch.randn((batch, *shape[1:]), generator=rng, device=self.device) for shape in self.noise_shapes()
-        ]
+        return [torch.randn((batch, *shape[1:]), generator=rng, device=self.device) for shape in self.noise_shapes()]
 
     def broadcast_w(self, w: torch.Tensor) -> torch.Tensor:
         """(B, latent_dim) or (B, 1, latent_dim) W codes, or (B, num_ws, latent_dim) W+ codes →

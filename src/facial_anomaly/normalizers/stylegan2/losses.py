@@ -26,7 +26,9 @@ class PerceptualConfig:
         return from_mapping(cls, config, "perceptual")
 
 
-def perceptual_distance(perceptual: nn.Module, a: torch.Tensor, b: torch.Tensor, working_resolution: int) -> torch.Tensor:
+def perceptual_distance(
+    perceptual: nn.Module, a: torch.Tensor, b: torch.Tensor, working_resolution: int
+) -> torch.Tensor:
     """Per-image perceptual distance at ``working_resolution``.
 
     Args:

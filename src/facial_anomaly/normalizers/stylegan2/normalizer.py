@@ -176,7 +176,9 @@ class StyleGAN2Normalizer(Normalizer):
                         image=tensor_to_image(adapted.output, height, width),
                         snapshots={step: tensor_to_image(x, height, width) for step, x in adapted.snapshots.items()},
                         reconstruction_step=adapted.reconstruction_step,
-                        region_heat=None if adapted.region_heat is None else adapted.region_heat.numpy().astype(np.float32),
+                        region_heat=None
+                        if adapted.region_heat is None
+                        else adapted.region_heat.numpy().astype(np.float32),
                         w=inverted.w[i].cpu().numpy().astype(np.float32),
                         inversion_loss=float(inverted.perceptual_loss[-1, i]),
                         inversion_losses=inverted.perceptual_loss[:, i].numpy().astype(np.float32),

@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from facial_anomaly.evaluation import binary_labels, evaluate, markdown_table, roc_figure, score_histogram_figure, severity_scatter_figure
+from facial_anomaly.evaluation import (
+    binary_labels,
+    evaluate,
+    markdown_table,
+    roc_figure,
+    score_histogram_figure,
+    severity_scatter_figure,
+)
 from facial_anomaly.faces import image_id_from_path
 
 from ..scores.nodes import NORMALITY_COLUMN, SCORE_COLUMN, variant_columns
@@ -19,7 +26,9 @@ def _with_image_id(table: pd.DataFrame, what: str) -> pd.DataFrame:
     if "image_id" in table:
         return table
     if "image" not in table:
-        raise KeyError(f"the {what} table needs an 'image' column (path relative to input_dir); has {list(table.columns)}")
+        raise KeyError(
+            f"the {what} table needs an 'image' column (path relative to input_dir); has {list(table.columns)}"
+        )
     return table.assign(image_id=table["image"].astype(str).map(image_id_from_path))
 
 
@@ -27,7 +36,9 @@ def prepare_tables(scores_csv: pd.DataFrame, labels: pd.DataFrame) -> tuple[pd.D
     """Both tables keyed by ``image_id`` (derived from ``image`` when absent), and S negated."""
     scores_table = _with_image_id(scores_csv, "scores")
     if NORMALITY_COLUMN in scores_table:
-        scores_table = scores_table.assign(**{NEGATED_NORMALITY_COLUMN: -pd.to_numeric(scores_table[NORMALITY_COLUMN], errors="coerce")})
+        scores_table = scores_table.assign(
+            **{NEGATED_NORMALITY_COLUMN: -pd.to_numeric(scores_table[NORMALITY_COLUMN], errors="coerce")}
+        )
     return scores_table, _with_image_id(labels, "labels")
 
 
@@ -36,11 +47,22 @@ def _number(value) -> float:
 
 
 def _metric_options(evaluate_params: dict) -> dict:
-    keys = ("label_column", "severity_column", "subset_column", "subset_controls", "specificity", "n_boot", "ci_level", "seed")
+    keys = (
+        "label_column",
+        "severity_column",
+        "subset_column",
+        "subset_controls",
+        "specificity",
+        "n_boot",
+        "ci_level",
+        "seed",
+    )
     return {key: evaluate_params[key] for key in keys}
 
 
-def evaluate_scores(scores_csv: pd.DataFrame, labels: pd.DataFrame, evaluate_params: dict) -> tuple[dict, pd.DataFrame, str]:
+def evaluate_scores(
+    scores_csv: pd.DataFrame, labels: pd.DataFrame, evaluate_params: dict
+) -> tuple[dict, pd.DataFrame, str]:
     """``metrics.json`` (full evaluation of ``anomaly_score``, headline numbers of every
     other column), the variant comparison table and its Markdown rendering."""
     scores_table, labels_table = prepare_tables(scores_csv, labels)
@@ -69,8 +91,13 @@ def evaluate_scores(scores_csv: pd.DataFrame, labels: pd.DataFrame, evaluate_par
                 "metric.pearson": _number(pearson.get("estimate")),
             }
         )
-    comparison = pd.DataFrame(rows).sort_values("metric.auc", ascending=False, na_position="last").reset_index(drop=True)
-    metrics = {"default": results[SCORE_COLUMN], "variants": {c: results[c]["overall"] for c in columns if c != SCORE_COLUMN}}
+    comparison = (
+        pd.DataFrame(rows).sort_values("metric.auc", ascending=False, na_position="last").reset_index(drop=True)
+    )
+    metrics = {
+        "default": results[SCORE_COLUMN],
+        "variants": {c: results[c]["overall"] for c in columns if c != SCORE_COLUMN},
+    }
     return metrics, comparison, comparison_markdown(comparison, evaluate_params["report_decimals"])
 
 
@@ -100,7 +127,9 @@ def plot_evaluation(scores_csv: pd.DataFrame, labels: pd.DataFrame, evaluate_par
     if severity_column in joined and joined[severity_column].notna().sum() > 2:
         rated = joined[joined[severity_column].notna()]
         figures["severity.png"] = severity_scatter_figure(
-            rated[SCORE_COLUMN].to_numpy(float), rated[severity_column].to_numpy(float),
-            title=f"{SCORE_COLUMN} vs {severity_column}", severity_label=severity_column,
+            rated[SCORE_COLUMN].to_numpy(float),
+            rated[severity_column].to_numpy(float),
+            title=f"{SCORE_COLUMN} vs {severity_column}",
+            severity_label=severity_column,
         )
     return figures

@@ -119,9 +119,20 @@ def draw_heatmap_overlays(
     run's first (default) normalizer: overlays are for looking at, and full-size photos
     are costly to redraw for every normalizer."""
     default_normalizer = selected_normalizers(normalize)[0]
-    done = normalize_report[(normalize_report["status"] == "ok") & (normalize_report["normalizer"] == default_normalizer)]
+    done = normalize_report[
+        (normalize_report["status"] == "ok") & (normalize_report["normalizer"] == default_normalizer)
+    ]
     keys = {normalized_key(n, i): i for n, i in zip(done["normalizer"], done["image_id"])}
-    return _overlays(aligned_faces, heatmap_maps, keys, raw_images, alignment, normalize_report, _style(heatmaps["overlay"]), preprocess)
+    return _overlays(
+        aligned_faces,
+        heatmap_maps,
+        keys,
+        raw_images,
+        alignment,
+        normalize_report,
+        _style(heatmaps["overlay"]),
+        preprocess,
+    )
 
 
 def compute_cam_heatmaps(
@@ -140,16 +151,18 @@ def compute_cam_heatmaps(
 
     def make(trained: TrainedModel, image_id: str) -> Callable[[], np.ndarray]:
         def run() -> np.ndarray:
-            original, partner = load_supervised_input(image_id, aligned_faces, normalized_faces, normalizer,
-                                                      with_normalized=trained.needs_normalized)  # fmt: skip
+            original, partner = load_supervised_input(
+                image_id, aligned_faces, normalized_faces, normalizer, with_normalized=trained.needs_normalized
+            )
             return grad_cam(trained.model, original, partner, points[image_id], tap=tap)
 
         return run
 
     maps = {}
     for name, trained in load_trained_models(supervised_checkpoints, train_supervised).items():
-        for image_id in supervised_face_ids(aligned_faces, normalized_faces, normalize_report, normalizer,
-                                            with_normalized=trained.needs_normalized):  # fmt: skip
+        for image_id in supervised_face_ids(
+            aligned_faces, normalized_faces, normalize_report, normalizer, with_normalized=trained.needs_normalized
+        ):
             maps[f"{name}/{image_id}"] = make(trained, image_id)
     return maps
 
@@ -166,5 +179,13 @@ def draw_cam_overlays(
     """The Grad-CAM maps drawn like the PSE heatmaps: over the aligned face and over the
     original photo (``<model>/<image_id>`` PNGs)."""
     keys = {key: key.split("/", 1)[1] for key in cam_maps}
-    return _overlays(aligned_faces, cam_maps, keys, raw_images, alignment, normalize_report,
-                     _style(train_supervised["cam"]["overlay"]), preprocess)  # fmt: skip
+    return _overlays(
+        aligned_faces,
+        cam_maps,
+        keys,
+        raw_images,
+        alignment,
+        normalize_report,
+        _style(train_supervised["cam"]["overlay"]),
+        preprocess,
+    )

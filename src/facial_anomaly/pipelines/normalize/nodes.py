@@ -112,7 +112,13 @@ def normalize_faces(
     ``model_score``, the normalizer's own anomaly score where it has one (GANomaly's
     A(x) = ‖G_E(x) − E(G(x))‖₁, the autoencoder's reconstruction error)."""
     normalizers = build_normalizers(
-        normalize, shape_model, appearance_model, stylegan2, stylegan2_presets, reconstruction_checkpoints, train_reconstruction
+        normalize,
+        shape_model,
+        appearance_model,
+        stylegan2,
+        stylegan2_presets,
+        reconstruction_checkpoints,
+        train_reconstruction,
     )
     ok_ids = set(ok_image_ids(face_geometry, aligned_faces))
     points_by_id = landmarks_by_image(landmarks[landmarks["image_id"].isin(ok_ids)])

@@ -28,7 +28,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 draw_comparison_sheets,
-                inputs=["aligned_faces", "normalized_faces", "normalize_report", "params:normalize", "params:normalize_sheets"],
+                inputs=[
+                    "aligned_faces",
+                    "normalized_faces",
+                    "normalize_report",
+                    "params:normalize",
+                    "params:normalize_sheets",
+                ],
                 outputs="normalize_sheets",
                 name="draw_comparison_sheets",
             ),

@@ -86,12 +86,16 @@ def locate_faces(
         image_id = image_id_from_path(relative_path)
         base = {"image_id": image_id, "image": relative_path, "params_hash": fingerprint, "reused": False}
         if not is_supported(relative_path):
-            rows.append({**base, "status": "unsupported_format", "detail": "not an image file extension", "source_sha1": ""})
+            rows.append(
+                {**base, "status": "unsupported_format", "detail": "not an image file extension", "source_sha1": ""}
+            )
             continue
         try:
             data = raw_images[relative_path]()
         except Exception as error:  # an unreadable file (permissions, I/O) is a report row, not a crash
-            rows.append({**base, "status": "unreadable", "detail": f"{type(error).__name__}: {error}", "source_sha1": ""})
+            rows.append(
+                {**base, "status": "unreadable", "detail": f"{type(error).__name__}: {error}", "source_sha1": ""}
+            )
             continue
         sha1 = sha1_of_bytes(data)
         previous = reusable.get(image_id)

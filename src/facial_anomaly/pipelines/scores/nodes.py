@@ -11,7 +11,6 @@ import pandas as pd
 
 from facial_anomaly.heatmaps import HeatmapKindUnavailable, ensure_kind_available
 from facial_anomaly.scoring import parse_variant_name, score_variants, single_variant_grid, variant_grid
-
 from facial_anomaly.supervised.features import SUPERVISED_PREFIX, supervised_columns
 from facial_anomaly.supervised.fusion import Fusion
 
@@ -31,7 +30,9 @@ UNSUPERVISED_COLUMN = "unsupervised_score"  # the unsupervised default, kept whe
 def variant_columns(scores_table: pd.DataFrame) -> list[str]:
     """The ``<normalizer>.<variant>`` columns of a scores table (unsupervised variants,
     models' own scores, supervised probabilities and severities)."""
-    return [c for c in scores_table.columns if c not in (*FILE_COLUMNS, SCORE_COLUMN, NORMALITY_COLUMN, UNSUPERVISED_COLUMN)]
+    return [
+        c for c in scores_table.columns if c not in (*FILE_COLUMNS, SCORE_COLUMN, NORMALITY_COLUMN, UNSUPERVISED_COLUMN)
+    ]
 
 
 def variant_column(normalizer: str, variant: str) -> str:
@@ -85,7 +86,12 @@ def score_faces(
         row.update({variant_column(normalizer, name): value for name, value in variants.items()})
         if normalizer == default_normalizer and parse_variant_name(default_variant).kind not in unavailable:
             (row[NORMALITY_COLUMN],) = score_variants(
-                original, normalized, points, grid=single_variant_grid(default_variant), statistic="normality_index", **options
+                original,
+                normalized,
+                points,
+                grid=single_variant_grid(default_variant),
+                statistic="normality_index",
+                **options,
             ).values()
 
     # The normalizers' own scores (GANomaly's A(x)...) join the table as <normalizer>.model_score.
@@ -96,7 +102,7 @@ def score_faces(
     table = files[FILE_COLUMNS].reset_index(drop=True)
     table = table.join(pd.DataFrame([values.get(image_id, {}) for image_id in table["image_id"]]))
     default_column = variant_column(default_normalizer, default_variant)
-    table.insert(4, SCORE_COLUMN, table[default_column] if default_column in table else np.nan)
+    table.insert(4, SCORE_COLUMN, table.get(default_column, np.nan))
     if NORMALITY_COLUMN not in table:
         table[NORMALITY_COLUMN] = np.nan
     missing = (table["status"] == "ok") & table[SCORE_COLUMN].isna()
@@ -166,29 +172,51 @@ def score_supervised(
     for name, trained in models.items():
         image_ids, probability, severity = [], [np.zeros(0)], [np.zeros(0)]
         for ids, originals, partners, points in iter_supervised_batches(
-            aligned_faces, normalized_faces, normalize_report, landmarks, normalizer,
-            with_normalized=trained.needs_normalized, batch_size=batch_size,
+            aligned_faces,
+            normalized_faces,
+            normalize_report,
+            landmarks,
+            normalizer,
+            with_normalized=trained.needs_normalized,
+            batch_size=batch_size,
         ):
             scored = trained.model.score_batch(originals, partners, points, batch_size=batch_size)
             image_ids += ids
             probability.append(scored[0])
             severity.append(scored[1])
         if not image_ids and trained.needs_normalized:
-            logger.warning("supervised model %s compares with %s-normalized faces, and this run made none: add %s to "
-                           "normalize.normalizer to score with it", name, normalizer, normalizer)  # fmt: skip
+            logger.warning(
+                "supervised model %s compares with %s-normalized faces, and this run made none: add %s to "
+                "normalize.normalizer to score with it",
+                name,
+                normalizer,
+                normalizer,
+            )
         probability_column, severity_column = supervised_columns(name)
-        part = pd.DataFrame({"image_id": image_ids, probability_column: np.concatenate(probability),
-                             severity_column: np.concatenate(severity)})  # fmt: skip
+        part = pd.DataFrame(
+            {
+                "image_id": image_ids,
+                probability_column: np.concatenate(probability),
+                severity_column: np.concatenate(severity),
+            }
+        )
         table = table.merge(part, on="image_id", how="outer")
     return table, {name: trained.sha1 for name, trained in models.items()}
 
 
-def _fusion_problem(fusion: Fusion, table: pd.DataFrame, checkpoints_sha1: dict[str, str], scores: dict, train_supervised: dict) -> str:
+def _fusion_problem(
+    fusion: Fusion, table: pd.DataFrame, checkpoints_sha1: dict[str, str], scores: dict, train_supervised: dict
+) -> str:
     """Why the fitted fusion cannot score this table ("" when it can)."""
     provenance = fusion.provenance
-    if provenance.get("normalizer") != train_supervised["normalizer"] or provenance.get("statistic") != scores["statistic"]:
-        return (f"the fusion was fitted with normalizer {provenance.get('normalizer')!r} and statistic {provenance.get('statistic')!r}, "
-                f"this run uses {train_supervised['normalizer']!r} and {scores['statistic']!r}")
+    if (
+        provenance.get("normalizer") != train_supervised["normalizer"]
+        or provenance.get("statistic") != scores["statistic"]
+    ):
+        return (
+            f"the fusion was fitted with normalizer {provenance.get('normalizer')!r} and statistic {provenance.get('statistic')!r}, "
+            f"this run uses {train_supervised['normalizer']!r} and {scores['statistic']!r}"
+        )
     fitted = provenance.get("checkpoint_sha1", {})
     changed = sorted(name for name, sha1 in fitted.items() if checkpoints_sha1.get(name) != sha1)
     if changed:
@@ -213,10 +241,17 @@ def fuse_scores(
     score columns of this run; otherwise it stays the unsupervised default (the summary's
     ``anomaly_score_source`` says which, and ``fusion_unavailable`` why not). The
     unsupervised default is always kept as ``unsupervised_score``."""
-    table = unsupervised_scores.merge(supervised_scores, on="image_id", how="left") if len(supervised_scores.columns) > 1 \
+    table = (
+        unsupervised_scores.merge(supervised_scores, on="image_id", how="left")
+        if len(supervised_scores.columns) > 1
         else unsupervised_scores.copy()
+    )
     table.insert(table.columns.get_loc(SCORE_COLUMN) + 1, UNSUPERVISED_COLUMN, table[SCORE_COLUMN])
-    summary = {**unsupervised_summary, "anomaly_score_source": "unsupervised", "supervised_models": list(supervised_checkpoint_sha1)}
+    summary = {
+        **unsupervised_summary,
+        "anomaly_score_source": "unsupervised",
+        "supervised_models": list(supervised_checkpoint_sha1),
+    }
     if supervised_fusion is not None:
         fusion = Fusion.from_dict(supervised_fusion, "supervised_fusion")
         problem = _fusion_problem(fusion, table, supervised_checkpoint_sha1, scores, train_supervised)

@@ -36,11 +36,18 @@ def inspect_stylegan2(
     image_ids = ok_image_ids(face_geometry, aligned_faces)
     points = landmarks_by_image(landmarks[landmarks["image_id"].isin(image_ids)])
     faces = [load_aligned(aligned_faces, image_id)[0] for image_id in image_ids]
-    masks = [region_mask(points[i], face.shape, region, **scores["regions"][region]).astype(np.float32) for i, face in zip(image_ids, faces)]
+    masks = [
+        region_mask(points[i], face.shape, region, **scores["regions"][region]).astype(np.float32)
+        for i, face in zip(image_ids, faces)
+    ]
     start = time.perf_counter()
     results = normalizer.normalize_batch(faces, masks) if faces else []
     seconds = (time.perf_counter() - start) / max(len(faces), 1)
-    snapshots = {f"{image_id}/step_{step:04d}": image for image_id, result in zip(image_ids, results) for step, image in result.snapshots.items()}
+    snapshots = {
+        f"{image_id}/step_{step:04d}": image
+        for image_id, result in zip(image_ids, results)
+        for step, image in result.snapshots.items()
+    }
     table = pd.DataFrame(
         [
             {

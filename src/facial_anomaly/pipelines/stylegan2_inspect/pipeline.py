@@ -10,7 +10,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 inspect_stylegan2,
-                inputs=["aligned_faces", "face_geometry", "landmarks", "params:stylegan2", "params:stylegan2_presets", "params:scores"],
+                inputs=[
+                    "aligned_faces",
+                    "face_geometry",
+                    "landmarks",
+                    "params:stylegan2",
+                    "params:stylegan2_presets",
+                    "params:scores",
+                ],
                 outputs=["stylegan2_snapshots", "stylegan2_severity", "stylegan2_curves"],
                 name="inspect_stylegan2",
                 tags="gpu",

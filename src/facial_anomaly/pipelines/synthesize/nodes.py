@@ -33,18 +33,24 @@ def persons_by_image(persons: pd.DataFrame | None) -> dict[str, dict]:
     if persons is None:
         return {}
     if "image" not in persons or "person" not in persons:
-        raise KeyError(f"the persons table needs columns 'image' and 'person' (and optionally 'age'); has {list(persons.columns)}")
+        raise KeyError(
+            f"the persons table needs columns 'image' and 'person' (and optionally 'age'); has {list(persons.columns)}"
+        )
     return {str(row["image"]): row for row in persons.to_dict("records")}
 
 
-def plan_synthesis(face_geometry: pd.DataFrame, aligned_faces: dict, persons: pd.DataFrame | None, synthesize: dict) -> pd.DataFrame:
+def plan_synthesis(
+    face_geometry: pd.DataFrame, aligned_faces: dict, persons: pd.DataFrame | None, synthesize: dict
+) -> pd.DataFrame:
     """One row per image to make: every aligned normal face once untouched (severity 0)
     and, per family, ``severities_per_face`` severities drawn from 1..4; faces are split
     into train/dev/test by person (a ``persons`` table maps ``image`` → ``person``
     [, ``age``]; without one every photo is its own person)."""
     known = persons_by_image(persons)
     sources = face_geometry[face_geometry["image_id"].isin(ok_image_ids(face_geometry, aligned_faces))]
-    people = {row["image"]: str(known.get(row["image"], {}).get("person", row["image"])) for row in sources.to_dict("records")}
+    people = {
+        row["image"]: str(known.get(row["image"], {}).get("person", row["image"])) for row in sources.to_dict("records")
+    }
     split_of = split_by_person(people.values(), synthesize["split"]["fractions"], synthesize["seed"])
     rows = []
     for index, source in enumerate(sources.sort_values("image").to_dict("records")):
@@ -56,20 +62,40 @@ def plan_synthesis(face_geometry: pd.DataFrame, aligned_faces: dict, persons: pd
             "source_image": source["image"],
             "person": person,
             "split": split_of[person],
-            "subset": subset_from_age(age, synthesize["child_max_age"]) if age is not None and not pd.isna(age) else None,
+            "subset": subset_from_age(age, synthesize["child_max_age"])
+            if age is not None and not pd.isna(age)
+            else None,
         }
         folder = f"{common['split']}"
-        rows.append({**common, "family": None, "severity": 0, "seed": int(rng.integers(2**31)),
-                     "image": f"{folder}/{CONTROL_FOLDER}/{source['image_id']}.png"})
+        rows.append(
+            {
+                **common,
+                "family": None,
+                "severity": 0,
+                "seed": int(rng.integers(2**31)),
+                "image": f"{folder}/{CONTROL_FOLDER}/{source['image_id']}.png",
+            }
+        )
         for family in synthesize["families"]:
-            chosen = rng.choice([s for s in synthesize["severities"] if s > 0], size=synthesize["severities_per_face"], replace=False)
+            chosen = rng.choice(
+                [s for s in synthesize["severities"] if s > 0], size=synthesize["severities_per_face"], replace=False
+            )
             for severity in sorted(int(s) for s in chosen):
-                rows.append({**common, "family": family, "severity": severity, "seed": int(rng.integers(2**31)),
-                             "image": f"{folder}/{family}/{source['image_id']}_s{severity}.png"})
+                rows.append(
+                    {
+                        **common,
+                        "family": family,
+                        "severity": severity,
+                        "seed": int(rng.integers(2**31)),
+                        "image": f"{folder}/{family}/{source['image_id']}_s{severity}.png",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def dataset_version(plan: pd.DataFrame, face_geometry: pd.DataFrame, lip_templates: pd.DataFrame | None, synthesize: dict) -> str:
+def dataset_version(
+    plan: pd.DataFrame, face_geometry: pd.DataFrame, lip_templates: pd.DataFrame | None, synthesize: dict
+) -> str:
     """Content hash of everything that defines the synthetic set: the generation
     parameters, the plan, the source photos' bytes and settings, and the templates. A new
     version goes to a new folder, so earlier sets are never overwritten."""
@@ -116,7 +142,9 @@ def synthesize_faces(
         face, _ = load_aligned(aligned_faces, source_id)
         for planned in rows.to_dict("records"):
             # A table stores missing values as NaN: controls have no family, unknown ages no subset.
-            row = {key: None if isinstance(value, float) and np.isnan(value) else value for key, value in planned.items()}
+            row = {
+                key: None if isinstance(value, float) and np.isnan(value) else value for key, value in planned.items()
+            }
             family = row["family"]
             record = {**row, "side": None, "status": "ok", "detail": "", "metadata": "{}"}
             try:
@@ -126,7 +154,11 @@ def synthesize_faces(
                     if family == TEMPLATE_FAMILY and not templates:
                         raise MissingTemplates("no lip templates: run extract_lip_templates first")
                     synthetic = generate(
-                        family, face, points[source_id], severity=row["severity"], rng=row["seed"],
+                        family,
+                        face,
+                        points[source_id],
+                        severity=row["severity"],
+                        rng=row["seed"],
                         params=_family_params(synthesize, family, templates),
                     )
                     made = synthetic.image
@@ -147,7 +179,10 @@ def synthesize_faces(
         "images": int((labels["status"] == "ok").sum()),
         "failed": int((labels["status"] != "ok").sum()),
         "by_split": {str(k): int(v) for k, v in labels[labels["status"] == "ok"]["split"].value_counts().items()},
-        "by_family": {str(k): int(v) for k, v in labels[labels["status"] == "ok"]["family"].fillna(CONTROL_FOLDER).value_counts().items()},
+        "by_family": {
+            str(k): int(v)
+            for k, v in labels[labels["status"] == "ok"]["family"].fillna(CONTROL_FOLDER).value_counts().items()
+        },
     }
     logger.info("synthesize: %s", summary)
     return images, labels, summary
@@ -173,8 +208,14 @@ def draw_synthesis_sheets(
     params = {**synthesize, TEMPLATE_FAMILY: _family_params(synthesize, TEMPLATE_FAMILY, templates)}
     return {
         f"{view}.png": synthetic_contact_sheet(
-            faces, params, families=families, severities=synthesize["severities"], side=sheet["side"],
-            seed=synthesize["seed"], tile_px=sheet["tile_px"], crop=crop,
+            faces,
+            params,
+            families=families,
+            severities=synthesize["severities"],
+            side=sheet["side"],
+            seed=synthesize["seed"],
+            tile_px=sheet["tile_px"],
+            crop=crop,
         )
         for view, crop in sheet["crops"].items()
     }

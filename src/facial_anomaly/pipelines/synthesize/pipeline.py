@@ -17,13 +17,26 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 synthesize_faces,
-                inputs=["synthesis_plan", "face_geometry", "aligned_faces", "landmarks", "lip_templates_if_extracted", "params:synthesize"],
+                inputs=[
+                    "synthesis_plan",
+                    "face_geometry",
+                    "aligned_faces",
+                    "landmarks",
+                    "lip_templates_if_extracted",
+                    "params:synthesize",
+                ],
                 outputs=["synthetic_faces", "synthetic_labels", "synthesis_summary"],
                 name="synthesize_faces",
             ),
             Node(
                 draw_synthesis_sheets,
-                inputs=["synthesis_plan", "aligned_faces", "landmarks", "lip_templates_if_extracted", "params:synthesize"],
+                inputs=[
+                    "synthesis_plan",
+                    "aligned_faces",
+                    "landmarks",
+                    "lip_templates_if_extracted",
+                    "params:synthesize",
+                ],
                 outputs="synthesis_sheets",
                 name="draw_synthesis_sheets",
             ),

@@ -11,7 +11,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from facial_anomaly.normalizers.reconstruction.checkpoint import load_training_state, model_to_bytes, training_state_to_bytes
+from facial_anomaly.normalizers.reconstruction.checkpoint import (
+    load_training_state,
+    model_to_bytes,
+    training_state_to_bytes,
+)
 from facial_anomaly.normalizers.reconstruction.training import reconstruction_grid, train
 
 logger = logging.getLogger(__name__)
@@ -35,8 +39,10 @@ def training_sets(synthetic_faces: dict[str, Callable], synthetic_labels: pd.Dat
     train_rows = labels[(labels["split"] == "train") & (labels["severity"] == 0)]
     val_rows = labels[labels["split"] == validation_split]
     if train_rows.empty or val_rows.empty:
-        raise ValueError(f"synthetic set {version} has {len(train_rows)} normal training faces and "
-                         f"{len(val_rows)} {validation_split} faces; both are needed (run synthesize on more people)")
+        raise ValueError(
+            f"synthetic set {version} has {len(train_rows)} normal training faces and "
+            f"{len(val_rows)} {validation_split} faces; both are needed (run synthesize on more people)"
+        )
     return load(train_rows["image"]), load(val_rows["image"]), (val_rows["severity"] > 0).astype(int).tolist()
 
 
@@ -54,7 +60,9 @@ def train_reconstruction_models(
     With ``train_reconstruction.resume`` true, training continues from the saved state.
     """
     preset = train_reconstruction["presets"][train_reconstruction["preset"]]
-    train_faces, val_faces, val_labels = training_sets(synthetic_faces, synthetic_labels, train_reconstruction["validation_split"])
+    train_faces, val_faces, val_labels = training_sets(
+        synthetic_faces, synthetic_labels, train_reconstruction["validation_split"]
+    )
     checkpoints, states, grids, summary = {}, {}, {}, {}
     history = pd.DataFrame({"step": pd.Series(dtype=int)})
     for name in train_reconstruction["models"]:
@@ -63,8 +71,15 @@ def train_reconstruction_models(
         if train_reconstruction["resume"] and f"{name}.pt" in previous_states:
             resume = load_training_state(previous_states[f"{name}.pt"]())
         start = time.perf_counter()
-        result = train(config["model"], train_faces, val_faces, val_labels, device=train_reconstruction["device"],
-                       resume_from=resume, **config["training"])
+        result = train(
+            config["model"],
+            train_faces,
+            val_faces,
+            val_labels,
+            device=train_reconstruction["device"],
+            resume_from=resume,
+            **config["training"],
+        )
         seconds = time.perf_counter() - start
         model = result.best_model()
         checkpoints[f"{name}.pt"] = model_to_bytes(model)
@@ -73,8 +88,14 @@ def train_reconstruction_models(
         epochs = pd.DataFrame(result.history).rename(columns={"epoch": "step"})
         epochs = epochs.rename(columns={c: f"{name}.{c}" for c in epochs.columns if c != "step"})
         history = history.merge(epochs, on="step", how="outer")
-        summary[name] = {"best_auc": result.best_auc, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-                         "stopped_early": result.stopped_early, "seconds": seconds,
-                         "train_faces": len(train_faces), "validation_faces": len(val_faces)}
+        summary[name] = {
+            "best_auc": result.best_auc,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "stopped_early": result.stopped_early,
+            "seconds": seconds,
+            "train_faces": len(train_faces),
+            "validation_faces": len(val_faces),
+        }
         logger.info("trained %s: %s", name, summary[name])
     return checkpoints, states, history, grids, summary

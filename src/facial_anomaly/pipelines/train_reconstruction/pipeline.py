@@ -11,9 +11,19 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_reconstruction_models,
-                inputs=["synthetic_faces", "synthetic_labels", "reconstruction_states_if_any", "params:train_reconstruction"],
-                outputs=["reconstruction_checkpoints", "reconstruction_states", "reconstruction_history",
-                         "reconstruction_grids", "reconstruction_summary"],
+                inputs=[
+                    "synthetic_faces",
+                    "synthetic_labels",
+                    "reconstruction_states_if_any",
+                    "params:train_reconstruction",
+                ],
+                outputs=[
+                    "reconstruction_checkpoints",
+                    "reconstruction_states",
+                    "reconstruction_history",
+                    "reconstruction_grids",
+                    "reconstruction_summary",
+                ],
                 name="train_reconstruction_models",
                 tags="gpu",
             )

@@ -57,19 +57,25 @@ FUSED = "fused"
 # ---------------------------------------------------------------------------- data
 
 
-def _face_records(face_geometry: pd.DataFrame, aligned_faces: dict, persons: pd.DataFrame | None, synthesize: dict) -> pd.DataFrame:
+def _face_records(
+    face_geometry: pd.DataFrame, aligned_faces: dict, persons: pd.DataFrame | None, synthesize: dict
+) -> pd.DataFrame:
     """image_id, image, person, subset (child / adult / None) of every aligned face of this run."""
     known = persons_by_image(persons)
     rows = face_geometry.set_index("image_id").loc[ok_image_ids(face_geometry, aligned_faces), ["image"]].reset_index()
     rows["person"] = [str(known.get(image, {}).get("person", image)) for image in rows["image"]]
-    rows["subset"] = [subset_from_age(known.get(image, {}).get("age"), synthesize["child_max_age"]) for image in rows["image"]]
+    rows["subset"] = [
+        subset_from_age(known.get(image, {}).get("age"), synthesize["child_max_age"]) for image in rows["image"]
+    ]
     return rows
 
 
 def _normal_faces(records: pd.DataFrame, aligned_faces: dict, landmarks: pd.DataFrame) -> list[NormalFace]:
     points = landmarks_by_image(landmarks[landmarks["image_id"].isin(set(records["image_id"]))])
-    return [NormalFace(load_aligned(aligned_faces, image_id)[0], points[image_id], person, image_id)
-            for image_id, person in zip(records["image_id"], records["person"])]  # fmt: skip
+    return [
+        NormalFace(load_aligned(aligned_faces, image_id)[0], points[image_id], person, image_id)
+        for image_id, person in zip(records["image_id"], records["person"])
+    ]
 
 
 def _preset(train_supervised: dict) -> dict:
@@ -87,8 +93,10 @@ def _training_normalizer(train_supervised: dict, normalize: dict):
     try:
         return build_normalizer(train_supervised["normalizer"], normalize["normalizers"])
     except ValueError as error:
-        raise ValueError(f"train_supervised.normalizer {train_supervised['normalizer']!r} cannot be built without fitted "
-                         f"models here ({error}); use a normalizer that needs none, such as symmetry") from error  # fmt: skip
+        raise ValueError(
+            f"train_supervised.normalizer {train_supervised['normalizer']!r} cannot be built without fitted "
+            f"models here ({error}); use a normalizer that needs none, such as symmetry"
+        ) from error
 
 
 def build_supervised_pairs(
@@ -107,25 +115,44 @@ def build_supervised_pairs(
     (``split``, ``row`` in its set, ``subset`` child/adult, the pair's labels and the
     unsupervised fusion features measured at full resolution)."""
     preset = _preset(train_supervised)
-    specs = list(dict.fromkeys(spec for name in train_supervised["models"]
-                               for spec in build_model(preset[name]["model"], load_backbone_weights=False).view_specs))  # fmt: skip
+    specs = list(
+        dict.fromkeys(
+            spec
+            for name in train_supervised["models"]
+            for spec in build_model(preset[name]["model"], load_backbone_weights=False).view_specs
+        )
+    )
     normalizer = _training_normalizer(train_supervised, normalize)
-    features = UnsupervisedPairScores(train_supervised["normalizer"], tuple(train_supervised["fusion"]["unsupervised_variants"]),
-                                      scores["statistic"], scoring_options(heatmaps, scores))  # fmt: skip
+    features = UnsupervisedPairScores(
+        train_supervised["normalizer"],
+        tuple(train_supervised["fusion"]["unsupervised_variants"]),
+        scores["statistic"],
+        scoring_options(heatmaps, scores),
+    )
     records = _face_records(face_geometry, aligned_faces, persons, synthesize)
     faces = _normal_faces(records, aligned_faces, landmarks)
     seed = int(train_supervised["seed"])
     by_split = split_faces(faces, train_supervised["split"]["fractions"], seed)
     for split in ("train", "dev"):
         if not by_split.get(split):
-            raise ValueError(f"no person fell into the {split} split ({len(faces)} faces of {records['person'].nunique()} persons): "
-                             "train_supervised needs more people (name them in a persons table) or other split fractions")  # fmt: skip
+            raise ValueError(
+                f"no person fell into the {split} split ({len(faces)} faces of {records['person'].nunique()} persons): "
+                "train_supervised needs more people (name them in a persons table) or other split fractions"
+            )
     data = train_supervised["data"]
     sets = {}
     for split in SPLITS:
         if by_split.get(split):
-            sets[split] = build_pair_set(by_split[split], normalizer=normalizer, specs=specs, params=data, synth_params=synthesize,
-                                         seed=seed, workers=int(data["workers"]), extra_columns=features)  # fmt: skip
+            sets[split] = build_pair_set(
+                by_split[split],
+                normalizer=normalizer,
+                specs=specs,
+                params=data,
+                synth_params=synthesize,
+                seed=seed,
+                workers=int(data["workers"]),
+                extra_columns=features,
+            )
     if by_split.get("test"):
         checks = nuisance_check_pairs(by_split["test"], normalizer=normalizer, params=data["nuisance"], seed=seed)
         sets[NUISANCE_CHECK] = pairs_to_set(checks, specs, features)
@@ -148,9 +175,15 @@ def build_supervised_pairs(
 def _history_columns(name: str, seed: int, history: list[dict]) -> pd.DataFrame:
     rows = []
     for epoch in history:
-        row = {"step": epoch["epoch"], "train_loss": epoch["loss"], "train_anomaly_bce": epoch["anomaly_bce"],
-               "train_severity_bce": epoch["severity_bce"], "dev_auc": epoch["dev_auc"], "dev_bce": epoch["dev_bce"],
-               "epoch_seconds": epoch["seconds"]}  # fmt: skip
+        row = {
+            "step": epoch["epoch"],
+            "train_loss": epoch["loss"],
+            "train_anomaly_bce": epoch["anomaly_bce"],
+            "train_severity_bce": epoch["severity_bce"],
+            "dev_auc": epoch["dev_auc"],
+            "dev_bce": epoch["dev_bce"],
+            "epoch_seconds": epoch["seconds"],
+        }
         row.update({f"dev_auc.{family}": value for family, value in epoch["dev_auc_by_family"].items()})
         rows.append(row)
     table = pd.DataFrame(rows)
@@ -180,13 +213,28 @@ def train_supervised_models(
         runs = []
         for seed in seeds:
             started = time.perf_counter()
-            result = train(block["model"], supervised_pairs["train"], supervised_pairs["dev"], device=device,
-                           **{**block["training"], "seed": seed})  # fmt: skip
+            result = train(
+                block["model"],
+                supervised_pairs["train"],
+                supervised_pairs["dev"],
+                device=device,
+                **{**block["training"], "seed": seed},
+            )
             seconds = time.perf_counter() - started
             model = result.best_model(device=resolve_device(device))
-            logger.info("trained %s seed %d: dev AUC %.3f at epoch %d of %d, %.0f s", name, seed, result.best_auc or float("nan"),
-                        result.best_epoch, result.epochs_run, seconds)  # fmt: skip
-            outputs = {split: model.predict(pairs.inputs(model.view_specs), batch_size=batch_size) for split, pairs in supervised_pairs.items()}
+            logger.info(
+                "trained %s seed %d: dev AUC %.3f at epoch %d of %d, %.0f s",
+                name,
+                seed,
+                result.best_auc or float("nan"),
+                result.best_epoch,
+                result.epochs_run,
+                seconds,
+            )
+            outputs = {
+                split: model.predict(pairs.inputs(model.view_specs), batch_size=batch_size)
+                for split, pairs in supervised_pairs.items()
+            }
             runs.append((seed, result, model, outputs, seconds))
             seed_checkpoints[f"{name}.seed{seed}{CHECKPOINT_SUFFIX}"] = model_to_bytes(model.cpu())
             history = history.merge(_history_columns(name, seed, result.history), on="step", how="outer")
@@ -194,8 +242,19 @@ def train_supervised_models(
         checkpoints[f"{name}{CHECKPOINT_SUFFIX}"] = seed_checkpoints[f"{name}.seed{best[0]}{CHECKPOINT_SUFFIX}"]
         for seed, result, _, outputs, _ in runs:
             for split, (probability, severity) in outputs.items():
-                predictions.append(pd.DataFrame({"model": name, "seed": seed, "kept": seed == best[0], "split": split,
-                                                 "row": np.arange(len(probability)), "probability": probability, "severity": severity}))  # fmt: skip
+                predictions.append(
+                    pd.DataFrame(
+                        {
+                            "model": name,
+                            "seed": seed,
+                            "kept": seed == best[0],
+                            "split": split,
+                            "row": np.arange(len(probability)),
+                            "probability": probability,
+                            "severity": severity,
+                        }
+                    )
+                )
         summary[name] = {
             "kept_seed": best[0],
             "dev_auc": best[1].best_auc,
@@ -249,15 +308,30 @@ def fit_supervised_fusion(
     models = [name for name in train_supervised["models"] if f"{name}{CHECKPOINT_SUFFIX}" in supervised_checkpoints]
     features = fusion_features(models, train_supervised["normalizer"], options["unsupervised_variants"])
     dev = _wide_scores(supervised_predictions, supervised_pair_table, "dev")
-    fusion = fit_fusion(dev, dev["label"].to_numpy(), features=features, method=options["method"], C=options["C"],
-                        max_iter=options["max_iter"], nonnegative=options["nonnegative"])  # fmt: skip
+    fusion = fit_fusion(
+        dev,
+        dev["label"].to_numpy(),
+        features=features,
+        method=options["method"],
+        C=options["C"],
+        max_iter=options["max_iter"],
+        nonnegative=options["nonnegative"],
+    )
     fusion.provenance = {
         "normalizer": train_supervised["normalizer"],
         "statistic": scores["statistic"],
-        "checkpoint_sha1": {name: checkpoint_sha1(supervised_checkpoints[f"{name}{CHECKPOINT_SUFFIX}"]) for name in models},
+        "checkpoint_sha1": {
+            name: checkpoint_sha1(supervised_checkpoints[f"{name}{CHECKPOINT_SUFFIX}"]) for name in models
+        },
         "dev_pairs": int(len(dev)),
     }
-    logger.info("fusion (%s) of %s fitted on %d dev pairs: coefficients %s", fusion.method, features, len(dev), fusion.coefficients)
+    logger.info(
+        "fusion (%s) of %s fitted on %d dev pairs: coefficients %s",
+        fusion.method,
+        features,
+        len(dev),
+        fusion.coefficients,
+    )
     return fusion.to_dict()
 
 
@@ -279,7 +353,8 @@ def _scorers(table: pd.DataFrame, fusion: Fusion, models: list[str]) -> dict[str
 
 def _paper_predictions(predictions: pd.DataFrame, pair_table: pd.DataFrame, threshold: float) -> pd.DataFrame:
     rows = predictions[predictions["split"].isin(SPLITS)].merge(
-        pair_table[["split", "row", "label", "family", "subset"]], on=["split", "row"], how="left")
+        pair_table[["split", "row", "label", "family", "subset"]], on=["split", "row"], how="left"
+    )
     rows["predicted"] = (rows["probability"] >= threshold).astype(int)
     return rows
 
@@ -308,20 +383,33 @@ def evaluate_supervised(
         for scorer, (values, severities) in _scorers(table, fusion, models).items():
             metrics = detection_metrics(values, table, severities)
             rows.append({"scorer": scorer, "split": split, "metric": "auc", "value": metrics["auc"]})
-            rows += [{"scorer": scorer, "split": split, "metric": f"auc.{family}", "value": value}
-                     for family, value in metrics["auc_by_family"].items()]  # fmt: skip
+            rows += [
+                {"scorer": scorer, "split": split, "metric": f"auc.{family}", "value": value}
+                for family, value in metrics["auc_by_family"].items()
+            ]
             if "severity_spearman" in metrics:
-                rows.append({"scorer": scorer, "split": split, "metric": "severity_spearman", "value": metrics["severity_spearman"]})
+                rows.append(
+                    {
+                        "scorer": scorer,
+                        "split": split,
+                        "metric": "severity_spearman",
+                        "value": metrics["severity_spearman"],
+                    }
+                )
     if NUISANCE_CHECK in set(supervised_pair_table["split"]):
         table = _wide_scores(supervised_predictions, supervised_pair_table, NUISANCE_CHECK)
         for scorer, (values, _) in _scorers(table, fusion, models).items():
             check = nuisance_false_positives(values, table, specificity=specificity)
             rows.append({"scorer": scorer, "split": NUISANCE_CHECK, "metric": "fpr", "value": check["fpr"]})
-            rows += [{"scorer": scorer, "split": NUISANCE_CHECK, "metric": f"fpr.{name}", "value": value}
-                     for name, value in check["fpr_by_nuisance"].items()]  # fmt: skip
+            rows += [
+                {"scorer": scorer, "split": NUISANCE_CHECK, "metric": f"fpr.{name}", "value": value}
+                for name, value in check["fpr_by_nuisance"].items()
+            ]
     metrics_table = pd.DataFrame(rows, columns=["scorer", "split", "metric", "value"])
 
-    paper = _paper_predictions(supervised_predictions, supervised_pair_table, float(train_supervised["paper_eval"]["threshold"]))
+    paper = _paper_predictions(
+        supervised_predictions, supervised_pair_table, float(train_supervised["paper_eval"]["threshold"])
+    )
     accuracy = [accuracy_by_subset(paper.assign(subset=paper["split"]))]
     test = paper[paper["split"] == "test"]
     for grouping in ("family", "subset"):
@@ -341,31 +429,54 @@ def evaluate_supervised(
         comparison = compare_models(test_rows, first, second, subset="test")
         summary[f"z_test.{first}_vs_{second}.z"] = comparison["z"]
         summary[f"z_test.{first}_vs_{second}.p_value"] = comparison["p_value"]
-    report = _markdown_report(metrics_table, accuracy_table, summary, first, second,
-                              int(train_supervised["evaluation"]["report_decimals"]))
+    report = _markdown_report(
+        metrics_table, accuracy_table, summary, first, second, int(train_supervised["evaluation"]["report_decimals"])
+    )
     return metrics_table, accuracy_table, summary, report
 
 
-def _markdown_report(metrics: pd.DataFrame, accuracy: pd.DataFrame, summary: dict, first: str, second: str, decimals: int) -> str:
-    shown = metrics[(metrics["split"] == "test") | ((metrics["split"] == "dev") & (metrics["metric"] == "auc"))
-                    | ((metrics["split"] == NUISANCE_CHECK) & (metrics["metric"] == "fpr"))]  # fmt: skip
-    wide = shown.assign(column=shown["split"] + " " + shown["metric"]).pivot_table(
-        index="scorer", columns="column", values="value", sort=False).reset_index()  # fmt: skip
+def _markdown_report(
+    metrics: pd.DataFrame, accuracy: pd.DataFrame, summary: dict, first: str, second: str, decimals: int
+) -> str:
+    shown = metrics[
+        (metrics["split"] == "test")
+        | ((metrics["split"] == "dev") & (metrics["metric"] == "auc"))
+        | ((metrics["split"] == NUISANCE_CHECK) & (metrics["metric"] == "fpr"))
+    ]
+    wide = (
+        shown.assign(column=shown["split"] + " " + shown["metric"])
+        .pivot_table(index="scorer", columns="column", values="value", sort=False)
+        .reset_index()
+    )
     # One seed has no spread: say so rather than print ± 0.
     accuracy = accuracy.assign(
-        accuracy=[f"{m:.{decimals}f}" + ("" if np.isnan(s) else f" ± {s:.{decimals}f}")
-                  for m, s in zip(accuracy["accuracy_mean"], accuracy["accuracy_std"])],
-        images=accuracy["images"].round().astype(int))  # fmt: skip
-    lines = ["# Supervised scorer: held-out evaluation", "",
-             "AUC overall and per anomaly family on the test pairs (and overall on dev), severity Spearman ρ on test "
-             "anomalies, and the false-positive rate on nuisance variants of normal test faces (threshold at the "
-             "configured specificity of the unchanged faces).", "",
-             markdown_table(wide, decimals=decimals), "", "## Accuracy per subset (Rosero et al. 2024), mean ± s.d. over seeds", "",
-             markdown_table(accuracy[["model", "subset", "accuracy", "seeds", "images"]], decimals=decimals), ""]  # fmt: skip
+        accuracy=[
+            f"{m:.{decimals}f}" + ("" if np.isnan(s) else f" ± {s:.{decimals}f}")
+            for m, s in zip(accuracy["accuracy_mean"], accuracy["accuracy_std"])
+        ],
+        images=accuracy["images"].round().astype(int),
+    )
+    lines = [
+        "# Supervised scorer: held-out evaluation",
+        "",
+        "AUC overall and per anomaly family on the test pairs (and overall on dev), severity Spearman ρ on test "
+        "anomalies, and the false-positive rate on nuisance variants of normal test faces (threshold at the "
+        "configured specificity of the unchanged faces).",
+        "",
+        markdown_table(wide, decimals=decimals),
+        "",
+        "## Accuracy per subset (Rosero et al. 2024), mean ± s.d. over seeds",
+        "",
+        markdown_table(accuracy[["model", "subset", "accuracy", "seeds", "images"]], decimals=decimals),
+        "",
+    ]
     key = f"z_test.{first}_vs_{second}"
     if f"{key}.z" in summary:
-        lines += [f"One-tailed two-proportion z-test, {first} > {second} on the test pairs (seeds pooled): "
-                  f"z = {summary[f'{key}.z']:.2f}, p = {summary[f'{key}.p_value']:.3g}.", ""]  # fmt: skip
+        lines += [
+            f"One-tailed two-proportion z-test, {first} > {second} on the test pairs (seeds pooled): "
+            f"z = {summary[f'{key}.z']:.2f}, p = {summary[f'{key}.p_value']:.3g}.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -390,19 +501,33 @@ def draw_supervised_cams(
     if test.empty:
         return {}
     # Round-robin over families, so the sample shows each kind of anomaly.
-    order = test.assign(turn=test.groupby("family").cumcount()).sort_values(["turn", "family"]).head(int(cam["sample_pairs"]))
+    order = (
+        test.assign(turn=test.groupby("family").cumcount())
+        .sort_values(["turn", "family"])
+        .head(int(cam["sample_pairs"]))
+    )
     records = order[["face", "person"]].drop_duplicates("face").rename(columns={"face": "image_id"})
     faces = {face.name: face for face in _normal_faces(records, aligned_faces, landmarks)}
     normalizer = _training_normalizer(train_supervised, normalize)
-    pairs = [make_pair(faces[row["face"]], int(row["variant"]), normalizer=normalizer, params=train_supervised["data"],
-                       synth_params=synthesize, seed=int(train_supervised["seed"])) for row in order.to_dict("records")]  # fmt: skip
+    pairs = [
+        make_pair(
+            faces[row["face"]],
+            int(row["variant"]),
+            normalizer=normalizer,
+            params=train_supervised["data"],
+            synth_params=synthesize,
+            seed=int(train_supervised["seed"]),
+        )
+        for row in order.to_dict("records")
+    ]
     grids = {}
     for key, data in _checkpoint_bytes(supervised_checkpoints).items():
         model = load_model(data)
         rows = []
         for pair in pairs:
             heat = grad_cam(model, pair.original, pair.normalized, pair.landmarks, tap=int(cam["tap"]))
-            rows.append(np.concatenate([pair.original, pair.normalized, overlay_heatmap(pair.original, heat, **style)], axis=1))
+            rows.append(
+                np.concatenate([pair.original, pair.normalized, overlay_heatmap(pair.original, heat, **style)], axis=1)
+            )
         grids[f"{key.removesuffix(CHECKPOINT_SUFFIX)}.png"] = np.concatenate(rows, axis=0)
     return grids
-
