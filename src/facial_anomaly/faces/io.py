@@ -39,24 +39,48 @@ class DecodedImage:
     exif_transposed: bool
 
 
+# Image ids become file names (plus ``.png`` and a temporary-file suffix while written):
+# the readable part is cut to this many characters so every name stays far below the
+# 255-byte limit of common filesystems; the hash suffix keeps cut ids unique.
+MAX_READABLE_ID_CHARS = 100
+
+
+def file_extension(relative_path: str) -> str:
+    """Lower-case extension of a file name, counting a leading dot as part of the name's
+    extension too: ``a.JPG`` → ``.jpg``, ``.jpg`` → ``.jpg`` (a photo named only by its
+    extension), ``..jpg`` → ``.jpg``, ``.gitkeep`` → ``.gitkeep``, ``notes`` → ``""``."""
+    name = PurePosixPath(relative_path.replace("\\", "/")).name
+    stem = name.lstrip(".")
+    if "." in stem:
+        return "." + stem.rsplit(".", 1)[1].lower()
+    return "." + stem.lower() if name.startswith(".") and stem else ""
+
+
 def is_supported(relative_path: str) -> bool:
-    """True when the file name ends with a supported image extension (any case)."""
-    return PurePosixPath(relative_path).suffix.lower() in SUPPORTED_EXTENSIONS
+    """True when the file name ends with a supported image extension (any case), including
+    names that are only an extension (``.jpg``)."""
+    return file_extension(relative_path) in SUPPORTED_EXTENSIONS
 
 
-def image_id_from_path(relative_path: str) -> str:
+def image_id_from_path(relative_path: str | bytes) -> str:
     """A stable, filesystem-safe id for a file, derived from its path relative to the input root.
 
     Readable part: the path with separators turned into ``__`` and any other unsafe
-    character into ``_``; a short hash of the exact path keeps ids unique when two
-    paths fold to the same readable part (``a b.jpg`` and ``a_b.jpg``).
+    character into ``_``, cut to :data:`MAX_READABLE_ID_CHARS`; a short hash of the exact
+    path (its bytes, when the name is not valid UTF-8) keeps ids unique when two paths fold
+    to the same readable part (``a b.jpg`` and ``a_b.jpg``) or share a long prefix.
 
     >>> image_id_from_path("faces/a b.JPG")
-    'faces__a_b.JPG-5d1f4a8e'
+    'faces__a_b.JPG-67bf3831'
     """
-    normalized = relative_path.replace("\\", "/")
-    readable = re.sub(r"[^A-Za-z0-9._-]", "_", normalized.replace("/", "__"))
-    digest = hashlib.sha1(normalized.encode("utf-8")).hexdigest()[:8]
+    if isinstance(relative_path, bytes):
+        raw = relative_path.replace(b"\\", b"/")
+        normalized = raw.decode("utf-8", errors="backslashreplace")
+    else:
+        normalized = relative_path.replace("\\", "/")
+        raw = normalized.encode("utf-8", errors="surrogateescape")
+    readable = re.sub(r"[^A-Za-z0-9._-]", "_", normalized.replace("/", "__"))[:MAX_READABLE_ID_CHARS]
+    digest = hashlib.sha1(raw).hexdigest()[:8]
     return f"{readable}-{digest}"
 
 
@@ -97,7 +121,7 @@ def _pil_to_rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage:
+def decode_image(data: bytes, *, max_pixels: int, min_side: int, max_bytes: int | None = None) -> DecodedImage:
     """Decode image bytes into an upright 8-bit RGB array.
 
     Args:
@@ -105,6 +129,7 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage
         max_pixels: refuse images with more pixels than this (decompression-bomb guard);
             checked from the header before any pixel is decoded.
         min_side: refuse images whose shorter side is below this many pixels.
+        max_bytes: refuse files larger than this many bytes (None: no limit).
 
     Returns:
         :class:`DecodedImage` whose ``rgb`` is H×W×3 uint8, EXIF orientation applied.
@@ -114,6 +139,8 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage
     """
     if not data:
         raise ImageRejected("empty_file", "the file has no bytes")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ImageRejected("too_large", f"{len(data)} bytes exceeds the {max_bytes}-byte limit")
     try:
         with warnings.catch_warnings():
             # PIL only *warns* between MAX_IMAGE_PIXELS and twice that; make it an error.

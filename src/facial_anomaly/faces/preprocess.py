@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import as_plain
 from .alignment import (
     AlignmentSpec,
     alignment_from_landmarks,
@@ -53,7 +54,7 @@ def config_fingerprint(config: dict) -> str:
 
     Reruns skip an image only when both its bytes and this fingerprint are unchanged.
     """
-    defining = {key: config[key] for key in _OUTPUT_DEFINING_KEYS}
+    defining = {key: as_plain(config[key]) for key in _OUTPUT_DEFINING_KEYS}
     return hashlib.sha1(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 

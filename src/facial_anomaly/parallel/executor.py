@@ -1,0 +1,446 @@
+"""Per-image work on one core, on every core of a machine, or on a Dask cluster.
+
+A :class:`Job` is a stage's per-image function plus the small, picklable ``spec`` its
+workers build their state from (configs, folder handles, fitted models as bytes).
+:func:`run_job` sends the items in chunks to the chosen backend and yields one result per
+item, **in input order**, as chunks complete, with at most a few chunks in flight, so
+memory stays flat in the number of images.
+
+Backends (``executor.kind``):
+
+* ``serial`` — this process, one item after another.
+* ``processes`` — a ``ProcessPoolExecutor`` (``forkserver`` start method with the heavy
+  imports preloaded, so workers start in milliseconds); each worker builds the job's state
+  once, from the spec it receives once at start-up (never re-pickled with every task).
+* ``dask`` — ``dask.distributed``: a scheduler at ``executor.address``, or a
+  ``LocalCluster`` of ``executor.workers`` processes. The spec is scattered to every worker
+  once (``Client.scatter(broadcast=True)``) and tasks receive it by reference; each worker
+  process builds the state once per job. GPU jobs ask for a ``GPU`` resource when the
+  cluster advertises one.
+* ``auto`` (default) — ``processes`` on every core when there are several cores and enough
+  images to pay the start-up, else ``serial``.
+
+Failures: an exception in the per-image function becomes that item's failure row
+(``job.fail(item, reason)``) and never touches the other items of its chunk. A worker
+process that dies (killed, out of memory, a crash in native code) is replaced and its
+chunks are retried; a chunk that keeps killing workers is split, and the one image that
+still does gets the reason ``worker_crashed`` instead of stopping the run. Dask retries
+tasks itself (``retries``) and reschedules the work of a lost worker.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..config import Config
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["auto", "serial", "processes", "dask"]
+WORKER_CRASHED = "worker_crashed"
+
+
+class ExecutorConfig(Config):
+    """How per-image work is spread (``params:executor``)."""
+
+    parameter = "executor"
+
+    kind: Kind = "auto"
+    """``serial`` | ``processes`` | ``dask`` | ``auto`` (processes on a multi-core machine)."""
+    workers: int | None = Field(default=None, ge=1)
+    """Worker processes; None = every core (processes, LocalCluster)."""
+    address: str | None = None
+    """Dask scheduler address (``tcp://host:8786``); None = start a LocalCluster."""
+    chunk_size: int = Field(default=4, ge=1)
+    """Images per task: larger amortises scheduling, smaller balances load."""
+    retries: int = Field(default=2, ge=0)
+    """How often a task is retried when its worker dies."""
+    auto_min_images: int = Field(default=16, ge=1)
+    """``auto`` stays serial below this many images (worker start-up would cost more)."""
+    progress_seconds: float = Field(default=10.0, gt=0)
+    """Seconds between progress lines (n/N images, rate, ETA)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A stage's per-image work.
+
+    ``setup(spec) → state`` runs once per worker process; ``run(state, item) → result``
+    once per item; ``fail(item, reason) → result`` makes the row of an item that could not
+    be processed. All three must be module-level functions (picklable by reference).
+    """
+
+    name: str
+    setup: Callable[[Any], Any]
+    run: Callable[[Any, Any], Any]
+    fail: Callable[[Any, str], Any]
+    spec: Any = None
+    gpu: bool = False
+
+
+@dataclass
+class JobStats:
+    """What a finished :func:`run_job` did: filled while iterating, complete at the end."""
+
+    kind: str = "serial"
+    workers: int = 1
+    items: int = 0
+    seconds: float = 0.0
+    # worker id (host:pid) → how many times that worker built the job's state (1 when right)
+    initialisations: dict[str, int] = field(default_factory=dict)
+    worker_restarts: int = 0
+    crashed_items: int = 0
+
+
+def resolve_kind(config: ExecutorConfig, items: int) -> tuple[str, int]:
+    """The backend and worker count ``config`` means for ``items`` images."""
+    cores = os.cpu_count() or 1
+    workers = config.workers or cores
+    kind = config.kind
+    if kind == "auto":
+        chunks = math.ceil(items / config.chunk_size)
+        kind = "processes" if cores > 1 and items >= config.auto_min_images and chunks > 1 else "serial"
+        workers = min(workers, max(chunks, 1))
+    if kind == "serial":
+        workers = 1
+    return kind, workers
+
+
+# --------------------------------------------------------------------------- worker side
+# Module state of a worker process: the state of the job it serves (built once per job).
+
+_WORKER_JOB: dict[str, Any] = {}
+_INIT_COUNTS: collections.Counter = collections.Counter()
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _state_for(token: str, setup: Callable, spec: Any) -> Any:
+    if _WORKER_JOB.get("token") != token:
+        _WORKER_JOB.clear()  # one job's state per worker at a time: stages run one after another
+        _WORKER_JOB["state"] = setup(spec)
+        _WORKER_JOB["token"] = token
+        _INIT_COUNTS[token] += 1
+    return _WORKER_JOB["state"]
+
+
+def _run_items(state: Any, run: Callable, fail: Callable, items: list[Any]) -> list[Any]:
+    results = []
+    for item in items:
+        try:
+            results.append(run(state, item))
+        except Exception as error:  # one bad image never takes down the rest of its chunk
+            logger.debug("item failed", exc_info=True)
+            results.append(fail(item, f"{type(error).__name__}: {error}"))
+    return results
+
+
+def _install(token: str, setup: Callable, spec: Any) -> None:
+    """Process-pool initializer: receives the spec once per worker and builds the state."""
+    _state_for(token, setup, spec)
+
+
+def _pool_chunk(token: str, run: Callable, fail: Callable, items: list[Any]) -> tuple[list[Any], str, int]:
+    state = _WORKER_JOB["state"] if _WORKER_JOB.get("token") == token else None
+    if state is None:
+        raise RuntimeError("worker has no state for this job (its initializer did not run)")
+    return _run_items(state, run, fail, items), _worker_id(), _INIT_COUNTS[token]
+
+
+# Specs delivered to a Dask worker by the job's worker plugin, built into state on first use
+# (in the thread that runs the tasks).
+_DASK_SPECS: dict[str, tuple[Callable, Any]] = {}
+
+
+def _dask_chunk(token: str, run: Callable, fail: Callable, items: list[Any]) -> tuple[list[Any], str, int]:
+    if token not in _DASK_SPECS:
+        raise RuntimeError("this Dask worker has not received the job's spec (its worker plugin did not run)")
+    setup, spec = _DASK_SPECS[token]
+    state = _state_for(token, setup, spec)
+    return _run_items(state, run, fail, items), _worker_id(), _INIT_COUNTS[token]
+
+
+# --------------------------------------------------------------------------- driver side
+
+
+class _Progress:
+    """Periodic "n/N images, rate, ETA" log lines for one job."""
+
+    def __init__(self, name: str, total: int, every: float) -> None:
+        self.name, self.total, self.every = name, total, every
+        self.started = self.last = time.perf_counter()
+        self.done = 0
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        now = time.perf_counter()
+        if now - self.last >= self.every or self.done == self.total:
+            self.last = now
+            elapsed = now - self.started
+            rate = self.done / elapsed if elapsed > 0 else float("inf")
+            remaining = (self.total - self.done) / rate if rate > 0 else float("nan")
+            logger.info(
+                "%s: %d/%d images (%.0f%%), %.2f images/s, ETA %s",
+                self.name,
+                self.done,
+                self.total,
+                100.0 * self.done / max(self.total, 1),
+                rate,
+                _duration(remaining),
+            )
+
+
+def _duration(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def run_job(job: Job, items: Iterable[Any], config: ExecutorConfig | None = None, stats: JobStats | None = None):
+    """Run ``job`` over ``items``; yields one result per item, in input order.
+
+    Args:
+        job: the per-image work.
+        items: the images (small picklable descriptions, not pixels).
+        config: the backend; default :class:`ExecutorConfig` (``auto``).
+        stats: filled in while iterating (backend, workers, state builds per worker, timing).
+    """
+    config = config or ExecutorConfig()
+    items = list(items)
+    stats = stats if stats is not None else JobStats()
+    kind, workers = resolve_kind(config, len(items))
+    stats.kind, stats.workers, stats.items = kind, workers, len(items)
+    progress = _Progress(job.name, len(items), config.progress_seconds)
+    started = time.perf_counter()
+    if not items:
+        return
+    backend = {"serial": _serial, "processes": _processes, "dask": _dask}[kind]
+    logger.info("%s: %d images, executor %s with %d worker(s)", job.name, len(items), kind, workers)
+    for result in backend(job, items, config, workers, stats, progress):
+        yield result
+    stats.seconds = time.perf_counter() - started
+
+
+def _serial(job, items, config, workers, stats, progress) -> Iterator[Any]:
+    token = uuid.uuid4().hex
+    state = _state_for(token, job.setup, job.spec)
+    stats.initialisations[_worker_id()] = _INIT_COUNTS[token]
+    for item in items:
+        (result,) = _run_items(state, job.run, job.fail, [item])
+        progress.advance(1)
+        yield result
+    _WORKER_JOB.clear()  # release models and MediaPipe graphs held for the job
+
+
+def _forkserver_context():
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    # Imported once in the fork server, then shared by every worker it forks.
+    context.set_forkserver_preload(["facial_anomaly.parallel.executor", "numpy", "cv2", "PIL.Image"])
+    return context
+
+
+def _processes(job, items, config, workers, stats, progress) -> Iterator[Any]:
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    token = uuid.uuid4().hex
+    context = _forkserver_context()
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_install, initargs=(token, job.setup, job.spec)
+        )
+
+    # Work units: (index of the first item, items, times it was alone in a pool that died).
+    queue = collections.deque((start, chunk, 0) for start, chunk in _indexed_chunks(items, config.chunk_size))
+    # Chunks that were in flight when a pool died: any of them may be the culprit, so they
+    # run again one at a time, where a death names its chunk exactly.
+    suspects: collections.deque = collections.deque()
+    results: dict[int, Any] = {}
+    next_index = 0
+    window = max(2 * workers, 1)
+    pool = new_pool()
+    in_flight: dict[Any, tuple[int, list, int]] = {}
+    try:
+        while queue or suspects or in_flight:
+            if suspects:
+                if not in_flight:
+                    start, chunk, attempts = suspects.popleft()
+                    in_flight[pool.submit(_pool_chunk, token, job.run, job.fail, chunk)] = (start, chunk, attempts)
+            else:
+                while queue and len(in_flight) < window:
+                    start, chunk, attempts = queue.popleft()
+                    in_flight[pool.submit(_pool_chunk, token, job.run, job.fail, chunk)] = (start, chunk, attempts)
+            isolated = len(in_flight) == 1  # a death with one chunk in flight names its culprit
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in done:
+                start, chunk, attempts = in_flight.pop(future)
+                try:
+                    chunk_results, worker, inits = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    if isolated:
+                        _blame(suspects, start, chunk, attempts, config.retries, job, results, stats)
+                    else:
+                        suspects.append((start, chunk, attempts))
+                    continue
+                stats.initialisations[worker] = inits
+                for offset, result in enumerate(chunk_results):
+                    results[start + offset] = result
+            if broken:
+                # Every task still in the dead pool is lost with it.
+                suspects.extend(in_flight.values())
+                in_flight.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                stats.worker_restarts += 1
+                logger.warning("%s: a worker process died; restarting the pool and retrying its images", job.name)
+                pool = new_pool()
+            while next_index in results:
+                progress.advance(1)
+                yield results.pop(next_index)
+                next_index += 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _indexed_chunks(items, size):
+    return [(start, list(items[start : start + size])) for start in range(0, len(items), size)]
+
+
+def _blame(suspects, start, chunk, attempts, retries, job, results, stats) -> None:
+    """A chunk whose worker died while it ran alone: retry it while retries remain, then
+    item by item; an item that alone keeps killing its worker gets a ``worker_crashed`` row."""
+    attempts += 1
+    if attempts <= retries:
+        suspects.appendleft((start, chunk, attempts))
+    elif len(chunk) > 1:
+        for offset in reversed(range(len(chunk))):
+            suspects.appendleft((start + offset, [chunk[offset]], retries))  # one more try each, alone
+    else:
+        results[start] = job.fail(chunk[0], f"{WORKER_CRASHED}: the worker process died while processing it")
+        stats.crashed_items += 1
+
+
+# --------------------------------------------------------------------------- dask
+
+_DASK_CLIENTS: dict[tuple, Any] = {}
+
+
+def _dask_client(config: ExecutorConfig, workers: int):
+    key = (config.address, workers)
+    client = _DASK_CLIENTS.get(key)
+    if client is not None and client.status == "running":
+        return client
+    from distributed import Client, LocalCluster
+
+    if config.address:
+        client = Client(config.address, set_as_default=False)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING
+        )
+        client = Client(cluster, set_as_default=False)
+    _DASK_CLIENTS[key] = client
+    return client
+
+
+def _gpu_resources(client) -> dict[str, int] | None:
+    workers = client.scheduler_info().get("workers", {})
+    if any((info.get("resources") or {}).get("GPU") for info in workers.values()):
+        return {"GPU": 1}
+    return None
+
+
+def _dask(job, items, config, workers, stats, progress) -> Iterator[Any]:
+    from distributed import as_completed
+
+    client = _dask_client(config, workers)
+    stats.workers = len(client.scheduler_info().get("workers", {})) or workers
+    token = uuid.uuid4().hex
+    from .dask_plugin import JobSpecPlugin
+
+    plugin = JobSpecPlugin(token, job.setup, job.spec)
+    client.register_plugin(plugin)
+    resources = _gpu_resources(client) if job.gpu else None
+    chunks = _indexed_chunks(items, config.chunk_size)
+    window = max(2 * stats.workers, 1)
+    results: dict[int, Any] = {}
+    pending = collections.deque(chunks)
+    starts: dict[Any, tuple[int, list]] = {}
+
+    def submit():
+        start, chunk = pending.popleft()
+        future = client.submit(
+            _dask_chunk,
+            token,
+            job.run,
+            job.fail,
+            chunk,
+            pure=False,
+            retries=config.retries,
+            resources=resources,
+        )
+        starts[future] = (start, chunk)
+        return future
+
+    completed = as_completed([submit() for _ in range(min(window, len(pending)))], loop=client.loop)
+    try:
+        yield from _dask_results(completed, starts, pending, submit, job, stats, results, progress)
+    finally:
+        try:
+            client.unregister_worker_plugin(plugin.name)
+        except Exception:  # the cluster may be gone already; the plugin dies with it
+            logger.debug("unregistering the job plugin failed", exc_info=True)
+
+
+def _dask_results(completed, starts, pending, submit, job, stats, results, progress) -> Iterator[Any]:
+    from distributed.client import FutureCancelledError
+
+    next_index = 0
+    for future in completed:
+        start, chunk = starts.pop(future)
+        try:
+            chunk_results, worker, inits = future.result()
+            stats.initialisations[worker] = inits
+        except (FutureCancelledError, Exception) as error:  # KilledWorker after the retries, a lost scheduler
+            reason = f"{WORKER_CRASHED}: {type(error).__name__}: {error}"
+            chunk_results = [job.fail(item, reason) for item in chunk]
+            stats.crashed_items += len(chunk)
+        for offset, result in enumerate(chunk_results):
+            results[start + offset] = result
+        if pending:
+            completed.add(submit())
+        while next_index in results:
+            progress.advance(1)
+            yield results.pop(next_index)
+            next_index += 1
+
+
+def shutdown() -> None:
+    """Close the Dask clients (and LocalClusters) this process started."""
+    for client in list(_DASK_CLIENTS.values()):
+        cluster = getattr(client, "cluster", None)
+        try:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+        except Exception:  # closing is best effort at the end of a run
+            logger.debug("closing a Dask client failed", exc_info=True)
+    _DASK_CLIENTS.clear()

@@ -1,0 +1,317 @@
+"""Per-image artifacts that carry their own provenance.
+
+Every derived per-image file (aligned face, normalized face, heatmap and its scores) is
+written with a small JSON record inside it: the SHA-1 of the source photo's bytes, the
+*key* of the stage that made it (a fingerprint of the parameters, the model versions and
+the upstream stage's key) and the stage's numbers for that image. A stage reuses a file
+only when the record's source hash and key equal the ones it would use now, so a stale
+file left by an interrupted run, a file of another photo under the same name, or a file
+put there by hand is recomputed, never used. Writes are all-or-nothing
+(:mod:`facial_anomaly.atomic` locally; object stores publish whole objects).
+
+Formats:
+
+* PNG: the record is a ``tEXt`` chunk (keyword ``facial_anomaly``) placed right after
+  ``IHDR``, so it is read from the first few hundred bytes without decoding pixels, and
+  every PNG reader still opens the file.
+* NPZ: the record is the array ``__provenance__`` (a JSON string; ``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+PROVENANCE_VERSION = 1
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_KEYWORD = b"facial_anomaly"
+_NPZ_KEY = "__provenance__"
+_HEAD_BYTES = 4096  # enough for the signature, IHDR and a typical record
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be read, or whose provenance is not the expected one."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What made an artifact: the source photo's SHA-1, the stage key, and the stage's record."""
+
+    stage: str
+    source_sha1: str
+    key: str
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def matches(self, other: Provenance | None) -> bool:
+        """Same stage, same source bytes and same stage key (the record is the payload)."""
+        return (
+            other is not None
+            and other.stage == self.stage
+            and other.source_sha1 == self.source_sha1
+            and other.key == self.key
+        )
+
+    def to_json(self) -> str:
+        payload = {
+            "v": PROVENANCE_VERSION,
+            "stage": self.stage,
+            "source_sha1": self.source_sha1,
+            "key": self.key,
+            "record": self.record,
+        }
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=True, default=_json_default)
+
+    @classmethod
+    def from_json(cls, text: str) -> Provenance:
+        payload = json.loads(text)
+        if payload.get("v") != PROVENANCE_VERSION:
+            raise ArtifactError(f"provenance version {payload.get('v')!r} is not {PROVENANCE_VERSION}")
+        return cls(payload["stage"], payload["source_sha1"], payload["key"], payload.get("record") or {})
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store a {type(value).__name__} in a provenance record")
+
+
+def stage_key(*parts: Any, length: int = 16) -> str:
+    """A stage key: SHA-1 of the JSON of ``parts`` (parameters, model hashes, upstream key)."""
+    payload = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha1(payload.encode()).hexdigest()[:length]
+
+
+# --------------------------------------------------------------------------- PNG
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def encode_png(image: np.ndarray, provenance: Provenance | None = None, *, compression: int = 1) -> bytes:
+    """PNG bytes of an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 array, with the record.
+
+    ``compression`` is zlib's level 0–9: 1 writes ~3× faster than 6 for ~15 % more bytes.
+    """
+    array = np.asarray(image)
+    if array.dtype != np.uint8:
+        raise ValueError(f"PNG artifacts are uint8 images, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    elif array.ndim == 3 and array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
+    elif array.ndim != 2:
+        raise ValueError(f"PNG artifacts are H×W, H×W×3 or H×W×4, got shape {array.shape}")
+    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the PNG")
+    data = encoded.tobytes()
+    if provenance is None:
+        return data
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    text = _png_chunk(b"tEXt", _PNG_KEYWORD + b"\0" + provenance.to_json().encode("ascii"))
+    return data[:ihdr_end] + text + data[ihdr_end:]
+
+
+def png_provenance(head: bytes, read_more=None) -> Provenance | None:
+    """The record of a PNG from its first bytes (``read_more(n)`` fetches up to ``n`` bytes
+    when the record is longer than ``head``); None when the file carries none."""
+    if not head.startswith(_PNG_SIGNATURE):
+        return None
+    position = 8
+    data = head
+    while True:
+        if len(data) < position + 8 and read_more is not None:
+            data += read_more(position + 8 - len(data) + _HEAD_BYTES)
+        if len(data) < position + 8:
+            return None
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        end = position + 8 + length + 4
+        if kind == b"tEXt":
+            if len(data) < end and read_more is not None:
+                data += read_more(end - len(data))
+            if len(data) < end:
+                return None
+            body = data[position + 8 : position + 8 + length]
+            keyword, _, text = body.partition(b"\0")
+            if keyword == _PNG_KEYWORD:
+                try:
+                    return Provenance.from_json(text.decode("ascii"))
+                except (ValueError, KeyError, UnicodeDecodeError):
+                    return None
+        position = end
+
+
+def decode_png(data: bytes, *, channels: int) -> np.ndarray:
+    """The pixels of PNG bytes as H×W (``channels=1``), H×W×3 RGB or H×W×4 RGBA uint8.
+
+    Raises:
+        ArtifactError: not a readable PNG.
+    """
+    buffer = np.frombuffer(data, dtype=np.uint8)
+    flag = {1: cv2.IMREAD_GRAYSCALE, 3: cv2.IMREAD_COLOR, 4: cv2.IMREAD_UNCHANGED}[channels]
+    image = cv2.imdecode(buffer, flag)
+    if image is None:
+        raise ArtifactError("not a readable PNG")
+    if channels == 3:
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if channels == 4:
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGRA)
+        elif image.shape[2] == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+# --------------------------------------------------------------------------- NPZ
+
+
+def encode_npz(arrays: dict[str, np.ndarray], provenance: Provenance | None = None) -> bytes:
+    """Compressed ``.npz`` bytes of numeric arrays (no pickle), with the record."""
+    payload = {}
+    for name, value in arrays.items():
+        array = np.asarray(value)
+        if array.dtype == object:
+            raise ValueError(f"array {name!r} has dtype object, which cannot be stored without pickle")
+        payload[name] = array
+    if provenance is not None:
+        payload[_NPZ_KEY] = np.array(provenance.to_json())
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **payload)
+    return buffer.getvalue()
+
+
+def decode_npz(data: bytes) -> tuple[dict[str, np.ndarray], Provenance | None]:
+    """Arrays and record of ``.npz`` bytes (``allow_pickle=False``).
+
+    Raises:
+        ArtifactError: not a readable ``.npz``.
+    """
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files if name != _NPZ_KEY}
+            text = str(archive[_NPZ_KEY]) if _NPZ_KEY in archive.files else None
+    except (ValueError, OSError, EOFError) as error:
+        raise ArtifactError(f"not a readable .npz: {error}") from None
+    provenance = None
+    if text is not None:
+        try:
+            provenance = Provenance.from_json(text)
+        except (ValueError, KeyError):
+            provenance = None
+    return arrays, provenance
+
+
+# --------------------------------------------------------------------------- folders
+
+
+@dataclass(frozen=True)
+class ArtifactFolder:
+    """A folder of per-image artifacts on any fsspec filesystem (a local path by default).
+
+    Small and picklable (a URL and options), so worker processes and Dask workers get it
+    by value and open the filesystem themselves.
+    """
+
+    url: str
+    storage_options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def _fs_and_root(self):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(self.url, **dict(self.storage_options))
+        return fs, root.rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.url or self.url.startswith("file://")
+
+    def path(self, name: str) -> str:
+        """Full path (or URL path) of ``name`` inside the folder."""
+        if self.is_local:
+            import os
+
+            root = self.url[len("file://") :] if self.url.startswith("file://") else self.url
+            return os.path.join(root, name)
+        return self._fs_and_root[1] + "/" + name
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write ``name`` all-or-nothing (creating sub-folders)."""
+        if self.is_local:
+            from ..atomic import write_bytes_atomically
+
+            write_bytes_atomically(self.path(name), data)
+        else:
+            fs, _ = self._fs_and_root
+            path = self.path(name)
+            fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            fs.pipe_file(path, data)
+
+    def read(self, name: str) -> bytes:
+        """The bytes of ``name``. Raises FileNotFoundError when it does not exist."""
+        if self.is_local:
+            with open(self.path(name), "rb") as handle:
+                return handle.read()
+        fs, _ = self._fs_and_root
+        return fs.cat_file(self.path(name))
+
+    def exists(self, name: str) -> bool:
+        if self.is_local:
+            import os
+
+            return os.path.isfile(self.path(name))
+        fs, _ = self._fs_and_root
+        return fs.exists(self.path(name))
+
+    def delete(self, name: str) -> None:
+        """Remove ``name`` if present (a stale artifact whose image is now rejected)."""
+        try:
+            if self.is_local:
+                import os
+
+                os.remove(self.path(name))
+            else:
+                fs, _ = self._fs_and_root
+                fs.rm_file(self.path(name))
+        except FileNotFoundError:
+            pass
+
+    def png_provenance(self, name: str) -> Provenance | None:
+        """The record of the PNG ``name`` read from its first bytes; None when absent or unmarked."""
+        try:
+            if self.is_local:
+                with open(self.path(name), "rb") as handle:
+                    return png_provenance(handle.read(_HEAD_BYTES), handle.read)
+            fs, _ = self._fs_and_root
+            with fs.open(self.path(name), "rb") as handle:
+                return png_provenance(handle.read(_HEAD_BYTES), handle.read)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def npz_provenance(self, name: str) -> Provenance | None:
+        """The record of the ``.npz`` ``name``; None when absent, unreadable or unmarked."""
+        try:
+            return decode_npz(self.read(name))[1]
+        except (FileNotFoundError, ArtifactError):
+            return None
+
+    def list(self, suffix: str = "") -> list[str]:
+        """Names (relative to the folder) of every file ending with ``suffix``."""
+        fs, root = self._fs_and_root
+        if not fs.exists(root):
+            return []
+        return sorted(path[len(root) :].lstrip("/") for path in fs.find(root) if path.endswith(suffix))
