@@ -223,6 +223,8 @@ def test_score_percentile_is_a_mid_rank():
     assert score_percentile(10.0, controls) == 100.0
     assert score_percentile(0.0, controls) == 0.0
     assert np.isnan(score_percentile(np.nan, controls)) and np.isnan(score_percentile(1.0, []))
+    column = score_percentile(np.array([3.0, 10.0, np.nan, 2.5]), controls)
+    np.testing.assert_array_equal(column, [62.5, 100.0, np.nan, 50.0])
 
 
 def test_title_names_the_image_variant_score_and_percentile():

@@ -59,9 +59,13 @@ class HtmlReportConfig(Config):
     title: str = Field("facial_anomaly run report", description="page title and top heading")
     decimals: int = Field(3, ge=0, le=12, description="decimals of real numbers in tables and captions")
     thumbnail_width_px: int = Field(
-        640, ge=64, le=4096, description="width of the gallery thumbnails (whole panels), pixels"
+        480,
+        ge=64,
+        le=4096,
+        description="width of the gallery thumbnails (whole panels), pixels; 480 px at quality 75 ≈ 14 kB "
+        "per image, ≈ 18 MB of report for 1000 images",
     )
-    jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of the thumbnails (libjpeg scale)")
+    jpeg_quality: int = Field(75, ge=10, le=100, description="JPEG quality of the thumbnails (libjpeg scale)")
     card_width_px: int = Field(
         480, ge=100, le=4096, description="minimum width of a gallery card on screen, CSS pixels"
     )
@@ -73,7 +77,8 @@ class HtmlReportConfig(Config):
 
 def encode_thumbnail(rgb: np.ndarray, *, width_px: int, jpeg_quality: int) -> bytes:
     """A JPEG of ``rgb`` (H×W×3 uint8) shrunk to ``width_px`` wide (area resampling; never
-    enlarged), for the gallery. A 4-tile panel at 640 px is about 20–40 kB."""
+    enlarged), for the gallery. A default panel (1108 px wide) at 480 px and quality 75 is
+    about 14 kB (``benchmarks/reporting.py``)."""
     import cv2
 
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:

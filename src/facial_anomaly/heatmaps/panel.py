@@ -271,22 +271,31 @@ def resolve_vmax(config: PanelConfig, sketch: HeatSketch | None = None) -> float
     return float(value) if value > 0 else 1.0
 
 
-def score_percentile(score: float, reference_scores) -> float:
+def score_percentile(score, reference_scores):
     """Percent of ``reference_scores`` below ``score``, ties counted half (mid-rank), in [0, 100].
 
     The reference is the run's normal controls when labels are known, else every scored
     image of the run. Non-finite reference values are ignored.
 
+    Args:
+        score: one score, or an array of scores (e.g. a whole column: O(n log n)).
+        reference_scores: 1-D array-like of scores.
+
     Returns:
-        NaN when ``score`` is not finite or there is no finite reference score.
+        A float for a scalar ``score``, else a float64 array of its shape; NaN where the score
+        is not finite or there is no finite reference score.
     """
     reference = np.asarray(reference_scores, dtype=np.float64).ravel()
-    reference = reference[np.isfinite(reference)]
-    if reference.size == 0 or not np.isfinite(score):
-        return float("nan")
-    below = np.count_nonzero(reference < score)
-    equal = np.count_nonzero(reference == score)
-    return float(100.0 * (below + 0.5 * equal) / reference.size)
+    reference = np.sort(reference[np.isfinite(reference)])
+    scores = np.asarray(score, dtype=np.float64)
+    if reference.size == 0:
+        result = np.full(scores.shape, np.nan)
+    else:
+        below = np.searchsorted(reference, scores, side="left")
+        at_or_below = np.searchsorted(reference, scores, side="right")
+        result = 100.0 * (below + 0.5 * (at_or_below - below)) / reference.size
+        result = np.where(np.isfinite(scores), result, np.nan)
+    return float(result) if result.ndim == 0 else result
 
 
 # ------------------------------------------------------------------------ heat drawing
