@@ -65,8 +65,8 @@ def find_chromium(explicit: str | None = None) -> str | None:
     """Path of a Chromium executable: ``explicit``, ``$FACIAL_ANOMALY_CHROMIUM``, then the
     usual names on the PATH; None when there is none."""
     for candidate in (explicit, os.environ.get(CHROMIUM_ENV)):
-        if candidate:
-            return candidate if shutil.which(candidate) or Path(candidate).is_file() else None
+        if candidate:  # a name on the PATH or a path to an executable file
+            return shutil.which(candidate)
     for name in CHROMIUM_NAMES:
         found = shutil.which(name)
         if found:
