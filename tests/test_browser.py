@@ -2,7 +2,7 @@ import struct
 
 import pytest
 
-from facial_anomaly.browser import BrowserUnavailable, HeadlessChromium, find_chromium, main
+from facial_anomaly.browser import BrowserError, BrowserUnavailable, HeadlessChromium, find_chromium, main
 
 PAGE_WITH_ERRORS = """<!DOCTYPE html><html><head><title>t</title></head><body>
 <img src="missing.png"><script>console.error("bad", 3); throw new Error("thrown")</script>
@@ -51,3 +51,11 @@ def test_command_line_screenshot(tmp_path, capsys):
     assert main([str(page_file), str(tmp_path / "out.png"), "--width", "400", "--height", "300"]) == 0
     assert _png_size(tmp_path / "out.png") == (400, 300)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_a_browser_that_dies_is_reported_with_its_exit_code_and_stderr(tmp_path):
+    fake = tmp_path / "fake_chromium"
+    fake.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    with pytest.raises(BrowserError, match=r"exited \(code 3\): cannot open display"):
+        HeadlessChromium(str(fake), timeout_s=10)

@@ -146,6 +146,9 @@ class HeadlessChromium:
                 ],
                 setpgroup=0,  # its own process group: renderers and helpers end with it
             )
+        except OSError as error:
+            self.close()
+            raise BrowserError(f"cannot start {path}: {error}") from None
         finally:
             for fd in (to_child_read, from_child_write, high_read, high_write):
                 os.close(fd)
@@ -171,7 +174,10 @@ class HeadlessChromium:
         return False
 
     def _exited(self) -> str:
-        self._running()
+        """Why the pipe closed: the exit code (waiting up to 2 s for it) and the end of stderr."""
+        deadline = time.monotonic() + 2.0
+        while self._running() and time.monotonic() < deadline:
+            time.sleep(0.02)
         return f"Chromium exited (code {self._exit_status}): {self._stderr_tail()}"
 
     def _stderr_tail(self) -> str:
