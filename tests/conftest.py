@@ -62,3 +62,15 @@ def shared_data() -> Path:
 def shared_faces(shared_data) -> Path:
     """``../shared/data/faces`` (real photos of normal faces; never copied into the repo)."""
     return shared_data / "faces"
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium (:class:`facial_anomaly.browser.HeadlessChromium`) shared by the
+    session; skips the test when no Chromium is installed."""
+    from facial_anomaly.browser import CHROMIUM_ENV, HeadlessChromium, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip(f"no Chromium installed (apt-get install chromium, or set ${CHROMIUM_ENV} to its path)")
+    with HeadlessChromium(timeout_s=60) as browser:
+        yield browser

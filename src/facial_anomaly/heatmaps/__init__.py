@@ -1,5 +1,6 @@
 """Difference heatmaps between a face and its normalized version (Hayajneh et al. 2022 §1.3):
-colour spaces, PSE / SSIM / LPIPS maps, erosion, face regions and overlays. No Kedro."""
+colour spaces, PSE / SSIM / LPIPS maps, erosion, face regions, overlays and readable
+per-image panels on one colour scale per run. No Kedro."""
 
 from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space
 from .maps import (
@@ -21,16 +22,31 @@ from .maps import (
 )
 from .morphology import erode, erosion_reach
 from .overlay import overlay_heatmap, overlay_on_original, warp_to_original
+from .panel import (
+    HeatSketch,
+    PanelConfig,
+    blend_heat,
+    heat_alpha,
+    image_panel,
+    overlay_on_photo,
+    panel_layout,
+    resolve_vmax,
+    score_percentile,
+    with_colorbar,
+)
 from .regions import REGIONS, face_without_eyes_mask, full_face_mask, mouth_nose_mask, region_mask
 
 __all__ = [
     "CHANNEL_REDUCTIONS",
     "COLOR_SPACES",
     "HEATMAP_KINDS",
+    "HeatSketch",
     "HeatmapKindUnavailable",
     "LpipsUnavailable",
+    "PanelConfig",
     "REGIONS",
     "as_unit_rgb",
+    "blend_heat",
     "channel_map",
     "channel_map_converted",
     "channel_ranges",
@@ -40,18 +56,25 @@ __all__ = [
     "erosion_reach",
     "face_without_eyes_mask",
     "full_face_mask",
+    "heat_alpha",
     "heatmap",
+    "image_panel",
     "load_lpips",
     "lpips_backbone_file",
     "lpips_map",
     "mouth_nose_mask",
     "overlay_heatmap",
     "overlay_on_original",
+    "overlay_on_photo",
+    "panel_layout",
     "pse_map",
     "reduce_channels",
     "region_mask",
+    "resolve_vmax",
     "rgb_to_ycbcr",
+    "score_percentile",
     "ssim_map",
     "to_color_space",
     "warp_to_original",
+    "with_colorbar",
 ]
