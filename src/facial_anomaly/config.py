@@ -43,7 +43,7 @@ class Config(BaseModel):
     parameter: ClassVar[str] = ""
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any):  # noqa: D102 - see the class docstring
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any):
         try:
             return super().model_validate({} if obj is None else obj, *args, **kwargs)
         except ValidationError as error:

@@ -249,29 +249,26 @@ class EmbeddedSampleHook:
 
     def __init__(self) -> None:
         self._project_path: Path | None = None
-        self._parameters: dict[str, Any] = {}
 
     @hook_impl
     def after_context_created(self, context) -> None:
         self._project_path = Path(context.project_path)
-        self._parameters = context.params
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
-        if "raw_images" not in pipeline.datasets() or self._project_path is None:
+        if "photos" not in pipeline.datasets() or self._project_path is None:
             return
         runtime = run_params.get("runtime_params") or run_params.get("extra_params") or {}
         if runtime.get("input_dir"):
             return
-        sample = self._parameters.get("embedded_sample", {})
-        raw_folder = self._project_path / sample.get("raw_folder", "data/01_raw")
+        from facial_anomaly.sample import DEFAULT_RAW_FOLDER, SUBFOLDER, write_embedded_sample
+
+        raw_folder = self._project_path / DEFAULT_RAW_FOLDER
         if raw_folder.exists() and any(
             path.is_file() and not path.name.startswith(".") for path in raw_folder.rglob("*")
         ):
             return
-        from facial_anomaly.sample import write_embedded_sample
-
-        written = write_embedded_sample(raw_folder / sample.get("subfolder", "embedded_sample"), sample)
+        written = write_embedded_sample(raw_folder / SUBFOLDER)
         logger.warning(
             "%s is empty: wrote the embedded demo sample (%d files made from scikit-image's "
             "images) there. Point the pipeline at your photos with --params input_dir=FOLDER.",

@@ -94,3 +94,33 @@ def check_provenance(record: Mapping[str, Any] | None, *, kind: str, schema_vers
                 f"(layout {landmarks.get('layout')}), this code uses {NUM_LANDMARKS} points "
                 f"(layout {landmark_layout_fingerprint()})"
             )
+
+
+# A FaceMesh mean shape in the right landmark order joins neighbouring points with its mesh
+# edges: the median edge is ~3 % of the face's size. In any other order (reversed, shuffled,
+# another detector's points) the "edges" join unrelated points, ~40 % of the size.
+_MAX_MEDIAN_EDGE_FRACTION = 0.12
+
+
+def landmark_order_problem(points) -> str:
+    """Why a (468|478, 2|3) point set is not in FaceMesh order ("" when it is): the median
+    length of the FaceMesh tessellation's edges relative to the shape's extent."""
+    import numpy as np
+
+    from .faces.mesh import NUM_MESH_POINTS, mesh_edges
+
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[0] < NUM_MESH_POINTS or points.shape[1] < 2:
+        return f"expected at least {NUM_MESH_POINTS} two-dimensional points, got an array of shape {points.shape}"
+    xy = points[:NUM_MESH_POINTS, :2]
+    extent = float(np.linalg.norm(xy.max(axis=0) - xy.min(axis=0)))
+    if not np.isfinite(extent) or extent <= 0:
+        return "the points are not finite or all equal"
+    edges = np.array(sorted(mesh_edges()))
+    fraction = float(np.median(np.linalg.norm(xy[edges[:, 0]] - xy[edges[:, 1]], axis=1)) / extent)
+    if fraction > _MAX_MEDIAN_EDGE_FRACTION:
+        return (
+            f"the landmark order does not match FaceMesh (median mesh edge {fraction:.2f} of the face size, "
+            f"expected below {_MAX_MEDIAN_EDGE_FRACTION})"
+        )
+    return ""

@@ -25,14 +25,27 @@ def _encode(image: Image.Image, fmt: str, **options) -> bytes:
     return buffer.getvalue()
 
 
-def embedded_sample_files(params: dict) -> dict[str, bytes]:
+# How the demo variants are made; fixed, so every clone writes the same sample.
+SAMPLE_SETTINGS = {
+    "rotation_degrees": 8,  # roll of the "rolled" variant
+    "brightness_gain": 1.35,  # the "bright" variant
+    "jpeg_quality": 92,
+    "tiny_side": 32,  # below preprocess.decode.min_side → too_small
+    "small_scale": 0.5,  # the small webp variant (eye distance ≈ 21 px → too_small)
+}
+DEFAULT_RAW_FOLDER = "data/01_raw"
+SUBFOLDER = "embedded_sample"
+
+
+def embedded_sample_files(params: dict | None = None) -> dict[str, bytes]:
     """Relative path → file bytes of every demo input (deterministic).
 
-    ``params`` is the ``embedded_sample`` block of ``conf/base/parameters.yml``
-    (``rotation_degrees``, ``brightness_gain``, ``jpeg_quality``, ``tiny_side``,
-    ``small_scale``).
+    ``params`` overrides entries of :data:`SAMPLE_SETTINGS` (``rotation_degrees``,
+    ``brightness_gain``, ``jpeg_quality``, ``tiny_side``, ``small_scale``).
     """
     from skimage import data
+
+    params = {**SAMPLE_SETTINGS, **(params or {})}
 
     astronaut = Image.fromarray(data.astronaut())
     quality = int(params["jpeg_quality"])
@@ -79,7 +92,7 @@ def embedded_sample_files(params: dict) -> dict[str, bytes]:
     return files
 
 
-def write_embedded_sample(folder: Path, params: dict) -> list[Path]:
+def write_embedded_sample(folder: Path, params: dict | None = None) -> list[Path]:
     """Write the demo inputs under ``folder``; returns the written paths."""
     written = []
     for relative, payload in embedded_sample_files(params).items():

@@ -1,14 +1,18 @@
 """Kedro datasets of the project (the only Kedro-aware code outside ``pipelines``)."""
 
 from .arrays import NpzArrayDataset
-from .folders import PartitionedFolderDataset
+from .folders import ArtifactFolderDataset, InputFolderDataset, InputListing, PartitionedFolderDataset
 from .images import BinaryFileDataset, PngArrayDataset
-from .models import NormalModelDataset
+from .models import ModelStoreDataset, NormalModelDataset
 from .optional import OptionalDataset
 from .tables import TableDataset
 
 __all__ = [
+    "ArtifactFolderDataset",
     "BinaryFileDataset",
+    "InputFolderDataset",
+    "InputListing",
+    "ModelStoreDataset",
     "NormalModelDataset",
     "NpzArrayDataset",
     "OptionalDataset",

@@ -7,6 +7,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from kedro.io.core import AbstractDataset, DatasetError
+
 from ._files import FileDatasetBase
 
 
@@ -36,7 +38,7 @@ class NormalModelDataset(FileDatasetBase):
     def _decode(self, data: bytes):
         from facial_anomaly.normalizers import load_state
 
-        return _model_classes()[self._kind].from_state(*load_state(io.BytesIO(data)))
+        return _model_classes()[self._kind].from_state(*load_state(io.BytesIO(data)), source=str(self._get_load_path()))
 
     def _encode(self, model) -> bytes:
         expected = _model_classes()[self._kind]
@@ -46,3 +48,27 @@ class NormalModelDataset(FileDatasetBase):
             path = Path(folder) / "model.npz"
             model.save(path)
             return path.read_bytes()
+
+
+class ModelStoreDataset(AbstractDataset):
+    """``models_dir`` as a :class:`~facial_anomaly.storage.models.ModelStore` handle: a run reads
+    (and validates) only the models its chosen normalizers and scorers use, so a corrupt file
+    of a model it does not use cannot break it."""
+
+    def __init__(self, *, path: str, storage_options: dict | None = None, metadata: dict | None = None) -> None:
+        from facial_anomaly.storage.models import ModelStore
+
+        self._store = ModelStore(str(path), tuple(sorted((storage_options or {}).items())))
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._store.url}
+
+    def load(self):
+        return self._store
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("models are saved through their own datasets (shape_model, appearance_model, ...)")
+
+    def _exists(self) -> bool:
+        return True

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..faces.mesh import NUM_MESH_POINTS, triangulation
 from ..faces.warp import TriangleRaster
+from ..provenance import ModelMismatch, check_provenance, landmark_order_problem, model_provenance
 from .base import (
     NormalizedFace,
     Normalizer,
@@ -157,12 +158,19 @@ class AppearanceModel:
         working_size: int,
         explained_variance: float,
         max_components: int,
+        training_data: str = "",
     ) -> "AppearanceModel":
         """Fit the texture model to aligned normal faces (all the same square size).
 
         ``faces`` may be a lazy iterable (e.g. a generator reading one image at a time):
-        only each face's small shape-free texture is kept.
+        only each face's small shape-free texture is kept. ``training_data`` identifies the
+        faces in the model's provenance record.
         """
+        fit_params = {
+            "working_size": working_size,
+            "explained_variance": explained_variance,
+            "max_components": max_components,
+        }
         checked = validate_training_landmarks(landmarks)
         mean_points = np.mean([points[:NUM_MESH_POINTS, :2] for points in checked], axis=0)
         raster, face_size, textures = None, None, []
@@ -187,6 +195,9 @@ class AppearanceModel:
         metadata = {
             "kind": MODEL_KIND,
             "version": MODEL_VERSION,
+            "provenance": model_provenance(
+                "appearance_model", schema_version=MODEL_VERSION, params=fit_params, training_data=training_data
+            ),
             "faces": len(checked),
             "face_size": int(face_size),
             "working_size": int(working_size),
@@ -210,7 +221,21 @@ class AppearanceModel:
         return arrays, dict(self.metadata)
 
     @classmethod
-    def from_state(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "AppearanceModel":
+    def from_state(cls, arrays: dict[str, np.ndarray], metadata: dict, *, source: str = "appearance_model") -> "AppearanceModel":
+        """The model of a saved state, refused (naming ``source``) when its provenance or its
+        arrays do not fit this code: another kind or schema, another landmark layout, arrays
+        of the wrong shape, or a mean shape whose points are not in FaceMesh order.
+
+        Raises:
+            ModelMismatch: naming ``source`` and the problem.
+        """
+        check_provenance(metadata.get("provenance"), kind="appearance_model", schema_version=MODEL_VERSION, source=source)
+        missing = [name for name in ("mean_shape", "mean", "components", "variances") if name not in arrays]
+        if missing:
+            raise ModelMismatch(f"{source}: the model file has no arrays {missing}")
+        problem = landmark_order_problem(arrays["mean_shape"])
+        if problem:
+            raise ModelMismatch(f"{source}: {problem}")
         if metadata.get("kind") != MODEL_KIND:
             raise ValueError(f"not an appearance model state (kind {metadata.get('kind')!r})")
         return cls(arrays["mean_shape"], arrays["mean"], arrays["components"], arrays["variances"], dict(metadata))
@@ -220,7 +245,7 @@ class AppearanceModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "AppearanceModel":
-        return cls.from_state(*load_state(path))
+        return cls.from_state(*load_state(path), source=str(path))
 
     # --- reconstruction ----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..faces.mesh import NUM_MESH_POINTS, mirror_pairs
+from ..provenance import ModelMismatch, check_provenance, landmark_order_problem, model_provenance
 from .base import (
     NormalizedFace,
     Normalizer,
@@ -138,8 +139,20 @@ class ShapeModel:
         mirror_augment: bool,
         procrustes_iterations: int,
         procrustes_tolerance: float,
+        training_data: str = "",
     ) -> "ShapeModel":
-        """Fit the model to the landmarks of normal faces ((478|468, 2|3) each)."""
+        """Fit the model to the landmarks of normal faces ((478|468, 2|3) each).
+
+        ``training_data`` identifies the faces (:func:`~facial_anomaly.provenance.training_data_fingerprint`)
+        in the model's provenance record.
+        """
+        fit_params = {
+            "explained_variance": explained_variance,
+            "max_components": max_components,
+            "mirror_augment": mirror_augment,
+            "procrustes_iterations": procrustes_iterations,
+            "procrustes_tolerance": procrustes_tolerance,
+        }
         checked = validate_training_landmarks(landmarks)
         shapes = np.stack([points[:NUM_MESH_POINTS, :2] for points in checked])
         if mirror_augment:
@@ -152,6 +165,9 @@ class ShapeModel:
         metadata = {
             "kind": MODEL_KIND,
             "version": MODEL_VERSION,
+            "provenance": model_provenance(
+                "shape_model", schema_version=MODEL_VERSION, params=fit_params, training_data=training_data
+            ),
             "faces": len(checked),
             "mirror_augment": bool(mirror_augment),
             "explained_variance_target": float(explained_variance),
@@ -167,7 +183,21 @@ class ShapeModel:
         return {"mean": self.mean, "components": self.components, "variances": self.variances}, dict(self.metadata)
 
     @classmethod
-    def from_state(cls, arrays: dict[str, np.ndarray], metadata: dict) -> "ShapeModel":
+    def from_state(cls, arrays: dict[str, np.ndarray], metadata: dict, *, source: str = "shape_model") -> "ShapeModel":
+        """The model of a saved state, refused (naming ``source``) when its provenance or its
+        arrays do not fit this code: another kind or schema, another landmark layout, arrays
+        of the wrong shape, or a mean shape whose points are not in FaceMesh order.
+
+        Raises:
+            ModelMismatch: naming ``source`` and the problem.
+        """
+        check_provenance(metadata.get("provenance"), kind="shape_model", schema_version=MODEL_VERSION, source=source)
+        missing = [name for name in ("mean", "components", "variances") if name not in arrays]
+        if missing:
+            raise ModelMismatch(f"{source}: the model file has no arrays {missing}")
+        problem = landmark_order_problem(arrays["mean"])
+        if problem:
+            raise ModelMismatch(f"{source}: {problem}")
         if metadata.get("kind") != MODEL_KIND:
             raise ValueError(f"not a shape model state (kind {metadata.get('kind')!r})")
         return cls(arrays["mean"], arrays["components"], arrays["variances"], dict(metadata))
@@ -177,7 +207,7 @@ class ShapeModel:
 
     @classmethod
     def load(cls, path: str | Path) -> "ShapeModel":
-        return cls.from_state(*load_state(path))
+        return cls.from_state(*load_state(path), source=str(path))
 
     # --- fitting a face ----------------------------------------------------------------
 

@@ -231,8 +231,8 @@ def run_job(job: Job, items: Iterable[Any], config: ExecutorConfig | None = None
     backend = {"serial": _serial, "processes": _processes, "dask": _dask}[kind]
     logger.info("%s: %d images, executor %s with %d worker(s)", job.name, len(items), kind, workers)
     for result in backend(job, items, config, workers, stats, progress):
+        stats.seconds = time.perf_counter() - started  # kept current: a caller may stop reading early
         yield result
-    stats.seconds = time.perf_counter() - started
 
 
 def _serial(job, items, config, workers, stats, progress) -> Iterator[Any]:

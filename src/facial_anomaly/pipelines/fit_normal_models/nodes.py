@@ -9,6 +9,7 @@ import pandas as pd
 
 from facial_anomaly.faces.tables import landmarks_by_image
 from facial_anomaly.normalizers import AppearanceModel, ShapeModel
+from facial_anomaly.provenance import training_data_fingerprint
 
 from .._aligned import load_aligned, ok_image_ids
 
@@ -17,6 +18,11 @@ logger = logging.getLogger(__name__)
 
 def _summary(model) -> dict:
     return {key: model.metadata[key] for key in ("faces", "components", "explained_variance")}
+
+
+def _training_data(report: pd.DataFrame) -> str:
+    ok = report[report["status"] == "ok"]
+    return training_data_fingerprint(zip(ok["image_id"], ok["source_sha1"]))
 
 
 def fit_shape_model(face_geometry: pd.DataFrame, landmarks: pd.DataFrame, params: dict) -> tuple[ShapeModel, dict]:
@@ -28,7 +34,7 @@ def fit_shape_model(face_geometry: pd.DataFrame, landmarks: pd.DataFrame, params
             f"fit_normal_models needs at least 2 aligned normal faces, got {len(shapes)}: "
             "point input_dir at a folder of normal face photos"
         )
-    model = ShapeModel.fit(shapes, **params["shape_model"])
+    model = ShapeModel.fit(shapes, **params["shape_model"], training_data=_training_data(face_geometry))
     logger.info("shape model: %s", _summary(model))
     return model, _summary(model)
 
@@ -43,6 +49,11 @@ def fit_appearance_model(
     shapes = landmarks_by_image(landmarks[landmarks["image_id"].isin(image_ids)])
     # Faces are read one at a time as the model samples them: memory does not grow with the set.
     faces = (load_aligned(aligned_faces, image_id)[0] for image_id in image_ids)
-    model = AppearanceModel.fit(faces, [shapes[image_id] for image_id in image_ids], **params["appearance_model"])
+    model = AppearanceModel.fit(
+        faces,
+        [shapes[image_id] for image_id in image_ids],
+        **params["appearance_model"],
+        training_data=_training_data(face_geometry),
+    )
     logger.info("appearance model: %s", _summary(model))
     return model, _summary(model)

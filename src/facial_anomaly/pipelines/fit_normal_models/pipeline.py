@@ -11,13 +11,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 fit_shape_model,
-                inputs=["face_geometry", "landmarks", "params:fit_normal_models"],
+                inputs=["preprocess_report", "landmarks", "params:fit_normal_models"],
                 outputs=["shape_model", "shape_model_summary"],
                 name="fit_shape_model",
             ),
             Node(
                 fit_appearance_model,
-                inputs=["aligned_faces", "face_geometry", "landmarks", "params:fit_normal_models"],
+                inputs=["aligned_face_images", "preprocess_report", "landmarks", "params:fit_normal_models"],
                 outputs=["appearance_model", "appearance_model_summary"],
                 name="fit_appearance_model",
             ),

@@ -1,177 +1,96 @@
-"""Normalize nodes: build the chosen normalizers, produce normalized faces lazily, report,
-and draw side-by-side sheets (original | normalized | difference)."""
+"""Normalize nodes: the chosen normalizers over the aligned faces (per-image work in
+:mod:`facial_anomaly.batch.normalize`), and side-by-side sheets to look at."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from facial_anomaly.faces.tables import landmarks_by_image
-from facial_anomaly.normalizers import Normalizer, build_normalizer
+from facial_anomaly.batch.inputs import InputProblem, read_aligned_face, read_checked_png
+from facial_anomaly.batch.normalize import STAGE, normalize_faces, normalized_name
+from facial_anomaly.batch.preprocess import STAGE as PREPROCESS, aligned_name
+from facial_anomaly.normalizers.config import NormalizeConfig
+from facial_anomaly.normalizers.factory import missing_model_message, model_from_bytes
 from facial_anomaly.normalizers.sheets import comparison_sheet
+from facial_anomaly.parallel import ExecutorConfig, JobStats
+from facial_anomaly.storage.artifacts import ArtifactFolder, Provenance
+from facial_anomaly.storage.models import ModelStore, StoredModel
 
-from .._aligned import load_aligned, ok_image_ids
+from ..preprocess.nodes import stage_summary
 
-
-def selected_normalizers(normalize: dict) -> list[str]:
-    """Normalizer names of this run: ``normalize.normalizer`` is one name or several joined
-    by ``+`` (``symmetry+shape_model``); the first is the default for scoring."""
-    names = [name.strip() for name in str(normalize["normalizer"]).split("+") if name.strip()]
-    if not names:
-        raise ValueError("normalize.normalizer is empty; name at least one normalizer")
-    return names
+logger = logging.getLogger(__name__)
 
 
-STYLEGAN2 = "stylegan2"
-RECONSTRUCTION_MODELS = ("ganomaly", "autoencoder")
+def load_models(models: ModelStore, names: list[str], users: dict[str, str]) -> dict[str, StoredModel]:
+    """The latest version of each model in ``names``, validated (a wrong or corrupt file fails
+    here, naming it, before any image is processed). ``users`` maps a model to the normalizer
+    that needs it, for the message when it is missing."""
+    loaded = {}
+    for name in names:
+        stored = models.latest(name)
+        if stored is None:
+            raise ValueError(missing_model_message(users.get(name, name), name))
+        model_from_bytes(name, stored.data, source=stored.path)  # validate once, here
+        loaded[name] = stored
+    return loaded
 
 
-def build_reconstruction(name: str, checkpoints: dict[str, Callable], train_reconstruction: dict) -> Normalizer:
-    """A trained GANomaly / autoencoder normalizer from the latest checkpoint of
-    ``train_reconstruction``, or a clear error saying how to train one."""
-    from facial_anomaly.normalizers import create
-    from facial_anomaly.normalizers.reconstruction.checkpoint import model_from_bytes
+def run_normalizers(
+    preprocess_report: pd.DataFrame,
+    aligned_faces: ArtifactFolder,
+    normalized_faces: ArtifactFolder,
+    models: ModelStore,
+    normalize: NormalizeConfig,
+    executor: ExecutorConfig,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """(report: one row per (file, normalizer), summary). Normalized faces whose aligned face,
+    settings and models are unchanged are reused."""
+    from facial_anomaly.normalizers.config import REQUIRED_MODELS
 
-    if f"{name}.pt" not in checkpoints:
-        raise ValueError(
-            f"normalizer {name!r} needs a trained model: run "
-            "kedro run --pipeline synthesize, then kedro run --pipeline train_reconstruction"
-        )
-    from facial_anomaly.devices import resolve_device
-
-    device = train_reconstruction["device"]
-    model = model_from_bytes(checkpoints[f"{name}.pt"](), resolve_device(device))
-    return create(name, model=model, device=device, **train_reconstruction["normalizer"])
-
-
-def build_stylegan2(stylegan2: dict, stylegan2_presets: dict) -> Normalizer:
-    """The StyleGAN2 normalizer of the chosen preset (imported only when asked for: it
-    loads torch, LPIPS and the generator weights)."""
-    from facial_anomaly.normalizers.stylegan2 import StyleGAN2Normalizer
-    from facial_anomaly.normalizers.stylegan2.config import resolve_preset
-
-    return StyleGAN2Normalizer(**resolve_preset(stylegan2, stylegan2_presets))
-
-
-def build_normalizers(
-    normalize: dict,
-    shape_model,
-    appearance_model,
-    stylegan2: dict,
-    stylegan2_presets: dict,
-    reconstruction_checkpoints: dict[str, Callable],
-    train_reconstruction: dict,
-) -> dict[str, Normalizer]:
-    """The configured normalizers, or a clear error naming the model to fit first."""
-    built = {}
-    for name in selected_normalizers(normalize):
-        if name == STYLEGAN2:
-            built[name] = build_stylegan2(stylegan2, stylegan2_presets)
-            continue
-        if name in RECONSTRUCTION_MODELS:
-            built[name] = build_reconstruction(name, reconstruction_checkpoints, train_reconstruction)
-            continue
-        try:
-            built[name] = build_normalizer(
-                name, normalize["normalizers"], shape_model=shape_model, appearance_model=appearance_model
-            )
-        except ValueError as error:
-            if "needs a fitted" in str(error):
-                raise ValueError(
-                    f"{error}. Fit the models of normal faces first: "
-                    "kedro run --pipeline fit_normal_models --params input_dir=<folder of normal face photos>"
-                ) from error
-            raise
-    return built
-
-
-def _normalization_input_problem(landmarks: np.ndarray | None) -> str:
-    if landmarks is None:
-        return "no landmarks for this face"
-    if landmarks.shape != (478, 3) or not np.isfinite(landmarks).all():
-        return "landmarks are incomplete or not finite"
-    return ""
-
-
-def normalize_faces(
-    aligned_faces: dict[str, Callable],
-    face_geometry: pd.DataFrame,
-    landmarks: pd.DataFrame,
-    shape_model,
-    appearance_model,
-    normalize: dict,
-    stylegan2: dict,
-    stylegan2_presets: dict,
-    reconstruction_checkpoints: dict[str, Callable],
-    train_reconstruction: dict,
-) -> tuple[dict[str, Callable[[], np.ndarray]], pd.DataFrame]:
-    """Normalized faces, lazily, as ``<normalizer>/<image_id>`` partitions, and a report
-    with one row per (input file, normalizer): ``ok`` or why it was not normalized, and
-    ``model_score``, the normalizer's own anomaly score where it has one (GANomaly's
-    A(x) = ‖G_E(x) − E(G(x))‖₁, the autoencoder's reconstruction error)."""
-    normalizers = build_normalizers(
-        normalize,
-        shape_model,
-        appearance_model,
-        stylegan2,
-        stylegan2_presets,
-        reconstruction_checkpoints,
-        train_reconstruction,
-    )
-    ok_ids = set(ok_image_ids(face_geometry, aligned_faces))
-    points_by_id = landmarks_by_image(landmarks[landmarks["image_id"].isin(ok_ids)])
-    outputs: dict[str, Callable[[], np.ndarray]] = {}
-    rows = []
-
-    def make(normalizer: Normalizer, image_id: str) -> Callable[[], np.ndarray]:
-        def run() -> np.ndarray:
-            rgb, _ = load_aligned(aligned_faces, image_id)
-            return normalizer.normalize(rgb, points_by_id[image_id]).image
-
-        return run
-
-    for record in face_geometry[["image_id", "image", "status"]].to_dict("records"):
-        image_id = record["image_id"]
-        for name, normalizer in normalizers.items():
-            row = {**record, "normalizer": name}
-            if record["status"] != "ok":
-                rows.append(row)  # rejected upstream: passed on with its reason
-                continue
-            if image_id not in ok_ids:
-                rows.append({**row, "status": "missing_aligned_face"})
-                continue
-            problem = _normalization_input_problem(points_by_id.get(image_id))
-            if problem:
-                rows.append({**row, "status": "invalid_landmarks", "detail": problem})
-                continue
-            outputs[f"{name}/{image_id}"] = make(normalizer, image_id)
-            if hasattr(normalizer, "anomaly_score"):  # cheap, so computed here, one face at a time
-                row["model_score"] = float(normalizer.anomaly_score(load_aligned(aligned_faces, image_id)[0]))
-            rows.append(row)
-    report = pd.DataFrame(rows, columns=["image_id", "image", "normalizer", "status", "detail", "model_score"])
-    return outputs, report
+    users = {model: name for name in normalize.names for model in REQUIRED_MODELS.get(name, ())}
+    stored = load_models(models, normalize.required_models(), users)
+    stats = JobStats()
+    report = normalize_faces(preprocess_report, aligned_faces, normalized_faces, normalize, stored, executor, stats)
+    summary = stage_summary(report, stats)
+    summary["normalizers"] = normalize.names
+    summary["models"] = {name: {"path": model.path, "sha1": model.sha1} for name, model in stored.items()}
+    return report, summary
 
 
 def draw_comparison_sheets(
-    aligned_faces: dict[str, Callable],
-    normalized_faces: dict[str, Callable],
     normalize_report: pd.DataFrame,
-    normalize: dict,
-    sheet: dict,
+    aligned_faces: ArtifactFolder,
+    normalized_faces: ArtifactFolder,
+    normalize: NormalizeConfig,
 ) -> dict[str, np.ndarray]:
-    """One sheet per normalizer: rows of original | normalized | amplified difference for
-    the first ``sheet["faces"]`` normalized faces."""
+    """One sheet per normalizer: original | normalized | difference, for its first
+    ``normalize.sheet_faces`` normalized faces, each row labelled with the image."""
+    sheet_faces = normalize.sheet_faces
     sheets = {}
     done = normalize_report[normalize_report["status"] == "ok"]
-    for name in selected_normalizers(normalize):
-        image_ids = done.loc[done["normalizer"] == name, "image_id"].head(sheet["faces"]).tolist()
-        pairs = [
-            (load_aligned(aligned_faces, image_id)[0], normalized_faces[f"{name}/{image_id}"]())
-            for image_id in image_ids
-            if f"{name}/{image_id}" in normalized_faces
-        ]
+    for name, rows in done.groupby("normalizer", sort=False):
+        pairs, ids = [], []
+        for row in rows.head(sheet_faces).to_dict("records"):
+            try:
+                face = read_aligned_face(
+                    aligned_faces,
+                    aligned_name(row["image_id"]),
+                    Provenance(PREPROCESS, row["source_sha1"], row["aligned_key"]),
+                )
+                normalized, _ = read_checked_png(
+                    normalized_faces,
+                    normalized_name(name, row["image_id"]),
+                    Provenance(f"{STAGE}:{name}", row["source_sha1"], row["params_hash"]),
+                    channels=3,
+                )
+            except InputProblem as problem:
+                logger.warning("comparison sheet leaves out %s: %s", row["image_id"], problem)
+                continue
+            pairs.append((face.rgb, normalized))
+            ids.append(row["image"])
         if pairs:
-            sheets[name] = comparison_sheet(pairs, difference_gain=sheet["difference_gain"])
+            sheets[name] = comparison_sheet(pairs, image_ids=ids)
     return sheets

@@ -1,40 +1,30 @@
-"""``kedro run --pipeline normalize --params normalize.normalizer=<name>[+<name>...]``."""
+"""``kedro run --pipelines normalize --params normalize.normalizer=<name>[+<name>...]``."""
 
 from kedro.pipeline import Node, Pipeline
 
-from .nodes import draw_comparison_sheets, normalize_faces
+from .nodes import draw_comparison_sheets, run_normalizers
 
 
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
             Node(
-                normalize_faces,
+                run_normalizers,
                 inputs=[
+                    "preprocess_report",
                     "aligned_faces",
-                    "face_geometry",
-                    "landmarks",
-                    "shape_model_if_fitted",
-                    "appearance_model_if_fitted",
+                    "normalized_faces",
+                    "models",
                     "params:normalize",
-                    "params:stylegan2",
-                    "params:stylegan2_presets",
-                    "reconstruction_checkpoints_if_trained",
-                    "params:train_reconstruction",
+                    "params:executor",
                 ],
-                outputs=["normalized_faces", "normalize_report"],
+                outputs=["normalize_report", "normalize_summary"],
                 name="normalize_faces",
-                tags="gpu",  # StyleGAN2 (and later learned normalizers) run on the GPU when present
+                tags="gpu",  # StyleGAN2 and the reconstruction models run on the GPU when present
             ),
             Node(
                 draw_comparison_sheets,
-                inputs=[
-                    "aligned_faces",
-                    "normalized_faces",
-                    "normalize_report",
-                    "params:normalize",
-                    "params:normalize_sheets",
-                ],
+                inputs=["normalize_report", "aligned_faces", "normalized_faces", "params:normalize"],
                 outputs="normalize_sheets",
                 name="draw_comparison_sheets",
             ),

@@ -14,30 +14,33 @@ from facial_anomaly.faces.tables import landmarks_by_image
 from facial_anomaly.heatmaps import region_mask
 
 from .._aligned import load_aligned, ok_image_ids
-from ..normalize.nodes import build_stylegan2
+from facial_anomaly.heatmaps.config import HeatmapsConfig
+from facial_anomaly.normalizers.config import NormalizeConfig
+from facial_anomaly.normalizers.factory import build_normalizer
 
 
 def inspect_stylegan2(
     aligned_faces: dict[str, Callable],
     face_geometry: pd.DataFrame,
     landmarks: pd.DataFrame,
-    stylegan2: dict,
-    stylegan2_presets: dict,
-    scores: dict,
+    normalize: NormalizeConfig,
+    heatmaps: HeatmapsConfig,
+    severity_region: str,
 ) -> tuple[dict[str, np.ndarray], pd.DataFrame, pd.DataFrame]:
     """Snapshots (``<image_id>/step_<k>`` PNGs), a per-face table (``reconstruction_step``
-    in the region ``stylegan2.severity_region``, final inversion loss, seconds) and the
-    per-step loss curves averaged over faces (one MLflow metric history each).
+    in ``severity_region``, final inversion loss, seconds) and the per-step loss curves
+    averaged over faces (one MLflow metric history each), for the StyleGAN2 preset of
+    ``normalize.stylegan2``.
 
     Faces are held in memory while inverted in batches: this is a GPU job for small sets.
     """
-    normalizer = build_stylegan2(stylegan2, stylegan2_presets)
-    region = stylegan2["severity_region"]
+    normalizer = build_normalizer("stylegan2", normalize)
+    region = severity_region
     image_ids = ok_image_ids(face_geometry, aligned_faces)
     points = landmarks_by_image(landmarks[landmarks["image_id"].isin(image_ids)])
     faces = [load_aligned(aligned_faces, image_id)[0] for image_id in image_ids]
     masks = [
-        region_mask(points[i], face.shape, region, **scores["regions"][region]).astype(np.float32)
+        region_mask(points[i], face.shape, region, **heatmaps.regions[region]).astype(np.float32)
         for i, face in zip(image_ids, faces)
     ]
     start = time.perf_counter()

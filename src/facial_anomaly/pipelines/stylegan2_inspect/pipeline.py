@@ -11,12 +11,12 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 inspect_stylegan2,
                 inputs=[
-                    "aligned_faces",
-                    "face_geometry",
+                    "aligned_face_images",
+                    "preprocess_report",
                     "landmarks",
-                    "params:stylegan2",
-                    "params:stylegan2_presets",
-                    "params:scores",
+                    "params:normalize",
+                    "params:heatmaps",
+                    "params:stylegan2_inspect.severity_region",
                 ],
                 outputs=["stylegan2_snapshots", "stylegan2_severity", "stylegan2_curves"],
                 name="inspect_stylegan2",

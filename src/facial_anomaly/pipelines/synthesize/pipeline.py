@@ -11,7 +11,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 plan_synthesis,
-                inputs=["face_geometry", "aligned_faces", "synthesis_persons", "params:synthesize"],
+                inputs=["preprocess_report", "aligned_face_images", "synthesis_persons", "params:synthesize"],
                 outputs="synthesis_plan",
                 name="plan_synthesis",
             ),
@@ -19,8 +19,8 @@ def create_pipeline(**kwargs) -> Pipeline:
                 synthesize_faces,
                 inputs=[
                     "synthesis_plan",
-                    "face_geometry",
-                    "aligned_faces",
+                    "preprocess_report",
+                    "aligned_face_images",
                     "landmarks",
                     "lip_templates_if_extracted",
                     "params:synthesize",
@@ -32,7 +32,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 draw_synthesis_sheets,
                 inputs=[
                     "synthesis_plan",
-                    "aligned_faces",
+                    "aligned_face_images",
                     "landmarks",
                     "lip_templates_if_extracted",
                     "params:synthesize",

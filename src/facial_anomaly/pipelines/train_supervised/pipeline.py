@@ -20,8 +20,8 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 build_supervised_pairs,
                 inputs=[
-                    "face_geometry",
-                    "aligned_faces",
+                    "preprocess_report",
+                    "aligned_face_images",
                     "landmarks",
                     "synthesis_persons",
                     "params:train_supervised",
@@ -79,7 +79,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "supervised_checkpoints",
                     "supervised_pair_table",
-                    "aligned_faces",
+                    "aligned_face_images",
                     "landmarks",
                     "params:train_supervised",
                     "params:normalize",

@@ -1,0 +1,174 @@
+"""Heatmaps and variant scores of a run: per image and normalizer, one pass over the (aligned,
+normalized) pair computes every variant of the grid (Hayajneh et al. 2022, Table 1), the
+paper's normality index S for the PSE variants, and the saved heat map — an ``.npz`` whose
+provenance record carries the scores, so a rerun with nothing new reads them back without
+decoding a single face."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..heatmaps import heatmap
+from ..heatmaps.config import HeatmapsConfig
+from ..parallel import ExecutorConfig, Job, JobStats, run_job
+from ..scoring import score_variants
+from ..storage.artifacts import ArtifactFolder, Provenance, encode_npz, stage_key
+from . import normalize, preprocess
+from .faults import exit_if_requested
+from .inputs import InputProblem, read_aligned_face, read_checked_png
+
+STAGE = "heatmaps"
+CODE_VERSION = 1
+NORMALITY_PREFIX = "normality_index:"
+FILE_COLUMNS = ["image_id", "image", "normalizer", "status", "detail", "reused", "source_sha1", "params_hash"]
+
+
+def heatmap_name(normalizer: str, image_id: str) -> str:
+    return f"{normalizer}/{image_id}.npz"
+
+
+def settings_key(config: HeatmapsConfig, grid: dict) -> str:
+    """The part of the heatmaps' key this stage decides (the normalized face's key is added per image)."""
+    return stage_key(STAGE, CODE_VERSION, {**config.model_dump(mode="json", exclude={"grid"}), "grid": grid})
+
+
+@dataclass(frozen=True)
+class HeatmapsSpec:
+    config: HeatmapsConfig
+    grid: dict
+    aligned: ArtifactFolder
+    normalized: ArtifactFolder
+    heatmaps: ArtifactFolder
+    key: str
+
+
+@dataclass(frozen=True)
+class HeatmapsItem:
+    image_id: str
+    image: str
+    source_sha1: str
+    aligned_key: str
+    normalizers: tuple[str, ...]
+    normalized_keys: tuple[str, ...]
+
+
+def _setup(spec: HeatmapsSpec) -> HeatmapsSpec:
+    return spec
+
+
+def _pse_grid(grid: dict) -> dict | None:
+    if "pse" not in grid["kinds"]:
+        return None
+    return {**grid, "kinds": ["pse"]}
+
+
+def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks) -> dict[str, Any]:
+    options = spec.config.scoring_options()
+    scores = score_variants(original, normalized, landmarks, grid=spec.grid, statistic=spec.config.statistic, **options)
+    record: dict[str, Any] = {"scores": scores}
+    pse = _pse_grid(spec.grid)
+    if pse is not None:
+        normality = score_variants(original, normalized, landmarks, grid=pse, statistic="normality_index", **options)
+        record["normality_index"] = {
+            name: (value if math.isfinite(value) else None) for name, value in normality.items()
+        }
+    return record
+
+
+def _heatmaps_one(spec: HeatmapsSpec, item: HeatmapsItem) -> list[dict[str, Any]]:
+    base = {"image_id": item.image_id, "image": item.image, "source_sha1": item.source_sha1, "detail": ""}
+    rows, face = [], None
+    for name, normalized_key in zip(item.normalizers, item.normalized_keys):
+        key = stage_key(spec.key, normalized_key)
+        row = {**base, "normalizer": name, "status": "ok", "reused": False, "params_hash": key}
+        target = Provenance(f"{STAGE}:{name}", item.source_sha1, key)
+        output = heatmap_name(name, item.image_id)
+        stored = spec.heatmaps.npz_provenance(output)
+        if target.matches(stored):
+            rows.append({**row, **stored.record, "reused": True})
+            continue
+        try:
+            if face is None:
+                expected = Provenance(preprocess.STAGE, item.source_sha1, item.aligned_key)
+                face = read_aligned_face(spec.aligned, preprocess.aligned_name(item.image_id), expected)
+            expected = Provenance(f"{normalize.STAGE}:{name}", item.source_sha1, normalized_key)
+            normalized, _ = read_checked_png(
+                spec.normalized, normalize.normalized_name(name, item.image_id), expected, channels=3
+            )
+            record = _pair_scores(spec, face.rgb, normalized, face.landmarks)
+            heat = heatmap(face.rgb, normalized, **spec.config.map_settings())
+            provenance = Provenance(target.stage, item.source_sha1, target.key, record)
+            spec.heatmaps.write(output, encode_npz({"heat": heat}, provenance))
+            rows.append({**row, **record})
+        except InputProblem as problem:
+            rows.append({**row, "status": problem.status, "detail": str(problem)})
+    return rows
+
+
+def _failure(item: HeatmapsItem, reason: str) -> list[dict[str, Any]]:
+    return [
+        {"image_id": item.image_id, "image": item.image, "source_sha1": item.source_sha1, "normalizer": name,
+         "status": preprocess.PROCESSING_ERROR, "detail": reason, "reused": False}
+        for name in item.normalizers
+    ]  # fmt: skip
+
+
+def compute_heatmaps(
+    normalize_report: pd.DataFrame,
+    aligned: ArtifactFolder,
+    normalized: ArtifactFolder,
+    heatmaps: ArtifactFolder,
+    config: HeatmapsConfig,
+    grid: dict,
+    executor: ExecutorConfig | None = None,
+    stats: JobStats | None = None,
+) -> pd.DataFrame:
+    """One row per (input file, normalizer): status, and for ``ok`` rows one column per
+    variant of ``grid`` (the score) and ``normality_index:<variant>`` for the PSE variants;
+    rows that were not ``ok`` upstream are passed on with their reason. The normalize
+    report's ``aligned_key`` and ``params_hash`` are the aligned and normalized faces' keys."""
+    spec = HeatmapsSpec(config, grid, aligned, normalized, heatmaps, settings_key(config, grid))
+    ok = normalize_report[normalize_report["status"] == "ok"]
+    items = [
+        HeatmapsItem(
+            image_id,
+            group["image"].iloc[0],
+            group["source_sha1"].iloc[0],
+            group["aligned_key"].iloc[0],
+            tuple(group["normalizer"]),
+            tuple(group["params_hash"]),
+        )
+        for image_id, group in ok.groupby("image_id", sort=False)
+    ]
+    computed: dict[tuple[str, str], dict] = {}
+    job = Job(STAGE, _setup, _heatmaps_one, _failure, spec, gpu="lpips" in grid["kinds"])
+    for done, rows in enumerate(run_job(job, items, executor, stats), start=1):
+        for row in rows:
+            computed[(row["image_id"], row["normalizer"])] = row
+        exit_if_requested(STAGE, done)
+    table = []
+    for record in normalize_report[["image_id", "image", "normalizer", "status", "detail", "source_sha1"]].to_dict(
+        "records"
+    ):
+        row = computed.get((record["image_id"], record["normalizer"]))
+        table.append(_flatten(row) if row is not None else {**record, "reused": False})
+    return pd.DataFrame(table, columns=None).reindex(columns=_columns(table))
+
+
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    flat = {key: value for key, value in row.items() if key not in ("scores", "normality_index")}
+    flat.update(row.get("scores") or {})
+    for name, value in (row.get("normality_index") or {}).items():
+        flat[f"{NORMALITY_PREFIX}{name}"] = math.inf if value is None else value
+    return flat
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    columns = list(FILE_COLUMNS)
+    for row in rows:
+        columns.extend(key for key in row if key not in columns)
+    return columns
