@@ -7,9 +7,10 @@ dicts of images or figures → a folder of PNGs, fitted models → their own ``.
 a table with ``mlflow: nested_runs`` as one nested run per row (``run_name``,
 ``param.*``, ``metric.*`` columns), a table with ``mlflow: metric_history`` as one
 metric per column logged at every ``step``. A list (``[artifact, metrics]``) does several.
-Every node's wall time is logged as ``seconds.<node>``; nodes tagged ``gpu`` also log
-the torch device they ran on. Nothing is logged when no MLflow run is active (tracking
-switched off), so the same catalog works with and without tracking.
+``mlflow: face_images`` is an artifact made of face images, logged only while the parameter
+``log_face_images`` is true. Every node's wall time is logged as ``seconds.<node>``; nodes
+tagged ``gpu`` also log the torch device they ran on. Nothing is logged when no MLflow run is
+active (tracking switched off), so the same catalog works with and without tracking.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _TRUE_WORDS = {"1", "true", "yes", "on"}
 GPU_TAG = "gpu"
+FACE_IMAGES = "face_images"  # an artifact made of face images: logged unless log_face_images is false
 _METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 
 
@@ -155,21 +157,163 @@ def log_metric_history(table: Any, *, prefix: str) -> None:
         client.log_batch(run_id, metrics=metrics[start : start + _METRICS_PER_BATCH])
 
 
-class MlflowTrackingHook:
-    """Logs catalog-declared metrics/artifacts and node timings to the active MLflow run."""
+def _tracking_on(value: Any) -> bool:
+    return str(value).strip().lower() in _TRUE_WORDS
+
+
+def _run_parameters(context) -> dict[str, Any]:
+    """The run's parameters as plain values (conf/ merged with --params), without Kedro's
+    typed validation (which a hook reading ``context.params`` would run for every pipeline)."""
+    try:
+        return dict(context.config_loader["parameters"])
+    except Exception:  # no parameters at all: defaults apply
+        return {}
+
+
+def _configured_blocks(context) -> set[str]:
+    """Top-level parameter names of conf/ alone (the run's loader also holds every --params name)."""
+    loader = context.config_loader
+    try:
+        plain = type(loader)(
+            conf_source=loader.conf_source,
+            env=loader.env,
+            base_env=loader.base_env,
+            default_run_env=loader.default_run_env,
+            config_patterns=loader.config_patterns,
+            runtime_params={},
+        )
+        return set(plain["parameters"])
+    except Exception:  # a loader of another kind: fall back to the merged view
+        return set(_run_parameters(context))
+
+
+class ProjectMlflowHook:
+    """kedro-mlflow's hook, imported only when a run tracks (mlflow takes seconds to import),
+    with the typed parameter objects logged as flattened values like plain dicts.
+
+    Registered in ``settings.py`` in place of the plugin's own entry point
+    (``DISABLE_HOOKS_FOR_PLUGINS``), so ``kedro run --params mlflow_tracking=false`` and
+    commands that run nothing never import mlflow.
+    """
 
     def __init__(self) -> None:
-        self._mlflow_kind: dict[str, str] = {}
-        self._node_started: dict[str, float] = {}
+        self._hook = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
-        # kedro-mlflow's hook is one object per process and keeps the previous run's id;
-        # a later session in the same process (a notebook, the tests) with tracking off
-        # would try to reopen that run in whatever store is now configured. Forget it.
-        from kedro_mlflow.framework.hooks import mlflow_hook
+        self._hook = None
+        if not _tracking_on(_run_parameters(context).get("mlflow_tracking", True)):
+            return
+        from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 
-        mlflow_hook.run_id = None
+        self._hook = MlflowHook()
+        self._hook.after_context_created(context)
+
+    @hook_impl
+    def after_catalog_created(self, **kwargs: Any) -> None:
+        if self._hook is not None:
+            self._hook.after_catalog_created(**kwargs)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if self._hook is not None:
+            self._hook.before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+
+    @hook_impl
+    def before_node_run(self, node, catalog, inputs: dict[str, Any], is_async: bool) -> None:
+        if self._hook is None:
+            return
+        from .config import Config, as_plain
+
+        plain = {key: as_plain(value) if isinstance(value, Config) else value for key, value in inputs.items()}
+        self._hook.before_node_run(node=node, catalog=catalog, inputs=plain, is_async=is_async)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if self._hook is not None:
+            self._hook.after_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception, run_params: dict[str, Any], pipeline, catalog) -> None:
+        if self._hook is not None:
+            self._hook.on_pipeline_error(error=error, run_params=run_params, pipeline=pipeline, catalog=catalog)
+
+
+# Tags that say which process a run belongs to, so a run whose process was killed can be
+# marked failed by the next run on the same host.
+PID_TAG = "facial_anomaly.pid"
+HOST_TAG = "facial_anomaly.host"
+_EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+_MODEL_TRAINING_KIND = "custom_model_development"  # MLflow 3's UI then opens on the runs, not the GenAI pages
+
+
+def _process_alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_abandoned_runs(experiment_id: str, *, current_run_id: str) -> list[str]:
+    """Mark FAILED the runs of this host still RUNNING whose process is gone (killed with
+    ``kill -9``, out of memory...); returns their ids."""
+    import socket
+
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    host = socket.gethostname()
+    closed = []
+    for run in client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=500):
+        tags = run.data.tags
+        if run.info.run_id == current_run_id or tags.get(HOST_TAG) != host or not tags.get(PID_TAG, "").isdigit():
+            continue
+        if _process_alive(int(tags[PID_TAG])):
+            continue
+        client.set_tag(run.info.run_id, "facial_anomaly.ended", "its process was gone when the next run started")
+        client.set_terminated(run.info.run_id, status="FAILED")
+        closed.append(run.info.run_id)
+    if closed:
+        logger.warning("marked %d MLflow run(s) FAILED whose process had died: %s", len(closed), closed)
+    return closed
+
+
+def run_name(pipeline_names: Any, input_dir: str | None) -> str:
+    """``<pipelines> · <input folder>``: what a run did, readable in the MLflow run list."""
+    pipelines = "+".join(pipeline_names or ["__default__"])
+    folder = Path(str(input_dir).rstrip("/")).name if input_dir else "data/01_raw"
+    return f"{pipelines} · {folder}"
+
+
+# Parameters worth a plain column in the MLflow run list, when the run uses them.
+_PLAIN_PARAMETERS = (
+    ("input_dir", None),
+    ("output_dir", None),
+    ("models_dir", None),
+    ("normalizer", ("normalize", "normalizer")),
+    ("default_variant", ("scores", "default_variant")),
+)
+
+
+class MlflowTrackingHook:
+    """Logs catalog-declared metrics/artifacts and node timings to the active MLflow run,
+    names the run, logs the plain run parameters and closes runs whose process died."""
+
+    def __init__(self) -> None:
+        self._mlflow_kind: dict[str, Any] = {}
+        self._node_started: dict[str, float] = {}
+        self._log_face_images = True
+        self._parameters: dict[str, Any] = {}
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._parameters = _run_parameters(context)
+        self._log_face_images = _tracking_on(self._parameters.get("log_face_images", True))
 
     @hook_impl
     def after_catalog_created(self, catalog, conf_catalog: dict[str, Any], **_: Any) -> None:
@@ -178,12 +322,64 @@ class MlflowTrackingHook:
             for name, config in (conf_catalog or {}).items()
             if isinstance(config, dict) and isinstance(config.get("metadata"), dict) and "mlflow" in config["metadata"]
         }
+        # Dataset factories: their metadata applies to every name they match.
+        self._patterns = {name: kinds for name, kinds in self._mlflow_kind.items() if "{" in name and "}" in name}
+
+    def _kinds(self, dataset_name: str):
+        if dataset_name in self._mlflow_kind:
+            return self._mlflow_kind[dataset_name]
+        from parse import parse
+
+        for pattern, kinds in getattr(self, "_patterns", {}).items():
+            if parse(pattern, dataset_name) is not None:
+                return kinds
+        return None
 
     @staticmethod
     def _active_run():
+        import sys
+
+        if "mlflow" not in sys.modules:  # never imported: nothing can be active
+            return None
         import mlflow
 
         return mlflow.active_run()
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        run = self._active_run()
+        if run is None:
+            return
+        import os
+        import socket
+
+        import mlflow
+
+        runtime = run_params.get("runtime_params") or {}
+        mlflow.set_tags(
+            {
+                "mlflow.runName": run_name(run_params.get("pipeline_names"), runtime.get("input_dir")),
+                PID_TAG: str(os.getpid()),
+                HOST_TAG: socket.gethostname(),
+            }
+        )
+        plain = {}
+        for name, path in _PLAIN_PARAMETERS:
+            if path is None:
+                value = runtime.get(name)
+            else:
+                block = self._parameters.get(path[0])
+                value = block.get(path[1]) if isinstance(block, dict) else None
+            if value is not None:
+                plain[name] = value
+        if plain:
+            mlflow.log_params(plain)
+        client = mlflow.MlflowClient()
+        experiment_id = run.info.experiment_id
+        experiment = client.get_experiment(experiment_id)
+        if experiment.tags.get(_EXPERIMENT_KIND_TAG) != _MODEL_TRAINING_KIND:
+            client.set_experiment_tag(experiment_id, _EXPERIMENT_KIND_TAG, _MODEL_TRAINING_KIND)
+        close_abandoned_runs(experiment_id, current_run_id=run.info.run_id)
 
     @hook_impl
     def before_node_run(self, node, **_: Any) -> None:
@@ -204,10 +400,14 @@ class MlflowTrackingHook:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str, data: Any, **_: Any) -> None:
-        kinds = self._mlflow_kind.get(dataset_name)
+        kinds = self._kinds(dataset_name)
         if kinds is None or self._active_run() is None:
             return
         for kind in [kinds] if isinstance(kinds, str) else kinds:
+            if kind == FACE_IMAGES:
+                if not self._log_face_images:
+                    continue
+                kind = "artifact"
             self._log(kind, dataset_name, data)
 
     @staticmethod
@@ -234,8 +434,88 @@ class MlflowTrackingHook:
                     mlflow.log_artifact(str(path), artifact_path="reports")
         else:
             logger.warning(
-                "unknown mlflow metadata %r on dataset %s (use metrics, artifact or nested_runs)", kind, dataset_name
+                "unknown mlflow metadata %r on dataset %s (use metrics, artifact, face_images, nested_runs or "
+                "metric_history)",
+                kind,
+                dataset_name,
             )
+
+
+class RunGuardHook:
+    """Before the first node: checks the run's folders and tables (one-line errors naming the
+    parameter) and locks the output folder for the whole run; afterwards releases the lock and
+    closes the executor's Dask clients."""
+
+    def __init__(self) -> None:
+        self._locks: list = []
+        self._project_path: Path | None = None
+        self._blocks: set[str] = set()
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._project_path = Path(context.project_path)
+        self._blocks = _configured_blocks(context)
+
+    def _resolve(self, value: str) -> str:
+        if "://" in value or self._project_path is None or Path(value).is_absolute():
+            return value
+        return str(self._project_path / value)
+
+    @hook_impl(tryfirst=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from .run_checks import (
+            LABEL_KEYS,
+            LABEL_VALUES,
+            check_input_folder,
+            check_output_folder,
+            check_runtime_names,
+            check_table_file,
+        )
+        from .storage.lock import OutputLock
+
+        runtime = run_params.get("runtime_params") or {}
+        check_runtime_names(runtime, self._blocks)
+        datasets = pipeline.datasets()
+        input_dir = self._resolve(runtime.get("input_dir", "data/01_raw")) if "photos" in datasets else None
+        # The embedded sample goes into the default folder: check it only when the user named one.
+        if input_dir is not None and runtime.get("input_dir"):
+            check_input_folder("input_dir", input_dir)
+        if "template_photos" in datasets and runtime.get("template_dir"):
+            check_input_folder("template_dir", self._resolve(runtime["template_dir"]))
+        if "labels" in datasets:
+            check_table_file(
+                "labels",
+                self._resolve(runtime.get("labels", "data/01_raw/labels.csv")),
+                required_any=(LABEL_KEYS, LABEL_VALUES),
+            )
+        if "scores_for_evaluation" in datasets and runtime.get("scores"):
+            check_table_file("scores", self._resolve(runtime["scores"]), required_any=(LABEL_KEYS,))
+        if "synthesis_persons" in datasets and runtime.get("persons"):
+            check_table_file("persons", self._resolve(runtime["persons"]), required_any=(("image",), ("person",)))
+        output_dir = self._resolve(runtime.get("output_dir", "data"))
+        check_output_folder("output_dir", output_dir, input_dir=input_dir)
+        if "://" not in output_dir:
+            lock = OutputLock(
+                output_dir,
+                description=f"kedro run --pipelines {'+'.join(run_params.get('pipeline_names') or ['__default__'])}",
+            )
+            lock.acquire()
+            self._locks.append(lock)
+
+    def _finish(self) -> None:
+        from .parallel import shutdown
+
+        shutdown()
+        while self._locks:
+            self._locks.pop().release()
+
+    @hook_impl
+    def after_pipeline_run(self, **_: Any) -> None:
+        self._finish()
+
+    @hook_impl
+    def on_pipeline_error(self, **_: Any) -> None:
+        self._finish()
 
 
 class EmbeddedSampleHook:

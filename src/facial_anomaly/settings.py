@@ -2,10 +2,18 @@
 
 import warnings
 
-from facial_anomaly.hooks import EmbeddedSampleHook, MlflowTrackingHook, untracked_pipelines
+from facial_anomaly.hooks import (
+    EmbeddedSampleHook,
+    MlflowTrackingHook,
+    ProjectMlflowHook,
+    RunGuardHook,
+    untracked_pipelines,
+)
 
-# Hooks run in this order; kedro-mlflow's own hook is registered by its plugin entry point.
-HOOKS = (EmbeddedSampleHook(), MlflowTrackingHook())
+# The run guard checks the run's folders and locks the output before anything else
+# (tryfirst); kedro-mlflow's hook is wrapped so mlflow is imported only by runs that track.
+HOOKS = (RunGuardHook(), EmbeddedSampleHook(), ProjectMlflowHook(), MlflowTrackingHook())
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
