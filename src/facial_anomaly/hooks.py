@@ -210,9 +210,16 @@ class ProjectMlflowHook:
         self._hook.after_context_created(context)
 
     @hook_impl
-    def after_catalog_created(self, **kwargs: Any) -> None:
+    def after_catalog_created(self, catalog, conf_catalog, conf_creds, parameters, save_version, load_versions) -> None:
         if self._hook is not None:
-            self._hook.after_catalog_created(**kwargs)
+            self._hook.after_catalog_created(
+                catalog=catalog,
+                conf_catalog=conf_catalog,
+                conf_creds=conf_creds,
+                parameters=parameters,
+                save_version=save_version,
+                load_versions=load_versions,
+            )
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:

@@ -13,7 +13,7 @@ from facial_anomaly.hooks import (
 # The run guard checks the run's folders and locks the output before anything else
 # (tryfirst); kedro-mlflow's hook is wrapped so mlflow is imported only by runs that track.
 HOOKS = (RunGuardHook(), EmbeddedSampleHook(), ProjectMlflowHook(), MlflowTrackingHook())
-DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow",)
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro-mlflow", "kedro_mlflow")
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -7,42 +7,32 @@ import glob
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.runner import SequentialRunner
-from kedro_helpers import project_config
-from test_preprocess_pipeline import EXPECTED_STATUS
+from conftest import EXPECTED_STATUS, OK_COUNT
+from kedro_helpers import latest_table, run_pipeline
 
 from facial_anomaly.pipelines.fit_normal_models import create_pipeline as fit_pipeline
 from facial_anomaly.pipelines.normalize import create_pipeline as normalize_pipeline
+from facial_anomaly.storage.artifacts import ArtifactFolder, decode_png
 
 
-def catalog_for(input_dir, output_dir, models_dir, normalizer: str):
-    from kedro.io import DataCatalog
-
-    loader = project_config({"input_dir": str(input_dir), "output_dir": str(output_dir), "models_dir": str(models_dir)})
-    catalog = DataCatalog.from_config(loader["catalog"])
-    for name, value in loader["parameters"].items():
-        catalog[f"params:{name}"] = value
-    catalog["params:normalize"] = {**loader["parameters"]["normalize"], "normalizer": normalizer}
-    return catalog
+def normalize(root, models_dir, names: str, **extra):
+    return run_pipeline(
+        normalize_pipeline(), root / "raw", root / "out", {"normalize.normalizer": names, **extra}, models_dir=models_dir
+    )
 
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
-    import yaml
-    from project_paths import PROJECT_ROOT
-
     from facial_anomaly.sample import write_embedded_sample
 
     root = tmp_path_factory.mktemp("normalize")
-    write_embedded_sample(
-        root / "raw", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
-    )
-    catalog = catalog_for(root / "raw", root / "out", root / "models", "symmetry")
-    SequentialRunner().run(fit_pipeline(), catalog)
+    write_embedded_sample(root / "raw")
+    (root / "raw" / ".gitkeep").write_text("")
+    run_pipeline(fit_pipeline(), root / "raw", root / "out", models_dir=root / "models")
     return root
 
 
-def test_models_are_fitted_versioned_and_summarised(fitted):
+def test_models_are_fitted_versioned_summarised_and_carry_provenance(fitted):
     from kedro.io.core import Version
 
     from facial_anomaly.datasets import NormalModelDataset
@@ -53,61 +43,75 @@ def test_models_are_fitted_versioned_and_summarised(fitted):
         model = NormalModelDataset(
             filepath=str(fitted / "models" / f"{kind}.npz"), kind=kind, version=Version(None, None)
         ).load()
-        assert model.metadata["faces"] == 8 and model.metadata["components"] >= 1
-        summary = pd.read_json(fitted / "models" / f"{kind}_summary.json", typ="series")
-        assert summary["faces"] == 8 and 0.0 < summary["explained_variance"] <= 1.0
+        assert model.metadata["faces"] == OK_COUNT and model.metadata["components"] >= 1
+        provenance = model.metadata["provenance"]
+        assert provenance["kind"] == kind and provenance["landmarks"]["count"] == 478
+        assert len(provenance["training_data"]) == 12
+        summary = pd.read_json(fitted / "out/08_reporting" / f"{kind}_summary.json", typ="series")
+        assert summary["faces"] == OK_COUNT and 0.0 < summary["explained_variance"] <= 1.0
 
 
 def test_every_normalizer_writes_one_folder_and_a_report_row_per_file(fitted):
     names = "symmetry+shape_model+appearance_model+inpaint"
-    SequentialRunner().run(normalize_pipeline(), catalog_for(fitted / "raw", fitted / "out", fitted / "models", names))
-    report = pd.read_parquet(sorted(glob.glob(str(fitted / "out/03_primary/normalize_report.parquet/*/*.parquet")))[-1])
+    normalize(fitted, fitted / "models", names)
+    report = latest_table(fitted / "out", "normalize_report")
     assert len(report) == len(EXPECTED_STATUS) * 4
+    folder = ArtifactFolder(str(fitted / "out/03_primary/normalized"))
     for name in names.split("+"):
         rows = report[report["normalizer"] == name]
         assert dict(zip(rows["image"], rows["status"])) == EXPECTED_STATUS
-        written = list((fitted / "out/03_primary/normalized" / name).glob("*.png"))
-        assert len(written) == 8
-        sheet = fitted / "out/08_reporting/normalize_sheets" / f"{name}.png"
-        assert sheet.exists()
-    from facial_anomaly.datasets import PngArrayDataset
-
-    face = PngArrayDataset(filepath=str(written[0])).load()
+        written = sorted((fitted / "out/03_primary/normalized" / name).glob("*.png"))
+        assert len(written) == OK_COUNT
+        assert (fitted / "out/08_reporting/normalize_sheets" / f"{name}.png").exists()
+        ok = rows[rows["status"] == "ok"].set_index("image_id")
+        for path in written:  # each face says what made it
+            provenance = folder.png_provenance(f"{name}/{path.name}")
+            assert provenance.key == ok.loc[path.stem, "params_hash"]
+            assert provenance.source_sha1 == ok.loc[path.stem, "source_sha1"]
+    face = decode_png(written[0].read_bytes(), channels=3)
     assert face.shape == (512, 512, 3) and face.dtype == np.uint8
 
 
-def test_model_normalizer_without_a_fitted_model_says_how_to_fit(tmp_path, fitted):
-    catalog = catalog_for(fitted / "raw", fitted / "out", tmp_path / "no_models", "shape_model")
-    with pytest.raises(Exception, match="fit_normal_models"):
-        SequentialRunner().run(normalize_pipeline(), catalog)
+def test_rerun_reuses_normalized_faces_and_a_refitted_model_recomputes_them(fitted, tmp_path):
+    normalize(fitted, fitted / "models", "symmetry+shape_model")
+    first = latest_table(fitted / "out", "normalize_report")
+    normalize(fitted, fitted / "models", "symmetry+shape_model")
+    again = latest_table(fitted / "out", "normalize_report")
+    assert again.loc[again["status"] == "ok", "reused"].all()
+    pd.testing.assert_series_equal(first["params_hash"], again["params_hash"])
+    # Another shape model (fitted on other faces) changes the shape_model faces' key, not symmetry's.
+    import shutil
+
+    shutil.copytree(fitted / "models", tmp_path / "models")
+    _refit_shape_model(fitted).save(tmp_path / "models/shape_model.npz/2099-01-01T00.00.00.000Z/shape_model.npz")
+    normalize(fitted, tmp_path / "models", "symmetry+shape_model")
+    third = latest_table(fitted / "out", "normalize_report")
+    ok = third[third["status"] == "ok"]
+    assert ok.loc[ok["normalizer"] == "symmetry", "reused"].all()
+    assert not ok.loc[ok["normalizer"] == "shape_model", "reused"].any()
 
 
-def test_unknown_normalizer_lists_the_available_ones(fitted, tmp_path):
-    catalog = catalog_for(fitted / "raw", fitted / "out", fitted / "models", "codeformer")
-    with pytest.raises(Exception, match="symmetry"):
-        SequentialRunner().run(normalize_pipeline(), catalog)
+def _refit_shape_model(fitted):
+    from facial_anomaly.faces.tables import landmarks_by_image
+    from facial_anomaly.normalizers import ShapeModel
 
-
-def test_invalid_landmarks_become_a_report_row_not_a_crash():
-    from facial_anomaly.pipelines.normalize.nodes import normalize_faces
-
-    geometry = pd.DataFrame({"image_id": ["a"], "image": ["a.jpg"], "status": ["ok"]})
-    landmarks = pd.DataFrame({"image_id": ["a"] * 478, "landmark": range(478), "x": np.nan, "y": 1.0, "z": 0.0})
-    from project_paths import load_parameters
-
-    params = {**load_parameters("normalize")["normalize"], "normalizer": "symmetry"}
-    stylegan2 = load_parameters("stylegan2")
-    outputs, report = normalize_faces(
-        {"a": lambda: None},
-        geometry,
-        landmarks,
-        None,
-        None,
-        params,
-        stylegan2["stylegan2"],
-        stylegan2["stylegan2_presets"],
-        {},
-        load_parameters("train_reconstruction")["train_reconstruction"],
+    shapes = list(landmarks_by_image(pd.read_parquet(fitted / "out/02_intermediate/landmarks.parquet")).values())
+    return ShapeModel.fit(
+        shapes[:4],
+        explained_variance=0.9,
+        max_components=3,
+        mirror_augment=False,
+        procrustes_iterations=5,
+        procrustes_tolerance=1e-6,
+        training_data="other",
     )
-    assert outputs == {}
-    assert report.loc[0, "status"] == "invalid_landmarks" and "finite" in report.loc[0, "detail"]
+
+
+def test_model_normalizer_without_a_fitted_model_says_how_to_fit(tmp_path, fitted):
+    with pytest.raises(Exception, match="fit_normal_models"):
+        normalize(fitted, tmp_path / "no_models", "shape_model")
+
+
+def test_unknown_normalizer_lists_the_available_ones(fitted):
+    with pytest.raises(Exception, match=r"normalize\.normalizer.*'codeformer'.*symmetry, mirror"):
+        normalize(fitted, fitted / "models", "codeformer")

@@ -1,7 +1,7 @@
 """The scoring contract, exactly as documented:
 
-kedro run --pipeline score --params "input_dir=DIR,output_dir=OUT"       → OUT/scores.csv
-kedro run --pipeline evaluate --params "scores=OUT/scores.csv,labels=LABELS.csv,output_dir=EVAL"
+    kedro run --pipelines score --params "input_dir=DIR,output_dir=OUT[,labels=LABELS.csv]"   → OUT/scores.csv
+    kedro run --pipelines evaluate --params "scores=OUT/scores.csv,labels=LABELS.csv,output_dir=EVAL"
 """
 
 from __future__ import annotations
@@ -12,28 +12,33 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import EXPECTED_STATUS, OK_COUNT
 from kedro_helpers import run_session
-from test_preprocess_pipeline import EXPECTED_STATUS
+
+
+def demo_labels(scores: pd.DataFrame) -> pd.DataFrame:
+    """The demo's photometric variants play "anomalous", the rest normal controls."""
+    labels = pd.DataFrame({"image": scores["image"]})
+    labels["label"] = labels["image"].str.contains("bright|16bit|gray").astype(int)
+    labels["severity"] = labels["label"] * 2.0
+    labels["subset"] = np.where(labels["image"].str.contains("sub folder"), "small", "demo")
+    return labels
 
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
     """The score pipeline run once on the demo sample (module-scoped: it takes a while)."""
-    import yaml
     from _pytest.monkeypatch import MonkeyPatch
-    from project_paths import PROJECT_ROOT
 
     from facial_anomaly.sample import write_embedded_sample
 
     root = tmp_path_factory.mktemp("contract")
-    params = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
-    write_embedded_sample(root / "raw", params)
+    write_embedded_sample(root / "raw")
+    (root / "raw" / ".gitkeep").write_text("")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     patch = MonkeyPatch()
     try:
-        run_session(
-            root, patch, "score", input_dir=str(root / "raw"), output_dir=str(root / "out"), mlflow_tracking_uri=uri
-        )
+        run_session(root, patch, "score", input_dir=str(root / "raw"), output_dir=str(root / "out"), mlflow_tracking_uri=uri)
     finally:
         patch.undo()
     return {"root": root, "uri": uri, "scores": pd.read_csv(root / "out" / "scores.csv")}
@@ -46,16 +51,31 @@ def test_scores_csv_has_a_row_for_every_input_file(scored):
     ok = scores["status"] == "ok"
     assert np.isfinite(scores.loc[ok, "anomaly_score"]).all() and (scores.loc[ok, "anomaly_score"] >= 0).all()
     assert scores.loc[~ok, "anomaly_score"].isna().all()
+    assert (scores.loc[~ok, "detail"].fillna("") != "").all()  # every rejection says why
     assert "symmetry.pse_ycbcr_eroded__mouth_nose" in scores.columns
     np.testing.assert_allclose(scores.loc[ok, "anomaly_score"], scores.loc[ok, "symmetry.pse_ycbcr_eroded__mouth_nose"])
     assert "normality_index" in scores.columns  # the paper's S
-    # No supervised model trained: anomaly_score is the unsupervised default, and says so.
+    assert (scores.loc[ok, "face_count"] >= 1).all()
     np.testing.assert_allclose(scores.loc[ok, "anomaly_score"], scores.loc[ok, "unsupervised_score"])
-    summary = json.loads((scored["root"] / "out/07_model_output/scores_summary.json").read_text())
-    assert summary["anomaly_score_source"] == "unsupervised" and summary["supervised_models"] == []
+    summary = json.loads((scored["root"] / "out/08_reporting/scores_summary.json").read_text())
+    assert summary["anomaly_score_source"] == "unsupervised" and summary["scored"] == OK_COUNT
 
 
-def test_every_variant_is_a_nested_mlflow_run(scored):
+def test_one_mlflow_run_named_after_the_pipeline_and_folder_with_plain_parameters(scored):
+    mlflow.set_tracking_uri(scored["uri"])
+    runs = mlflow.search_runs(experiment_names=["facial_anomaly"])
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
+    assert parent["tags.mlflow.runName"] == "score · raw"
+    assert parent["params.input_dir"].endswith("raw") and parent["params.output_dir"].endswith("out")
+    assert parent["params.normalizer"] == "symmetry"
+    assert parent["params.default_variant"] == "pse_ycbcr_eroded__mouth_nose"
+    assert parent["params.preprocess.alignment_preset"] == "default"  # typed parameters, flattened
+    assert not any(column.startswith("params.train_supervised") for column in runs.columns)
+    experiment = mlflow.get_experiment_by_name("facial_anomaly")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_every_variant_is_a_nested_mlflow_run_with_its_parameters(scored):
     mlflow.set_tracking_uri(scored["uri"])
     runs = mlflow.search_runs(experiment_names=["facial_anomaly"])
     parents = runs[runs["tags.mlflow.parentRunId"].isna()]
@@ -63,65 +83,70 @@ def test_every_variant_is_a_nested_mlflow_run(scored):
     assert len(parents) == 1
     assert (children["tags.mlflow.parentRunId"] == parents["run_id"].iloc[0]).all()
     variant_columns = [c for c in scored["scores"].columns if c.startswith("symmetry.")]
-    assert sorted(children["tags.mlflow.runName"]) == sorted(variant_columns)
-    assert set(children["params.region"]) == {"mouth_nose", "face_without_eyes"}
-    assert (children["metrics.scored"] == 8).all()
+    assert set(variant_columns) <= set(children["tags.mlflow.runName"])
+    grid = children[children["tags.mlflow.runName"].isin(variant_columns)]
+    assert set(grid["params.region"]) == {"mouth_nose", "face_without_eyes"}
+    assert set(grid["params.normalizer"]) == {"symmetry"}
+    assert (grid["metrics.scored"] == OK_COUNT).all()
 
 
-def test_heatmaps_masks_and_overlays_are_written(scored):
+def test_heatmaps_are_written_with_their_scores(scored):
     out = scored["root"] / "out"
     ok_ids = {p.stem for p in (out / "02_intermediate/aligned").glob("*.png")}
     assert {p.stem for p in (out / "04_feature/heatmaps/symmetry").glob("*.npz")} == ok_ids
-    for region in ("mouth_nose", "face_without_eyes", "full_face"):
-        assert {p.stem for p in (out / "04_feature/region_masks" / region).glob("*.png")} == ok_ids
-    overlays = sorted((out / "08_reporting/heatmaps/original/symmetry").glob("*.png"))
-    assert len(overlays) == len(ok_ids)
-    from facial_anomaly.datasets import PngArrayDataset
+    from facial_anomaly.storage.artifacts import decode_npz
 
-    photo = next(p for p in overlays if "demo_astronaut.png" in p.name)
-    assert PngArrayDataset(filepath=str(photo)).load().shape == (512, 512, 3)  # the original photo's size
+    scores = scored["scores"].set_index("image_id")
+    for path in (out / "04_feature/heatmaps/symmetry").glob("*.npz"):
+        arrays, provenance = decode_npz(path.read_bytes())
+        assert arrays["heat"].shape == (512, 512) and arrays["heat"].dtype == np.float32
+        stored = provenance.record["scores"]["pse_ycbcr_eroded__mouth_nose"]
+        assert stored == pytest.approx(scores.loc[path.stem, "anomaly_score"])
+
+
+def test_contract_with_labels_evaluates_in_the_same_run(scored, tmp_path, monkeypatch):
+    labels = demo_labels(scored["scores"])
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    out = tmp_path / "out"
+    run_session(
+        tmp_path, monkeypatch, "score",
+        input_dir=str(scored["root"] / "raw"), output_dir=str(out), labels=str(tmp_path / "labels.csv"),
+    )  # fmt: skip
+    runs = mlflow.search_runs(experiment_names=["facial_anomaly"])
+    children = runs[runs["tags.mlflow.parentRunId"].notna()]
+    default = children[children["tags.mlflow.runName"] == "symmetry.pse_ycbcr_eroded__mouth_nose"].iloc[0]
+    assert 0.0 <= default["metrics.auc"] <= 1.0 and default["params.kind"] == "pse"
+    metrics = json.loads((out / "08_reporting/metrics.json").read_text())
+    assert metrics["evaluated"] and metrics["default"]["overall"]["n_anomalous"] == 3
 
 
 def test_evaluate_contract_writes_metrics_and_plots(scored, tmp_path, monkeypatch):
-    scores = scored["scores"]
-    # Labels: the demo's photometric variants play "anomalous", the rest normal controls.
-    labels = pd.DataFrame({"image": scores["image"]})
-    labels["label"] = labels["image"].str.contains("bright|16bit|gray").astype(int)
-    labels["severity"] = labels["label"] * 2.0
-    labels["subset"] = np.where(labels["image"].str.contains("sub folder"), "small", "demo")
+    labels = demo_labels(scored["scores"])
     labels.to_csv(tmp_path / "labels.csv", index=False)
-    scores_path = scored["root"] / "out" / "scores.csv"
     evaluation = tmp_path / "eval"
     run_session(
-        tmp_path,
-        monkeypatch,
-        "evaluate",
-        scores=str(scores_path),
-        labels=str(tmp_path / "labels.csv"),
-        output_dir=str(evaluation),
-        mlflow_tracking="false",
-    )
-    metrics = json.loads((evaluation / "metrics.json").read_text())
+        tmp_path, monkeypatch, "evaluate",
+        scores=str(scored["root"] / "out" / "scores.csv"), labels=str(tmp_path / "labels.csv"),
+        output_dir=str(evaluation), mlflow_tracking="false",
+    )  # fmt: skip
+    metrics = json.loads((evaluation / "08_reporting/metrics.json").read_text())
     overall = metrics["default"]["overall"]
-    assert overall["n"] == 8 and overall["n_anomalous"] == 3
+    assert overall["n"] == OK_COUNT and overall["n_anomalous"] == 3
     assert 0.0 <= overall["classification"]["roc_auc"] <= 1.0
-    assert metrics["default"]["excluded"]["status_not_ok"] == 5  # rejected files are counted, not dropped
-    comparison = pd.read_csv(evaluation / "comparison.csv")
+    assert metrics["default"]["excluded"]["status_not_ok"] == len(EXPECTED_STATUS) - OK_COUNT
+    comparison = pd.read_csv(evaluation / "08_reporting/comparison.csv")
     assert "anomaly_score" in set(comparison["run_name"])
-    assert (evaluation / "comparison.md").read_text().startswith("# Scoring variants compared")
-    assert {p.name for p in (evaluation / "plots").glob("*.png")} >= {"roc.png", "histogram.png"}
+    assert (evaluation / "08_reporting/comparison.md").read_text().startswith("# Scoring variants compared")
+    assert {p.name for p in (evaluation / "08_reporting/plots").glob("*.png")} >= {"roc.png", "histogram.png"}
 
 
-def test_evaluate_without_labels_fails_clearly(scored, tmp_path, monkeypatch):
-    from kedro.io import DatasetError
-
-    with pytest.raises(DatasetError, match="labels"):
-        run_session(
-            tmp_path,
-            monkeypatch,
-            "evaluate",
-            scores=str(scored["root"] / "out" / "scores.csv"),
-            labels=str(tmp_path / "missing.csv"),
-            output_dir=str(tmp_path / "eval"),
-            mlflow_tracking="false",
-        )
+def test_labels_with_image_label_and_severity_only_are_enough(scored, tmp_path, monkeypatch):
+    labels = demo_labels(scored["scores"])[["image", "label", "severity"]]
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    run_session(
+        tmp_path, monkeypatch, "evaluate",
+        scores=str(scored["root"] / "out" / "scores.csv"), labels=str(tmp_path / "labels.csv"),
+        output_dir=str(tmp_path / "eval"), mlflow_tracking="false",
+    )  # fmt: skip
+    metrics = json.loads((tmp_path / "eval/08_reporting/metrics.json").read_text())
+    assert metrics["default"]["subsets"] == {} and metrics["default"]["overall"]["n_anomalous"] == 3

@@ -115,7 +115,8 @@ def _preprocess_one(spec: PreprocessSpec, entry: InputFile) -> dict[str, Any]:
     record = {**base, **geometry_to_record(geometry), "source_sha1": sha1}
     if geometry.ok:
         face, mask = render_aligned_face(rgb, geometry, spec.config)
-        stored_record = {key: value for key, value in record.items() if key not in ("reused",)}
+        # Timings stay out of the file: the same photo and settings must give the same bytes.
+        stored_record = {key: value for key, value in record.items() if key not in ("reused", "seconds")}
         provenance = Provenance(STAGE, sha1, spec.key, stored_record)
         spec.aligned.write(name, encode_png(pack_face_and_mask(face, mask), provenance))
     return record

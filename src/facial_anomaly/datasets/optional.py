@@ -1,9 +1,7 @@
 """A dataset that may not exist yet: loads a default instead of failing.
 
-Used to read a stage's previous output (for example the face geometry of the last run)
-so a rerun can skip images whose bytes and settings have not changed. Kedro forbids a
-node from reading its own output, so the catalog declares a second, read-only entry
-over the same path wrapped in this class.
+Used for inputs a run may or may not have: models fitted by an earlier run, a labels table
+the user may name (``--params labels=...``), the persons table of a synthetic split.
 """
 
 from __future__ import annotations
@@ -21,11 +19,16 @@ class OptionalDataset(AbstractDataset):
         dataset: the wrapped dataset's catalog config (``type`` + arguments).
         default: returned when the wrapped dataset does not exist or has no partitions
             (``null`` → None, ``{}`` for a partitioned dataset).
+        given: an empty value (``''`` or null) means the data was not asked for: load returns
+            ``default`` without looking (e.g. ``given: ${runtime_params:labels, ''}``).
     """
 
-    def __init__(self, *, dataset: dict[str, Any], default: Any = None, metadata: dict | None = None) -> None:
+    def __init__(
+        self, *, dataset: dict[str, Any], default: Any = None, given: Any = True, metadata: dict | None = None
+    ) -> None:
         self._dataset_config = copy.deepcopy(dataset)
-        self._dataset = AbstractDataset.from_config("inner", copy.deepcopy(dataset))
+        # ``given: ${runtime_params:labels, ''}``: an empty value means the user named no file.
+        self._dataset = None if given in ("", None) else AbstractDataset.from_config("inner", copy.deepcopy(dataset))
         self._default = default
         self.metadata = metadata
 
@@ -33,6 +36,8 @@ class OptionalDataset(AbstractDataset):
         return {"dataset": self._dataset_config.get("type"), "default": self._default}
 
     def load(self) -> Any:
+        if self._dataset is None:
+            return copy.deepcopy(self._default)
         try:
             if not self._dataset.exists():
                 return copy.deepcopy(self._default)

@@ -221,7 +221,9 @@ class AppearanceModel:
         return arrays, dict(self.metadata)
 
     @classmethod
-    def from_state(cls, arrays: dict[str, np.ndarray], metadata: dict, *, source: str = "appearance_model") -> "AppearanceModel":
+    def from_state(
+        cls, arrays: dict[str, np.ndarray], metadata: dict, *, source: str = "appearance_model"
+    ) -> "AppearanceModel":
         """The model of a saved state, refused (naming ``source``) when its provenance or its
         arrays do not fit this code: another kind or schema, another landmark layout, arrays
         of the wrong shape, or a mean shape whose points are not in FaceMesh order.
@@ -229,7 +231,9 @@ class AppearanceModel:
         Raises:
             ModelMismatch: naming ``source`` and the problem.
         """
-        check_provenance(metadata.get("provenance"), kind="appearance_model", schema_version=MODEL_VERSION, source=source)
+        check_provenance(
+            metadata.get("provenance"), kind="appearance_model", schema_version=MODEL_VERSION, source=source
+        )
         missing = [name for name in ("mean_shape", "mean", "components", "variances") if name not in arrays]
         if missing:
             raise ModelMismatch(f"{source}: the model file has no arrays {missing}")

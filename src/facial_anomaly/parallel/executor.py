@@ -354,7 +354,11 @@ def _dask_client(config: ExecutorConfig, workers: int):
         client = Client(config.address, set_as_default=False)
     else:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.WARNING
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.WARNING,
         )
         client = Client(cluster, set_as_default=False)
     _DASK_CLIENTS[key] = client

@@ -55,7 +55,7 @@ def build_scores_table(
         if len(own):
             table[variant_column(name, MODEL_SCORE)] = table["image_id"].map(own.set_index("image_id")["model_score"])
     default_column = variant_column(default, default_variant)
-    table.insert(4, SCORE_COLUMN, table[default_column] if default_column in table else np.nan)
+    table.insert(4, SCORE_COLUMN, table.get(default_column, np.nan))
     normality = f"{NORMALITY_PREFIX}{default_variant}"
     defaults = heatmaps_report[(heatmaps_report["normalizer"] == default) & (heatmaps_report["status"] == "ok")]
     table.insert(

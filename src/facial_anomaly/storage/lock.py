@@ -55,7 +55,9 @@ class OutputLock:
         handle.seek(0)
         previous = handle.read().strip()
         if previous:
-            logger.warning("taking over the lock of %s left by a run that is gone (%s)", self.path.parent, _describe(previous))
+            logger.warning(
+                "taking over the lock of %s left by a run that is gone (%s)", self.path.parent, _describe(previous)
+            )
         handle.seek(0)
         handle.truncate()
         handle.write(
@@ -102,7 +104,6 @@ def _describe(content: str) -> str:
         holder = json.loads(content)
     except (ValueError, TypeError):
         return "holder unknown"
-    return (
-        f"pid {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}"
-        + (f", {holder['run']}" if holder.get("run") else "")
+    return f"pid {holder.get('pid')} on host {holder.get('host')}, started {holder.get('started')}" + (
+        f", {holder['run']}" if holder.get("run") else ""
     )

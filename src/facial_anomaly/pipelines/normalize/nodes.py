@@ -11,7 +11,8 @@ import pandas as pd
 
 from facial_anomaly.batch.inputs import InputProblem, read_aligned_face, read_checked_png
 from facial_anomaly.batch.normalize import STAGE, normalize_faces, normalized_name
-from facial_anomaly.batch.preprocess import STAGE as PREPROCESS, aligned_name
+from facial_anomaly.batch.preprocess import STAGE as PREPROCESS
+from facial_anomaly.batch.preprocess import aligned_name
 from facial_anomaly.normalizers.config import NormalizeConfig
 from facial_anomaly.normalizers.factory import missing_model_message, model_from_bytes
 from facial_anomaly.normalizers.sheets import comparison_sheet

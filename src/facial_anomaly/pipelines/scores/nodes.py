@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pandas as pd
 
-from facial_anomaly.scoring import parse_variant_name
 from facial_anomaly.scoring.config import ScoresConfig
 from facial_anomaly.scoring.table import (
     FILE_COLUMNS,
-    MODEL_SCORE,
     NORMALITY_COLUMN,
     POSE_COLUMNS,
     SCORE_COLUMN,
@@ -41,7 +38,11 @@ def assemble_scores(
     column per variant; the summary counts files and says which score ``anomaly_score`` is."""
     normalizers = list(dict.fromkeys(normalize_report["normalizer"])) or ["symmetry"]
     table, summary = build_scores_table(
-        preprocess_report, normalize_report, heatmaps_report, normalizers=normalizers, default_variant=scores.default_variant
+        preprocess_report,
+        normalize_report,
+        heatmaps_report,
+        normalizers=normalizers,
+        default_variant=scores.default_variant,
     )
     table.insert(table.columns.get_loc(SCORE_COLUMN) + 1, UNSUPERVISED_COLUMN, table[SCORE_COLUMN])
     summary["anomaly_score_source"] = "unsupervised"
@@ -55,38 +56,3 @@ def export_scores_csv(scores: pd.DataFrame) -> pd.DataFrame:
     ``anomaly_score``, then every other column."""
     first = ["image", "status", SCORE_COLUMN]
     return scores[first + [column for column in scores.columns if column not in first]]
-
-
-def summarize_variants(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per score column: its variant's parameters and the distribution of the score
-    over scored faces (logged as one nested MLflow run each)."""
-    rows = []
-    for column in variant_columns(scores):
-        normalizer, variant_name = column.split(".", 1)
-        if variant_name == MODEL_SCORE:
-            params = {"param.normalizer": normalizer, "param.kind": MODEL_SCORE}
-        else:
-            try:
-                variant = parse_variant_name(variant_name)
-            except ValueError:  # supervised probabilities and other non-grid columns
-                params = {"param.normalizer": normalizer, "param.kind": variant_name}
-            else:
-                params = {
-                    "param.normalizer": normalizer,
-                    "param.kind": variant.kind,
-                    "param.color_space": variant.color_space,
-                    "param.eroded": variant.eroded,
-                    "param.region": variant.region,
-                }
-        values = pd.to_numeric(scores[column], errors="coerce").dropna()
-        rows.append(
-            {
-                "run_name": column,
-                **params,
-                "metric.scored": len(values),
-                "metric.mean": float(values.mean()) if len(values) else np.nan,
-                "metric.std": float(values.std()) if len(values) > 1 else np.nan,
-                "metric.median": float(values.median()) if len(values) else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)

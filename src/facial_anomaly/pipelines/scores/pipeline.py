@@ -1,12 +1,14 @@
-"""``kedro run --pipelines scores``: the scores table and the contract's scores.csv from the stage reports."""
+"""``kedro run --pipelines scores``: the scores table and the contract's scores.csv from the stage
+reports, and the per-variant table (with metrics when ``labels`` is given)."""
 
-from kedro.pipeline import Node, Pipeline
+from kedro.pipeline import Node, Pipeline, pipeline
 
-from .nodes import assemble_scores, export_scores_csv, summarize_variants
+from ..evaluate.pipeline import evaluation_nodes
+from .nodes import assemble_scores, export_scores_csv
 
 
 def create_pipeline(**kwargs) -> Pipeline:
-    return Pipeline(
+    scoring = Pipeline(
         [
             Node(
                 assemble_scores,
@@ -15,7 +17,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="assemble_scores",
             ),
             Node(export_scores_csv, inputs="scores", outputs="scores_csv", name="export_scores_csv"),
-            Node(summarize_variants, inputs="scores", outputs="variant_summary", name="summarize_variants"),
         ],
         tags="scores",
     )
+    evaluation = pipeline(
+        evaluation_nodes(),
+        inputs={"scores_table": "scores", "labels_table": "labels_if_given"},
+        parameters={"params:evaluate": "params:evaluate"},
+    )
+    return scoring + evaluation

@@ -12,11 +12,11 @@ import pandas as pd
 
 from facial_anomaly.faces.tables import landmarks_by_image
 from facial_anomaly.heatmaps import region_mask
-
-from .._aligned import load_aligned, ok_image_ids
 from facial_anomaly.heatmaps.config import HeatmapsConfig
 from facial_anomaly.normalizers.config import NormalizeConfig
 from facial_anomaly.normalizers.factory import build_normalizer
+
+from .._aligned import load_aligned, ok_image_ids
 
 
 def inspect_stylegan2(
