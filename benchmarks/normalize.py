@@ -119,11 +119,11 @@ def main() -> int:
         return 1
     pin_to_one_core()
 
-    from facial_anomaly.faces import resolve_config
+    from facial_anomaly.faces import PreprocessConfig
     from facial_anomaly.normalizers import AppearanceModel, ShapeModel, build_normalizer
 
     preprocess_parameters = load_yaml("parameters_preprocess.yml")
-    config = resolve_config(preprocess_parameters["preprocess"], preprocess_parameters["alignment_presets"])
+    config = PreprocessConfig()
     normalizer_params = load_yaml("parameters_normalize.yml")["normalize"]["normalizers"]
     model_params = load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]
 

@@ -36,10 +36,10 @@ def pin_to_one_core() -> None:
 def load_config() -> dict:
     import yaml
 
-    from facial_anomaly.faces import resolve_config
+    from facial_anomaly.faces import PreprocessConfig
 
     parameters = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_preprocess.yml").read_text())
-    return resolve_config(parameters["preprocess"], parameters["alignment_presets"])
+    return PreprocessConfig()
 
 
 def plain_loop(files: list[Path], output: Path, config: dict) -> tuple[float, int]:

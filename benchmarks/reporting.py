@@ -26,7 +26,7 @@ import yaml
 from skimage import data
 
 from facial_anomaly.evaluation import HtmlReportConfig, encode_thumbnail, expected_image_count, render_html_report
-from facial_anomaly.faces import locate_face, render_aligned_face, resolve_config
+from facial_anomaly.faces import PreprocessConfig, locate_face, render_aligned_face
 from facial_anomaly.heatmaps import (
     HeatSketch,
     PanelConfig,
@@ -59,7 +59,7 @@ def cpu_ms(function, repeats: int) -> float:
 
 def astronaut_inputs() -> dict:
     preprocess = load("preprocess")
-    config = resolve_config(preprocess["preprocess"], preprocess["alignment_presets"])
+    config = PreprocessConfig()
     photo = data.astronaut()
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     geometry, rgb = locate_face(encoded.tobytes(), config)

@@ -27,7 +27,7 @@ import torch
 import yaml
 from skimage import data
 
-from facial_anomaly.faces import locate_face, render_aligned_face, resolve_config
+from facial_anomaly.faces import PreprocessConfig, locate_face, render_aligned_face
 from facial_anomaly.heatmaps import heatmap, region_mask
 from facial_anomaly.scoring import anomaly_score, score_variants, variant_grid
 
@@ -41,7 +41,7 @@ def load(stage: str) -> dict:
 
 def aligned_astronaut() -> tuple[np.ndarray, np.ndarray]:
     parameters = load("preprocess")
-    config = resolve_config(parameters["preprocess"], parameters["alignment_presets"])
+    config = PreprocessConfig()
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     assert ok
     geometry, rgb = locate_face(encoded.tobytes(), config)

@@ -11,20 +11,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 CELLS = [
     new_markdown_cell(
         "# One face through the stages\n\n"
-        "The library behind the Kedro pipelines, used directly: the numbers are the ones the "
-        "pipeline computes. The photo is scikit-image's astronaut (public domain); to use your own, "
-        "set `PHOTO` to a file path."
+        "The library behind the Kedro pipelines, used directly with the same typed settings "
+        "(defaults in code): the numbers are the ones the pipeline computes. The photo is "
+        "scikit-image's astronaut (public domain); to use your own, set `PHOTO` to a file path."
     ),
     new_code_cell(
         "from pathlib import Path\n"
-        "import io, yaml\n"
+        "import io\n"
         "import numpy as np\n"
         "import matplotlib.pyplot as plt\n"
         "from PIL import Image\n"
         "from skimage import data\n\n"
-        "ROOT = Path.cwd() if (Path.cwd() / 'conf').exists() else Path.cwd().parent\n"
-        "def parameters(stage):\n"
-        "    return yaml.safe_load((ROOT / 'conf/base' / f'parameters_{stage}.yml').read_text())\n\n"
         "PHOTO = None  # or a path to your own photo\n"
         "if PHOTO:\n"
         "    photo_bytes = Path(PHOTO).read_bytes()\n"
@@ -33,9 +30,8 @@ CELLS = [
     ),
     new_markdown_cell("## 1. Preprocess: detect, 478 landmarks, level the eyes, crop with mirrored padding"),
     new_code_cell(
-        "from facial_anomaly.faces import locate_face, render_aligned_face, resolve_config\n"
-        "p = parameters('preprocess')\n"
-        "config = resolve_config(p['preprocess'], p['alignment_presets'])\n"
+        "from facial_anomaly.faces import PreprocessConfig, locate_face, render_aligned_face\n"
+        "config = PreprocessConfig()  # or PreprocessConfig(alignment_preset='paper_1024')\n"
         "geometry, rgb = locate_face(photo_bytes, config)\n"
         "print(geometry.status, geometry.detail, f'faces={geometry.face_count}', f'roll={geometry.roll_degrees:.2f}°')\n"
         "face, mask = render_aligned_face(rgb, geometry, config)\n"
@@ -49,8 +45,8 @@ CELLS = [
     new_markdown_cell("## 2. Normalize: the same face with unilateral shape differences removed (`symmetry`)"),
     new_code_cell(
         "from facial_anomaly.normalizers import build_normalizer\n"
-        "n = parameters('normalize')['normalize']\n"
-        "normalizer = build_normalizer('symmetry', n['normalizers'])\n"
+        "from facial_anomaly.normalizers.config import NormalizeConfig\n"
+        "normalizer = build_normalizer('symmetry', NormalizeConfig())\n"
         "normalized = normalizer.normalize(face, landmarks).image\n"
         "fig, axes = plt.subplots(1, 2, figsize=(8, 4))\n"
         "axes[0].imshow(face); axes[0].set_title('aligned'); axes[1].imshow(normalized); axes[1].set_title('normalized')\n"
@@ -58,27 +54,22 @@ CELLS = [
     ),
     new_markdown_cell("## 3. Heatmap (PSE in YCbCr, eroded) and the mouth/nose region"),
     new_code_cell(
-        "from facial_anomaly.heatmaps import heatmap, overlay_heatmap, region_mask\n"
-        "h = parameters('heatmaps')['heatmaps']\n"
-        "s = parameters('scores')['scores']\n"
-        "heat = heatmap(face, normalized, kind=h['kind'], color_space=h['color_space'], erosion_size=h['erosion_size'],\n"
-        "               erosion_iterations=h['erosion_iterations'], channel_reduction=h['channel_reduction'], kind_options=h['kind_options'])\n"
-        "region = region_mask(landmarks, face.shape, 'mouth_nose', **s['regions']['mouth_nose'])\n"
-        "fig, axes = plt.subplots(1, 2, figsize=(8, 4))\n"
-        "axes[0].imshow(overlay_heatmap(face, heat, **h['overlay'])); axes[0].set_title('heatmap')\n"
-        "axes[1].imshow(face); axes[1].imshow(region, alpha=0.4); axes[1].set_title('mouth_nose region')\n"
-        "[a.axis('off') for a in axes];"
+        "from facial_anomaly.heatmaps import heatmap, image_panel, region_mask\n"
+        "from facial_anomaly.heatmaps.config import HeatmapsConfig\n"
+        "settings = HeatmapsConfig()\n"
+        "heat = heatmap(face, normalized, **settings.map_settings())\n"
+        "region = region_mask(landmarks, face.shape, 'mouth_nose', **settings.regions.mouth_nose)\n"
+        "panel = image_panel(face, normalized, heat, face_mask=mask, region_mask=region, vmax=float(np.percentile(heat, 99)),\n"
+        "                    image_name='astronaut', variant='pse_ycbcr_eroded__mouth_nose', score=float(heat[region].mean()), percentile=None)\n"
+        "plt.figure(figsize=(14, 5)); plt.imshow(panel); plt.axis('off');"
     ),
     new_markdown_cell("## 4. Scores: the default variant, the paper's S, and the whole grid"),
     new_code_cell(
         "from facial_anomaly.scoring import anomaly_score, score_variants\n"
-        "from facial_anomaly.heatmaps import HeatmapKindUnavailable, ensure_kind_available\n"
-        "grid = dict(s['grid'])\n"
+        "grid = settings.grid.model_dump()\n"
         "grid['kinds'] = [k for k in grid['kinds'] if k != 'lpips']  # LPIPS needs ImageNet weights you provide\n"
         "print('anomaly_score (mouth_nose):', anomaly_score(heat, region))\n"
-        "variants = score_variants(face, normalized, landmarks, grid=grid, statistic='anomaly_score',\n"
-        "                          erosion_size=h['erosion_size'], erosion_iterations=h['erosion_iterations'],\n"
-        "                          channel_reduction=h['channel_reduction'], kind_options=h['kind_options'], region_params=s['regions'])\n"
+        "variants = score_variants(face, normalized, landmarks, grid=grid, statistic='anomaly_score', **settings.scoring_options())\n"
         "for name, value in variants.items():\n"
         "    print(f'{name:40s} {value:10.4f}')"
     ),

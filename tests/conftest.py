@@ -15,15 +15,11 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 @pytest.fixture(scope="session")
-def preprocess_parameters() -> dict:
-    return load_parameters("preprocess")
+def preprocess_config():
+    """The default preprocessing settings (defaults live in code)."""
+    from facial_anomaly.faces.config import PreprocessConfig
 
-
-@pytest.fixture(scope="session")
-def preprocess_config(preprocess_parameters) -> dict:
-    from facial_anomaly.faces import resolve_config
-
-    return resolve_config(preprocess_parameters["preprocess"], preprocess_parameters["alignment_presets"])
+    return PreprocessConfig()
 
 
 @pytest.fixture(scope="session")
@@ -74,3 +70,14 @@ def chromium():
         pytest.skip(f"no Chromium installed (apt-get install chromium, or set ${CHROMIUM_ENV} to its path)")
     with HeadlessChromium(timeout_s=60) as browser:
         yield browser
+
+
+@pytest.fixture
+def sample_input(tmp_path) -> Path:
+    """The embedded demo sample written to a temporary raw folder (with a ``.gitkeep``)."""
+    from facial_anomaly.sample import write_embedded_sample
+
+    folder = tmp_path / "raw"
+    write_embedded_sample(folder)
+    (folder / ".gitkeep").write_text("")
+    return folder

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 from facial_anomaly.faces import (
-    config_fingerprint,
     eye_centers,
     geometry_from_record,
     geometry_to_record,
     locate_face,
     render_aligned_face,
 )
+from facial_anomaly.faces.config import PreprocessConfig
 from facial_anomaly.faces.landmarks import validate_landmarks
 from facial_anomaly.sample import embedded_sample_files
 
@@ -22,10 +22,7 @@ def png(rgb: np.ndarray) -> bytes:
 
 @pytest.fixture(scope="module")
 def sample_files():
-    import yaml
-    from project_paths import CONF_BASE
-
-    return embedded_sample_files(yaml.safe_load((CONF_BASE / "parameters.yml").read_text())["embedded_sample"])
+    return embedded_sample_files()
 
 
 @pytest.mark.parametrize(
@@ -81,13 +78,8 @@ def test_geometry_has_478_landmarks_and_round_trips(sample_files, preprocess_con
     assert back.status == "ok"
 
 
-def test_output_size_follows_the_preset(sample_files, preprocess_parameters):
-    from facial_anomaly.faces import resolve_config
-
-    config = resolve_config(
-        {**preprocess_parameters["preprocess"], "alignment_preset": "paper_1024"},
-        preprocess_parameters["alignment_presets"],
-    )
+def test_output_size_follows_the_preset(sample_files):
+    config = PreprocessConfig(alignment_preset="paper_1024")
     geometry, rgb = locate_face(sample_files["demo_astronaut.png"], config)
     crop, mask = render_aligned_face(rgb, geometry, config)
     assert crop.shape == (1024, 1024, 3) and mask.shape == (1024, 1024)
@@ -95,20 +87,17 @@ def test_output_size_follows_the_preset(sample_files, preprocess_parameters):
     assert abs(np.hypot(*(right - left)) - 280.0) < 1.0
 
 
-def test_unknown_preset_is_named(preprocess_parameters):
-    from facial_anomaly.faces import resolve_config
-
-    with pytest.raises(KeyError, match="paper_2048"):
-        resolve_config(
-            {**preprocess_parameters["preprocess"], "alignment_preset": "paper_2048"},
-            preprocess_parameters["alignment_presets"],
-        )
+def test_unknown_preset_is_named():
+    with pytest.raises(ValueError, match=r"preprocess\.alignment_preset.*paper_2048"):
+        PreprocessConfig.model_validate({"alignment_preset": "paper_2048"})
 
 
-def test_fingerprint_ignores_force_but_not_settings(preprocess_config):
-    assert config_fingerprint(preprocess_config) == config_fingerprint({**preprocess_config, "force": True})
-    changed = {**preprocess_config, "min_eye_distance_px": preprocess_config["min_eye_distance_px"] + 1}
-    assert config_fingerprint(changed) != config_fingerprint(preprocess_config)
+def test_stage_key_ignores_force_but_not_settings(preprocess_config):
+    from facial_anomaly.batch.preprocess import preprocess_key
+
+    assert preprocess_key(preprocess_config) == preprocess_key(PreprocessConfig(force=True))
+    changed = PreprocessConfig(min_eye_distance_px=preprocess_config.min_eye_distance_px + 1)
+    assert preprocess_key(changed) != preprocess_key(preprocess_config)
 
 
 def test_rendering_a_rejected_face_raises(preprocess_config):

@@ -29,8 +29,11 @@ def _parameters(stage: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def normalizer_params() -> dict:
-    return _parameters("normalize")["normalize"]["normalizers"]
+def normalizer_params():
+    """The normalizers' default settings (defaults live in code)."""
+    from facial_anomaly.normalizers.config import NormalizeConfig
+
+    return NormalizeConfig()
 
 
 @pytest.fixture(scope="session")

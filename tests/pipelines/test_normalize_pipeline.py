@@ -7,8 +7,8 @@ import glob
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import EXPECTED_STATUS, OK_COUNT
 from kedro_helpers import latest_table, run_pipeline
+from sample_expectations import EXPECTED_STATUS, OK_COUNT
 
 from facial_anomaly.pipelines.fit_normal_models import create_pipeline as fit_pipeline
 from facial_anomaly.pipelines.normalize import create_pipeline as normalize_pipeline
@@ -17,7 +17,11 @@ from facial_anomaly.storage.artifacts import ArtifactFolder, decode_png
 
 def normalize(root, models_dir, names: str, **extra):
     return run_pipeline(
-        normalize_pipeline(), root / "raw", root / "out", {"normalize.normalizer": names, **extra}, models_dir=models_dir
+        normalize_pipeline(),
+        root / "raw",
+        root / "out",
+        {"normalize.normalizer": names, **extra},
+        models_dir=models_dir,
     )
 
 

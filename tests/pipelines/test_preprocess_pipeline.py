@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import EXPECTED_STATUS, OK_COUNT
 from kedro_helpers import latest_table, run_pipeline
+from sample_expectations import EXPECTED_STATUS, OK_COUNT
 
 from facial_anomaly.faces import eye_centers, image_id_from_path
 from facial_anomaly.faces.tables import landmarks_by_image

@@ -6,12 +6,8 @@ temporary folder.
 
 from __future__ import annotations
 
-import glob
-
-import pandas as pd
 import pytest
-from kedro.runner import SequentialRunner
-from kedro_helpers import build_catalog
+from kedro_helpers import latest_table, run_pipeline
 
 from facial_anomaly.faces import is_supported
 from facial_anomaly.pipelines.preprocess import create_pipeline
@@ -22,8 +18,8 @@ pytestmark = pytest.mark.shared_data
 @pytest.mark.parametrize("folder", ["london_neutral", "canada"])
 def test_at_least_98_percent_of_frontal_photos_are_ok(shared_faces, tmp_path, folder):
     out = tmp_path / "out"
-    SequentialRunner().run(create_pipeline(), build_catalog(shared_faces / folder, out))
-    report = pd.read_parquet(sorted(glob.glob(str(out / "02_intermediate/preprocess_report.parquet/*/*.parquet")))[-1])
+    run_pipeline(create_pipeline(), shared_faces / folder, out)
+    report = latest_table(out, "preprocess_report")
     images = report[report["image"].map(is_supported)]
     n_files = sum(1 for p in (shared_faces / folder).rglob("*") if p.is_file())
     assert len(report) == n_files  # every file has a row, sidecars (.tem) included

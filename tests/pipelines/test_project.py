@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import mlflow
-import pytest
 from kedro.framework.startup import bootstrap_project
 from kedro_helpers import run_session
 from project_paths import PROJECT_ROOT
+from sample_expectations import EXPECTED_STATUS, OK_COUNT
 
 
 def tracked_runs(uri: str):
@@ -31,9 +31,9 @@ def test_kedro_run_logs_one_mlflow_run_with_params_metrics_and_report(sample_inp
     run = runs.iloc[0]
     assert run["status"] == "FINISHED"
     assert run["params.preprocess.alignment_preset"] == "default"
-    assert run["metrics.preprocess_summary.ok"] == 8
-    assert run["metrics.preprocess_summary.rejected"] == 5
-    assert run["metrics.seconds.locate_faces"] > 0
+    assert run["metrics.preprocess_summary.ok"] == OK_COUNT
+    assert run["metrics.preprocess_summary.rejected"] == len(EXPECTED_STATUS) - OK_COUNT
+    assert run["metrics.seconds.preprocess_photos"] > 0
     artifacts = [item.path for item in mlflow.MlflowClient().list_artifacts(run["run_id"], "reports")]
     assert "reports/preprocess_report.csv" in artifacts
 
@@ -66,27 +66,15 @@ def test_registry_has_the_stages_and_a_default():
         assert {node.name for node in pipelines[stage].nodes} <= default_nodes
 
 
-def _hook_for(project_path, parameters):
+def test_embedded_sample_fills_only_an_empty_default_folder(tmp_path):
     from facial_anomaly.hooks import EmbeddedSampleHook
 
-    hook = EmbeddedSampleHook()
-    hook.after_context_created(SimpleNamespace(project_path=project_path, params=parameters))
-    return hook
-
-
-@pytest.fixture
-def sample_parameters():
-    import yaml
-
-    return yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())
-
-
-def test_embedded_sample_fills_only_an_empty_default_folder(tmp_path, sample_parameters):
     raw = tmp_path / "data/01_raw"
     raw.mkdir(parents=True)
     (raw / ".gitkeep").write_text("")
-    pipeline = SimpleNamespace(datasets=lambda: {"raw_images"})
-    hook = _hook_for(tmp_path, sample_parameters)
+    pipeline = SimpleNamespace(datasets=lambda: {"photos"})
+    hook = EmbeddedSampleHook()
+    hook.after_context_created(SimpleNamespace(project_path=tmp_path))
 
     hook.before_pipeline_run({"runtime_params": {"input_dir": "/elsewhere"}}, pipeline, None)
     assert not (raw / "embedded_sample").exists()  # a user folder is never touched

@@ -1,7 +1,7 @@
 """The scoring contract, exactly as documented:
 
-    kedro run --pipelines score --params "input_dir=DIR,output_dir=OUT[,labels=LABELS.csv]"   → OUT/scores.csv
-    kedro run --pipelines evaluate --params "scores=OUT/scores.csv,labels=LABELS.csv,output_dir=EVAL"
+kedro run --pipelines score --params "input_dir=DIR,output_dir=OUT[,labels=LABELS.csv]"   → OUT/scores.csv
+kedro run --pipelines evaluate --params "scores=OUT/scores.csv,labels=LABELS.csv,output_dir=EVAL"
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import EXPECTED_STATUS, OK_COUNT
 from kedro_helpers import run_session
+from sample_expectations import EXPECTED_STATUS, OK_COUNT
 
 
 def demo_labels(scores: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +38,9 @@ def scored(tmp_path_factory):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     patch = MonkeyPatch()
     try:
-        run_session(root, patch, "score", input_dir=str(root / "raw"), output_dir=str(root / "out"), mlflow_tracking_uri=uri)
+        run_session(
+            root, patch, "score", input_dir=str(root / "raw"), output_dir=str(root / "out"), mlflow_tracking_uri=uri
+        )
     finally:
         patch.undo()
     return {"root": root, "uri": uri, "scores": pd.read_csv(root / "out" / "scores.csv")}

@@ -12,15 +12,10 @@ from kedro_helpers import run_session
 
 @pytest.fixture(scope="module")
 def sample_with_faces(tmp_path_factory):
-    import yaml
-    from project_paths import PROJECT_ROOT
-
     from facial_anomaly.sample import write_embedded_sample
 
     root = tmp_path_factory.mktemp("stylegan2")
-    write_embedded_sample(
-        root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
-    )
+    write_embedded_sample(root / "sample")
     (root / "raw").mkdir()
     for name in ("demo_astronaut.png", "demo_astronaut_mirrored.jpg", "rejected/demo_tiny.png"):
         (root / "raw" / name.replace("/", "_")).write_bytes((root / "sample" / name).read_bytes())
@@ -36,8 +31,7 @@ def test_stylegan2_is_a_normalizer_of_the_scoring_contract(sample_with_faces, tm
         input_dir=str(root / "raw"),
         output_dir=str(tmp_path / "out"),
         mlflow_tracking="false",
-        normalize={"normalizer": "stylegan2"},
-        stylegan2={"preset": "smoke_test"},
+        normalize={"normalizer": "stylegan2", "stylegan2": {"preset": "smoke_test"}},
     )
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     assert dict(zip(scores["image"], scores["status"])) == {
@@ -67,7 +61,7 @@ def test_inspection_saves_snapshots_severity_index_and_loss_curves(sample_with_f
         input_dir=str(root / "raw"),
         output_dir=str(tmp_path / "out"),
         mlflow_tracking_uri=uri,
-        stylegan2={"preset": "smoke_test"},
+        normalize={"stylegan2": {"preset": "smoke_test"}},
     )
     snapshots = sorted(p.name for p in (tmp_path / "out/03_primary/stylegan2_snapshots").rglob("*.png"))
     assert snapshots.count("step_0000.png") == 2 and snapshots.count("step_0004.png") == 2

@@ -5,33 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.io import DataCatalog
-from kedro.runner import SequentialRunner
-from kedro_helpers import project_config
+from kedro_helpers import run_pipeline
 
 from facial_anomaly.pipelines.extract_lip_templates import create_pipeline as templates_pipeline
 from facial_anomaly.pipelines.synthesize import create_pipeline as synthesize_pipeline
 
 
-def catalog_for(root, **runtime) -> DataCatalog:
-    loader = project_config({"output_dir": str(root / "out"), "models_dir": str(root / "models"), **runtime})
-    catalog = DataCatalog.from_config(loader["catalog"])
-    for name, value in loader["parameters"].items():
-        catalog[f"params:{name}"] = value
-    return catalog
+def run(pipeline, root, input_dir=None, **runtime):
+    return run_pipeline(pipeline, input_dir, root / "out", models_dir=root / "models", **runtime)
 
 
 @pytest.fixture(scope="module")
 def synthesized(tmp_path_factory):
-    import yaml
-    from project_paths import PROJECT_ROOT
-
     from facial_anomaly.sample import write_embedded_sample
 
     root = tmp_path_factory.mktemp("synthesize")
-    write_embedded_sample(
-        root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
-    )
+    write_embedded_sample(root / "sample")
     # Four photos of two "people" (the synthesis stage is the slow part of the suite).
     people = {
         "demo_astronaut.png": "plain",
@@ -47,9 +36,8 @@ def synthesized(tmp_path_factory):
     (root / "templates").mkdir()
     (root / "templates" / "template.png").write_bytes((root / "sample" / "demo_astronaut.png").read_bytes())
     (root / "templates" / "notes.txt").write_text("not a photo")
-    SequentialRunner().run(templates_pipeline(), catalog_for(root, template_dir=str(root / "templates")))
-    catalog = catalog_for(root, input_dir=str(root / "raw"), persons=str(root / "persons.csv"))
-    SequentialRunner().run(synthesize_pipeline(), catalog)
+    run(templates_pipeline(), root, template_dir=root / "templates")
+    run(synthesize_pipeline(), root, root / "raw", persons=root / "persons.csv")
     labels = pd.read_csv(root / "out/05_model_input/synthetic_labels.csv")
     return root, labels
 
@@ -111,8 +99,7 @@ def test_controls_equal_the_aligned_faces_and_reruns_are_identical(synthesized):
     )[0]
     np.testing.assert_array_equal(PngArrayDataset(filepath=str(folder / control["image"])).load(), aligned)
     before = {p: p.read_bytes() for p in folder.rglob("*.png")}
-    catalog = catalog_for(root, input_dir=str(root / "raw"), persons=str(root / "persons.csv"))
-    SequentialRunner().run(synthesize_pipeline(), catalog)
+    run(synthesize_pipeline(), root, root / "raw", persons=root / "persons.csv")
     assert {p: p.read_bytes() for p in folder.rglob("*.png")} == before  # same version, same bytes
 
 

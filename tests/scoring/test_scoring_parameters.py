@@ -1,48 +1,49 @@
-"""The shipped parameter files fit the library's signatures."""
-
-from pathlib import Path
+"""The typed settings (defaults in code, conf/base values on top) fit the library's signatures."""
 
 import numpy as np
-import yaml
+import pytest
+from kedro_helpers import project_config
 
-from facial_anomaly.heatmaps import ensure_kind_available, heatmap, overlay_heatmap
+from facial_anomaly.evaluation.config import EvaluateConfig
+from facial_anomaly.heatmaps import ensure_kind_available, heatmap
+from facial_anomaly.heatmaps.config import HeatmapsConfig
 from facial_anomaly.scoring import parse_variant_name, score_variants, variant_grid
+from facial_anomaly.scoring.config import ScoresConfig
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "base"
 
-
-def _load(stage):
-    return yaml.safe_load((CONF / f"parameters_{stage}.yml").read_text(encoding="utf-8"))
+def configured(config_type, block: str):
+    return config_type.model_validate(project_config({})["parameters"][block])
 
 
 def test_paper_defaults_and_table_1_grid():
-    heatmaps, scores = _load("heatmaps")["heatmaps"], _load("scores")["scores"]
-    assert (heatmaps["kind"], heatmaps["color_space"]) == ("pse", "ycbcr")
-    assert (heatmaps["erosion_size"], heatmaps["erosion_iterations"]) == (3, 1)
-    names = [variant.name for variant in variant_grid(scores["grid"])]
-    assert len(names) == 24 and scores["default_variant"] in names
-    assert parse_variant_name(scores["default_variant"]).region == "mouth_nose"
-    evaluate = _load("evaluate")["evaluate"]
-    assert evaluate["subset_controls"] in ("within", "all_normals")
+    heatmaps, scores = configured(HeatmapsConfig, "heatmaps"), configured(ScoresConfig, "scores")
+    assert (heatmaps.kind, heatmaps.color_space) == ("pse", "ycbcr")
+    assert (heatmaps.erosion_size, heatmaps.erosion_iterations) == (3, 1)
+    names = [variant.name for variant in variant_grid(heatmaps.grid.model_dump())]
+    assert len(names) == 24 and scores.default_variant in names
+    assert parse_variant_name(scores.default_variant).region == "mouth_nose"
+    assert configured(EvaluateConfig, "evaluate").subset_controls in ("within", "all_normals")
 
 
 def test_parameter_blocks_run_through_the_library(astronaut_aligned):
-    heatmaps, scores = _load("heatmaps")["heatmaps"], _load("scores")["scores"]
+    heatmaps = configured(HeatmapsConfig, "heatmaps")
     face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
     other = np.roll(face, 2, axis=1)
-    settings = {key: heatmaps[key] for key in ("erosion_size", "erosion_iterations", "channel_reduction")}
-    settings["kind_options"] = heatmaps["kind_options"]
-    heat = heatmap(face, other, kind=heatmaps["kind"], color_space=heatmaps["color_space"], **settings)
-    overlay_heatmap(face, heat, **heatmaps["overlay"])
-    ensure_kind_available("ssim", kind_options=heatmaps["kind_options"])
-    local_grid = {**scores["grid"], "kinds": ["pse", "ssim"]}  # LPIPS weights are not on this machine
+    heat = heatmap(face, other, **heatmaps.map_settings())
+    assert heat.shape == face.shape[:2] and heat.dtype == np.float32
+    ensure_kind_available("ssim", kind_options=heatmaps.kind_options.model_dump())
+    local_grid = {**heatmaps.grid.model_dump(), "kinds": ["pse", "ssim"]}  # LPIPS weights are not on this machine
     result = score_variants(
-        face,
-        other,
-        landmarks,
-        grid=local_grid,
-        statistic=scores["statistic"],
-        region_params=scores["regions"],
-        **settings,
+        face, other, landmarks, grid=local_grid, statistic=heatmaps.statistic, **heatmaps.scoring_options()
     )
     assert len(result) == 16 and all(np.isfinite(list(result.values())))
+
+
+def test_a_wrong_setting_fails_in_one_line_naming_the_parameter():
+    with pytest.raises(ValueError, match=r"^scores\.default_variant: .*'pse_ycbcr__mouth'") as caught:
+        ScoresConfig.model_validate({"default_variant": "pse_ycbcr__mouth"})
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ValueError, match=r"^heatmaps\.erosion_size: .*greater than or equal to 1 \(got 0\)"):
+        HeatmapsConfig.model_validate({"erosion_size": 0})
+    with pytest.raises(ValueError, match=r"^heatmaps\.grid\.regions: .*'nose'"):
+        HeatmapsConfig.model_validate({"grid": {"regions": ["nose"]}})

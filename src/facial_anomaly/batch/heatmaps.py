@@ -15,7 +15,7 @@ import pandas as pd
 from ..heatmaps import heatmap
 from ..heatmaps.config import HeatmapsConfig
 from ..parallel import ExecutorConfig, Job, JobStats, run_job
-from ..scoring import score_variants
+from ..scoring import score_variants, variant_grid
 from ..storage.artifacts import ArtifactFolder, Provenance, encode_npz, stage_key
 from . import normalize, preprocess
 from .faults import exit_if_requested
@@ -156,7 +156,10 @@ def compute_heatmaps(
     ):
         row = computed.get((record["image_id"], record["normalizer"]))
         table.append(_flatten(row) if row is not None else {**record, "reused": False})
-    return pd.DataFrame(table, columns=None).reindex(columns=_columns(table))
+    # Columns in grid order, whether a row was computed now or read back from its file.
+    names = [variant.name for variant in variant_grid(grid)]
+    pse = [f"{NORMALITY_PREFIX}{name}" for name in names if name.startswith("pse_")]
+    return pd.DataFrame(table).reindex(columns=[*FILE_COLUMNS, *names, *pse])
 
 
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:
@@ -165,10 +168,3 @@ def _flatten(row: dict[str, Any]) -> dict[str, Any]:
     for name, value in (row.get("normality_index") or {}).items():
         flat[f"{NORMALITY_PREFIX}{name}"] = math.inf if value is None else value
     return flat
-
-
-def _columns(rows: list[dict]) -> list[str]:
-    columns = list(FILE_COLUMNS)
-    for row in rows:
-        columns.extend(key for key in row if key not in columns)
-    return columns

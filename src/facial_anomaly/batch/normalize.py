@@ -93,7 +93,7 @@ def _normalize_one(state, item: NormalizeItem) -> list[dict[str, Any]]:
         row = {**base, "normalizer": name, "status": "ok", "reused": False, "model_score": math.nan, "params_hash": key}
         target = Provenance(f"{STAGE}:{name}", item.source_sha1, key)
         output = normalized_name(name, item.image_id)
-        stored = spec.normalized.png_provenance(output)
+        stored = spec.normalized.intact_png_provenance(output)
         if target.matches(stored):
             rows.append({**row, **stored.record, "reused": True})
             continue

@@ -108,7 +108,7 @@ def _preprocess_one(spec: PreprocessSpec, entry: InputFile) -> dict[str, Any]:
     expected = Provenance(STAGE, sha1, spec.key)
     name = aligned_name(entry.image_id)
     if not spec.config.force:
-        stored = spec.aligned.png_provenance(name)
+        stored = spec.aligned.intact_png_provenance(name)
         if expected.matches(stored):
             return {**stored.record, **base, "source_sha1": sha1, "reused": True}
     geometry, rgb = locate_face(data, spec.config)

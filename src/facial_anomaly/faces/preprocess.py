@@ -7,20 +7,17 @@ It is split in two steps so a pipeline can keep memory flat:
 * :func:`render_aligned_face` turns the photo and its geometry into the aligned crop and
   its foreground mask (large: pixels), which can be produced lazily, one image at a time.
 
-``config`` arguments are the ``preprocess`` block of ``conf/base/parameters_preprocess.yml``
-with the chosen alignment preset resolved into ``config["alignment"]``.
+``config`` arguments are a :class:`~facial_anomaly.faces.config.PreprocessConfig` (or the
+equivalent mapping, with the alignment preset resolved into ``config["alignment"]``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import as_plain
 from .alignment import (
     AlignmentSpec,
     alignment_from_landmarks,
@@ -32,30 +29,6 @@ from .background import foreground_mask, warp_with_mirrored_background
 from .detection import detect_faces
 from .io import ImageRejected, decode_image
 from .landmarks import NUM_LANDMARKS, LandmarksNotFound, detect_landmarks, eye_centers
-
-# Keys of the preprocess config that change the output; anything else (``force``) does not.
-_OUTPUT_DEFINING_KEYS = ("decode", "detection", "landmarks", "min_eye_distance_px", "alignment", "background")
-
-
-def resolve_config(preprocess: dict, alignment_presets: dict) -> dict:
-    """Copy of the ``preprocess`` parameters with ``alignment`` set from the named preset.
-
-    Raises:
-        KeyError: naming the unknown preset and the available ones.
-    """
-    preset = preprocess["alignment_preset"]
-    if preset not in alignment_presets:
-        raise KeyError(f"unknown alignment_preset {preset!r}; available: {sorted(alignment_presets)}")
-    return {**preprocess, "alignment": dict(alignment_presets[preset])}
-
-
-def config_fingerprint(config: dict) -> str:
-    """Short hash of every setting that changes a preprocessed output.
-
-    Reruns skip an image only when both its bytes and this fingerprint are unchanged.
-    """
-    defining = {key: as_plain(config[key]) for key in _OUTPUT_DEFINING_KEYS}
-    return hashlib.sha1(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 @dataclass

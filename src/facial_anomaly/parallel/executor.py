@@ -31,6 +31,7 @@ tasks itself (``retries``) and reschedules the work of a lost worker.
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import math
 import os
@@ -48,6 +49,7 @@ from ..config import Config
 logger = logging.getLogger(__name__)
 
 Kind = Literal["auto", "serial", "processes", "dask"]
+_FATAL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 WORKER_CRASHED = "worker_crashed"
 
 
@@ -137,12 +139,20 @@ def _state_for(token: str, setup: Callable, spec: Any) -> Any:
     return _WORKER_JOB["state"]
 
 
+def is_fatal(error: BaseException) -> bool:
+    """Errors of the machine, not of the image (full disk, quota, read-only storage, out of
+    memory): every later image would fail the same way, so the run stops with them."""
+    return isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno in _FATAL_ERRNOS)
+
+
 def _run_items(state: Any, run: Callable, fail: Callable, items: list[Any]) -> list[Any]:
     results = []
     for item in items:
         try:
             results.append(run(state, item))
         except Exception as error:  # one bad image never takes down the rest of its chunk
+            if is_fatal(error):
+                raise
             logger.debug("item failed", exc_info=True)
             results.append(fail(item, f"{type(error).__name__}: {error}"))
     return results
@@ -424,6 +434,8 @@ def _dask_results(completed, starts, pending, submit, job, stats, results, progr
             chunk_results, worker, inits = future.result()
             stats.initialisations[worker] = inits
         except (FutureCancelledError, Exception) as error:  # KilledWorker after the retries, a lost scheduler
+            if is_fatal(error):
+                raise
             reason = f"{WORKER_CRASHED}: {type(error).__name__}: {error}"
             chunk_results = [job.fail(item, reason) for item in chunk]
             stats.crashed_items += len(chunk)

@@ -21,6 +21,7 @@ POSE_COLUMNS = ["face_count", "yaw_degrees", "pitch_degrees", "roll_degrees"]
 NORMALITY_PREFIX = "normality_index:"
 MODEL_SCORE = "model_score"
 NOT_SCORED = "not_scored"
+UNSUPERVISED_COLUMN = "unsupervised_score"  # the unsupervised default, kept when anomaly_score is fused
 _NON_SCORE = {
     "image_id", "image", "normalizer", "status", "detail", "reused", "source_sha1", "params_hash", "aligned_key",
     MODEL_SCORE,
@@ -86,3 +87,10 @@ def build_scores_table(
         "variants": len(variant_names) * len(normalizers),
     }
     return table, summary
+
+
+def variant_columns(scores_table: pd.DataFrame) -> list[str]:
+    """The ``<normalizer>.<variant>`` score columns of a scores table (every column that is not
+    a file, status, pose or summary column)."""
+    fixed = {*FILE_COLUMNS, SCORE_COLUMN, NORMALITY_COLUMN, UNSUPERVISED_COLUMN, *POSE_COLUMNS}
+    return [column for column in scores_table.columns if column not in fixed]

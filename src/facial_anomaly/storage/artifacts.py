@@ -154,6 +154,26 @@ def png_provenance(head: bytes, read_more=None) -> Provenance | None:
         position = end
 
 
+def png_intact(data: bytes) -> bool:
+    """True when ``data`` is a whole PNG: every chunk's CRC checks out and it ends with ``IEND``
+    (a truncated or damaged file is recomputed, never reused). ~0.1 ms for a 512² face."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return False
+    position = 8
+    while position + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        end = position + 8 + length
+        if end + 4 > len(data):
+            return False
+        (crc,) = struct.unpack(">I", data[end : end + 4])
+        if zlib.crc32(data[position + 4 : end]) & 0xFFFFFFFF != crc:
+            return False
+        if kind == b"IEND":
+            return end + 4 == len(data)
+        position = end + 4
+    return False
+
+
 def decode_png(data: bytes, *, channels: int) -> np.ndarray:
     """The pixels of PNG bytes as H×W (``channels=1``), H×W×3 RGB or H×W×4 RGBA uint8.
 
@@ -302,11 +322,27 @@ class ArtifactFolder:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
-    def npz_provenance(self, name: str) -> Provenance | None:
-        """The record of the ``.npz`` ``name``; None when absent, unreadable or unmarked."""
+    def intact_png_provenance(self, name: str) -> Provenance | None:
+        """The record of the PNG ``name`` if the whole file is intact (chunk CRCs, ``IEND``);
+        None when absent, damaged or unmarked. What a stage checks before reusing a file."""
         try:
-            return decode_npz(self.read(name))[1]
-        except (FileNotFoundError, ArtifactError):
+            data = self.read(name)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        return png_provenance(data) if png_intact(data) else None
+
+    def npz_provenance(self, name: str) -> Provenance | None:
+        """The record of the ``.npz`` ``name`` if every member reads back with its CRC; None
+        when absent, damaged or unmarked."""
+        import zipfile
+
+        try:
+            data = self.read(name)
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                if archive.testzip() is not None:
+                    return None
+            return decode_npz(data)[1]
+        except (FileNotFoundError, ArtifactError, zipfile.BadZipFile, OSError, EOFError):
             return None
 
     def list(self, suffix: str = "") -> list[str]:

@@ -158,7 +158,7 @@ def extract_lip_template(
     Args:
         rgb_photo: H×W×3 uint8 RGB photo of a face with a cleft lip.
         preprocess_config: the resolved preprocess config (see
-            :func:`facial_anomaly.faces.resolve_config`).
+            :class:`facial_anomaly.faces.config.PreprocessConfig`).
         name: the template id; default ``lip-<first 10 hex digits of the SHA-1 of the
             pixels>`` (stable, and it does not carry the file name).
         cleft_side: the image side of the cleft when known; default :func:`raised_side`.

@@ -3,11 +3,8 @@ LPIPS with a random AlexNet backbone (constructs offline; a test loss, not a met
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
-import yaml
 
 from facial_anomaly.normalizers.stylegan2 import GeneratorConfig, StyleGAN2Generator, build_lpips
 
@@ -65,8 +62,7 @@ def lpips_random():
 
 @pytest.fixture(scope="session")
 def stylegan2_parameters() -> dict:
-    """The parsed ``conf/base/parameters_stylegan2.yml``."""
-    with open(
-        Path(__file__).resolve().parents[3] / "conf" / "base" / "parameters_stylegan2.yml", encoding="utf-8"
-    ) as handle:
-        return yaml.safe_load(handle)
+    """The presets in code, in the shape the tests read them (``stylegan2_presets``)."""
+    from facial_anomaly.normalizers.stylegan2.presets import PRESETS
+
+    return {"stylegan2": {"preset": "paper"}, "stylegan2_presets": PRESETS}

@@ -10,9 +10,7 @@ import pandas as pd
 from facial_anomaly.evaluation.config import EvaluateConfig
 from facial_anomaly.faces import image_id_from_path
 from facial_anomaly.scoring import parse_variant_name
-from facial_anomaly.scoring.table import MODEL_SCORE, NORMALITY_COLUMN, SCORE_COLUMN
-
-from ..scores.nodes import variant_columns
+from facial_anomaly.scoring.table import MODEL_SCORE, NORMALITY_COLUMN, SCORE_COLUMN, variant_columns
 
 # The paper's S is a normality index (higher = more normal): evaluated negated.
 NEGATED_NORMALITY_COLUMN = f"minus_{NORMALITY_COLUMN}"

@@ -8,17 +8,17 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from facial_anomaly.faces import ImageRejected, decode_image, image_id_from_path, is_supported, resolve_config
+from facial_anomaly.faces import ImageRejected, PreprocessConfig, decode_image, image_id_from_path, is_supported
 from facial_anomaly.synthesis import extract_lip_template, templates_to_table
 
 logger = logging.getLogger(__name__)
 
 
 def extract_templates(
-    template_photos: dict[str, Callable[[], bytes]], preprocess: dict, alignment_presets: dict
+    template_photos: dict[str, Callable[[], bytes]], preprocess: PreprocessConfig
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(template table, report with one row per photo: ``ok`` or why it gave no template)."""
-    config = resolve_config(preprocess, alignment_presets)
+    config = preprocess
     templates, rows = [], []
     for relative_path in sorted(template_photos):
         row = {"image_id": image_id_from_path(relative_path), "image": relative_path, "status": "ok", "detail": ""}

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 extract_templates,
-                inputs=["template_photos", "params:preprocess", "params:alignment_presets"],
+                inputs=["template_photos", "params:preprocess"],
                 outputs=["lip_templates", "lip_template_report"],
                 name="extract_lip_templates",
             )

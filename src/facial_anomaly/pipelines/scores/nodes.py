@@ -8,23 +8,9 @@ import logging
 import pandas as pd
 
 from facial_anomaly.scoring.config import ScoresConfig
-from facial_anomaly.scoring.table import (
-    FILE_COLUMNS,
-    NORMALITY_COLUMN,
-    POSE_COLUMNS,
-    SCORE_COLUMN,
-    build_scores_table,
-)
+from facial_anomaly.scoring.table import SCORE_COLUMN, UNSUPERVISED_COLUMN, build_scores_table
 
 logger = logging.getLogger(__name__)
-
-UNSUPERVISED_COLUMN = "unsupervised_score"  # the unsupervised default, kept when anomaly_score is fused
-_NOT_VARIANTS = {*FILE_COLUMNS, SCORE_COLUMN, NORMALITY_COLUMN, UNSUPERVISED_COLUMN, *POSE_COLUMNS}
-
-
-def variant_columns(scores_table: pd.DataFrame) -> list[str]:
-    """The ``<normalizer>.<variant>`` columns of a scores table."""
-    return [c for c in scores_table.columns if c not in _NOT_VARIANTS]
 
 
 def assemble_scores(

@@ -1,13 +1,6 @@
-"""Fixtures for the pipeline tests."""
+"""What preprocess reports for each file of the embedded sample (plus the ``.gitkeep`` the
+``sample_input`` fixture adds: every file gets a row, housekeeping files included)."""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-# What preprocess reports for each file of the embedded sample (plus the .gitkeep the
-# fixture adds: every file gets a row, housekeeping files included).
 EXPECTED_STATUS = {
     ".gitkeep": "unsupported_format",
     "demo_astronaut.png": "ok",
@@ -25,14 +18,3 @@ EXPECTED_STATUS = {
     "rejected/demo_notes.txt": "unsupported_format",
 }
 OK_COUNT = sum(status == "ok" for status in EXPECTED_STATUS.values())
-
-
-@pytest.fixture
-def sample_input(tmp_path) -> Path:
-    """The embedded demo sample written to a temporary raw folder."""
-    from facial_anomaly.sample import write_embedded_sample
-
-    folder = tmp_path / "raw"
-    write_embedded_sample(folder)
-    (folder / ".gitkeep").write_text("")
-    return folder
