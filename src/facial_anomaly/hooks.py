@@ -68,6 +68,10 @@ def _is_image(value: Any) -> bool:
     return isinstance(value, np.ndarray) and value.dtype == np.uint8 and value.ndim in (2, 3)
 
 
+def _is_file(value: Any) -> bool:
+    return isinstance(value, bytes) or (callable(value) and not hasattr(value, "savefig"))
+
+
 def _write_image(image, path: Path) -> Path:
     import cv2
 
@@ -82,11 +86,20 @@ def _write_artifact(data: Any, folder: Path, name: str) -> Path | None:
     None for types it does not know."""
     import pandas as pd
 
-    if isinstance(data, dict) and data and all(_is_image(v) or hasattr(v, "savefig") for v in data.values()):
+    if (
+        isinstance(data, dict)
+        and data
+        and all(_is_image(v) or hasattr(v, "savefig") or _is_file(v) for v in data.values())
+    ):
         target = folder / name
         target.mkdir()
         for key, value in data.items():
-            path = target / f"{str(key).replace('/', '__')}.png"
+            value = value() if callable(value) and not hasattr(value, "savefig") else value
+            stem = str(key).replace("/", "__")
+            if isinstance(value, bytes):  # an encoded file (PNG, JPEG): keep its name and bytes
+                (target / stem).write_bytes(value)
+                continue
+            path = target / (stem if stem.endswith(".png") else f"{stem}.png")
             if hasattr(value, "savefig"):
                 value.savefig(path, dpi=100)
             else:
@@ -99,7 +112,9 @@ def _write_artifact(data: Any, folder: Path, name: str) -> Path | None:
         path = folder / f"{name}.json"
         path.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     elif isinstance(data, str):
-        path = folder / f"{name}.md"
+        path = folder / (
+            f"{name.removesuffix('_html')}.html" if data.lstrip().startswith("<!DOCTYPE") else f"{name}.md"
+        )
         path.write_text(data, encoding="utf-8")
     elif hasattr(data, "savefig"):
         path = folder / f"{name}.png"

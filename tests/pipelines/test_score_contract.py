@@ -152,3 +152,31 @@ def test_labels_with_image_label_and_severity_only_are_enough(scored, tmp_path, 
     )  # fmt: skip
     metrics = json.loads((tmp_path / "eval/08_reporting/metrics.json").read_text())
     assert metrics["default"]["subsets"] == {} and metrics["default"]["overall"]["n_anomalous"] == 3
+
+
+def test_readable_panels_share_one_colour_scale_and_heat_goes_back_on_the_photos(scored):
+    out = scored["root"] / "out/08_reporting"
+    panels = sorted((out / "heatmap_gallery/symmetry").glob("*.png"))
+    photos = sorted((out / "photo_overlays/symmetry").glob("*.png"))
+    assert len(panels) == OK_COUNT and {p.name for p in photos} == {p.name for p in panels}
+    summary = json.loads((out / "report_summary.json").read_text())
+    assert summary["vmax"]["symmetry"] > 0 and summary["thumbnails"] == OK_COUNT
+    from facial_anomaly.storage.artifacts import decode_png
+
+    photo = decode_png(next(p for p in photos if "demo_astronaut.png" in p.name).read_bytes(), channels=3)
+    assert photo.shape == (512, 512, 3)  # the original photo's size, untinted outside the face
+
+
+def test_report_html_opens_in_a_real_browser_with_every_image(scored, chromium):
+    from facial_anomaly.evaluation.html_report import expected_image_count  # noqa: F401 (documents the count)
+
+    report = scored["root"] / "out/08_reporting/report.html"
+    page = chromium.open(report.as_uri())
+    status = page.image_status()
+    assert status["total"] == OK_COUNT and status["decoded"] == OK_COUNT  # one thumbnail per scored image
+    assert page.collect().errors == []
+    text = page.evaluate("document.body.innerText")
+    for name, expected in EXPECTED_STATUS.items():
+        assert name.split("/")[-1] in text  # every file is listed: scored, or rejected with its reason
+        if expected != "ok":
+            assert expected in text

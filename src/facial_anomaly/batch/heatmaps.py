@@ -24,7 +24,10 @@ from .inputs import InputProblem, read_aligned_face, read_checked_png
 STAGE = "heatmaps"
 CODE_VERSION = 1
 NORMALITY_PREFIX = "normality_index:"
-FILE_COLUMNS = ["image_id", "image", "normalizer", "status", "detail", "reused", "source_sha1", "params_hash"]
+FILE_COLUMNS = [
+    "image_id", "image", "normalizer", "status", "detail", "reused", "source_sha1", "params_hash", "aligned_key",
+    "normalized_key",
+]  # fmt: skip
 
 
 def heatmap_name(normalizer: str, image_id: str) -> str:
@@ -80,11 +83,18 @@ def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks) -> dict[st
 
 
 def _heatmaps_one(spec: HeatmapsSpec, item: HeatmapsItem) -> list[dict[str, Any]]:
-    base = {"image_id": item.image_id, "image": item.image, "source_sha1": item.source_sha1, "detail": ""}
+    base = {
+        "image_id": item.image_id,
+        "image": item.image,
+        "source_sha1": item.source_sha1,
+        "detail": "",
+        "aligned_key": item.aligned_key,
+    }
     rows, face = [], None
     for name, normalized_key in zip(item.normalizers, item.normalized_keys):
         key = stage_key(spec.key, normalized_key)
-        row = {**base, "normalizer": name, "status": "ok", "reused": False, "params_hash": key}
+        row = {**base, "normalizer": name, "status": "ok", "reused": False, "params_hash": key,
+               "normalized_key": normalized_key}  # fmt: skip
         target = Provenance(f"{STAGE}:{name}", item.source_sha1, key)
         output = heatmap_name(name, item.image_id)
         stored = spec.heatmaps.npz_provenance(output)

@@ -1,7 +1,13 @@
 """Kedro datasets of the project (the only Kedro-aware code outside ``pipelines``)."""
 
 from .arrays import NpzArrayDataset
-from .folders import ArtifactFolderDataset, InputFolderDataset, InputListing, PartitionedFolderDataset
+from .folders import (
+    ArtifactFolderDataset,
+    ArtifactFoldersDataset,
+    InputFolderDataset,
+    InputListing,
+    PartitionedFolderDataset,
+)
 from .images import BinaryFileDataset, PngArrayDataset
 from .models import ModelStoreDataset, NormalModelDataset
 from .optional import OptionalDataset
@@ -9,6 +15,7 @@ from .tables import TableDataset
 
 __all__ = [
     "ArtifactFolderDataset",
+    "ArtifactFoldersDataset",
     "BinaryFileDataset",
     "InputFolderDataset",
     "InputListing",

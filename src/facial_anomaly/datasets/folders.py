@@ -88,3 +88,28 @@ class PartitionedFolderDataset(PartitionedDataset):
         if not self._list_partitions():
             return {}
         return super().load()
+
+
+class ArtifactFoldersDataset(AbstractDataset):
+    """Several artifact folders as one handle (``aligned``, ``normalized``, ``heatmaps``...), for
+    nodes whose workers read all of them; loads as a
+    :class:`~facial_anomaly.batch.gallery.GalleryFolders`."""
+
+    def __init__(self, *, paths: dict[str, str], storage_options: dict | None = None, metadata: dict | None = None):
+        options = tuple(sorted((storage_options or {}).items()))
+        self._folders = {name: ArtifactFolder(str(path), options) for name, path in paths.items()}
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {name: folder.url for name, folder in self._folders.items()}
+
+    def load(self):
+        from facial_anomaly.batch.gallery import GalleryFolders
+
+        return GalleryFolders(**self._folders)
+
+    def save(self, data: Any) -> None:
+        raise DatasetError("artifact folders are written by the stages' workers, not saved through the catalog")
+
+    def _exists(self) -> bool:
+        return True

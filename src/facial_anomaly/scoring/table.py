@@ -24,7 +24,7 @@ NOT_SCORED = "not_scored"
 UNSUPERVISED_COLUMN = "unsupervised_score"  # the unsupervised default, kept when anomaly_score is fused
 _NON_SCORE = {
     "image_id", "image", "normalizer", "status", "detail", "reused", "source_sha1", "params_hash", "aligned_key",
-    MODEL_SCORE,
+    "normalized_key", MODEL_SCORE,
 }  # fmt: skip
 
 

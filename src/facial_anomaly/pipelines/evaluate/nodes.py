@@ -110,7 +110,8 @@ def evaluate_scores(scores: pd.DataFrame, labels: pd.DataFrame | None, evaluate:
     """``metrics.json`` (full evaluation of ``anomaly_score``, headline numbers of every other
     column), the variant comparison table and its Markdown rendering; empty without labels."""
     if labels is None:
-        return {"evaluated": False, "reason": "no labels given (--params labels=LABELS.csv)"}, pd.DataFrame(), ""
+        empty = pd.DataFrame(columns=["run_name", "metric.auc"])
+        return {"evaluated": False, "reason": "no labels given (--params labels=LABELS.csv)"}, empty, ""
     results = evaluate_all(scores, labels, evaluate)
     rows = [{"run_name": column, **_headline(result)} for column, result in results.items()]
     comparison = pd.DataFrame(rows).sort_values("metric.auc", ascending=False, na_position="last")
@@ -176,9 +177,10 @@ def summarize_variants(scores: pd.DataFrame, labels: pd.DataFrame | None, evalua
     return pd.DataFrame(rows)
 
 
-def plot_evaluation(scores: pd.DataFrame, labels: pd.DataFrame | None, evaluate: EvaluateConfig) -> dict:
-    """ROC curve, score vs severity scatter and score histograms of ``anomaly_score``, keyed by
-    file name (``roc.png``, ``histogram.png``, ``severity.png``); none without labels."""
+def plot_evaluation(scores: pd.DataFrame, labels: pd.DataFrame | None, evaluate: EvaluateConfig) -> dict[str, bytes]:
+    """PNG bytes of the ROC curve, the score histograms by label and score vs severity of
+    ``anomaly_score``, keyed by file name (``roc.png``, ``histogram.png``, ``severity.png``);
+    none without labels."""
     if labels is None:
         return {}
     from facial_anomaly.evaluation import binary_labels, roc_figure, score_histogram_figure, severity_scatter_figure
@@ -206,4 +208,6 @@ def plot_evaluation(scores: pd.DataFrame, labels: pd.DataFrame | None, evaluate:
             title=f"{SCORE_COLUMN} vs {severity_column}",
             severity_label=severity_column,
         )
-    return figures
+    from facial_anomaly.evaluation.html_report import figure_png
+
+    return {name: figure_png(figure) for name, figure in figures.items()}

@@ -47,6 +47,6 @@ def run_heatmaps(
     report = compute_heatmaps(
         normalize_report, aligned_faces, normalized_faces, heatmap_maps, heatmaps, grid, executor, stats
     )
-    summary = stage_summary(report, stats)
+    summary = stage_summary(report, stats, heatmaps)
     summary["unavailable_kinds"] = unavailable
     return report, summary

@@ -55,7 +55,7 @@ def run_normalizers(
     stored = load_models(models, normalize.required_models(), users)
     stats = JobStats()
     report = normalize_faces(preprocess_report, aligned_faces, normalized_faces, normalize, stored, executor, stats)
-    summary = stage_summary(report, stats)
+    summary = stage_summary(report, stats, normalize)
     summary["normalizers"] = normalize.names
     summary["models"] = {name: {"path": model.path, "sha1": model.sha1} for name, model in stored.items()}
     return report, summary

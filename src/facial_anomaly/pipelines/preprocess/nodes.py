@@ -27,7 +27,8 @@ def preprocess_photos(
     stats = JobStats()
     geometry = preprocess_folder(photos.root, list(photos.entries), aligned_faces, preprocess, executor, stats)
     report, alignment, landmarks = preprocess_tables(geometry)
-    summary = stage_summary(report, stats)
+    summary = stage_summary(report, stats, preprocess)
+    summary["input_root"] = photos.root
     if not len(report):
         logger.warning("the input folder %s holds no files", photos.root)
     elif summary["ok"] == 0:
@@ -36,8 +37,8 @@ def preprocess_photos(
     return report, alignment, landmarks, summary
 
 
-def stage_summary(report: pd.DataFrame, stats: JobStats) -> dict[str, Any]:
-    """Counts per status, reuse, timing and the executor that did the work."""
+def stage_summary(report: pd.DataFrame, stats: JobStats, settings=None) -> dict[str, Any]:
+    """Counts per status, reuse, timing, the executor that did the work and the settings used."""
     ok = report["status"] == "ok" if len(report) else pd.Series(dtype=bool)
     reused = report["reused"].fillna(False).astype(bool) if "reused" in report else pd.Series(False, index=report.index)
     return {
@@ -50,4 +51,5 @@ def stage_summary(report: pd.DataFrame, stats: JobStats) -> dict[str, Any]:
         "images_per_second": round(stats.items / stats.seconds, 3) if stats.seconds > 0 else None,
         "executor": stats.kind,
         "workers": stats.workers,
+        "settings": settings.model_dump(mode="json") if settings is not None else {},
     }

@@ -32,6 +32,7 @@ def assemble_scores(
     )
     table.insert(table.columns.get_loc(SCORE_COLUMN) + 1, UNSUPERVISED_COLUMN, table[SCORE_COLUMN])
     summary["anomaly_score_source"] = "unsupervised"
+    summary["settings"] = scores.model_dump(mode="json")
     if summary["files"] and not summary["scored"]:
         logger.warning("no file could be scored: see the status and detail columns of scores.csv")
     return table, summary
