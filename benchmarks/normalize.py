@@ -122,7 +122,6 @@ def main() -> int:
     from facial_anomaly.faces import PreprocessConfig
     from facial_anomaly.normalizers import AppearanceModel, ShapeModel, build_normalizer
 
-    preprocess_parameters = load_yaml("parameters_preprocess.yml")
     config = PreprocessConfig()
     normalizer_params = load_yaml("parameters_normalize.yml")["normalize"]["normalizers"]
     model_params = load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]

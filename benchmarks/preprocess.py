@@ -34,11 +34,9 @@ def pin_to_one_core() -> None:
 
 
 def load_config() -> dict:
-    import yaml
 
     from facial_anomaly.faces import PreprocessConfig
 
-    parameters = yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_preprocess.yml").read_text())
     return PreprocessConfig()
 
 

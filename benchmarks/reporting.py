@@ -58,7 +58,6 @@ def cpu_ms(function, repeats: int) -> float:
 
 
 def astronaut_inputs() -> dict:
-    preprocess = load("preprocess")
     config = PreprocessConfig()
     photo = data.astronaut()
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))

@@ -40,7 +40,6 @@ def load(stage: str) -> dict:
 
 
 def aligned_astronaut() -> tuple[np.ndarray, np.ndarray]:
-    parameters = load("preprocess")
     config = PreprocessConfig()
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
     assert ok
