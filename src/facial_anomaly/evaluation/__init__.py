@@ -1,41 +1,27 @@
 """Evaluation of scores against labels: correlations with bootstrap intervals, ROC AUC,
 EER, operating point at a specificity, per-subset breakdown, figures, and the
-self-contained HTML run report. No Kedro."""
+self-contained HTML run report. No Kedro. Names are imported on first use (scikit-learn and
+matplotlib load only when needed)."""
 
-from .html_report import (
-    HtmlReportConfig,
-    data_uri,
-    encode_thumbnail,
-    expected_image_count,
-    figure_png,
-    render_html_report,
-)
-from .metrics import (
-    binary_labels,
-    bootstrap_correlation,
-    classification_metrics,
-    equal_error_rate,
-    evaluate,
-    threshold_at_specificity,
-)
-from .plots import roc_figure, score_histogram_figure, severity_scatter_figure
-from .report import markdown_table
+from ..lazy import lazy_exports
 
-__all__ = [
-    "HtmlReportConfig",
-    "binary_labels",
-    "bootstrap_correlation",
-    "classification_metrics",
-    "data_uri",
-    "encode_thumbnail",
-    "equal_error_rate",
-    "evaluate",
-    "expected_image_count",
-    "figure_png",
-    "markdown_table",
-    "render_html_report",
-    "roc_figure",
-    "score_histogram_figure",
-    "severity_scatter_figure",
-    "threshold_at_specificity",
-]
+_EXPORTS = {
+    "HtmlReportConfig": "html_report",
+    "data_uri": "html_report",
+    "encode_thumbnail": "html_report",
+    "expected_image_count": "html_report",
+    "figure_png": "html_report",
+    "render_html_report": "html_report",
+    "binary_labels": "metrics",
+    "bootstrap_correlation": "metrics",
+    "classification_metrics": "metrics",
+    "equal_error_rate": "metrics",
+    "evaluate": "metrics",
+    "threshold_at_specificity": "metrics",
+    "roc_figure": "plots",
+    "score_histogram_figure": "plots",
+    "severity_scatter_figure": "plots",
+    "markdown_table": "report",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
