@@ -485,6 +485,7 @@ class RunGuardHook:
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from .pipeline_registry import DEPRECATED_ALIASES
         from .run_checks import (
             LABEL_KEYS,
             LABEL_VALUES,
@@ -495,6 +496,9 @@ class RunGuardHook:
         )
         from .storage.lock import OutputLock
 
+        for name in run_params.get("pipeline_names") or []:
+            if name in DEPRECATED_ALIASES:
+                logger.warning("pipeline %r is deprecated and will be removed: use %r", name, DEPRECATED_ALIASES[name])
         runtime = run_params.get("runtime_params") or {}
         check_runtime_names(runtime, self._blocks)
         datasets = pipeline.datasets()

@@ -5,16 +5,22 @@ from __future__ import annotations
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-# The main job (``kedro run``): the stages that turn photos into measurements.
+# The main job (``kedro run``): the stages that turn a folder of photos into measurements.
 # Training and fitting pipelines are run by name, never by default.
-DEFAULT_STAGES = ("score",)
+DEFAULT_PIPELINE = "score_photos"
+# Old names kept for one release; running one logs what to use instead.
+DEPRECATED_ALIASES = {"score": DEFAULT_PIPELINE}
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    """Register the project's pipelines: one per stage, plus ``__default__``."""
+    """Register the project's pipelines: one per stage, the contract, ``__default__`` and the
+    deprecated aliases."""
     pipelines = find_pipelines(raise_errors=True)
-    # Kedro imports only the requested pipelines when one is named (`--pipeline x`);
-    # the default is assembled when its stages are all loaded.
-    if all(name in pipelines for name in DEFAULT_STAGES):
-        pipelines["__default__"] = sum((pipelines[name] for name in DEFAULT_STAGES), Pipeline([]))
+    # Kedro imports only the requested pipelines when one is named (`--pipelines x`);
+    # the default and the aliases exist when their pipeline is loaded.
+    if DEFAULT_PIPELINE in pipelines:
+        pipelines["__default__"] = pipelines[DEFAULT_PIPELINE]
+    for alias, target in DEPRECATED_ALIASES.items():
+        if target in pipelines:
+            pipelines[alias] = pipelines[target]
     return pipelines

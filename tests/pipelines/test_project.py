@@ -55,15 +55,18 @@ def test_tracking_can_be_switched_off_per_run(sample_input, tmp_path, monkeypatc
     assert experiment is None or tracked_runs(uri).empty
 
 
-def test_registry_has_the_stages_and_a_default():
-    from facial_anomaly.pipeline_registry import DEFAULT_STAGES, register_pipelines
+def test_registry_has_the_stages_a_default_and_the_deprecated_alias():
+    from facial_anomaly.pipeline_registry import register_pipelines
 
     bootstrap_project(PROJECT_ROOT)
     pipelines = register_pipelines()
-    assert {"preprocess", "normalize", "heatmaps", "scores", "score", "evaluate", "fit_normal_models"} <= set(pipelines)
+    stages = {"preprocess", "normalize", "heatmaps", "scores", "report"}
+    assert stages | {"score_photos", "evaluate", "fit_normal_models"} <= set(pipelines)
     default_nodes = {node.name for node in pipelines["__default__"].nodes}
-    for stage in DEFAULT_STAGES:
+    assert default_nodes == {node.name for node in pipelines["score_photos"].nodes}
+    for stage in stages:
         assert {node.name for node in pipelines[stage].nodes} <= default_nodes
+    assert pipelines["score"] is pipelines["score_photos"]  # deprecated name, one more release
 
 
 def test_embedded_sample_fills_only_an_empty_default_folder(tmp_path):

@@ -39,7 +39,12 @@ def scored(tmp_path_factory):
     patch = MonkeyPatch()
     try:
         run_session(
-            root, patch, "score", input_dir=str(root / "raw"), output_dir=str(root / "out"), mlflow_tracking_uri=uri
+            root,
+            patch,
+            "score_photos",
+            input_dir=str(root / "raw"),
+            output_dir=str(root / "out"),
+            mlflow_tracking_uri=uri,
         )
     finally:
         patch.undo()
@@ -67,7 +72,7 @@ def test_one_mlflow_run_named_after_the_pipeline_and_folder_with_plain_parameter
     mlflow.set_tracking_uri(scored["uri"])
     runs = mlflow.search_runs(experiment_names=["facial_anomaly"])
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
-    assert parent["tags.mlflow.runName"] == "score · raw"
+    assert parent["tags.mlflow.runName"] == "score_photos · raw"
     assert parent["params.input_dir"].endswith("raw") and parent["params.output_dir"].endswith("out")
     assert parent["params.normalizer"] == "symmetry"
     assert parent["params.default_variant"] == "pse_ycbcr_eroded__mouth_nose"
@@ -111,7 +116,7 @@ def test_contract_with_labels_evaluates_in_the_same_run(scored, tmp_path, monkey
     labels.to_csv(tmp_path / "labels.csv", index=False)
     out = tmp_path / "out"
     run_session(
-        tmp_path, monkeypatch, "score",
+        tmp_path, monkeypatch, "score_photos",
         input_dir=str(scored["root"] / "raw"), output_dir=str(out), labels=str(tmp_path / "labels.csv"),
     )  # fmt: skip
     runs = mlflow.search_runs(experiment_names=["facial_anomaly"])

@@ -27,7 +27,7 @@ def test_stylegan2_is_a_normalizer_of_the_scoring_contract(sample_with_faces, tm
     run_session(
         tmp_path,
         monkeypatch,
-        "score",
+        "score_photos",
         input_dir=str(root / "raw"),
         output_dir=str(tmp_path / "out"),
         mlflow_tracking="false",
@@ -83,7 +83,7 @@ def test_paper_preset_without_weights_names_the_missing_file(sample_with_faces, 
         run_session(
             tmp_path,
             monkeypatch,
-            "score",
+            "score_photos",
             input_dir=str(root / "raw"),
             output_dir=str(tmp_path / "out"),
             mlflow_tracking="false",

@@ -33,7 +33,7 @@ def kedro_run(
         env[ENVIRONMENT_VARIABLE] = exit_at
     params = f"input_dir={input_dir},output_dir={output_dir},mlflow_tracking=false,executor.kind=serial{extra}"
     return subprocess.run(
-        [sys.executable, "-m", "kedro", "run", "--pipelines", "score", "--params", params],
+        [sys.executable, "-m", "kedro", "run", "--pipelines", "score_photos", "--params", params],
         cwd=PROJECT_ROOT,
         env=env,
         capture_output=True,

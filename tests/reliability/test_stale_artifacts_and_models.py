@@ -108,7 +108,7 @@ def test_a_corrupt_model_the_run_does_not_use_does_not_break_it(sample_input, tm
 
 
 def test_damaged_or_foreign_artifacts_are_recomputed_not_reused(sample_input, tmp_path):
-    from facial_anomaly.pipelines.score import create_pipeline
+    from facial_anomaly.pipelines.score_photos import create_pipeline
 
     out = tmp_path / "out"
     run_pipeline(create_pipeline(), sample_input, out)

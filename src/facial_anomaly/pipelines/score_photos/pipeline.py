@@ -1,4 +1,4 @@
-"""The scoring contract, the default pipeline: ``kedro run --pipelines score --params
+"""The scoring contract, the default pipeline: ``kedro run --pipelines score_photos --params
 "input_dir=DIR,output_dir=OUT[,labels=LABELS.csv]"`` → ``OUT/scores.csv`` and ``OUT/08_reporting/report.html``."""
 
 from kedro.pipeline import Pipeline
