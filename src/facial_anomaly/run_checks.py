@@ -22,6 +22,7 @@ RUNTIME_PARAMETERS = {
     "template_dir": "folder of cleft-lip photos for lip templates",
     "mlflow_tracking": "true | false",
     "mlflow_tracking_uri": "MLflow store URI",
+    "log_face_images": "true | false",
 }
 LABEL_KEYS = ("image", "image_id")
 LABEL_VALUES = ("label", "severity", "subset")

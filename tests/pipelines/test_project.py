@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import mlflow
+import pytest
 from kedro.framework.startup import bootstrap_project
 from kedro_helpers import run_session
 from project_paths import PROJECT_ROOT
@@ -98,3 +99,38 @@ def test_untracked_pipelines_resolver():
     assert untracked_pipelines("true") == [] and untracked_pipelines(True) == []
     off = untracked_pipelines("false")
     assert "preprocess" in off and "__default__" in off
+
+
+def test_a_run_whose_process_died_is_marked_failed_by_the_next_run(sample_input, tmp_path, monkeypatch):
+    import socket
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    experiment_id = mlflow.set_experiment("facial_anomaly").experiment_id
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    client = mlflow.MlflowClient()
+    abandoned = client.create_run(
+        experiment_id, tags={"facial_anomaly.pid": dead.stdout.strip(), "facial_anomaly.host": socket.gethostname()}
+    )
+    alive = client.create_run(
+        experiment_id, tags={"facial_anomaly.pid": "1", "facial_anomaly.host": socket.gethostname()}
+    )
+    run_session(tmp_path, monkeypatch, "preprocess", input_dir=str(sample_input), output_dir=str(tmp_path / "out"),
+                mlflow_tracking_uri=uri)  # fmt: skip
+    mlflow.set_tracking_uri(uri)
+    assert client.get_run(abandoned.info.run_id).info.status == "FAILED"
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"  # pid 1 is alive: left alone
+
+
+@pytest.mark.parametrize("log_face_images", ["true", "false"])
+def test_face_images_go_to_mlflow_only_when_allowed(sample_input, tmp_path, monkeypatch, log_face_images):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    folders = {"input_dir": str(sample_input), "output_dir": str(tmp_path / "out"), "mlflow_tracking_uri": uri}
+    run_session(tmp_path, monkeypatch, "preprocess", **folders, mlflow_tracking="false")
+    run_session(tmp_path, monkeypatch, "normalize", **folders, log_face_images=log_face_images)
+    run = tracked_runs(uri).iloc[0]
+    logged = [item.path for item in mlflow.MlflowClient().list_artifacts(run["run_id"], "reports")]
+    assert ("reports/normalize_sheets" in logged) == (log_face_images == "true")
+    assert "reports/normalize_report.csv" in logged  # tables are always logged
