@@ -16,7 +16,7 @@ RUNTIME_PARAMETERS = {
     "input_dir": "folder of photos to read (searched recursively)",
     "output_dir": "root of the layered outputs",
     "models_dir": "folder of fitted models and checkpoints",
-    "labels": "labels table (image or image_id; label, severity and/or subset)",
+    "labels": "labels table (image or image_id; label and/or severity; optional subset)",
     "scores": "scores.csv to evaluate",
     "persons": "persons table (image, person[, age])",
     "template_dir": "folder of cleft-lip photos for lip templates",
@@ -25,7 +25,7 @@ RUNTIME_PARAMETERS = {
     "log_face_images": "true | false",
 }
 LABEL_KEYS = ("image", "image_id")
-LABEL_VALUES = ("label", "severity", "subset")
+LABEL_VALUES = ("label", "severity")  # subset alone is a breakdown, not something to evaluate
 
 
 class RunConfigurationError(ValueError):
