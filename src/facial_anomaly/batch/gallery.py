@@ -11,6 +11,7 @@ the full-size panel and photo overlay, which the pipeline saves).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from ..heatmaps.panel import HeatSketch, PanelConfig, image_panel, overlay_on_ph
 from ..heatmaps.regions import region_mask
 from ..parallel import ExecutorConfig, Job, JobStats, run_job
 from ..scoring import parse_variant_name
-from ..storage.artifacts import ArtifactFolder, Provenance, decode_npz
+from ..storage.artifacts import ArtifactError, ArtifactFolder, Provenance, decode_npz
 from . import heatmaps, normalize, preprocess
 from .inputs import InputProblem, read_aligned_face, read_checked_png
 
@@ -96,7 +97,9 @@ def _read(folders: GalleryFolders, item: GalleryItem):
         channels=3,
     )
     try:
-        arrays, stored = decode_npz(folders.heatmaps.read(heatmaps.heatmap_name(item.normalizer, item.image_id)))
+        arrays, stored = decode_npz(
+            folders.heatmaps.read(heatmaps.heatmap_name(item.normalizer, item.image_id)), names=("heat",)
+        )
     except (FileNotFoundError, ValueError) as error:
         raise InputProblem("missing_input", f"heat map of {item.image_id}: {error}") from None
     if not Provenance(f"{heatmaps.STAGE}:{item.normalizer}", item.source_sha1, item.heat_key).matches(stored):
@@ -183,17 +186,30 @@ def run_vmax(heatmaps_report: pd.DataFrame, folders: GalleryFolders, config: Rep
         sketch = HeatSketch()
         for row in sample.to_dict("records"):
             try:
-                arrays, _ = decode_npz(folders.heatmaps.read(heatmaps.heatmap_name(name, row["image_id"])))
-                face = read_aligned_face(
-                    folders.aligned,
-                    preprocess.aligned_name(row["image_id"]),
-                    Provenance(preprocess.STAGE, row["source_sha1"], row["aligned_key"]),
-                )
+                sketch = sketch.merge(_image_sketch(folders, name, row))
             except (FileNotFoundError, ValueError, InputProblem):
                 continue
-            sketch.add(arrays["heat"], face.mask > 0.5)
         result[name] = resolve_vmax(config.panel, sketch) if sketch.count else 1.0
     return result
+
+
+def _image_sketch(folders: GalleryFolders, normalizer: str, row: dict) -> HeatSketch:
+    """The sketch of one image's heat inside its face: the one its heat map file carries
+    (written by the heatmaps stage), else made from the map and the aligned face's mask."""
+    data = folders.heatmaps.read(heatmaps.heatmap_name(normalizer, row["image_id"]))
+    arrays, stored = decode_npz(data, names=(heatmaps.SKETCH_MEMBER,))
+    expected = Provenance(f"{heatmaps.STAGE}:{normalizer}", row["source_sha1"], row["params_hash"])
+    if heatmaps.SKETCH_MEMBER in arrays and expected.matches(stored):
+        return HeatSketch.from_dict(json.loads(str(arrays[heatmaps.SKETCH_MEMBER])))
+    arrays, _ = decode_npz(data, names=("heat",))
+    if "heat" not in arrays:
+        raise ArtifactError(f"the heat map file of {row['image_id']} holds no heat map")
+    face = read_aligned_face(
+        folders.aligned,
+        preprocess.aligned_name(row["image_id"]),
+        Provenance(preprocess.STAGE, row["source_sha1"], row["aligned_key"]),
+    )
+    return heatmaps.heat_sketch(arrays["heat"], face.mask)
 
 
 def plan_gallery(

@@ -2,17 +2,21 @@
 normalized) pair computes every variant of the grid (Hayajneh et al. 2022, Table 1), the
 paper's normality index S for the PSE variants, and the saved heat map — an ``.npz`` whose
 provenance record carries the scores, so a rerun with nothing new reads them back without
-decoding a single face."""
+decoding a single face. Beside the map (``heat``) the file holds ``heat_sketch``: the
+:class:`~facial_anomaly.heatmaps.HeatSketch` of the heat inside the face mask (JSON), from
+which the report takes the run's colour scale without decoding any face or map."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..heatmaps import heatmap
+from ..heatmaps import HeatSketch, heatmap
 from ..heatmaps.config import HeatmapsConfig
 from ..parallel import ExecutorConfig, Job, JobStats, run_job
 from ..scoring import score_variants, variant_grid
@@ -24,6 +28,7 @@ from .inputs import InputProblem, read_aligned_face, read_checked_png
 STAGE = "heatmaps"
 CODE_VERSION = 1
 NORMALITY_PREFIX = "normality_index:"
+SKETCH_MEMBER = "heat_sketch"
 FILE_COLUMNS = [
     "image_id", "image", "normalizer", "status", "detail", "reused", "source_sha1", "params_hash", "aligned_key",
     "normalized_key",
@@ -112,11 +117,18 @@ def _heatmaps_one(spec: HeatmapsSpec, item: HeatmapsItem) -> list[dict[str, Any]
             record = _pair_scores(spec, face.rgb, normalized, face.landmarks)
             heat = heatmap(face.rgb, normalized, **spec.config.map_settings())
             provenance = Provenance(target.stage, item.source_sha1, target.key, record)
-            spec.heatmaps.write(output, encode_npz({"heat": heat}, provenance))
+            sketch = json.dumps(heat_sketch(heat, face.mask).to_dict(), separators=(",", ":"))
+            spec.heatmaps.write(output, encode_npz({"heat": heat, SKETCH_MEMBER: np.array(sketch)}, provenance))
             rows.append({**row, **record})
         except InputProblem as problem:
             rows.append({**row, "status": problem.status, "detail": str(problem)})
     return rows
+
+
+def heat_sketch(heat: np.ndarray, face_mask: np.ndarray) -> HeatSketch:
+    """The sketch of a heat map's values inside the face (mask > 0.5): what the report merges
+    over the run for its colour scale (:func:`facial_anomaly.batch.gallery.run_vmax`)."""
+    return HeatSketch().add(heat, face_mask > 0.5)
 
 
 def _failure(item: HeatmapsItem, reason: str) -> list[dict[str, Any]]:
