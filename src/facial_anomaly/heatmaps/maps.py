@@ -124,15 +124,26 @@ def _ssim(original: np.ndarray, normalized: np.ndarray, color_space: str, *, win
         # BORDER_REFLECT (cba|abc) is scipy's mode="reflect" that skimage uses.
         return cv2.sepFilter2D(image, -1, uniform, uniform, borderType=cv2.BORDER_REFLECT)
 
+    # Every step writes into a buffer that is no longer needed: the same float32 operations
+    # in the same order as the textbook expression, without a new array per operation.
     mean_x, mean_y = local_mean(x), local_mean(y)
-    mean_x_squared, mean_y_squared, mean_x_mean_y = mean_x * mean_x, mean_y * mean_y, mean_x * mean_y
-    var_x = sample_covariance * (local_mean(x * x) - mean_x_squared)
-    var_y = sample_covariance * (local_mean(y * y) - mean_y_squared)
-    cov_xy = sample_covariance * (local_mean(x * y) - mean_x_mean_y)
-    numerator = (2 * mean_x_mean_y + c1) * (2 * cov_xy + c2)
-    denominator = (mean_x_squared + mean_y_squared + c1) * (var_x + var_y + c2)
+    product = np.multiply(x, x)
+    var_x = local_mean(product)
+    var_y = local_mean(np.multiply(y, y, out=product))
+    cov_xy = local_mean(np.multiply(x, y, out=product))
+    mean_x_squared = np.multiply(mean_x, mean_x, out=x)
+    mean_y_squared = np.multiply(mean_y, mean_y, out=y)
+    mean_x_mean_y = np.multiply(mean_x, mean_y, out=mean_x)
+    for moment, mean_product in ((var_x, mean_x_squared), (var_y, mean_y_squared), (cov_xy, mean_x_mean_y)):
+        np.multiply(np.subtract(moment, mean_product, out=moment), sample_covariance, out=moment)
+    # numerator = (2·μxμy + c1)(2·σxy + c2); denominator = (μx² + μy² + c1)(σx² + σy² + c2)
+    numerator = np.add(np.multiply(mean_x_mean_y, 2, out=mean_y), c1, out=mean_y)
+    np.multiply(numerator, np.add(np.multiply(cov_xy, 2, out=cov_xy), c2, out=cov_xy), out=numerator)
+    denominator = np.add(np.add(mean_x_squared, mean_y_squared, out=mean_x_squared), c1, out=mean_x_squared)
+    np.multiply(denominator, np.add(np.add(var_x, var_y, out=var_x), c2, out=var_x), out=denominator)
     # (1 − SSIM) / 2 = (denominator − numerator) / (2 · denominator); clip rounding below 0.
-    dissimilarity = (denominator - numerator) / (2 * denominator)
+    dissimilarity = np.subtract(denominator, numerator, out=numerator)
+    np.divide(dissimilarity, np.multiply(denominator, 2, out=denominator), out=dissimilarity)
     return np.clip(dissimilarity, 0.0, None, out=dissimilarity)
 
 
