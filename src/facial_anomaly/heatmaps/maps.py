@@ -300,6 +300,29 @@ def lpips_map(
 # --------------------------------------------------------------------------- LPIPS model
 
 
+# The file torchvision saves each trunk's IMAGENET1K_V1 weights as (the last part of the
+# weights' URL; a test checks this table against torchvision). Knowing the names lets a run
+# check for the files without importing torch, torchvision and lpips (seconds of start-up).
+_LPIPS_BACKBONE_FILES = {
+    "alex": "alexnet-owt-7be5be79.pth",
+    "vgg": "vgg16-397923af.pth",
+    "squeeze": "squeezenet1_1-b8a52dc0.pth",
+}
+
+
+def _torch_hub_dir() -> Path:
+    """``torch.hub.get_dir()``: asked of torch when it is imported already (it may have been
+    set with ``torch.hub.set_dir``), else found as torch finds it: ``$TORCH_HOME/hub``, with
+    ``$TORCH_HOME`` defaulting to ``$XDG_CACHE_HOME/torch`` and that to ``~/.cache/torch``."""
+    import os
+    import sys
+
+    if "torch.hub" in sys.modules:
+        return Path(sys.modules["torch.hub"].get_dir())
+    cache = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    return Path(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))) / "hub"
+
+
 def lpips_backbone_file(net: str) -> Path:
     """Where torchvision looks for the ImageNet weights of an LPIPS trunk:
     ``torch.hub.get_dir()/checkpoints/<file>`` (``$TORCH_HOME/hub/checkpoints``).
@@ -307,20 +330,24 @@ def lpips_backbone_file(net: str) -> Path:
     Raises:
         ValueError: for an unknown ``net``.
     """
-    if net not in _LPIPS_BACKBONE_WEIGHTS:
+    if net not in _LPIPS_BACKBONE_FILES:
         raise ValueError(f"unknown LPIPS net {net!r}; valid: {sorted(_LPIPS_BACKBONE_WEIGHTS)}")
-    import torch
-    import torchvision.models
-
-    weights = getattr(torchvision.models, _LPIPS_BACKBONE_WEIGHTS[net]).IMAGENET1K_V1
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    return _torch_hub_dir() / "checkpoints" / _LPIPS_BACKBONE_FILES[net]
 
 
 def _lpips_calibration_file(net: str) -> Path:
-    """The linear calibration weights the ``lpips`` package ships (``weights/v0.1/<net>.pth``)."""
-    import lpips
+    """The linear calibration weights the ``lpips`` package ships (``weights/v0.1/<net>.pth``),
+    found without importing the package (which imports torch and torchvision).
 
-    return Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
+    Raises:
+        LpipsUnavailable: the ``lpips`` package is not installed.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("lpips")
+    if spec is None or not spec.submodule_search_locations:
+        raise LpipsUnavailable("the heatmap kind 'lpips' needs the lpips package: pip install lpips")
+    return Path(next(iter(spec.submodule_search_locations))) / "weights" / "v0.1" / f"{net}.pth"
 
 
 def _check_lpips_files(net: str, pretrained_backbone: bool) -> None:
