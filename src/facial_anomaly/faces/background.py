@@ -91,5 +91,8 @@ def unpack_face_and_mask(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if rgba.ndim != 3 or rgba.shape[2] not in (3, 4):
         raise ValueError(f"expected an H×W×3 or H×W×4 image, got shape {rgba.shape}")
     if rgba.shape[2] == 3:
-        return np.ascontiguousarray(rgba), np.ones(rgba.shape[:2], np.float32)
-    return np.ascontiguousarray(rgba[..., :3]), rgba[..., 3].astype(np.float32) / 255.0
+        return np.array(rgba), np.ones(rgba.shape[:2], np.float32)  # always new arrays (the input may be shared)
+    rgba = np.ascontiguousarray(rgba)
+    # OpenCV splits the interleaved channels several times faster than numpy's strided copies.
+    alpha = cv2.extractChannel(rgba, 3).astype(np.float32)
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), np.divide(alpha, 255.0, out=alpha)
