@@ -74,6 +74,9 @@ STEPS = [
         lambda args, kwargs: f"variant grid ({kwargs.get('statistic', '?')})",
     ),
     ("facial_anomaly.batch.heatmaps", "heatmap", "saved map"),
+    ("facial_anomaly.batch.heatmaps", "heat_sketch", "heat sketch (colour scale)"),
+    ("facial_anomaly.batch.inputs", "unpack_face_and_mask", "unpack aligned face"),
+    ("facial_anomaly.batch.inputs", "transform_points", "unpack aligned face"),
     ("facial_anomaly.batch.heatmaps", "encode_npz", "NPZ encode"),
     ("facial_anomaly.batch.gallery", "decode_npz", "NPZ decode"),
     ("facial_anomaly.batch.gallery", "image_panel", "panels"),
@@ -302,6 +305,13 @@ def profile(photos: Path, images: int, work: Path) -> None:
         steps.remove()
     wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
     print_profile(steps, nodes.order, images, wall, cpu)
+    from facial_anomaly.storage import memory
+
+    kept = memory.stats()
+    print(
+        f"decoded artifacts kept in memory (serial): {kept['entries']} entries, {kept['used'] / 2**20:.0f} MB "
+        f"of {kept['budget'] / 2**20:.0f} MB; {kept['hits']} reads served from memory, {kept['misses']} from disk"
+    )
 
 
 def print_profile(steps: StepClock, order: list[str], images: int, wall: float, cpu: float) -> None:

@@ -27,7 +27,7 @@ from ..parallel import ExecutorConfig, Job, JobStats, run_job
 from ..scoring import parse_variant_name
 from ..storage.artifacts import ArtifactError, ArtifactFolder, Provenance, decode_npz
 from . import heatmaps, normalize, preprocess
-from .inputs import InputProblem, read_aligned_face, read_checked_png
+from .inputs import InputProblem, read_aligned_face, read_checked_npz, read_checked_png
 
 STAGE = "gallery"
 
@@ -96,14 +96,12 @@ def _read(folders: GalleryFolders, item: GalleryItem):
         Provenance(f"{normalize.STAGE}:{item.normalizer}", item.source_sha1, item.normalized_key),
         channels=3,
     )
-    try:
-        arrays, stored = decode_npz(
-            folders.heatmaps.read(heatmaps.heatmap_name(item.normalizer, item.image_id)), names=("heat",)
-        )
-    except (FileNotFoundError, ValueError) as error:
-        raise InputProblem("missing_input", f"heat map of {item.image_id}: {error}") from None
-    if not Provenance(f"{heatmaps.STAGE}:{item.normalizer}", item.source_sha1, item.heat_key).matches(stored):
-        raise InputProblem("stale_input", f"the heat map of {item.image_id} was not made for this run")
+    arrays, _ = read_checked_npz(
+        folders.heatmaps,
+        heatmaps.heatmap_name(item.normalizer, item.image_id),
+        Provenance(f"{heatmaps.STAGE}:{item.normalizer}", item.source_sha1, item.heat_key),
+        ("heat",),
+    )
     return face, normalized, arrays["heat"]
 
 

@@ -118,7 +118,11 @@ def _heatmaps_one(spec: HeatmapsSpec, item: HeatmapsItem) -> list[dict[str, Any]
             heat = heatmap(face.rgb, normalized, **spec.config.map_settings())
             provenance = Provenance(target.stage, item.source_sha1, target.key, record)
             sketch = json.dumps(heat_sketch(heat, face.mask).to_dict(), separators=(",", ":"))
-            spec.heatmaps.write(output, encode_npz({"heat": heat, SKETCH_MEMBER: np.array(sketch)}, provenance))
+            spec.heatmaps.write(
+                output,
+                encode_npz({"heat": heat, SKETCH_MEMBER: np.array(sketch)}, provenance),
+                decoded=(provenance, {"heat": heat}),
+            )
             rows.append({**row, **record})
         except InputProblem as problem:
             rows.append({**row, "status": problem.status, "detail": str(problem)})

@@ -118,7 +118,8 @@ def _preprocess_one(spec: PreprocessSpec, entry: InputFile) -> dict[str, Any]:
         # Timings stay out of the file: the same photo and settings must give the same bytes.
         stored_record = {key: value for key, value in record.items() if key not in ("reused", "seconds")}
         provenance = Provenance(STAGE, sha1, spec.key, stored_record)
-        spec.aligned.write(name, encode_png(pack_face_and_mask(face, mask), provenance))
+        rgba = pack_face_and_mask(face, mask)
+        spec.aligned.write(name, encode_png(rgba, provenance), decoded=(provenance, rgba))
     return record
 
 

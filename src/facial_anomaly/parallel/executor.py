@@ -72,6 +72,10 @@ class ExecutorConfig(Config):
     """``auto`` stays serial below this many images (worker start-up would cost more)."""
     progress_seconds: float = Field(default=10.0, gt=0)
     """Seconds between progress lines (n/N images, rate, ETA)."""
+    memory_cache_mb: int = Field(default=1024, ge=0)
+    """``serial`` only: megabytes of decoded faces and heat maps kept in memory from one stage
+    to the next, so each is decoded once per run while they fit (0 = decode every time);
+    :mod:`facial_anomaly.storage.memory`."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +250,10 @@ def run_job(job: Job, items: Iterable[Any], config: ExecutorConfig | None = None
 
 
 def _serial(job, items, config, workers, stats, progress) -> Iterator[Any]:
+    from ..storage import memory
+
+    # One process runs every stage: what a stage writes, the next one reads from memory.
+    memory.configure(config.memory_cache_mb * 2**20)
     token = uuid.uuid4().hex
     state = _state_for(token, job.setup, job.spec)
     stats.initialisations[_worker_id()] = _INIT_COUNTS[token]

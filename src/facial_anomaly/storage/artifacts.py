@@ -198,21 +198,28 @@ def decode_png(data: bytes, *, channels: int) -> np.ndarray:
     """
     if channels not in (1, 3, 4):
         raise ValueError(f"channels must be 1, 3 or 4, got {channels!r}")
-    pixels = _decode_own_png(data)
-    if pixels is None:
-        return _decode_png_opencv(data, channels)
+    pixels = decode_own_png(data)
+    converted = None if pixels is None else png_pixels_as(pixels, channels, copy=False)
+    return converted if converted is not None else _decode_png_opencv(data, channels)
+
+
+def png_pixels_as(pixels: np.ndarray, channels: int, *, copy: bool = True) -> np.ndarray | None:
+    """H×W×C uint8 pixels as stored in a PNG (C = 1, 3, 4) read as :func:`decode_png` reads them
+    with ``channels``; a new array unless ``copy`` is False and nothing changes. None for a
+    colour image read as grey (libpng's own weights: decode the file with :func:`decode_png`)."""
     stored = pixels.shape[2]
     if channels == stored:
-        return pixels if stored > 1 else pixels[..., 0]
+        same = pixels if stored > 1 else pixels[..., 0]
+        return same.copy() if copy else same
     if channels == 3:
         return np.ascontiguousarray(pixels[..., :3]) if stored == 4 else np.repeat(pixels, 3, axis=2)
     if channels == 4:
         rgb = pixels if stored == 3 else np.repeat(pixels, 3, axis=2)
         return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
-    return _decode_png_opencv(data, channels)  # colour to grey: libpng's own weights
+    return None
 
 
-def _decode_own_png(data: bytes) -> np.ndarray | None:
+def decode_own_png(data: bytes) -> np.ndarray | None:
     """H×W×C uint8 of an 8-bit, non-interlaced grey/RGB/RGBA PNG whose rows all use the
     ``None`` or ``Up`` filter (what :func:`encode_png` writes); None for any other PNG.
 
@@ -334,6 +341,31 @@ def decode_npz(data: bytes, names: tuple[str, ...] | None = None) -> tuple[dict[
     return arrays, provenance
 
 
+# --------------------------------------------------------------------------- memory
+
+
+def remember(key: tuple | None, decoded: tuple[Provenance | None, Any]) -> None:
+    """Keep ``(provenance, pixels or arrays)`` under ``key`` (:mod:`.memory`), read-only."""
+    if key is None:
+        return
+    from . import memory
+
+    provenance, value = decoded
+    arrays = list(value.values()) if isinstance(value, dict) else [value]
+    if memory.put(key, (provenance, value), sum(array.nbytes for array in arrays)):
+        for array in arrays:
+            array.flags.writeable = False
+
+
+def recall(key: tuple | None) -> tuple[Provenance | None, Any] | None:
+    """What :func:`remember` kept under ``key`` (read-only arrays), or None."""
+    if key is None:
+        return None
+    from . import memory
+
+    return memory.get(key)
+
+
 # --------------------------------------------------------------------------- folders
 
 
@@ -368,12 +400,19 @@ class ArtifactFolder:
             return os.path.join(root, name)
         return self._fs_and_root[1] + "/" + name
 
-    def write(self, name: str, data: bytes) -> None:
-        """Write ``name`` all-or-nothing (creating sub-folders)."""
+    def write(self, name: str, data: bytes, *, decoded: tuple[Provenance, Any] | None = None) -> None:
+        """Write ``name`` all-or-nothing (creating sub-folders).
+
+        ``decoded``: ``(provenance, what data decodes to)`` — the PNG's pixels as stored
+        (H×W×C uint8) or the ``.npz``'s arrays — kept in this process's memory for a later
+        stage that reads the file (:mod:`facial_anomaly.storage.memory`; only when enabled).
+        """
         if self.is_local:
             from ..atomic import write_bytes_atomically
 
             write_bytes_atomically(self.path(name), data)
+            if decoded is not None:
+                remember(self.memory_key(name), decoded)
         else:
             fs, _ = self._fs_and_root
             path = self.path(name)
@@ -387,6 +426,15 @@ class ArtifactFolder:
                 return handle.read()
         fs, _ = self._fs_and_root
         return fs.cat_file(self.path(name))
+
+    def memory_key(self, name: str) -> tuple | None:
+        """The key of ``name`` in this process's memory of decoded artifacts; None when that
+        memory is off, the file does not exist or is not local."""
+        if not self.is_local:
+            return None
+        from . import memory
+
+        return memory.file_key(self.path(name))
 
     def exists(self, name: str) -> bool:
         if self.is_local:
