@@ -168,10 +168,9 @@ def _install(token: str, setup: Callable, spec: Any) -> None:
 
 
 def _pool_chunk(token: str, run: Callable, fail: Callable, items: list[Any]) -> tuple[list[Any], str, int]:
-    state = _WORKER_JOB["state"] if _WORKER_JOB.get("token") == token else None
-    if state is None:
+    if _WORKER_JOB.get("token") != token:  # (a job's state may itself be None)
         raise RuntimeError("worker has no state for this job (its initializer did not run)")
-    return _run_items(state, run, fail, items), _worker_id(), _INIT_COUNTS[token]
+    return _run_items(_WORKER_JOB["state"], run, fail, items), _worker_id(), _INIT_COUNTS[token]
 
 
 # Specs delivered to a Dask worker by the job's worker plugin, built into state on first use
@@ -402,7 +401,9 @@ def _dask(job, items, config, workers, stats, progress) -> Iterator[Any]:
     client.register_plugin(plugin)
     resources = _gpu_resources(client) if job.gpu else None
     chunks = _indexed_chunks(items, config.chunk_size)
-    window = max(2 * stats.workers, 1)
+    # Enough tasks queued at the scheduler that a worker finishing one starts the next
+    # without waiting for this client's round trip (Dask's per-task latency is milliseconds).
+    window = 4 * max(stats.workers, 1)
     results: dict[int, Any] = {}
     pending = collections.deque(chunks)
     starts: dict[Any, tuple[int, list]] = {}
@@ -422,7 +423,9 @@ def _dask(job, items, config, workers, stats, progress) -> Iterator[Any]:
         starts[future] = (start, chunk)
         return future
 
-    completed = as_completed([submit() for _ in range(min(window, len(pending)))], loop=client.loop)
+    completed = as_completed(
+        [submit() for _ in range(min(window, len(pending)))], loop=client.loop, with_results=True, raise_errors=False
+    )
     try:
         yield from _dask_results(completed, starts, pending, submit, job, stats, results, progress)
     finally:
@@ -436,14 +439,20 @@ def _dask_results(completed, starts, pending, submit, job, stats, results, progr
     from distributed.client import FutureCancelledError
 
     next_index = 0
-    for future in completed:
+    # Results arrive with their futures (gathered in batches by the client, not one round
+    # trip per future); a failed task arrives as its exception.
+    for future, outcome in completed:
         start, chunk = starts.pop(future)
-        try:
-            chunk_results, worker, inits = future.result()
+        if future.status == "finished":
+            chunk_results, worker, inits = outcome
             stats.initialisations[worker] = inits
-        except (FutureCancelledError, Exception) as error:  # KilledWorker after the retries, a lost scheduler
+        else:  # KilledWorker after the retries, a cancelled task, a lost scheduler
+            if future.status == "error":  # (type, exception, traceback)
+                error = outcome[1]
+            else:
+                error = outcome if isinstance(outcome, BaseException) else FutureCancelledError(future.key, None)
             if is_fatal(error):
-                raise
+                raise error
             reason = f"{WORKER_CRASHED}: {type(error).__name__}: {error}"
             chunk_results = [job.fail(item, reason) for item in chunk]
             stats.crashed_items += len(chunk)
