@@ -1,6 +1,6 @@
-"""The run's colour scale from the heat sketches the heatmaps stage stores: the same vmax as
-from the maps and masks themselves, and a file without a sketch (or of another run) still
-counts through the maps."""
+"""The report stage's gallery: the run's colour scale from the heat sketches the heatmaps stage
+stores (the same vmax as from the maps themselves; a file without a sketch, or of another run,
+still counts through its map), and thumbnails reused when drawn from the same inputs."""
 
 from __future__ import annotations
 
@@ -74,3 +74,53 @@ def test_a_sketch_of_another_run_is_not_used(tmp_path):
     foreign = Provenance(stored.stage, stored.source_sha1, "another-key")
     folders.heatmaps.write(heatmaps.heatmap_name("symmetry", "img0"), encode_npz(arrays, foreign))
     assert run_vmax(pd.DataFrame(rows), folders, config) == expected
+
+
+def _gallery_inputs(tmp_path, count=4):
+    from facial_anomaly.batch import normalize
+
+    folders = GalleryFolders(
+        *(ArtifactFolder(str(tmp_path / name)) for name in ("aligned", "normalized", "heatmaps", "thumbnails"))
+    )
+    rows = []
+    for index in range(count):
+        row = _write_image(folders, index, with_sketch=True)
+        face = np.random.default_rng(100 + index).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        provenance = Provenance(f"{normalize.STAGE}:symmetry", row["source_sha1"], "normalized-key")
+        folders.normalized.write(normalize.normalized_name("symmetry", row["image_id"]), encode_png(face, provenance))
+        rows.append({**row, "image": f"{row['image_id']}.jpg", "normalized_key": "normalized-key",
+                     "pse_ycbcr_eroded__mouth_nose": float(index)})  # fmt: skip
+    return folders, pd.DataFrame(rows)
+
+
+def test_thumbnails_drawn_from_the_same_inputs_are_reused(tmp_path, monkeypatch):
+    from facial_anomaly.batch.gallery import draw_gallery, jpeg_comment, plan_gallery, thumbnail_name
+    from facial_anomaly.parallel import ExecutorConfig
+
+    # Regions from the fake (all-zero) landmarks would be empty: score the whole tile instead.
+    monkeypatch.setattr(gallery, "region_mask", lambda landmarks, shape, region, **params: np.ones(shape[:2], bool))
+    folders, report = _gallery_inputs(tmp_path)
+    config = ReportConfig(top_bottom=1)
+    plan = plan_gallery(report, report[["image_id"]], variant="pse_ycbcr_eroded__mouth_nose", photo_root="",
+                        config=config)  # fmt: skip
+    serial = ExecutorConfig(kind="serial")
+
+    def draw(settings):
+        return draw_gallery(plan, report, folders, settings, region_params={"mouth_nose": {}}, executor=serial)
+
+    thumbnails, panels, _, _, status = draw(config)
+    assert len(thumbnails) == 4 and len(panels) == 2 and not status["reused"].any()
+    for key, data in thumbnails.items():  # what the report's dataset saves
+        normalizer, image_id = key.split("/")
+        folders.thumbnails.write(thumbnail_name(normalizer, image_id), data)
+        assert jpeg_comment(data)
+    again, panels_again, _, _, status = draw(config)
+    assert again == thumbnails
+    # The two ends of the score range are drawn in full anyway; the middle ones are reused.
+    assert status.set_index("image_id")["reused"].to_dict() == {"img0": False, "img1": True, "img2": True,
+                                                                "img3": False}  # fmt: skip
+    assert all(np.array_equal(panels[key], panels_again[key]) for key in panels)
+    # Another colour scale: every thumbnail is drawn again.
+    rescaled, _, _, _, status = draw(ReportConfig(top_bottom=1, panel={"vmax": 7.0}))
+    assert not status["reused"].any() and rescaled.keys() == thumbnails.keys()
+    assert all(rescaled[key] != thumbnails[key] for key in thumbnails)
