@@ -47,10 +47,11 @@ def _opencv_read(data: bytes, channels: int) -> np.ndarray:
     return image
 
 
+@pytest.mark.parametrize("compression", [0, 1, 6])
 @pytest.mark.parametrize("shape", [(37, 53), (37, 53, 3), (37, 53, 4), (1, 1, 3), (512, 512, 4)])
-def test_png_round_trip_is_exact_and_other_readers_agree(shape):
+def test_png_round_trip_is_exact_and_other_readers_agree(shape, compression):
     image = _image(shape)
-    data = encode_png(image, Provenance("stage", "a" * 40, "key", {"n": 1}))
+    data = encode_png(image, Provenance("stage", "a" * 40, "key", {"n": 1}), compression=compression)
     channels = 1 if len(shape) == 2 else shape[2]
     assert np.array_equal(decode_png(data, channels=channels), image)
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), image)
@@ -116,5 +117,7 @@ def test_npz_round_trip_members_and_level():
     only, stored = decode_npz(data, names=("note",))
     assert set(only) == {"note"} and stored == provenance
     assert len(encode_npz({"heat": heat}, compression=9)) <= len(encode_npz({"heat": heat}, compression=1))
+    stored = encode_npz({"heat": heat}, provenance, compression=0)
+    assert len(stored) > heat.nbytes and np.array_equal(decode_npz(stored)[0]["heat"], heat)
     with pytest.raises(ArtifactError):
         decode_npz(data[: len(data) // 2])

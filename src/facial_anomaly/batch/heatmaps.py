@@ -120,7 +120,9 @@ def _heatmaps_one(spec: HeatmapsSpec, item: HeatmapsItem) -> list[dict[str, Any]
             sketch = json.dumps(heat_sketch(heat, face.mask).to_dict(), separators=(",", ":"))
             spec.heatmaps.write(
                 output,
-                encode_npz({"heat": heat, SKETCH_MEMBER: np.array(sketch)}, provenance),
+                encode_npz(
+                    {"heat": heat, SKETCH_MEMBER: np.array(sketch)}, provenance, compression=spec.heatmaps.compression
+                ),
                 decoded=(provenance, {"heat": heat}),
             )
             rows.append({**row, **record})

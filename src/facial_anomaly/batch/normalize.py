@@ -108,7 +108,11 @@ def _normalize_one(state, item: NormalizeItem) -> list[dict[str, Any]]:
             if hasattr(normalizer, "anomaly_score"):  # the model's own score (GANomaly's A(x) ...)
                 record["model_score"] = float(normalizer.anomaly_score(face.rgb))
             provenance = Provenance(target.stage, item.source_sha1, target.key, record)
-            spec.normalized.write(output, encode_png(result.image, provenance), decoded=(provenance, result.image))
+            spec.normalized.write(
+                output,
+                encode_png(result.image, provenance, compression=spec.normalized.compression),
+                decoded=(provenance, result.image),
+            )
             rows.append({**row, **record})
         except InputProblem as problem:
             rows.append({**row, "status": problem.status, "detail": str(problem)})

@@ -119,7 +119,9 @@ def _preprocess_one(spec: PreprocessSpec, entry: InputFile) -> dict[str, Any]:
         stored_record = {key: value for key, value in record.items() if key not in ("reused", "seconds")}
         provenance = Provenance(STAGE, sha1, spec.key, stored_record)
         rgba = pack_face_and_mask(face, mask)
-        spec.aligned.write(name, encode_png(rgba, provenance), decoded=(provenance, rgba))
+        spec.aligned.write(
+            name, encode_png(rgba, provenance, compression=spec.aligned.compression), decoded=(provenance, rgba)
+        )
     return record
 
 
