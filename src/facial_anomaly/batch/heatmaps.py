@@ -20,6 +20,7 @@ from ..heatmaps import HeatSketch, heatmap
 from ..heatmaps.config import HeatmapsConfig
 from ..parallel import ExecutorConfig, Job, JobStats, run_job
 from ..scoring import score_variants, variant_grid
+from ..scoring.scores import grid_region_masks
 from ..storage.artifacts import ArtifactFolder, Provenance, encode_npz, stage_key
 from . import normalize, preprocess
 from .faults import exit_if_requested
@@ -76,6 +77,10 @@ def _pse_grid(grid: dict) -> dict | None:
 
 def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks) -> dict[str, Any]:
     options = spec.config.scoring_options()
+    # Both statistics score the same regions of the same face: their masks are made once.
+    options["region_masks"] = grid_region_masks(
+        landmarks, original.shape, spec.grid["regions"], options["region_params"]
+    )
     scores = score_variants(original, normalized, landmarks, grid=spec.grid, statistic=spec.config.statistic, **options)
     record: dict[str, Any] = {"scores": scores}
     pse = _pse_grid(spec.grid)
