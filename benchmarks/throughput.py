@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _shared_data import PROJECT_ROOT, photo_folder, shared_faces_folder
 
 WORK = Path("/tmp/throughput_cache/bench")
+PROPOSED_CATALOG = False  # --proposed-catalog
 PIPELINE = "score_photos"
 
 # (module, attribute, step): the functions whose time is booked to a step. A class method is
@@ -87,6 +88,9 @@ STEPS = [
     ("facial_anomaly.batch.preprocess", "preprocess_tables", "table assembly"),
     ("facial_anomaly.evaluation.html_report", "render_html_report", "HTML report"),
     ("facial_anomaly.parallel.executor", "_state_for", "worker set-up"),
+    ("facial_anomaly.batch.gallery", "run_vmax", "colour scale (sketches)"),
+    ("facial_anomaly.batch.gallery", "_reusable_thumbnail", "thumbnail reuse check"),
+    ("hashlib", "sha1", "SHA-1 of photos and ids"),
 ]
 SETUP_STEP = "worker set-up"
 
@@ -235,7 +239,11 @@ def project_catalog(input_dir: Path, output_dir: Path, params: dict):
         runtime_params=runtime,
         custom_resolvers={"fa.untracked_pipelines": untracked_pipelines},
     )
-    catalog = DataCatalog.from_config(loader["catalog"])
+    catalog_config = loader["catalog"]
+    if PROPOSED_CATALOG:  # the report's workers also get the thumbnails folder (see benchmarks/rerun.py)
+        catalog_config["run_artifacts"]["paths"]["thumbnails"] = str(output_dir / "08_reporting" / "thumbnails")
+    catalog = DataCatalog.from_config(catalog_config)
+    pipelines.set_requested([PIPELINE])  # as `kedro run --pipelines score_photos`: only its modules are imported
     pipeline = pipelines[PIPELINE]
     parameters = ParameterValidator({PIPELINE: pipeline}).validate_raw_params(loader["parameters"])
 
@@ -252,12 +260,38 @@ def project_catalog(input_dir: Path, output_dir: Path, params: dict):
     return pipeline, catalog
 
 
-def run_contract(input_dir: Path, output_dir: Path, params: dict, hooks=()) -> None:
-    """The contract pipeline over ``input_dir`` into a fresh ``output_dir`` (no MLflow)."""
+def artifact_compression(level: int) -> None:
+    """Make the catalog's artifact folders write at zlib ``level`` (what a ``compression``
+    setting of those catalog entries would do; the catalog has none yet)."""
+    import dataclasses
+
+    from facial_anomaly.datasets import folders
+
+    for name in ("ArtifactFolderDataset", "ArtifactFoldersDataset"):
+        dataset = getattr(folders, name)
+        original = getattr(dataset, "_original_load", dataset.load)
+        dataset._original_load = original
+
+        def load(self, original=original):
+            loaded = original(self)
+            if dataclasses.is_dataclass(loaded) and hasattr(loaded, "compression"):
+                return dataclasses.replace(loaded, compression=level)
+            return dataclasses.replace(
+                loaded, **{field.name: dataclasses.replace(getattr(loaded, field.name), compression=level)
+                           for field in dataclasses.fields(loaded) if getattr(loaded, field.name) is not None}
+            )  # fmt: skip
+
+        dataset.load = load
+
+
+def run_contract(input_dir: Path, output_dir: Path, params: dict, hooks=(), fresh: bool = True) -> None:
+    """The contract pipeline over ``input_dir`` into ``output_dir`` (emptied first when
+    ``fresh``), without MLflow."""
     from kedro.framework.hooks import manager as hook_managers
     from kedro.runner import SequentialRunner
 
-    shutil.rmtree(output_dir, ignore_errors=True)
+    if fresh:
+        shutil.rmtree(output_dir, ignore_errors=True)
     pipeline, catalog = project_catalog(input_dir, output_dir, params)
     quiet_logs()  # after bootstrap_project, which applies conf/logging.yml
     hook_manager = hook_managers._create_hook_manager()
@@ -270,7 +304,14 @@ def quiet_logs() -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("kedro", "facial_anomaly", "distributed"):
+    for name in (
+        "kedro",
+        "facial_anomaly",
+        "distributed",
+        "distributed.nanny",
+        "distributed.scheduler",
+        "distributed.core",
+    ):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ start-up chatter
 
@@ -278,14 +319,15 @@ def quiet_logs() -> None:
 # --------------------------------------------------------------------------- profile
 
 
-def profile(photos: Path, images: int, work: Path) -> None:
+def profile(photos: Path, images: int, work: Path, executor: str = "serial", rerun: bool = False) -> None:
     import cv2
 
     cv2.setNumThreads(1)
     folder = photo_folder(photos, images, work / f"photos_{images}")
     warm = photo_folder(photos, 3, work / "photos_warm")
-    params = {"executor.kind": "serial"}
-    print(f"photos: {images} from {photos} (linked in {folder}); one process, executor serial")
+    params = {"executor.kind": executor}
+    where = "one process" if executor == "serial" else "the driver process only (workers not clocked)"
+    print(f"photos: {images} from {photos} (linked in {folder}); {where}, executor {executor}")
     print(f"CPU affinity: {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}")
     started = time.perf_counter(), time.process_time()
     run_contract(warm, work / "out_warm", params)
@@ -293,6 +335,10 @@ def profile(photos: Path, images: int, work: Path) -> None:
         f"warm-up on 3 photos (imports, MediaPipe graphs): {time.perf_counter() - started[0]:.1f} s wall, "
         f"{time.process_time() - started[1]:.1f} s CPU"
     )
+    output = work / ("out_rerun" if rerun else "out_profile")
+    if rerun:  # the first run, not clocked; the clocked run below finds everything done
+        run_contract(folder, output, params)
+        print("clocked: a rerun with nothing new")
     steps = StepClock()
     nodes = NodeClock(steps)
     steps.install()
@@ -300,7 +346,7 @@ def profile(photos: Path, images: int, work: Path) -> None:
         print("not found (left out of the table):", ", ".join(steps.missing))
     started = time.perf_counter(), time.process_time()
     try:
-        run_contract(folder, work / "out_profile", params, hooks=[nodes.hooks()])
+        run_contract(folder, output, params, hooks=[nodes.hooks()], fresh=not rerun)
     finally:
         steps.remove()
     wall, cpu = time.perf_counter() - started[0], time.process_time() - started[1]
@@ -364,15 +410,38 @@ def main() -> None:
         "--memory-images", type=int, nargs="*", default=[120, 480], help="run sizes for the peak-RSS figures"
     )
     parser.add_argument("--workers", type=int, default=2, help="workers of processes and dask (default 2)")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each executor (the fastest is shown)")
+    parser.add_argument(
+        "--executor", default="serial", help="executor.kind of the profile (default serial; others clock the driver)"
+    )
+    parser.add_argument(
+        "--compression", type=int, default=None, help="zlib level of the per-image artifacts (default: the catalog's)"
+    )
+    parser.add_argument("--rerun", action="store_true", help="profile a rerun with nothing new instead")
+    parser.add_argument(
+        "--proposed-catalog", action="store_true", help="run_artifacts also names the thumbnails folder (reuse)"
+    )
+    parser.add_argument("--one-run", nargs=2, metavar=("KIND", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     photos = args.photos or shared_faces_folder()
     quiet_logs()
-    if args.executors:
+    if args.proposed_catalog:
+        global PROPOSED_CATALOG
+        PROPOSED_CATALOG = True
+    if args.compression is not None:
+        artifact_compression(args.compression)
+        os.environ["THROUGHPUT_COMPRESSION"] = str(args.compression)  # for the --one-run processes
+    if args.one_run:  # one contract run of --executors, in a process of its own
+        from _scale_out import one_run
+
+        kind, workers = args.one_run[0], int(args.one_run[1])
+        one_run(photos, args.images, args.work, kind, workers, args.work / f"out_{kind}_{workers}_{args.images}")
+    elif args.executors:
         from _scale_out import scale_out
 
-        scale_out(photos, args.images, args.work, args.memory_images, args.workers)
+        scale_out(photos, args.images, args.work, args.memory_images, args.workers, args.repeats)
     else:
-        profile(photos, args.images, args.work)
+        profile(photos, args.images, args.work, args.executor, args.rerun)
 
 
 if __name__ == "__main__":
