@@ -57,6 +57,44 @@ def normal_photos_by_person(data: Path) -> dict[str, list[Path]]:
     return persons
 
 
+def shared_faces_folder() -> Path:
+    """``$FACIAL_ANOMALY_SHARED_DATA/faces`` (default ``../shared/data/faces`` beside the project)."""
+    import os
+
+    root = os.environ.get("FACIAL_ANOMALY_SHARED_DATA") or str(PROJECT_ROOT.parent / "shared" / "data")
+    return Path(root) / "faces"
+
+
+def photo_folder(source: Path, count: int, destination: Path) -> Path:
+    """A folder of ``count`` symbolic links to photos under ``source`` (nothing is copied).
+
+    The photos are spread evenly over ``source``'s sorted list (every sub-folder is
+    represented); when ``count`` exceeds the photos there are, the list repeats, each repeat
+    under its own name (same bytes, another image). Made once per (source, count): an
+    existing folder with the same links is kept.
+    """
+    photos = sorted(path for path in source.rglob("*") if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES)
+    if not photos:
+        raise FileNotFoundError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) under {source}")
+    if count <= len(photos):
+        chosen = [photos[index * len(photos) // count] for index in range(count)]
+    else:
+        chosen = [photos[index % len(photos)] for index in range(count)]
+    destination.mkdir(parents=True, exist_ok=True)
+    wanted = {}
+    for index, photo in enumerate(chosen):
+        name = f"{index:05d}_" + str(photo.relative_to(source)).replace("/", "__")
+        wanted[name] = photo
+    for existing in destination.iterdir():
+        if existing.name not in wanted or existing.resolve() != wanted[existing.name].resolve():
+            existing.unlink()
+    for name, photo in wanted.items():
+        link = destination / name
+        if not link.is_symlink():
+            link.symlink_to(photo)
+    return destination
+
+
 def cached_arrays(path: Path, make) -> dict:
     """The arrays of the .npz ``path``, made with ``make()`` and written there first if
     absent (atomically: a temporary file, then a rename)."""

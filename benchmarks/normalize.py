@@ -121,9 +121,10 @@ def main() -> int:
 
     from facial_anomaly.faces import PreprocessConfig
     from facial_anomaly.normalizers import AppearanceModel, ShapeModel, build_normalizer
+    from facial_anomaly.normalizers.config import NormalizeConfig
 
     config = PreprocessConfig()
-    normalizer_params = load_yaml("parameters_normalize.yml")["normalize"]["normalizers"]
+    normalizer_params = NormalizeConfig.model_validate(load_yaml("parameters_normalize.yml")["normalize"])
     model_params = load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]
 
     fit_paths, eval_paths = split_by_person(normal_photos_by_person(args.data), args.fit_faces + 40, args.eval_faces)

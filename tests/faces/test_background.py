@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 
 from facial_anomaly.faces.background import foreground_mask, warp_with_mirrored_background
 
@@ -61,3 +62,27 @@ def test_face_and_mask_pack_round_trip():
 
     with pytest.raises(ValueError, match="differ in size"):
         pack_face_and_mask(rgb, mask[:4])
+
+
+def _reference_padding(rgb, matrix, size, blur_sigma, seam_sigma):
+    """The padding computed in full: a plane of ones warped like the photo says what is photo."""
+    mirrored = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    ones = np.ones(rgb.shape[:2], np.float32)
+    inside = cv2.warpAffine(ones, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    if inside.min() >= 1.0:
+        return mirrored, inside
+    blurred = cv2.GaussianBlur(mirrored, (0, 0), sigmaX=blur_sigma, borderType=cv2.BORDER_REFLECT)
+    weight = (cv2.GaussianBlur(inside, (0, 0), sigmaX=seam_sigma) * inside)[..., None]
+    crop = weight * mirrored.astype(np.float32) + (1.0 - weight) * blurred.astype(np.float32)
+    return np.clip(np.round(crop), 0, 255).astype(np.uint8), inside
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.5, 1.0, 1.02, 3.0, 40.0])
+def test_a_crop_inside_the_photo_skips_the_padding_with_identical_results(offset):
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (300, 260, 3), dtype=np.uint8)
+    # A 128 px crop whose top-left corner samples the photo at (offset, offset), scale 1.5.
+    matrix = np.array([[1 / 1.5, 0.0, -offset / 1.5], [0.0, 1 / 1.5, -offset / 1.5]])
+    crop, inside = warp_with_mirrored_background(rgb, matrix, 128, blur_sigma=6.0, seam_sigma=2.0)
+    expected_crop, expected_inside = _reference_padding(rgb, matrix, 128, 6.0, 2.0)
+    assert np.array_equal(crop, expected_crop) and np.array_equal(inside, expected_inside)

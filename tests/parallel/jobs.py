@@ -25,3 +25,13 @@ def square(state: dict, item: int) -> dict:
 
 def fail(item: int, reason: str) -> dict:
     return {"item": item, "value": None, "status": "failed", "detail": reason}
+
+
+def no_state(spec) -> None:
+    """A job whose workers need no state at all."""
+    return None
+
+
+def echo(state, item: int) -> int:
+    assert state is None
+    return item

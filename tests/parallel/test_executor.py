@@ -4,7 +4,7 @@ built once per worker, failures isolated to their image, dead workers replaced."
 from __future__ import annotations
 
 import pytest
-from jobs import fail, setup, square
+from jobs import echo, fail, no_state, setup, square
 
 from facial_anomaly.parallel import ExecutorConfig, Job, JobStats, resolve_kind, run_job
 
@@ -55,6 +55,12 @@ def test_an_image_that_always_kills_its_worker_gets_a_row_with_the_reason():
     assert stats.crashed_items == 1
 
 
+@pytest.mark.parametrize("kind", ["serial", "processes"])
+def test_a_job_whose_state_is_none_runs(kind):
+    stateless = Job("stateless", no_state, echo, fail)
+    assert list(run_job(stateless, ITEMS, ExecutorConfig(kind=kind, workers=2, chunk_size=5))) == ITEMS
+
+
 def test_auto_is_serial_for_few_images_and_uses_the_cores_for_many(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 8)
     assert resolve_kind(ExecutorConfig(), 3) == ("serial", 1)
@@ -87,5 +93,20 @@ def test_dask_local_cluster_gives_the_serial_results_and_survives_a_killed_worke
         spec = {"crash_item": 9, "crash_marker": str(tmp_path / "crashed")}
         assert list(run_job(job(**spec), ITEMS, config)) == EXPECTED
         assert (tmp_path / "crashed").exists()
+    finally:
+        shutdown()
+
+
+@pytest.mark.slow
+def test_dask_gives_an_image_that_always_kills_its_worker_a_row_with_the_reason():
+    from facial_anomaly.parallel import shutdown
+
+    try:
+        stats = JobStats()
+        config = ExecutorConfig(kind="dask", workers=2, chunk_size=1, retries=0)
+        results = list(run_job(job(always_crash_item=4), ITEMS, config, stats))
+        assert results[4]["status"] == "failed" and results[4]["detail"].startswith("worker_crashed")
+        assert [r for i, r in enumerate(results) if i != 4] == [r for i, r in enumerate(EXPECTED) if i != 4]
+        assert stats.crashed_items == 1
     finally:
         shutdown()

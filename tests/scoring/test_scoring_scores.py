@@ -190,3 +190,29 @@ def test_score_variants_rejects_bad_inputs(astronaut_aligned):
         score_variants(face, face, landmarks, statistic="median", **common)
     with pytest.raises(ValueError, match="differ in shape"):
         score_variants(face, face[:-1], landmarks, statistic="anomaly_score", **common)
+
+
+def test_precomputed_region_masks_and_indices_give_the_same_scores(astronaut_aligned):
+    from facial_anomaly.scoring.scores import grid_region_masks
+
+    face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
+    normalized = face.copy()
+    normalized[300:360, 200:300] = np.clip(normalized[300:360, 200:300].astype(int) + 25, 0, 255).astype(np.uint8)
+    grid = {"kinds": ["pse", "ssim"], "color_spaces": ["rgb", "ycbcr"], "erosion": [False, True],
+            "regions": ["mouth_nose", "face_without_eyes"]}  # fmt: skip
+    options = {"erosion_size": 3, "erosion_iterations": 1, "channel_reduction": "sum",
+               "kind_options": {"ssim": {"win_size": 7}}, "region_params": {"mouth_nose": {"margin_iod": 0.15},
+               "face_without_eyes": {"eye_margin_iod": 0.15}}}  # fmt: skip
+    masks = grid_region_masks(landmarks, face.shape, grid["regions"], options["region_params"])
+    for statistic in ("anomaly_score", "normality_index"):
+        plain = score_variants(face, normalized, landmarks, grid=grid, statistic=statistic, **options)
+        shared = score_variants(face, normalized, landmarks, grid=grid, statistic=statistic, region_masks=masks,
+                                **options)  # fmt: skip
+        assert plain == shared
+    heat = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    mask = np.zeros((64, 64), bool)
+    mask[10:50, 5:40] = True
+    assert normality_index(heat, mask, index=np.flatnonzero(mask)) == normality_index(heat, mask)
+    assert anomaly_score(heat[..., 0], mask, index=np.flatnonzero(mask)) == anomaly_score(heat[..., 0], mask)
+    with pytest.raises(ValueError, match="empty"):
+        anomaly_score(heat[..., 0], np.zeros((64, 64), bool), index=np.array([], np.intp))

@@ -11,6 +11,8 @@ the full-size panel and photo overlay, which the pipeline saves).
 from __future__ import annotations
 
 import hashlib
+import json
+import struct
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,11 +26,14 @@ from ..heatmaps.panel import HeatSketch, PanelConfig, image_panel, overlay_on_ph
 from ..heatmaps.regions import region_mask
 from ..parallel import ExecutorConfig, Job, JobStats, run_job
 from ..scoring import parse_variant_name
-from ..storage.artifacts import ArtifactFolder, Provenance, decode_npz
+from ..storage.artifacts import ArtifactError, ArtifactFolder, Provenance, decode_npz, stage_key
 from . import heatmaps, normalize, preprocess
-from .inputs import InputProblem, read_aligned_face, read_checked_png
+from .inputs import InputProblem, read_aligned_face, read_checked_npz, read_checked_png
 
 STAGE = "gallery"
+CODE_VERSION = 1
+STATUS_COLUMNS = ["image_id", "normalizer", "status", "detail", "reused"]
+_COMMENT_PREFIX = b"facial_anomaly:"
 
 
 class ReportConfig(Config):
@@ -48,11 +53,17 @@ class ReportConfig(Config):
 
 @dataclass(frozen=True)
 class GalleryFolders:
-    """Where the gallery stage reads and writes (one picklable bundle for the workers)."""
+    """Where the gallery stage reads and writes (one picklable bundle for the workers).
+
+    ``thumbnails``: where the run's thumbnails are saved (``<normalizer>/<image_id>.jpg``);
+    when given, a thumbnail already there that was drawn from the same inputs (its JPEG
+    comment carries their key) is reused instead of drawn again.
+    """
 
     aligned: ArtifactFolder
     normalized: ArtifactFolder
     heatmaps: ArtifactFolder
+    thumbnails: ArtifactFolder | None = None
 
 
 @dataclass(frozen=True)
@@ -95,18 +106,63 @@ def _read(folders: GalleryFolders, item: GalleryItem):
         Provenance(f"{normalize.STAGE}:{item.normalizer}", item.source_sha1, item.normalized_key),
         channels=3,
     )
-    try:
-        arrays, stored = decode_npz(folders.heatmaps.read(heatmaps.heatmap_name(item.normalizer, item.image_id)))
-    except (FileNotFoundError, ValueError) as error:
-        raise InputProblem("missing_input", f"heat map of {item.image_id}: {error}") from None
-    if not Provenance(f"{heatmaps.STAGE}:{item.normalizer}", item.source_sha1, item.heat_key).matches(stored):
-        raise InputProblem("stale_input", f"the heat map of {item.image_id} was not made for this run")
+    arrays, _ = read_checked_npz(
+        folders.heatmaps,
+        heatmaps.heatmap_name(item.normalizer, item.image_id),
+        Provenance(f"{heatmaps.STAGE}:{item.normalizer}", item.source_sha1, item.heat_key),
+        ("heat",),
+    )
     return face, normalized, arrays["heat"]
+
+
+def thumbnail_name(normalizer: str, image_id: str) -> str:
+    """File name of a thumbnail in the thumbnails folder (as the report's dataset saves it)."""
+    return f"{normalizer}/{image_id}.jpg"
+
+
+def thumbnail_key(spec: GallerySpec, item: GalleryItem) -> str:
+    """What a thumbnail is drawn from: the three artifacts' keys, the score, its percentile
+    and reference, the variant, the run's colour scale and the drawing settings."""
+    return stage_key(
+        STAGE, CODE_VERSION, item.normalizer, item.image, item.source_sha1, item.aligned_key, item.normalized_key,
+        item.heat_key, item.score, item.percentile, spec.reference, spec.variant, spec.vmax[item.normalizer],
+        spec.config.panel.model_dump(mode="json"), spec.config.html.model_dump(mode="json"), spec.region_params,
+    )  # fmt: skip
+
+
+def with_jpeg_comment(jpeg: bytes, text: str) -> bytes:
+    """``jpeg`` with a comment segment (``COM``) right after its start marker."""
+    payload = _COMMENT_PREFIX + text.encode("ascii")
+    return jpeg[:2] + b"\xff\xfe" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def jpeg_comment(jpeg: bytes) -> str | None:
+    """The text :func:`with_jpeg_comment` put in a whole JPEG (ending with its end marker), else None."""
+    if not (jpeg.startswith(b"\xff\xd8\xff\xfe") and jpeg.endswith(b"\xff\xd9")) or len(jpeg) < 6:
+        return None
+    (length,) = struct.unpack(">H", jpeg[4:6])
+    payload = jpeg[6 : 4 + length]
+    if not payload.startswith(_COMMENT_PREFIX):
+        return None
+    return payload[len(_COMMENT_PREFIX) :].decode("ascii", errors="replace")
+
+
+def _reusable_thumbnail(spec: GallerySpec, item: GalleryItem, key: str) -> bytes | None:
+    if spec.folders.thumbnails is None or item.full_size:
+        return None
+    try:
+        existing = spec.folders.thumbnails.read(thumbnail_name(item.normalizer, item.image_id))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    return existing if jpeg_comment(existing) == key else None
 
 
 def _draw(spec: GallerySpec, item: GalleryItem) -> dict[str, Any]:
     row = {"image_id": item.image_id, "normalizer": item.normalizer, "status": "ok", "detail": "", "thumbnail": None,
-           "panel": None, "photo": None}  # fmt: skip
+           "panel": None, "photo": None, "reused": False}  # fmt: skip
+    key = thumbnail_key(spec, item) if item.thumbnail else ""
+    if item.thumbnail and (existing := _reusable_thumbnail(spec, item, key)) is not None:
+        return {**row, "thumbnail": existing, "reused": True}
     try:
         face, normalized, heat = _read(spec.folders, item)
     except InputProblem as problem:
@@ -135,9 +191,10 @@ def _draw(spec: GallerySpec, item: GalleryItem) -> dict[str, Any]:
         if item.photo_root:
             row["photo"] = _draw_on_photo(spec, item, face, heat, region)
     if item.thumbnail:
-        row["thumbnail"] = encode_thumbnail(
+        jpeg = encode_thumbnail(
             panel, width_px=spec.config.html.thumbnail_width_px, jpeg_quality=spec.config.html.jpeg_quality
         )
+        row["thumbnail"] = with_jpeg_comment(jpeg, key)
     return row
 
 
@@ -161,7 +218,7 @@ def _draw_on_photo(spec: GallerySpec, item: GalleryItem, face, heat, region) -> 
 
 def _failure(item: GalleryItem, reason: str) -> dict[str, Any]:
     return {"image_id": item.image_id, "normalizer": item.normalizer, "status": "processing_error",
-            "detail": reason, "thumbnail": None, "panel": None, "photo": None}  # fmt: skip
+            "detail": reason, "thumbnail": None, "panel": None, "photo": None, "reused": False}  # fmt: skip
 
 
 def _setup(spec: GallerySpec) -> GallerySpec:
@@ -183,17 +240,30 @@ def run_vmax(heatmaps_report: pd.DataFrame, folders: GalleryFolders, config: Rep
         sketch = HeatSketch()
         for row in sample.to_dict("records"):
             try:
-                arrays, _ = decode_npz(folders.heatmaps.read(heatmaps.heatmap_name(name, row["image_id"])))
-                face = read_aligned_face(
-                    folders.aligned,
-                    preprocess.aligned_name(row["image_id"]),
-                    Provenance(preprocess.STAGE, row["source_sha1"], row["aligned_key"]),
-                )
+                sketch = sketch.merge(_image_sketch(folders, name, row))
             except (FileNotFoundError, ValueError, InputProblem):
                 continue
-            sketch.add(arrays["heat"], face.mask > 0.5)
         result[name] = resolve_vmax(config.panel, sketch) if sketch.count else 1.0
     return result
+
+
+def _image_sketch(folders: GalleryFolders, normalizer: str, row: dict) -> HeatSketch:
+    """The sketch of one image's heat inside its face: the one its heat map file carries
+    (written by the heatmaps stage), else made from the map and the aligned face's mask."""
+    data = folders.heatmaps.read(heatmaps.heatmap_name(normalizer, row["image_id"]))
+    arrays, stored = decode_npz(data, names=(heatmaps.SKETCH_MEMBER,))
+    expected = Provenance(f"{heatmaps.STAGE}:{normalizer}", row["source_sha1"], row["params_hash"])
+    if heatmaps.SKETCH_MEMBER in arrays and expected.matches(stored):
+        return HeatSketch.from_dict(json.loads(str(arrays[heatmaps.SKETCH_MEMBER])))
+    arrays, _ = decode_npz(data, names=("heat",))
+    if "heat" not in arrays:
+        raise ArtifactError(f"the heat map file of {row['image_id']} holds no heat map")
+    face = read_aligned_face(
+        folders.aligned,
+        preprocess.aligned_name(row["image_id"]),
+        Provenance(preprocess.STAGE, row["source_sha1"], row["aligned_key"]),
+    )
+    return heatmaps.heat_sketch(arrays["heat"], face.mask)
 
 
 def plan_gallery(
@@ -263,5 +333,5 @@ def draw_gallery(
         for name, collected in (("thumbnail", thumbnails), ("panel", panels), ("photo", photos)):
             if result.get(name) is not None:
                 collected[key] = result[name]
-        rows.append({column: result[column] for column in ("image_id", "normalizer", "status", "detail")})
-    return thumbnails, panels, photos, vmax, pd.DataFrame(rows, columns=["image_id", "normalizer", "status", "detail"])
+        rows.append({column: result[column] for column in STATUS_COLUMNS})
+    return thumbnails, panels, photos, vmax, pd.DataFrame(rows, columns=STATUS_COLUMNS)

@@ -2,20 +2,25 @@
 normalized) pair computes every variant of the grid (Hayajneh et al. 2022, Table 1), the
 paper's normality index S for the PSE variants, and the saved heat map — an ``.npz`` whose
 provenance record carries the scores, so a rerun with nothing new reads them back without
-decoding a single face."""
+decoding a single face. Beside the map (``heat``) the file holds ``heat_sketch``: the
+:class:`~facial_anomaly.heatmaps.HeatSketch` of the heat inside the face mask (JSON), from
+which the report takes the run's colour scale without decoding any face or map."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..heatmaps import heatmap
+from ..heatmaps import HeatSketch, heatmap
 from ..heatmaps.config import HeatmapsConfig
 from ..parallel import ExecutorConfig, Job, JobStats, run_job
 from ..scoring import score_variants, variant_grid
+from ..scoring.scores import grid_region_masks
 from ..storage.artifacts import ArtifactFolder, Provenance, encode_npz, stage_key
 from . import normalize, preprocess
 from .faults import exit_if_requested
@@ -24,6 +29,7 @@ from .inputs import InputProblem, read_aligned_face, read_checked_png
 STAGE = "heatmaps"
 CODE_VERSION = 1
 NORMALITY_PREFIX = "normality_index:"
+SKETCH_MEMBER = "heat_sketch"
 FILE_COLUMNS = [
     "image_id", "image", "normalizer", "status", "detail", "reused", "source_sha1", "params_hash", "aligned_key",
     "normalized_key",
@@ -71,6 +77,10 @@ def _pse_grid(grid: dict) -> dict | None:
 
 def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks) -> dict[str, Any]:
     options = spec.config.scoring_options()
+    # Both statistics score the same regions of the same face: their masks are made once.
+    options["region_masks"] = grid_region_masks(
+        landmarks, original.shape, spec.grid["regions"], options["region_params"]
+    )
     scores = score_variants(original, normalized, landmarks, grid=spec.grid, statistic=spec.config.statistic, **options)
     record: dict[str, Any] = {"scores": scores}
     pse = _pse_grid(spec.grid)
@@ -112,11 +122,24 @@ def _heatmaps_one(spec: HeatmapsSpec, item: HeatmapsItem) -> list[dict[str, Any]
             record = _pair_scores(spec, face.rgb, normalized, face.landmarks)
             heat = heatmap(face.rgb, normalized, **spec.config.map_settings())
             provenance = Provenance(target.stage, item.source_sha1, target.key, record)
-            spec.heatmaps.write(output, encode_npz({"heat": heat}, provenance))
+            sketch = json.dumps(heat_sketch(heat, face.mask).to_dict(), separators=(",", ":"))
+            spec.heatmaps.write(
+                output,
+                encode_npz(
+                    {"heat": heat, SKETCH_MEMBER: np.array(sketch)}, provenance, compression=spec.heatmaps.compression
+                ),
+                decoded=(provenance, {"heat": heat}),
+            )
             rows.append({**row, **record})
         except InputProblem as problem:
             rows.append({**row, "status": problem.status, "detail": str(problem)})
     return rows
+
+
+def heat_sketch(heat: np.ndarray, face_mask: np.ndarray) -> HeatSketch:
+    """The sketch of a heat map's values inside the face (mask > 0.5): what the report merges
+    over the run for its colour scale (:func:`facial_anomaly.batch.gallery.run_vmax`)."""
+    return HeatSketch().add(heat, face_mask > 0.5)
 
 
 def _failure(item: HeatmapsItem, reason: str) -> list[dict[str, Any]]:

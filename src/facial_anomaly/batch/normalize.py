@@ -59,15 +59,29 @@ class NormalizeSpec:
     keys: dict[str, str]
 
 
-def _setup(spec: NormalizeSpec):
-    from ..normalizers.factory import build_normalizers, model_from_bytes
+class _Normalizers:
+    """The worker's normalizers, built (models loaded) when the first image needs one: a
+    rerun whose normalized faces are all reused loads no model."""
 
-    device = spec.config.reconstruction.device
-    models = {
-        name: model_from_bytes(name, stored.data, source=stored.path, device=device)
-        for name, stored in spec.models.items()
-    }
-    return spec, build_normalizers(spec.config, models)
+    def __init__(self, spec: NormalizeSpec) -> None:
+        self.spec = spec
+        self.built: dict | None = None
+
+    def get(self) -> dict:
+        if self.built is None:
+            from ..normalizers.factory import build_normalizers, model_from_bytes
+
+            device = self.spec.config.reconstruction.device
+            models = {
+                name: model_from_bytes(name, stored.data, source=stored.path, device=device)
+                for name, stored in self.spec.models.items()
+            }
+            self.built = build_normalizers(self.spec.config, models)
+        return self.built
+
+
+def _setup(spec: NormalizeSpec):
+    return spec, _Normalizers(spec)
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,7 @@ def _normalize_one(state, item: NormalizeItem) -> list[dict[str, Any]]:
         "aligned_key": item.upstream_key,
     }
     rows, face = [], None
-    for name, normalizer in normalizers.items():
+    for name in spec.config.names:
         key = face_key(spec.keys[name], item.upstream_key)
         row = {**base, "normalizer": name, "status": "ok", "reused": False, "model_score": math.nan, "params_hash": key}
         target = Provenance(f"{STAGE}:{name}", item.source_sha1, key)
@@ -103,12 +117,16 @@ def _normalize_one(state, item: NormalizeItem) -> list[dict[str, Any]]:
                 face = read_aligned_face(spec.aligned, preprocess.aligned_name(item.image_id), expected)
             if not np.isfinite(face.landmarks).all():
                 raise InputProblem("invalid_landmarks", "landmarks are not finite")
+            normalizer = normalizers.get()[name]
             result = normalizer.normalize(face.rgb, face.landmarks)
             record = {}
             if hasattr(normalizer, "anomaly_score"):  # the model's own score (GANomaly's A(x) ...)
                 record["model_score"] = float(normalizer.anomaly_score(face.rgb))
+            provenance = Provenance(target.stage, item.source_sha1, target.key, record)
             spec.normalized.write(
-                output, encode_png(result.image, Provenance(target.stage, item.source_sha1, target.key, record))
+                output,
+                encode_png(result.image, provenance, compression=spec.normalized.compression),
+                decoded=(provenance, result.image),
             )
             rows.append({**row, **record})
         except InputProblem as problem:

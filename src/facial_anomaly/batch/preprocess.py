@@ -75,13 +75,9 @@ class PreprocessSpec:
 
 
 def _setup(spec: PreprocessSpec) -> PreprocessSpec:
-    # Build MediaPipe's graphs once per worker (they are cached per process), not per image.
-    from ..faces.detection import _mediapipe_detector
-    from ..faces.landmarks import _face_mesh
-
-    for selection in spec.config.detection.mediapipe_model_selections:
-        _mediapipe_detector(selection, spec.config.detection.min_confidence)
-    _face_mesh(spec.config.landmarks.min_confidence)
+    # MediaPipe's graphs are built by the first image that needs them and then kept for the
+    # process (faces.detection / faces.landmarks cache them): once per worker, and never in
+    # a rerun whose images are all reused.
     return spec
 
 
@@ -118,7 +114,10 @@ def _preprocess_one(spec: PreprocessSpec, entry: InputFile) -> dict[str, Any]:
         # Timings stay out of the file: the same photo and settings must give the same bytes.
         stored_record = {key: value for key, value in record.items() if key not in ("reused", "seconds")}
         provenance = Provenance(STAGE, sha1, spec.key, stored_record)
-        spec.aligned.write(name, encode_png(pack_face_and_mask(face, mask), provenance))
+        rgba = pack_face_and_mask(face, mask)
+        spec.aligned.write(
+            name, encode_png(rgba, provenance, compression=spec.aligned.compression), decoded=(provenance, rgba)
+        )
     return record
 
 

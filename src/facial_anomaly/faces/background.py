@@ -34,6 +34,10 @@ def warp_with_mirrored_background(
     """
     size = (output_size, output_size)
     mirrored = cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    if _crop_inside_photo(matrix, rgb.shape, output_size):
+        # Every crop pixel samples the photo itself: no padding to blend (what warping a
+        # plane of ones would say, without allocating and warping one the photo's size).
+        return mirrored, np.ones((output_size, output_size), np.float32)
     ones = np.ones(rgb.shape[:2], dtype=np.float32)
     inside = cv2.warpAffine(ones, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if inside.min() >= 1.0:
@@ -44,6 +48,22 @@ def warp_with_mirrored_background(
     weight = weight[..., None]
     crop = weight * mirrored.astype(np.float32) + (1.0 - weight) * blurred.astype(np.float32)
     return np.clip(np.round(crop), 0, 255).astype(np.uint8), inside
+
+
+def _crop_inside_photo(matrix: np.ndarray, shape: tuple[int, ...], output_size: int) -> bool:
+    """True when every pixel of the crop maps at least a pixel inside the photo (the crop's
+    corners do: the footprint is convex), so bilinear sampling never reaches the border."""
+    inverse = cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+    last = output_size - 1.0
+    corners = np.array([[0.0, 0.0, 1.0], [last, 0.0, 1.0], [0.0, last, 1.0], [last, last, 1.0]])
+    source = corners @ inverse.T
+    height, width = shape[:2]
+    return bool(
+        (source[:, 0] >= 1.0).all()
+        and (source[:, 0] <= width - 2.0).all()
+        and (source[:, 1] >= 1.0).all()
+        and (source[:, 1] <= height - 2.0).all()
+    )
 
 
 @functools.lru_cache(maxsize=2)
@@ -91,5 +111,8 @@ def unpack_face_and_mask(rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if rgba.ndim != 3 or rgba.shape[2] not in (3, 4):
         raise ValueError(f"expected an H×W×3 or H×W×4 image, got shape {rgba.shape}")
     if rgba.shape[2] == 3:
-        return np.ascontiguousarray(rgba), np.ones(rgba.shape[:2], np.float32)
-    return np.ascontiguousarray(rgba[..., :3]), rgba[..., 3].astype(np.float32) / 255.0
+        return np.array(rgba), np.ones(rgba.shape[:2], np.float32)  # always new arrays (the input may be shared)
+    rgba = np.ascontiguousarray(rgba)
+    # OpenCV splits the interleaved channels several times faster than numpy's strided copies.
+    alpha = cv2.extractChannel(rgba, 3).astype(np.float32)
+    return cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), np.divide(alpha, 255.0, out=alpha)

@@ -108,14 +108,22 @@ def text_strip(
     return np.asarray(image, dtype=np.uint8).copy()
 
 
-def colorize(unit: np.ndarray, colormap: str) -> np.ndarray:
-    """H×W values in [0, 1] (clipped) → H×W×3 uint8 colours of a matplotlib colormap."""
+@functools.lru_cache(maxsize=8)
+def _colormap_table(colormap: str) -> np.ndarray:
+    """256 × 3 uint8 colours of a matplotlib colormap (made once per process: matplotlib
+    takes longer to resample a colormap than :func:`colorize` takes to apply it to a tile)."""
     import matplotlib
 
     lookup = matplotlib.colormaps[colormap].resampled(256)(np.linspace(0.0, 1.0, 256))[:, :3]
     table = np.round(lookup * 255.0).astype(np.uint8)
+    table.flags.writeable = False
+    return table
+
+
+def colorize(unit: np.ndarray, colormap: str) -> np.ndarray:
+    """H×W values in [0, 1] (clipped) → H×W×3 uint8 colours of a matplotlib colormap."""
     index = np.round(np.clip(np.nan_to_num(unit, nan=0.0), 0.0, 1.0) * 255.0).astype(np.intp)
-    return table[index]
+    return _colormap_table(colormap)[index]
 
 
 def format_number(value: float) -> str:

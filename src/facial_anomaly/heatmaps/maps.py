@@ -124,15 +124,26 @@ def _ssim(original: np.ndarray, normalized: np.ndarray, color_space: str, *, win
         # BORDER_REFLECT (cba|abc) is scipy's mode="reflect" that skimage uses.
         return cv2.sepFilter2D(image, -1, uniform, uniform, borderType=cv2.BORDER_REFLECT)
 
+    # Every step writes into a buffer that is no longer needed: the same float32 operations
+    # in the same order as the textbook expression, without a new array per operation.
     mean_x, mean_y = local_mean(x), local_mean(y)
-    mean_x_squared, mean_y_squared, mean_x_mean_y = mean_x * mean_x, mean_y * mean_y, mean_x * mean_y
-    var_x = sample_covariance * (local_mean(x * x) - mean_x_squared)
-    var_y = sample_covariance * (local_mean(y * y) - mean_y_squared)
-    cov_xy = sample_covariance * (local_mean(x * y) - mean_x_mean_y)
-    numerator = (2 * mean_x_mean_y + c1) * (2 * cov_xy + c2)
-    denominator = (mean_x_squared + mean_y_squared + c1) * (var_x + var_y + c2)
+    product = np.multiply(x, x)
+    var_x = local_mean(product)
+    var_y = local_mean(np.multiply(y, y, out=product))
+    cov_xy = local_mean(np.multiply(x, y, out=product))
+    mean_x_squared = np.multiply(mean_x, mean_x, out=x)
+    mean_y_squared = np.multiply(mean_y, mean_y, out=y)
+    mean_x_mean_y = np.multiply(mean_x, mean_y, out=mean_x)
+    for moment, mean_product in ((var_x, mean_x_squared), (var_y, mean_y_squared), (cov_xy, mean_x_mean_y)):
+        np.multiply(np.subtract(moment, mean_product, out=moment), sample_covariance, out=moment)
+    # numerator = (2·μxμy + c1)(2·σxy + c2); denominator = (μx² + μy² + c1)(σx² + σy² + c2)
+    numerator = np.add(np.multiply(mean_x_mean_y, 2, out=mean_y), c1, out=mean_y)
+    np.multiply(numerator, np.add(np.multiply(cov_xy, 2, out=cov_xy), c2, out=cov_xy), out=numerator)
+    denominator = np.add(np.add(mean_x_squared, mean_y_squared, out=mean_x_squared), c1, out=mean_x_squared)
+    np.multiply(denominator, np.add(np.add(var_x, var_y, out=var_x), c2, out=var_x), out=denominator)
     # (1 − SSIM) / 2 = (denominator − numerator) / (2 · denominator); clip rounding below 0.
-    dissimilarity = (denominator - numerator) / (2 * denominator)
+    dissimilarity = np.subtract(denominator, numerator, out=numerator)
+    np.divide(dissimilarity, np.multiply(denominator, 2, out=denominator), out=dissimilarity)
     return np.clip(dissimilarity, 0.0, None, out=dissimilarity)
 
 
@@ -289,6 +300,29 @@ def lpips_map(
 # --------------------------------------------------------------------------- LPIPS model
 
 
+# The file torchvision saves each trunk's IMAGENET1K_V1 weights as (the last part of the
+# weights' URL; a test checks this table against torchvision). Knowing the names lets a run
+# check for the files without importing torch, torchvision and lpips (seconds of start-up).
+_LPIPS_BACKBONE_FILES = {
+    "alex": "alexnet-owt-7be5be79.pth",
+    "vgg": "vgg16-397923af.pth",
+    "squeeze": "squeezenet1_1-b8a52dc0.pth",
+}
+
+
+def _torch_hub_dir() -> Path:
+    """``torch.hub.get_dir()``: asked of torch when it is imported already (it may have been
+    set with ``torch.hub.set_dir``), else found as torch finds it: ``$TORCH_HOME/hub``, with
+    ``$TORCH_HOME`` defaulting to ``$XDG_CACHE_HOME/torch`` and that to ``~/.cache/torch``."""
+    import os
+    import sys
+
+    if "torch.hub" in sys.modules:
+        return Path(sys.modules["torch.hub"].get_dir())
+    cache = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    return Path(os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))) / "hub"
+
+
 def lpips_backbone_file(net: str) -> Path:
     """Where torchvision looks for the ImageNet weights of an LPIPS trunk:
     ``torch.hub.get_dir()/checkpoints/<file>`` (``$TORCH_HOME/hub/checkpoints``).
@@ -296,20 +330,24 @@ def lpips_backbone_file(net: str) -> Path:
     Raises:
         ValueError: for an unknown ``net``.
     """
-    if net not in _LPIPS_BACKBONE_WEIGHTS:
+    if net not in _LPIPS_BACKBONE_FILES:
         raise ValueError(f"unknown LPIPS net {net!r}; valid: {sorted(_LPIPS_BACKBONE_WEIGHTS)}")
-    import torch
-    import torchvision.models
-
-    weights = getattr(torchvision.models, _LPIPS_BACKBONE_WEIGHTS[net]).IMAGENET1K_V1
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    return _torch_hub_dir() / "checkpoints" / _LPIPS_BACKBONE_FILES[net]
 
 
 def _lpips_calibration_file(net: str) -> Path:
-    """The linear calibration weights the ``lpips`` package ships (``weights/v0.1/<net>.pth``)."""
-    import lpips
+    """The linear calibration weights the ``lpips`` package ships (``weights/v0.1/<net>.pth``),
+    found without importing the package (which imports torch and torchvision).
 
-    return Path(lpips.__file__).parent / "weights" / "v0.1" / f"{net}.pth"
+    Raises:
+        LpipsUnavailable: the ``lpips`` package is not installed.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("lpips")
+    if spec is None or not spec.submodule_search_locations:
+        raise LpipsUnavailable("the heatmap kind 'lpips' needs the lpips package: pip install lpips")
+    return Path(next(iter(spec.submodule_search_locations))) / "weights" / "v0.1" / f"{net}.pth"
 
 
 def _check_lpips_files(net: str, pretrained_backbone: bool) -> None:

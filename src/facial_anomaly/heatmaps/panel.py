@@ -22,6 +22,7 @@ No Kedro; all functions are pure and return ``uint8`` RGB arrays.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -430,7 +431,7 @@ def image_panel(
 
     font = drawing.load_font(config.font_size_px, config.font_path)
     tile_h, gap_px = size[1], config.gap_px
-    bar = drawing.colorbar(tile_h, width_px=config.colorbar_px, vmax=vmax, colormap=config.colormap, font=font)
+    bar, header_row = _panel_furniture(size, float(vmax), config.colorbar_px, config.colormap, gap_px, font)
     row = np.hstack(
         [
             aligned,
@@ -443,10 +444,24 @@ def image_panel(
             overlay,
         ]
     )
+    title = drawing.text_strip(
+        panel_title(image_name, variant, score, percentile, reference),
+        width_px=row.shape[1],
+        font=font,
+        background=(235, 235, 235),
+    )
+    return np.vstack([title, header_row, row])
+
+
+@functools.lru_cache(maxsize=16)
+def _panel_furniture(size, vmax, colorbar_px, colormap, gap_px, font) -> tuple[np.ndarray, np.ndarray]:
+    """(colour bar, row of column headers): the same for every panel of a run and variant,
+    so drawn once (read-only arrays)."""
+    bar = drawing.colorbar(size[1], width_px=colorbar_px, vmax=vmax, colormap=colormap, font=font)
     headers = [
         ("aligned face", size[0]),
         ("normalized", size[0]),
-        ("heat", size[0] + config.colorbar_px),
+        ("heat", size[0] + colorbar_px),
         ("overlay · scoring region", size[0]),
     ]
     header_cells = []
@@ -454,13 +469,9 @@ def image_panel(
         if index:
             header_cells.append(drawing.gap(drawing.text_strip_height_px(font, 1), gap_px))
         header_cells.append(drawing.text_strip([label], width_px=width, font=font, align="center"))
-    title = drawing.text_strip(
-        panel_title(image_name, variant, score, percentile, reference),
-        width_px=row.shape[1],
-        font=font,
-        background=(235, 235, 235),
-    )
-    return np.vstack([title, np.hstack(header_cells), row])
+    header_row = np.hstack(header_cells)
+    bar.flags.writeable = header_row.flags.writeable = False
+    return bar, header_row
 
 
 def panel_layout(config: PanelConfig | None = None, *, aspect: float = 1.0) -> dict[str, tuple[int, int]]:

@@ -69,10 +69,22 @@ def register(cls: N) -> N:
     return cls
 
 
+# The built-in normalizers and the module (in this package) that registers each one. A
+# module is imported only when its normalizer is created: building ``symmetry`` must not
+# import torch, which the reconstruction normalizers need (seconds of start-up per worker).
+BUILTIN_MODULES = {
+    "appearance_model": "appearance_model",
+    "autoencoder": "reconstruction.normalizer",
+    "ganomaly": "reconstruction.normalizer",
+    "inpaint": "inpaint",
+    "shape_model": "shape_model",
+    "symmetry": "symmetry",
+}
+
+
 def available() -> tuple[str, ...]:
-    """Names of the registered normalizers."""
-    _import_builtin_normalizers()
-    return tuple(sorted(_REGISTRY))
+    """Names of the registered normalizers (the built-in ones whether imported yet or not)."""
+    return tuple(sorted(set(_REGISTRY) | set(BUILTIN_MODULES)))
 
 
 def create(name: str, **params) -> Normalizer:
@@ -81,15 +93,13 @@ def create(name: str, **params) -> Normalizer:
     Raises:
         KeyError: naming the unknown normalizer and the available ones.
     """
-    _import_builtin_normalizers()
+    if name not in _REGISTRY and name in BUILTIN_MODULES:
+        import importlib
+
+        importlib.import_module(f"{__package__}.{BUILTIN_MODULES[name]}")  # registers it
     if name not in _REGISTRY:
-        raise KeyError(f"unknown normalizer {name!r}; available: {sorted(_REGISTRY)}")
+        raise KeyError(f"unknown normalizer {name!r}; available: {list(available())}")
     return _REGISTRY[name](**params)
-
-
-def _import_builtin_normalizers() -> None:
-    from . import appearance_model, inpaint, shape_model, symmetry  # noqa: F401  (they register themselves)
-    from .reconstruction import normalizer as _reconstruction  # noqa: F401  (ganomaly, autoencoder)
 
 
 def validate_face(face: np.ndarray, landmarks: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -4,6 +4,6 @@ See :func:`run_job`: every per-image stage sends its images through it in chunks
 gets the results back streamed, in input order, whatever the backend.
 """
 
-from .executor import ExecutorConfig, Job, JobStats, resolve_kind, run_job, shutdown
+from .executor import ExecutorConfig, Job, JobStats, preload_in_workers, resolve_kind, run_job, shutdown
 
-__all__ = ["ExecutorConfig", "Job", "JobStats", "resolve_kind", "run_job", "shutdown"]
+__all__ = ["ExecutorConfig", "Job", "JobStats", "preload_in_workers", "resolve_kind", "run_job", "shutdown"]

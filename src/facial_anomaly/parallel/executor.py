@@ -72,6 +72,10 @@ class ExecutorConfig(Config):
     """``auto`` stays serial below this many images (worker start-up would cost more)."""
     progress_seconds: float = Field(default=10.0, gt=0)
     """Seconds between progress lines (n/N images, rate, ETA)."""
+    memory_cache_mb: int = Field(default=1024, ge=0)
+    """``serial`` only: megabytes of decoded faces and heat maps kept in memory from one stage
+    to the next, so each is decoded once per run while they fit (0 = decode every time);
+    :mod:`facial_anomaly.storage.memory`."""
 
 
 @dataclass(frozen=True)
@@ -164,10 +168,9 @@ def _install(token: str, setup: Callable, spec: Any) -> None:
 
 
 def _pool_chunk(token: str, run: Callable, fail: Callable, items: list[Any]) -> tuple[list[Any], str, int]:
-    state = _WORKER_JOB["state"] if _WORKER_JOB.get("token") == token else None
-    if state is None:
+    if _WORKER_JOB.get("token") != token:  # (a job's state may itself be None)
         raise RuntimeError("worker has no state for this job (its initializer did not run)")
-    return _run_items(state, run, fail, items), _worker_id(), _INIT_COUNTS[token]
+    return _run_items(_WORKER_JOB["state"], run, fail, items), _worker_id(), _INIT_COUNTS[token]
 
 
 # Specs delivered to a Dask worker by the job's worker plugin, built into state on first use
@@ -246,6 +249,10 @@ def run_job(job: Job, items: Iterable[Any], config: ExecutorConfig | None = None
 
 
 def _serial(job, items, config, workers, stats, progress) -> Iterator[Any]:
+    from ..storage import memory
+
+    # One process runs every stage: what a stage writes, the next one reads from memory.
+    memory.configure(config.memory_cache_mb * 2**20)
     token = uuid.uuid4().hex
     state = _state_for(token, job.setup, job.spec)
     stats.initialisations[_worker_id()] = _INIT_COUNTS[token]
@@ -256,12 +263,30 @@ def _serial(job, items, config, workers, stats, progress) -> Iterator[Any]:
     _WORKER_JOB.clear()  # release models and MediaPipe graphs held for the job
 
 
-def _forkserver_context():
+# Modules worker processes need, imported once by the fork server that starts the pool's
+# workers (and by a LocalCluster's Dask workers as they start), so a worker of any stage
+# begins with them in memory instead of importing them before its first image (about a
+# second per worker and stage). Extended with :func:`preload_in_workers`.
+_WORKER_PRELOAD: list[str] = ["facial_anomaly.parallel.executor", "numpy", "cv2", "PIL.Image"]
+
+
+def preload_in_workers(*modules: str) -> None:
+    """Declare modules that worker processes should import before their first task (the
+    stages' own modules, and the libraries they import lazily). A module that cannot be
+    imported is skipped. Takes effect for worker processes started afterwards; the fork
+    server of the ``processes`` executor starts with the first pool of the process."""
+    for module in modules:
+        if module not in _WORKER_PRELOAD:
+            _WORKER_PRELOAD.append(module)
+
+
+def _forkserver_context(job: Job):
     import multiprocessing
 
     context = multiprocessing.get_context("forkserver")
     # Imported once in the fork server, then shared by every worker it forks.
-    context.set_forkserver_preload(["facial_anomaly.parallel.executor", "numpy", "cv2", "PIL.Image"])
+    modules = {function.__module__ for function in (job.setup, job.run, job.fail)}
+    context.set_forkserver_preload([*_WORKER_PRELOAD, *sorted(modules - set(_WORKER_PRELOAD))])
     return context
 
 
@@ -270,7 +295,7 @@ def _processes(job, items, config, workers, stats, progress) -> Iterator[Any]:
     from concurrent.futures.process import BrokenProcessPool
 
     token = uuid.uuid4().hex
-    context = _forkserver_context()
+    context = _forkserver_context(job)
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -369,10 +394,20 @@ def _dask_client(config: ExecutorConfig, workers: int):
             processes=True,
             dashboard_address=None,
             silence_logs=logging.WARNING,
+            preload=[module for module in _WORKER_PRELOAD if _importable(module)],
         )
         client = Client(cluster, set_as_default=False)
     _DASK_CLIENTS[key] = client
     return client
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _gpu_resources(client) -> dict[str, int] | None:
@@ -394,7 +429,9 @@ def _dask(job, items, config, workers, stats, progress) -> Iterator[Any]:
     client.register_plugin(plugin)
     resources = _gpu_resources(client) if job.gpu else None
     chunks = _indexed_chunks(items, config.chunk_size)
-    window = max(2 * stats.workers, 1)
+    # Enough tasks queued at the scheduler that a worker finishing one starts the next
+    # without waiting for this client's round trip (Dask's per-task latency is milliseconds).
+    window = 4 * max(stats.workers, 1)
     results: dict[int, Any] = {}
     pending = collections.deque(chunks)
     starts: dict[Any, tuple[int, list]] = {}
@@ -414,7 +451,9 @@ def _dask(job, items, config, workers, stats, progress) -> Iterator[Any]:
         starts[future] = (start, chunk)
         return future
 
-    completed = as_completed([submit() for _ in range(min(window, len(pending)))], loop=client.loop)
+    completed = as_completed(
+        [submit() for _ in range(min(window, len(pending)))], loop=client.loop, with_results=True, raise_errors=False
+    )
     try:
         yield from _dask_results(completed, starts, pending, submit, job, stats, results, progress)
     finally:
@@ -428,14 +467,20 @@ def _dask_results(completed, starts, pending, submit, job, stats, results, progr
     from distributed.client import FutureCancelledError
 
     next_index = 0
-    for future in completed:
+    # Results arrive with their futures (gathered in batches by the client, not one round
+    # trip per future); a failed task arrives as its exception.
+    for future, outcome in completed:
         start, chunk = starts.pop(future)
-        try:
-            chunk_results, worker, inits = future.result()
+        if future.status == "finished":
+            chunk_results, worker, inits = outcome
             stats.initialisations[worker] = inits
-        except (FutureCancelledError, Exception) as error:  # KilledWorker after the retries, a lost scheduler
+        else:  # KilledWorker after the retries, a cancelled task, a lost scheduler
+            if future.status == "error":  # (type, exception, traceback)
+                error = outcome[1]
+            else:
+                error = outcome if isinstance(outcome, BaseException) else FutureCancelledError(future.key, None)
             if is_fatal(error):
-                raise
+                raise error
             reason = f"{WORKER_CRASHED}: {type(error).__name__}: {error}"
             chunk_results = [job.fail(item, reason) for item in chunk]
             stats.crashed_items += len(chunk)

@@ -43,16 +43,24 @@ _PLAIN_COLOR_SPACE = "rgb"
 # --------------------------------------------------------------------------- statistics
 
 
-def _masked_values(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Values at mask pixels, (N,) or (N, C) float64; checks shapes, emptiness and finiteness."""
+def _masked_values(values: np.ndarray, mask: np.ndarray, index: np.ndarray | None = None) -> np.ndarray:
+    """Values at mask pixels, (N,) or (N, C) float64; checks shapes, emptiness and finiteness.
+
+    ``index``: ``np.flatnonzero(mask)`` when the caller has it (a grid scores many maps on
+    one mask): the same values in the same order, gathered ~8× faster than by the mask.
+    """
     mask = np.asarray(mask)
     if mask.dtype != bool:
         raise ValueError(f"mask must be a bool array, got dtype {mask.dtype}")
     if values.shape[:2] != mask.shape:
         raise ValueError(f"map {values.shape} and mask {mask.shape} differ in size")
-    if not mask.any():
+    if not (mask.any() if index is None else index.size):
         raise ValueError("the region mask is empty: there is nothing to score")
-    inside = values[mask].astype(np.float64, copy=False)
+    if index is None:
+        inside = values[mask]
+    else:
+        inside = np.take(values.reshape(mask.size, *values.shape[2:]), index, axis=0)
+    inside = inside.astype(np.float64, copy=False)
     if not np.isfinite(inside).all():
         raise ValueError("the map has NaN or infinite values inside the mask")
     if inside.min() < 0:
@@ -60,7 +68,7 @@ def _masked_values(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return inside
 
 
-def normality_index(channel_map: np.ndarray, mask: np.ndarray) -> float:
+def normality_index(channel_map: np.ndarray, mask: np.ndarray, *, index: np.ndarray | None = None) -> float:
     """The paper's normality index ``S = −log(‖PSE‖_F / N)``; higher = more normal.
 
     ``‖PSE‖_F = sqrt(Σ_{p in mask} Σ_c PSE[p, c]²)`` — the Frobenius norm of the N×C
@@ -71,6 +79,7 @@ def normality_index(channel_map: np.ndarray, mask: np.ndarray) -> float:
     Args:
         channel_map: H×W or H×W×C float map ≥ 0 (PSE on the 8-bit scale for the paper's S).
         mask: H×W bool, the scored region.
+        index: optionally ``np.flatnonzero(mask)``, computed once for many maps.
 
     Returns:
         S as a float; ``math.inf`` when the map is 0 everywhere in the mask (identical
@@ -79,15 +88,15 @@ def normality_index(channel_map: np.ndarray, mask: np.ndarray) -> float:
     Raises:
         ValueError: empty mask, size mismatch, a non-bool mask, or NaN / inf / negative values.
     """
-    inside = _masked_values(channel_map, mask)
+    inside = _masked_values(channel_map, mask, index)
     frobenius = math.sqrt(float(np.sum(np.square(inside))))
     if frobenius == 0.0:
         return math.inf
-    count = int(np.count_nonzero(mask))
+    count = int(np.count_nonzero(mask)) if index is None else int(index.size)
     return math.log(count) - math.log(frobenius)
 
 
-def anomaly_score(heatmap: np.ndarray, mask: np.ndarray) -> float:
+def anomaly_score(heatmap: np.ndarray, mask: np.ndarray, *, index: np.ndarray | None = None) -> float:
     """Mean heat inside the mask; higher = more anomalous, 0 for identical images.
 
     The plain mean (the identity transform): finite for any finite map, on the map's
@@ -96,6 +105,7 @@ def anomaly_score(heatmap: np.ndarray, mask: np.ndarray) -> float:
     Args:
         heatmap: H×W float map ≥ 0.
         mask: H×W bool, the scored region.
+        index: optionally ``np.flatnonzero(mask)``, computed once for many maps.
 
     Returns:
         A finite float ≥ 0.
@@ -106,7 +116,7 @@ def anomaly_score(heatmap: np.ndarray, mask: np.ndarray) -> float:
     """
     if heatmap.ndim != 2:
         raise ValueError(f"expected an H×W heatmap (reduce channels first), got shape {heatmap.shape}")
-    return float(_masked_values(heatmap, mask).mean())
+    return float(_masked_values(heatmap, mask, index).mean())
 
 
 # --------------------------------------------------------------------------- variants
@@ -216,6 +226,7 @@ def score_variants(
     channel_reduction: str,
     kind_options: Mapping[str, Mapping],
     region_params: Mapping[str, Mapping],
+    region_masks: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """One score per variant of the grid for a face and its normalized version.
 
@@ -235,6 +246,9 @@ def score_variants(
         channel_reduction: ``"sum"`` or ``"mean"``, for ``anomaly_score``.
         kind_options: per-kind options (``kind_options`` of ``parameters_heatmaps.yml``).
         region_params: region name → its parameters (``regions`` of ``parameters_scores.yml``).
+        region_masks: the full-frame masks of the grid's regions (:func:`grid_region_masks`)
+            when the caller scores the same face more than once (e.g. both statistics);
+            None = made here.
 
     Returns:
         ``{variant name: score}`` in :func:`variant_grid` order.
@@ -247,10 +261,10 @@ def score_variants(
     if original.shape != normalized.shape:
         raise ValueError(f"original {original.shape} and normalized {normalized.shape} differ in shape")
     variants = variant_grid(grid)
-    full_masks = {
-        region: region_mask(landmarks, original.shape, region, **region_params[region])
-        for region in dict.fromkeys(variant.region for variant in variants)
-    }
+    regions = dict.fromkeys(variant.region for variant in variants)
+    if region_masks is None:
+        region_masks = grid_region_masks(landmarks, original.shape, regions, region_params)
+    full_masks = {region: region_masks[region] for region in regions}
     # Maps are computed only on the masks' bounding box, padded by how far a masked value
     # depends on its surroundings (map context + erosion), so scores equal full-frame ones.
     radii = [context_radius(kind, kind_options=kind_options) for kind in grid["kinds"]]
@@ -258,6 +272,7 @@ def score_variants(
     context = max([radius for radius in radii if radius is not None], default=0)
     window = _bounding_window(full_masks.values(), pad=context + reach)
     masks = {region: mask[window] for region, mask in full_masks.items()}
+    indices = {region: np.flatnonzero(mask) for region, mask in masks.items()}
 
     @functools.cache
     def converted(space: str, cropped: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +297,17 @@ def score_variants(
         return values
 
     score = normality_index if statistic == "normality_index" else anomaly_score
-    return {variant.name: score(scored_map(*variant[:3]), masks[variant.region]) for variant in variants}
+    return {
+        variant.name: score(scored_map(*variant[:3]), masks[variant.region], index=indices[variant.region])
+        for variant in variants
+    }
+
+
+def grid_region_masks(
+    landmarks: np.ndarray, shape: tuple[int, ...], regions, region_params: Mapping[str, Mapping]
+) -> dict[str, np.ndarray]:
+    """``{region: H×W bool mask}`` of ``regions`` for a face (``region_masks`` of :func:`score_variants`)."""
+    return {region: region_mask(landmarks, shape, region, **region_params[region]) for region in regions}
 
 
 def _bounding_window(masks, *, pad: int) -> tuple[slice, slice]:

@@ -98,29 +98,45 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
+# PNG colour types of 8-bit images: grey, RGB, RGBA (ISO/IEC 15948 §11.2.2).
+_COLOR_TYPES = {1: 0, 3: 2, 4: 6}
+_CHANNELS = {0: 1, 2: 3, 6: 4}
+_FILTER_NONE, _FILTER_UP = 0, 2
+
+
 def encode_png(image: np.ndarray, provenance: Provenance | None = None, *, compression: int = 1) -> bytes:
     """PNG bytes of an H×W (grey), H×W×3 (RGB) or H×W×4 (RGBA) uint8 array, with the record.
 
-    ``compression`` is zlib's level 0–9: 1 writes ~3× faster than 6 for ~15 % more bytes.
+    Written here rather than by libpng: every row uses the ``Up`` filter (the difference to
+    the row above, one vectorised subtraction, where libpng tries five filters per row), and
+    the rows are deflated in one zlib call. For a 512² aligned face that is ~2× faster to
+    write and to read back (:func:`decode_png`) than OpenCV's writer at the same zlib level,
+    for the same size; any PNG reader opens the file. ``compression`` is zlib's level 0–9
+    (0: rows stored unfiltered and uncompressed, ~7× faster to write, 3× the bytes).
     """
     array = np.asarray(image)
     if array.dtype != np.uint8:
         raise ValueError(f"PNG artifacts are uint8 images, got dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[2] == 3:
-        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    elif array.ndim == 3 and array.shape[2] == 4:
-        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
-    elif array.ndim != 2:
-        raise ValueError(f"PNG artifacts are H×W, H×W×3 or H×W×4, got shape {array.shape}")
-    ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, int(compression)])
-    if not ok:
-        raise ValueError("OpenCV could not encode the PNG")
-    data = encoded.tobytes()
-    if provenance is None:
-        return data
-    ihdr_end = 8 + 4 + 4 + 13 + 4
-    text = _png_chunk(b"tEXt", _PNG_KEYWORD + b"\0" + provenance.to_json().encode("ascii"))
-    return data[:ihdr_end] + text + data[ihdr_end:]
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in _COLOR_TYPES or 0 in array.shape:
+        raise ValueError(f"PNG artifacts are H×W, H×W×3 or H×W×4, got shape {np.shape(image)}")
+    height, width, channels = array.shape
+    rows = array.reshape(height, width * channels)
+    filtered = np.empty((height, width * channels + 1), dtype=np.uint8)
+    if compression == 0:  # stored, not deflated: filtering would only cost time
+        filtered[:, 0] = _FILTER_NONE
+        filtered[:, 1:] = rows
+    else:
+        filtered[:, 0] = _FILTER_UP
+        np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])  # uint8 arithmetic wraps modulo 256, as PNG's
+        filtered[0, 1:] = rows[0]  # the row above the first one is zero
+    header = struct.pack(">IIBBBBB", width, height, 8, _COLOR_TYPES[channels], 0, 0, 0)
+    chunks = [_PNG_SIGNATURE, _png_chunk(b"IHDR", header)]
+    if provenance is not None:  # right after IHDR: read from the file's first bytes
+        chunks.append(_png_chunk(b"tEXt", _PNG_KEYWORD + b"\0" + provenance.to_json().encode("ascii")))
+    chunks += [_png_chunk(b"IDAT", zlib.compress(filtered.data, int(compression))), _png_chunk(b"IEND", b"")]
+    return b"".join(chunks)
 
 
 def png_provenance(head: bytes, read_more=None) -> Provenance | None:
@@ -177,9 +193,89 @@ def png_intact(data: bytes) -> bool:
 def decode_png(data: bytes, *, channels: int) -> np.ndarray:
     """The pixels of PNG bytes as H×W (``channels=1``), H×W×3 RGB or H×W×4 RGBA uint8.
 
+    A 3-channel read of an RGBA file drops the alpha, a 4-channel read of a file without
+    alpha adds an opaque one, a grey file is repeated into colour channels. Files written by
+    :func:`encode_png` (8-bit, ``None``/``Up`` row filters) are read here with zlib and numpy
+    and their chunk checksums verified; any other PNG is read by OpenCV.
+
     Raises:
-        ArtifactError: not a readable PNG.
+        ArtifactError: not a readable PNG (also a damaged or truncated one).
     """
+    if channels not in (1, 3, 4):
+        raise ValueError(f"channels must be 1, 3 or 4, got {channels!r}")
+    pixels = decode_own_png(data)
+    converted = None if pixels is None else png_pixels_as(pixels, channels, copy=False)
+    return converted if converted is not None else _decode_png_opencv(data, channels)
+
+
+def png_pixels_as(pixels: np.ndarray, channels: int, *, copy: bool = True) -> np.ndarray | None:
+    """H×W×C uint8 pixels as stored in a PNG (C = 1, 3, 4) read as :func:`decode_png` reads them
+    with ``channels``; a new array unless ``copy`` is False and nothing changes. None for a
+    colour image read as grey (libpng's own weights: decode the file with :func:`decode_png`)."""
+    stored = pixels.shape[2]
+    if channels == stored:
+        same = pixels if stored > 1 else pixels[..., 0]
+        return same.copy() if copy else same
+    if channels == 3:
+        return np.ascontiguousarray(pixels[..., :3]) if stored == 4 else np.repeat(pixels, 3, axis=2)
+    if channels == 4:
+        rgb = pixels if stored == 3 else np.repeat(pixels, 3, axis=2)
+        return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    return None
+
+
+def decode_own_png(data: bytes) -> np.ndarray | None:
+    """H×W×C uint8 of an 8-bit, non-interlaced grey/RGB/RGBA PNG whose rows all use the
+    ``None`` or ``Up`` filter (what :func:`encode_png` writes); None for any other PNG.
+
+    Raises:
+        ArtifactError: a damaged file (bad chunk checksum, truncated, corrupt zlib stream).
+    """
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    position, header, idat = 8, None, []
+    while True:
+        if position + 12 > len(data):
+            raise ArtifactError("not a readable PNG: truncated")
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        end = position + 8 + length
+        if end + 4 > len(data):
+            raise ArtifactError("not a readable PNG: truncated")
+        if kind in (b"IHDR", b"IDAT"):  # the chunks the pixels come from; libpng checks these too
+            (crc,) = struct.unpack(">I", data[end : end + 4])
+            if zlib.crc32(data[position + 4 : end]) & 0xFFFFFFFF != crc:
+                raise ArtifactError(f"not a readable PNG: damaged {kind.decode()} chunk")
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", data[position + 8 : end])
+        elif kind == b"IDAT":
+            idat.append(data[position + 8 : end])
+        elif kind == b"IEND":
+            break
+        position = end + 4
+    if header is None or not idat:
+        raise ArtifactError("not a readable PNG: no IHDR or IDAT chunk")
+    width, height, depth, color_type, _, _, interlace = header
+    if depth != 8 or color_type not in _CHANNELS or interlace != 0:
+        return None
+    channels = _CHANNELS[color_type]
+    try:
+        raw = zlib.decompress(b"".join(idat))
+    except zlib.error as error:
+        raise ArtifactError(f"not a readable PNG: {error}") from None
+    stride = width * channels
+    if len(raw) != height * (stride + 1):
+        raise ArtifactError("not a readable PNG: the image data has the wrong length")
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, stride + 1)
+    filters = rows[:, 0]
+    if ((filters != _FILTER_NONE) & (filters != _FILTER_UP)).any():
+        return None
+    pixels = rows[:, 1:].copy()
+    for row in np.flatnonzero(filters[1:] == _FILTER_UP) + 1:  # Up on the first row adds zeros
+        np.add(pixels[row], pixels[row - 1], out=pixels[row])  # modulo 256, in row order
+    return pixels.reshape(height, width, channels)
+
+
+def _decode_png_opencv(data: bytes, channels: int) -> np.ndarray:
     buffer = np.frombuffer(data, dtype=np.uint8)
     flag = {1: cv2.IMREAD_GRAYSCALE, 3: cv2.IMREAD_COLOR, 4: cv2.IMREAD_UNCHANGED}[channels]
     image = cv2.imdecode(buffer, flag)
@@ -199,8 +295,15 @@ def decode_png(data: bytes, *, channels: int) -> np.ndarray:
 # --------------------------------------------------------------------------- NPZ
 
 
-def encode_npz(arrays: dict[str, np.ndarray], provenance: Provenance | None = None) -> bytes:
-    """Compressed ``.npz`` bytes of numeric arrays (no pickle), with the record."""
+def encode_npz(arrays: dict[str, np.ndarray], provenance: Provenance | None = None, *, compression: int = 1) -> bytes:
+    """Compressed ``.npz`` bytes of numeric arrays (no pickle), with the record.
+
+    ``compression`` is zlib's level 0–9 (``numpy.savez_compressed`` uses 6): for a 512² float32
+    heat map level 1 writes ~2× faster for ~8 % more bytes; 0 stores the arrays uncompressed.
+    ``numpy.load`` reads the file.
+    """
+    import zipfile
+
     payload = {}
     for name, value in arrays.items():
         array = np.asarray(value)
@@ -210,21 +313,31 @@ def encode_npz(arrays: dict[str, np.ndarray], provenance: Provenance | None = No
     if provenance is not None:
         payload[_NPZ_KEY] = np.array(provenance.to_json())
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **payload)
+    # What numpy.savez_compressed writes (one NPY member per array), at the given zlib level.
+    method = zipfile.ZIP_DEFLATED if compression > 0 else zipfile.ZIP_STORED
+    with zipfile.ZipFile(buffer, "w", compression=method, compresslevel=int(compression) or None) as archive:
+        for name, array in payload.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)
     return buffer.getvalue()
 
 
-def decode_npz(data: bytes) -> tuple[dict[str, np.ndarray], Provenance | None]:
+def decode_npz(data: bytes, names: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], Provenance | None]:
     """Arrays and record of ``.npz`` bytes (``allow_pickle=False``).
+
+    ``names``: only these arrays (those present) are decompressed; None = every array.
 
     Raises:
         ArtifactError: not a readable ``.npz``.
     """
+    import zipfile
+
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files if name != _NPZ_KEY}
+            wanted = [name for name in archive.files if name != _NPZ_KEY and (names is None or name in names)]
+            arrays = {name: archive[name] for name in wanted}
             text = str(archive[_NPZ_KEY]) if _NPZ_KEY in archive.files else None
-    except (ValueError, OSError, EOFError) as error:
+    except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as error:
         raise ArtifactError(f"not a readable .npz: {error}") from None
     provenance = None
     if text is not None:
@@ -233,6 +346,31 @@ def decode_npz(data: bytes) -> tuple[dict[str, np.ndarray], Provenance | None]:
         except (ValueError, KeyError):
             provenance = None
     return arrays, provenance
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def remember(key: tuple | None, decoded: tuple[Provenance | None, Any]) -> None:
+    """Keep ``(provenance, pixels or arrays)`` under ``key`` (:mod:`.memory`), read-only."""
+    if key is None:
+        return
+    from . import memory
+
+    provenance, value = decoded
+    arrays = list(value.values()) if isinstance(value, dict) else [value]
+    if memory.put(key, (provenance, value), sum(array.nbytes for array in arrays)):
+        for array in arrays:
+            array.flags.writeable = False
+
+
+def recall(key: tuple | None) -> tuple[Provenance | None, Any] | None:
+    """What :func:`remember` kept under ``key`` (read-only arrays), or None."""
+    if key is None:
+        return None
+    from . import memory
+
+    return memory.get(key)
 
 
 # --------------------------------------------------------------------------- folders
@@ -248,6 +386,10 @@ class ArtifactFolder:
 
     url: str
     storage_options: tuple[tuple[str, Any], ...] = ()
+    compression: int = 1
+    """zlib level (0–9) of the PNG and ``.npz`` files the stages write here: 1 is fast; 0 stores
+    them uncompressed (about 3× the disk for a 512² face, ~8 ms less CPU per face written and
+    ~2 ms less per face read)."""
 
     @property
     def _fs_and_root(self):
@@ -269,12 +411,19 @@ class ArtifactFolder:
             return os.path.join(root, name)
         return self._fs_and_root[1] + "/" + name
 
-    def write(self, name: str, data: bytes) -> None:
-        """Write ``name`` all-or-nothing (creating sub-folders)."""
+    def write(self, name: str, data: bytes, *, decoded: tuple[Provenance, Any] | None = None) -> None:
+        """Write ``name`` all-or-nothing (creating sub-folders).
+
+        ``decoded``: ``(provenance, what data decodes to)`` — the PNG's pixels as stored
+        (H×W×C uint8) or the ``.npz``'s arrays — kept in this process's memory for a later
+        stage that reads the file (:mod:`facial_anomaly.storage.memory`; only when enabled).
+        """
         if self.is_local:
             from ..atomic import write_bytes_atomically
 
             write_bytes_atomically(self.path(name), data)
+            if decoded is not None:
+                remember(self.memory_key(name), decoded)
         else:
             fs, _ = self._fs_and_root
             path = self.path(name)
@@ -288,6 +437,15 @@ class ArtifactFolder:
                 return handle.read()
         fs, _ = self._fs_and_root
         return fs.cat_file(self.path(name))
+
+    def memory_key(self, name: str) -> tuple | None:
+        """The key of ``name`` in this process's memory of decoded artifacts; None when that
+        memory is off, the file does not exist or is not local."""
+        if not self.is_local:
+            return None
+        from . import memory
+
+        return memory.file_key(self.path(name))
 
     def exists(self, name: str) -> bool:
         if self.is_local:
@@ -339,9 +497,9 @@ class ArtifactFolder:
         try:
             data = self.read(name)
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                if archive.testzip() is not None:
+                if archive.testzip() is not None:  # every member's CRC
                     return None
-            return decode_npz(data)[1]
+            return decode_npz(data, names=())[1]
         except (FileNotFoundError, ArtifactError, zipfile.BadZipFile, OSError, EOFError):
             return None
 
