@@ -8,21 +8,13 @@ import pytest
 
 from facial_anomaly.faces import LandmarkConfig, detect_landmarks, locate_face
 from facial_anomaly.faces.detection import detect_faces, detect_faces_mirror_consistent
-from facial_anomaly.faces.mesh import mirror_pairs
+from facial_anomaly.faces.mesh import mirrored_landmarks
 
 
 def _png(rgb: np.ndarray) -> bytes:
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     assert ok
     return encoded.tobytes()
-
-
-def _mirror_back(landmarks: np.ndarray, width: int) -> np.ndarray:
-    """Landmarks measured on a mirrored image, mapped onto the original: relabelled with the
-    mirror pairs and reflected about the middle column (pixel centres at integers)."""
-    back = landmarks[mirror_pairs()].copy()
-    back[:, 0] = width - 1 - back[:, 0]
-    return back
 
 
 def _flip(rgb: np.ndarray) -> np.ndarray:
@@ -43,7 +35,7 @@ def test_plain_facemesh_is_not_mirror_consistent(astronaut_aligned, landmark_con
     # and on its mirror image disagree by ~2 px, the size of the asymmetries measured.
     face = astronaut_aligned["rgb"]
     plain = detect_landmarks(face, None, landmark_configs["plain"])
-    mirrored = _mirror_back(detect_landmarks(_flip(face), None, landmark_configs["plain"]), face.shape[1])
+    mirrored = mirrored_landmarks(detect_landmarks(_flip(face), None, landmark_configs["plain"]), face.shape[1])
     error = np.linalg.norm(plain[:, :2] - mirrored[:, :2], axis=1)
     assert 1.0 < np.median(error) < 4.0
     assert np.percentile(error, 90) > 2.5
@@ -54,7 +46,7 @@ def test_symmetric_landmarks_of_a_mirrored_image_are_the_mirrored_landmarks(astr
     # passes swapped, so the result is equal up to float rounding.
     face = astronaut_aligned["rgb"]
     landmarks = detect_landmarks(face, None, landmark_configs["symmetric"])
-    mirrored = _mirror_back(detect_landmarks(_flip(face), None, landmark_configs["symmetric"]), face.shape[1])
+    mirrored = mirrored_landmarks(detect_landmarks(_flip(face), None, landmark_configs["symmetric"]), face.shape[1])
     np.testing.assert_allclose(mirrored, landmarks, atol=1e-9)
 
 
@@ -65,10 +57,12 @@ def test_located_face_of_a_mirrored_photo_is_the_mirrored_face(astronaut_rgb, pr
     geometry, _ = locate_face(_png(astronaut_rgb), preprocess_config)
     mirrored, _ = locate_face(_png(_flip(astronaut_rgb)), preprocess_config)
     assert geometry.ok and mirrored.ok
-    np.testing.assert_allclose(_mirror_back(mirrored.landmarks, astronaut_rgb.shape[1]), geometry.landmarks, atol=1e-6)
+    np.testing.assert_allclose(
+        mirrored_landmarks(mirrored.landmarks, astronaut_rgb.shape[1]), geometry.landmarks, atol=1e-6
+    )
     size = preprocess_config["alignment"]["output_size"]
     np.testing.assert_allclose(
-        _mirror_back(mirrored.aligned_landmarks(), size), geometry.aligned_landmarks(), atol=1e-6
+        mirrored_landmarks(mirrored.aligned_landmarks(), size), geometry.aligned_landmarks(), atol=1e-6
     )
     assert mirrored.roll_degrees == pytest.approx(-geometry.roll_degrees, abs=1e-6)
 
@@ -101,3 +95,13 @@ def test_landmark_config_defaults_and_errors(preprocess_config):
     assert config.mirror_consistent is True
     with pytest.raises(ValueError, match="landmarks.mirror_consistant"):
         detect_landmarks(np.zeros((64, 64, 3), np.uint8), None, {"mirror_consistant": True})
+
+
+def test_mirrored_landmarks_is_an_involution_that_swaps_the_eyes(astronaut_aligned):
+    landmarks = astronaut_aligned["landmarks"]
+    once = mirrored_landmarks(landmarks, 512)
+    np.testing.assert_array_equal(mirrored_landmarks(once, 512), landmarks)
+    # Landmark 33 (image-left eye's outer corner) of the mirrored face is where the
+    # image-right eye's outer corner (263) was, reflected.
+    assert once[33, 0] == pytest.approx(511 - landmarks[263, 0])
+    assert once[33, 1] == landmarks[263, 1] and once[33, 2] == landmarks[263, 2]

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from facial_anomaly.faces.mesh import mirror_pairs
+from facial_anomaly.faces.mesh import mirror_pairs, mirrored_landmarks
 from facial_anomaly.heatmaps import heatmap, region_mask
 from facial_anomaly.normalizers import MirrorNormalizer, available, build_normalizer, create
 from facial_anomaly.scoring import anomaly_score
@@ -22,13 +22,6 @@ PSE = {
 }
 
 
-def _mirror_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
-    """Landmarks of the horizontally mirrored image (x ↦ W − 1 − x), relabelled."""
-    mirrored = np.asarray(landmarks, dtype=np.float64)[mirror_pairs()].copy()
-    mirrored[:, 0] = width - 1 - mirrored[:, 0]
-    return mirrored
-
-
 @pytest.fixture(scope="module")
 def mirror() -> MirrorNormalizer:
     return create("mirror")
@@ -40,7 +33,7 @@ def symmetric_face(astronaut_aligned, anchored_warp) -> dict:
     about the middle column, then averaged with its own mirror image."""
     rgb, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
     width = rgb.shape[1]
-    target = (landmarks + _mirror_landmarks(landmarks, width)) / 2.0
+    target = (landmarks + mirrored_landmarks(landmarks, width)) / 2.0
     warped, _ = anchored_warp.warp_face(rgb, landmarks, target)
     image = np.rint((warped.astype(np.float64) + warped[:, ::-1]) / 2.0).astype(np.uint8)
     np.testing.assert_array_equal(image, image[:, ::-1])
@@ -119,7 +112,7 @@ def test_heat_grows_with_the_severity_of_the_defect(mirror, symmetric_face):
 def test_mirror_normalizer_is_mirror_equivariant(mirror, astronaut_aligned):
     rgb, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
     out = mirror.normalize(rgb, landmarks).image
-    flipped = mirror.normalize(np.ascontiguousarray(rgb[:, ::-1]), _mirror_landmarks(landmarks, rgb.shape[1])).image
+    flipped = mirror.normalize(np.ascontiguousarray(rgb[:, ::-1]), mirrored_landmarks(landmarks, rgb.shape[1])).image
     face = region_mask(landmarks, rgb.shape, "full_face")
     difference = np.abs(out.astype(np.float64) - flipped[:, ::-1])
     # Inside the face only edge rasterisation and the few asymmetric mesh diagonals differ.

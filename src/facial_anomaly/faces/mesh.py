@@ -175,6 +175,22 @@ def mirror_pairs() -> np.ndarray:
     return pairs
 
 
+def mirrored_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
+    """The landmarks of the horizontally mirrored image: reflected about the middle column
+    (``x ↦ width − 1 − x``; pixel centres at integer coordinates) and relabelled, so row
+    ``i`` is still landmark ``i``. An involution; z is unchanged.
+
+    With ``np.ascontiguousarray(image[:, ::-1])`` it gives the mirror-image face for a
+    step that is not mirror-equivariant by construction (a CNN), to score both and average.
+
+    Args:
+        landmarks: (478, 2|3) pixels of an image ``width`` pixels wide.
+    """
+    mirrored = np.asarray(landmarks, dtype=np.float64)[mirror_pairs()].copy()
+    mirrored[:, 0] = width - 1 - mirrored[:, 0]
+    return mirrored
+
+
 def midline_indices() -> np.ndarray:
     """Landmarks on the facial midline (their own mirror counterpart), sorted."""
     pairs = mirror_pairs()
