@@ -113,6 +113,7 @@ def test_upside_down_photo_is_rejected_without_auto_rotate(astronaut_rgb, config
     geometry, _ = locate_face(_png(rotate_photo(astronaut_rgb, 180)), config_with(auto_rotate=False))
     assert geometry.status == "pose_out_of_range"
     assert "upside down" in geometry.detail and "auto_rotate is off" in geometry.detail
+    assert geometry.landmarks is None
     sideways, _ = locate_face(_png(rotate_photo(astronaut_rgb, 90)), config_with(auto_rotate=False))
     assert sideways.status == "pose_out_of_range" and "roll" in sideways.detail
 
@@ -138,14 +139,26 @@ def turned_astronaut(astronaut_rgb, photo_landmarks):
     return turn
 
 
-def test_strongly_turned_faces_are_rejected_and_mildly_turned_kept(turned_astronaut, preprocess_config):
+def test_mildly_turned_face_is_kept_and_a_nodding_one_rejected(turned_astronaut, preprocess_config):
     mild, _ = locate_face(_png(turned_astronaut(yaw=20.0)), preprocess_config)
     assert mild.ok and 10.0 < mild.yaw_degrees < 25.0
-    strong, _ = locate_face(_png(turned_astronaut(yaw=50.0)), preprocess_config)
-    assert strong.status == "pose_out_of_range" and "(yaw)" in strong.detail
+    # (A 2-D warp is a poor stand-in for a head turned by more than ~35°: the far cheek
+    # folds over and FaceMesh reports 12–25°, or finds no face. The yaw limit is checked on
+    # rigidly turned landmarks below.)
     nodding, _ = locate_face(_png(turned_astronaut(pitch=-40.0)), preprocess_config)
     assert nodding.status == "pose_out_of_range" and "(pitch)" in nodding.detail
     assert nodding.pitch_degrees < -30
+
+
+def test_rigidly_turned_landmarks_fail_the_yaw_limit(photo_landmarks):
+    centre = photo_landmarks[:NUM_MESH_POINTS].mean(axis=0)
+    config = PoseConfig()
+    for yaw, rejected in ((20.0, False), (-25.0, False), (40.0, True), (-45.0, True)):
+        pose = estimate_pose((photo_landmarks - centre) @ _rotation(yaw).T + centre, (512, 512))
+        problem = pose_problem(pose, config)
+        assert (problem is not None) == rejected, (yaw, pose)
+        if rejected:
+            assert "(yaw)" in problem and "±30° limit" in problem
 
 
 def test_pose_problem_names_the_limit():

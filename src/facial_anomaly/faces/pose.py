@@ -31,10 +31,16 @@ detector's keypoints) but not upside-down ones: on the astronaut turned by 180°
 returns an upright-looking mesh on the wrong features, with a plausible roll. The face
 detector, however, is far more confident on the upright photo: on the astronaut and 60
 photos of ``../shared/data/faces`` its score was always higher on the photo than on the
-photo turned by 180° (0.70–0.98 against 0–0.82). :func:`orientation_candidates` and
-:func:`rotate_photo` let :func:`~facial_anomaly.faces.preprocess.locate_face` try the
-photo turned by 180° (and by 90°/270° when no face is found or the measured roll is
-implausible) and keep the orientation in which the face is upright. A face found only
+photo turned by 180° (0.70–0.98 against 0–0.82; the smallest lead was 0.16), and
+on the astronaut turned by 180° it is 0.94 against 0.69 the other way round.
+:func:`rotate_photo` and :func:`points_to_unrotated` let
+:func:`~facial_anomaly.faces.preprocess.locate_face` try the photo turned by 180° (and
+by 90°/270° when no face is found or the measured roll is implausible) and keep the
+orientation in which the face is upright: the one the detector scores more than
+``upside_down_confidence_margin`` (0.1) above the opposite one. A face the detector
+prefers upside down that cannot be measured that way up is rejected. Faces turned far
+from the camera also score low upright (0.55 for the astronaut's head turned by 50° with
+a 3-D warp) and are rejected on the same ground. A face found only
 in a photo turned on its side must score at least ``quarter_turn_min_confidence``: a
 coffee cup turned by 90° gets a face box scoring 0.61 (and FaceMesh "finds" a face in
 it), while upright faces scored 0.70–0.98 in the probe above.
@@ -52,7 +58,13 @@ from ..config import Config
 from .mesh import NUM_MESH_POINTS, midline_indices, mirror_pairs, region_indices
 
 # FaceMesh settings used only to measure the reference shape on the bundled astronaut.
-_REFERENCE_LANDMARK_CONFIG = {"crop_margin": 0.5, "crop_max_side": 768, "min_confidence": 0.5}
+_REFERENCE_LANDMARK_CONFIG = {
+    "crop_margin": 0.5,
+    "crop_max_side": 768,
+    "min_confidence": 0.5,
+    "mirror_consistent": True,
+    "measure_on_luma": False,
+}
 ROTATIONS = (0, 90, 180, 270)  # counter-clockwise quarter turns a photo may be corrected by
 
 
@@ -88,7 +100,7 @@ class PoseConfig(Config):
         "counts only with at least this detector score (0..1)",
     )
     upside_down_confidence_margin: float = Field(
-        0.0,
+        0.1,
         ge=0.0,
         le=1.0,
         description="the photo counts as upside down when the detector's score on it turned by 180° "

@@ -31,7 +31,7 @@ from .alignment import (
 )
 from .background import foreground_mask, warp_with_mirrored_background
 from .detection import Detections, detect_faces, detect_faces_mirror_consistent
-from .io import ImageRejected, decode_image
+from .io import ImageRejected, decode_image, luma_rgb
 from .landmarks import NUM_LANDMARKS, LandmarkConfig, LandmarksNotFound, detect_landmarks, eye_centers
 from .pose import (
     HeadPose,
@@ -139,7 +139,10 @@ def locate_face(data: bytes, config: dict) -> tuple[FaceGeometry, np.ndarray | N
         geometry.source_mode = decoded.source_mode
         landmark_config = validated(LandmarkConfig, config["landmarks"], name="preprocess.landmarks")
         pose_config = validated(PoseConfig, config.get("pose"), name="preprocess.pose")
-        located = _locate_upright(rgb, config, landmark_config, pose_config)
+        # Detector and FaceMesh see the luma when so configured (same boxes and landmarks
+        # for a photo and its greyscale copy); the colour photo is what gets aligned.
+        measured = luma_rgb(rgb) if landmark_config.measure_on_luma else rgb
+        located = _locate_upright(measured, config, landmark_config, pose_config)
         geometry.face_count = located.detections.count
         geometry.rotated_degrees = located.rotated_degrees
         box = located.detections.largest
@@ -150,7 +153,7 @@ def locate_face(data: bytes, config: dict) -> tuple[FaceGeometry, np.ndarray | N
         geometry.eye_distance_source_px = float(np.hypot(*(right - left)))
         matrix = alignment_from_landmarks(landmarks, AlignmentSpec.from_config(config["alignment"]))
         geometry.roll_degrees = matrix_roll_degrees(matrix)
-        pose = estimate_pose(landmarks, rgb.shape)
+        pose = estimate_pose(landmarks, measured.shape)
         geometry.yaw_degrees, geometry.pitch_degrees = pose.yaw_degrees, pose.pitch_degrees
         geometry.visible_fraction = pose.visible_fraction
         problem = pose_problem(
@@ -159,11 +162,7 @@ def locate_face(data: bytes, config: dict) -> tuple[FaceGeometry, np.ndarray | N
             rotated_degrees=located.rotated_degrees,
         )
         if problem is None and located.upside_down:
-            problem = (
-                f"the face is upside down (the detector is more confident on the photo turned by "
-                f"{(located.rotated_degrees + 180) % 360}°) and "
-                + ("could not be measured that way up" if pose_config.auto_rotate else "auto_rotate is off")
-            )
+            problem = located.upside_down_detail
         if problem is not None:
             raise ImageRejected("pose_out_of_range", problem)
         # After the pose: a turned face's eyes look closer together than they are.
@@ -189,6 +188,7 @@ class _Located:
     landmarks: np.ndarray  # (478, 3) in pixels of the photo as given
     rotated_degrees: int  # counter-clockwise turn of the photo the landmarks were measured on
     upside_down: bool  # the detector prefers the photo turned by a further 180°
+    upside_down_detail: str
 
 
 def _detector_score(detections: Detections) -> float:
@@ -242,8 +242,11 @@ def _locate_upright(rgb: np.ndarray, config: dict, landmark_config: LandmarkConf
         except LandmarksNotFound as error:
             failure = failure or error
     if landmarks is None:
-        # A face box on the photo as given that FaceMesh cannot measure is no_landmarks; a
-        # box only in a turned photo is too weak a sign of a face.
+        # A face box on the photo as given that FaceMesh cannot measure is no_landmarks (or
+        # an upside-down face when the detector prefers it turned); a box only in a turned
+        # photo is too weak a sign of a face.
+        if found[0].largest is not None and upside_down:
+            raise ImageRejected("pose_out_of_range", _upside_down_detail(found, 0, pose))
         if found[0].largest is not None:
             raise ImageRejected("no_landmarks", str(failure))
         raise ImageRejected("no_face", "no face detector found a face")
@@ -266,7 +269,16 @@ def _locate_upright(rgb: np.ndarray, config: dict, landmark_config: LandmarkConf
     upside_down = (
         _detector_score(found[opposite]) > _detector_score(found[rotation]) + pose.upside_down_confidence_margin
     )
-    return _Located(found[rotation], landmarks, rotation, upside_down)
+    return _Located(found[rotation], landmarks, rotation, upside_down, _upside_down_detail(found, rotation, pose))
+
+
+def _upside_down_detail(found: dict[int, Detections], rotation: int, pose: PoseConfig) -> str:
+    opposite = (rotation + 180) % 360
+    return (
+        f"the face looks upside down: the detector scores the photo turned by a further 180° "
+        f"{_detector_score(found[opposite]):.2f} against {_detector_score(found[rotation]):.2f} "
+        + ("and FaceMesh could not measure it that way up" if pose.auto_rotate else "(auto_rotate is off)")
+    )
 
 
 def render_aligned_face(rgb: np.ndarray, geometry: FaceGeometry, config: dict) -> tuple[np.ndarray, np.ndarray]:

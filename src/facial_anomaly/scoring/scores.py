@@ -39,6 +39,13 @@ from facial_anomaly.heatmaps import (
     region_mask,
     to_color_space,
 )
+from facial_anomaly.heatmaps.compare import (
+    PixelComparison,
+    PreparedPair,
+    prepare_pair,
+    prepared_color_space,
+    scale_key,
+)
 from facial_anomaly.heatmaps.contrast import LocalContrastConfig, lcn_sigma_px, local_contrast_normalize
 
 STATISTICS = ("normality_index", "anomaly_score")
@@ -242,6 +249,7 @@ def score_variants(
     kind_options: Mapping[str, Mapping],
     region_params: Mapping[str, Mapping],
     local_contrast: LocalContrastConfig | Mapping | None = None,
+    comparison: PixelComparison | Mapping | None = None,
 ) -> dict[str, float]:
     """One score per variant of the grid for a face and its normalized version.
 
@@ -263,6 +271,9 @@ def score_variants(
         region_params: region name → its parameters (``regions`` of ``parameters_scores.yml``).
         local_contrast: settings of the ``lcn`` variants (:class:`LocalContrastConfig`;
             None = its defaults). The window σ is in eye distances of ``landmarks``.
+        comparison: how the pixel kinds see the images — exposure normalisation, colour
+            handling of greyscale faces, smoothing (:class:`PixelComparison`; None = its
+            defaults). Other kinds get the images as they are.
 
     Returns:
         ``{variant name: score}`` in :func:`variant_grid` order.
@@ -287,8 +298,23 @@ def score_variants(
     window = _bounding_window(full_masks.values(), pad=context + reach)
     masks = {region: mask[window] for region, mask in full_masks.items()}
 
+    pixel_kinds = set(LCN_KINDS)
+    left, right = eye_centers(np.asarray(landmarks, dtype=np.float64))
+    eye_distance_px = float(np.hypot(*(right - left)))
+
     @functools.cache
-    def converted(space: str, cropped: bool) -> tuple[np.ndarray, np.ndarray]:
+    def prepared() -> PreparedPair:
+        # Exposure, colour and smoothing of the pixel kinds (heatmaps.compare), on the
+        # whole frame: the smoothing reaches past the window.
+        settings = validated(PixelComparison, comparison, name="comparison")
+        face = region_mask(landmarks, original.shape, "full_face")
+        return prepare_pair(original, normalized, face, eye_distance_px, settings)
+
+    @functools.cache
+    def converted(space: str, cropped: bool, pixel: bool) -> tuple[np.ndarray, np.ndarray]:
+        if pixel:
+            images = prepared_color_space(prepared(), space)
+            return tuple(image[window] for image in images) if cropped else images
         images = (original[window], normalized[window]) if cropped else (original, normalized)
         return tuple(to_color_space(image, space) for image in images)
 
@@ -297,19 +323,20 @@ def score_variants(
         # The LCN window is wide (σ ≈ a quarter of the eye distance), so it is applied to
         # the whole frame and cropped after: the cropped values equal full-frame ones.
         contrast = validated(LocalContrastConfig, local_contrast, name="local_contrast")
-        left, right = eye_centers(np.asarray(landmarks, dtype=np.float64))
-        sigma_px = lcn_sigma_px(contrast, float(np.hypot(*(right - left))))
+        sigma_px = lcn_sigma_px(contrast, eye_distance_px)
         return tuple(
             local_contrast_normalize(image, color_space=space, sigma_px=sigma_px, rms_floor=contrast.rms_floor)[window]
-            for image in converted(space, False)
+            for image in converted(space, False, True)
         )
 
     @functools.cache
     def per_channel(kind: str, space: str, lcn: bool) -> np.ndarray:
         # Kinds without a finite context (LPIPS) see the whole image and are cropped after.
         local = context_radius(kind, kind_options=kind_options) is not None
-        images = contrast_normalized(space) if lcn else converted(space, local)
+        images = contrast_normalized(space) if lcn else converted(space, local, kind in pixel_kinds)
         values = channel_map_converted(*images, kind=kind, color_space=space, kind_options=kind_options)
+        if kind in pixel_kinds and scale_key(kind, space, lcn) in prepared().map_scale:
+            values = values * np.float32(prepared().map_scale[scale_key(kind, space, lcn)])
         return values if local else values[window]
 
     @functools.cache
