@@ -19,7 +19,10 @@ at the clean faces' 95 %-specificity threshold (target ≤ 7.5 %), and the media
 changed / clean score; then a summary line per normalizer × variant with the worst
 change. ``--calibrate`` also prints the median ratio of full to luma-only heat on the
 clean colour faces per kind × colour space × lcn: the defaults of
-``PixelComparison.greyscale_scale``.
+``PixelComparison.greyscale_scale``. ``--demo`` prints only the astronaut under every
+change (and mirrored) scored with the default variant, with the new steps off and on;
+``--new-steps-off`` runs the whole benchmark in the state before the fixes
+(single-pass FaceMesh on colour, images compared as they are).
 
 Aligned faces are cached as .npz under ``--cache`` (outside the repository), keyed by
 photo, change and the preprocess fingerprint.
@@ -119,6 +122,48 @@ def aligned_face(path: Path, change: str, config: dict, cache: Path) -> dict:
     return cached_arrays(cache / f"{key}.npz", make)
 
 
+def demo(config: dict, normalize: dict, options: dict) -> None:
+    """The astronaut under every change and mirrored, scored with the default variant
+    (symmetry normalizer, pse_ycbcr_eroded__mouth_nose) with the new steps off and on."""
+    from skimage import data
+
+    from facial_anomaly.faces import locate_face, render_aligned_face
+    from facial_anomaly.heatmaps.compare import PixelComparison
+    from facial_anomaly.normalizers import build_normalizer
+    from facial_anomaly.scoring import score_variants, single_variant_grid
+
+    original = io.BytesIO()
+    from PIL import Image
+
+    Image.fromarray(data.astronaut()).save(original, format="PNG")
+    photo = original.getvalue()
+    mirrored = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(data.astronaut()[:, ::-1])).save(mirrored, format="PNG")
+    versions = {"clean": photo, "mirrored": mirrored.getvalue()}
+    versions.update({change: changed_bytes(photo, change) for change in CHANGES})
+    off_landmarks = {"mirror_consistent": False, "measure_on_luma": False}
+    settings = {
+        "new steps off": ({**config, "landmarks": {**config["landmarks"], **off_landmarks}}, PixelComparison.plain()),
+        "defaults": (config, None),
+    }
+    normalizer = build_normalizer("symmetry", normalize)
+    grid = single_variant_grid("pse_ycbcr_eroded__mouth_nose")
+    print("\n=== the astronaut, symmetry normalizer, pse_ycbcr_eroded__mouth_nose")
+    print(f"{'version':12s} " + " ".join(f"{name:>14s}" for name in settings))
+    for version, payload in versions.items():
+        cells = []
+        for preprocess, comparison in settings.values():
+            geometry, rgb = locate_face(payload, preprocess)
+            crop, _ = render_aligned_face(rgb, geometry, preprocess)
+            points = geometry.aligned_landmarks()
+            normalized = normalizer.normalize(crop, points).image
+            (value,) = score_variants(
+                crop, normalized, points, grid=grid, statistic="anomaly_score", comparison=comparison, **options
+            ).values()
+            cells.append(f"{value:14.3f}")
+        print(f"{version:12s} " + " ".join(cells))
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
@@ -134,8 +179,14 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/facial_anomaly_invariance_cache"))
     parser.add_argument("--variants", default="", help="comma-separated variant names to print (default: all)")
     parser.add_argument("--calibrate", action="store_true", help="also print the greyscale_scale calibration")
+    parser.add_argument("--demo", action="store_true", help="only the astronaut table (no shared data needed)")
+    parser.add_argument(
+        "--new-steps-off",
+        action="store_true",
+        help="single-pass colour FaceMesh and PixelComparison.plain(): the state before the fixes",
+    )
     args = parser.parse_args()
-    if not (args.data / "MANIFEST.csv").exists():
+    if not args.demo and not (args.data / "MANIFEST.csv").exists():
         sys.exit(f"no MANIFEST.csv in {args.data}")
     pin_to_one_core()
     from facial_anomaly.faces import resolve_config
@@ -145,6 +196,11 @@ def main() -> None:
 
     parameters = load_yaml("parameters_preprocess.yml")
     config = resolve_config(parameters["preprocess"], parameters["alignment_presets"])
+    comparison = None
+    if args.new_steps_off:
+        # The state before: single-pass FaceMesh on colour, images compared as they are.
+        config = {**config, "landmarks": {**config["landmarks"], "mirror_consistent": False, "measure_on_luma": False}}
+        comparison = PixelComparison.plain()
     normalize = load_yaml("parameters_normalize.yml")["normalize"]["normalizers"]
     fit_params = load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]["shape_model"]
     heatmaps = load_yaml("parameters_heatmaps.yml")["heatmaps"]
@@ -155,6 +211,9 @@ def main() -> None:
         "kind_options": heatmaps["kind_options"],
         "region_params": load_yaml("parameters_scores.yml")["scores"]["regions"],
     }
+    if args.demo:
+        demo(config, normalize, options)
+        return
     changes = args.changes.split(",")
     rows = manifest_normals(args.data)
     if args.faces:
@@ -204,7 +263,13 @@ def main() -> None:
                 face = faces[path][change]
                 normalized = normalizer.normalize(face["rgb"], face["landmarks"]).image
                 values = score_variants(
-                    face["rgb"], normalized, face["landmarks"], grid=GRID, statistic="anomaly_score", **options
+                    face["rgb"],
+                    normalized,
+                    face["landmarks"],
+                    grid=GRID,
+                    statistic="anomaly_score",
+                    comparison=comparison,
+                    **options,
                 )
                 for variant, value in values.items():
                     scores.setdefault(variant, {}).setdefault(change, []).append(value)
