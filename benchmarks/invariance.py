@@ -25,7 +25,7 @@ change (and mirrored) scored with the default variant, with the new steps off an
 (single-pass FaceMesh on colour, images compared as they are).
 
 Aligned faces are cached as .npz under ``--cache`` (outside the repository), keyed by
-photo, change and the preprocess fingerprint.
+photo, change, the preprocess fingerprint and the source of ``facial_anomaly.faces``.
 """
 
 from __future__ import annotations
@@ -106,11 +106,22 @@ def changed_bytes(data: bytes, change: str) -> bytes:
     return buffer.getvalue()
 
 
+def _faces_code() -> str:
+    """SHA-1 of the faces package's source, so a cached face is remade when the code changes."""
+    import facial_anomaly.faces
+
+    folder = Path(facial_anomaly.faces.__file__).parent
+    digest = hashlib.sha1()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def aligned_face(path: Path, change: str, config: dict, cache: Path) -> dict:
     """``rgb`` (512×512×3 uint8) and ``landmarks`` (478×3) of a changed photo, or empty arrays."""
     from facial_anomaly.faces import config_fingerprint, locate_face, render_aligned_face
 
-    key = hashlib.sha1(f"{path}|{change}|{config_fingerprint(config)}".encode()).hexdigest()[:20]
+    key = hashlib.sha1(f"{path}|{change}|{config_fingerprint(config)}|{_faces_code()}".encode()).hexdigest()[:20]
 
     def make() -> dict:
         geometry, rgb = locate_face(changed_bytes(path.read_bytes(), change), config)

@@ -105,3 +105,15 @@ def test_mirrored_landmarks_is_an_involution_that_swaps_the_eyes(astronaut_align
     # image-right eye's outer corner (263) was, reflected.
     assert once[33, 0] == pytest.approx(511 - landmarks[263, 0])
     assert once[33, 1] == landmarks[263, 1] and once[33, 2] == landmarks[263, 2]
+
+
+def test_downscaled_crops_stay_exactly_mirror_consistent(astronaut_rgb, preprocess_config):
+    # FaceMesh sees at most crop_max_side pixels; INTER_AREA at a non-integer factor is not
+    # mirror-symmetric, so the mirror pass downscales the mirrored crop itself.
+    config = {**preprocess_config, "landmarks": {**preprocess_config["landmarks"], "crop_max_side": 157}}
+    geometry, _ = locate_face(_png(astronaut_rgb), config)
+    mirrored, _ = locate_face(_png(_flip(astronaut_rgb)), config)
+    assert geometry.ok and mirrored.ok
+    np.testing.assert_allclose(
+        mirrored_landmarks(mirrored.landmarks, astronaut_rgb.shape[1]), geometry.landmarks, atol=1e-6
+    )

@@ -137,25 +137,31 @@ def detect_landmarks(rgb: np.ndarray, box: FaceBox | None, config: LandmarkConfi
         attempts.append(face_crop_box(box, rgb.shape, config.crop_margin))
     attempts.append((0, 0, rgb.shape[1], rgb.shape[0]))
     for x0, y0, x1, y1 in attempts:
-        crop = rgb[y0:y1, x0:x1]
-        crop_height, crop_width = crop.shape[:2]
+        region = rgb[y0:y1, x0:x1]
+        crop_height, crop_width = region.shape[:2]
         # Downscale big crops: FaceMesh works at 192 px internally, so a huge crop only
         # costs resize time; upscaling small faces is left to FaceMesh itself.
         factor = min(1.0, config.crop_max_side / max(crop_height, crop_width))
-        if factor < 1.0:
-            crop = cv2.resize(crop, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        crop = _downscaled(region, factor)
         relative = _run_face_mesh(crop, config.min_confidence)
         if relative is None:
             continue
         landmarks = _crop_to_image(relative, x0, y0, crop_width, crop_height)
         if config.mirror_consistent:
-            mirrored = _run_face_mesh(np.ascontiguousarray(crop[:, ::-1]), config.min_confidence)
+            # The mirror image of the crop is downscaled itself (INTER_AREA at a non-integer
+            # factor is not mirror-symmetric), so a mirrored photo's two passes are exactly
+            # this photo's two passes swapped.
+            mirrored = _run_face_mesh(_downscaled(np.ascontiguousarray(region[:, ::-1]), factor), config.min_confidence)
             if mirrored is not None:
-                landmarks = _average_with_mirror_pass(
-                    landmarks, mirrored, x0, y0, crop_width, crop_height, crop.shape[1]
-                )
+                landmarks = _average_with_mirror_pass(landmarks, mirrored, x0, y0, crop_width, crop_height)
         return landmarks
     raise LandmarksNotFound("FaceMesh found no face landmarks in the face crop or the whole image")
+
+
+def _downscaled(region: np.ndarray, factor: float) -> np.ndarray:
+    if factor >= 1.0:
+        return np.ascontiguousarray(region)
+    return cv2.resize(region, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
 
 
 def _crop_to_image(relative: np.ndarray, x0: int, y0: int, crop_width: int, crop_height: int) -> np.ndarray:
@@ -174,22 +180,19 @@ def _average_with_mirror_pass(
     y0: int,
     crop_width: int,
     crop_height: int,
-    seen_width: int,
 ) -> np.ndarray:
     """Average the landmarks of a crop with those FaceMesh found on its mirror image.
 
-    The mirror pass is mapped like the first (column ``c`` of the seen image is
-    ``c × crop_width / seen_width`` crop pixels from ``x0``) after undoing the flip in the
-    seen image's pixels (column ``c`` ↔ ``seen_width − 1 − c``), then relabelled: its
-    landmark ``pairs[i]`` is the counterpart of landmark ``i``. A detector error that is
-    the same in both passes in image terms (e.g. a constant rightward bias) flips sign
-    between them and cancels in the average.
+    The mirror pass is mapped like the first, reflected about the crop's middle column
+    (crop column ``c`` ↔ ``crop_width − 1 − c``, pixel centres at integers) and
+    relabelled: its landmark ``pairs[i]`` is the counterpart of landmark ``i``. An error
+    that is the same in both passes in image terms (a constant rightward bias, the
+    half-pixel offset of the downscaling) flips sign between them and cancels.
     """
     from .mesh import mirror_pairs
 
     back = _crop_to_image(mirrored_relative, x0, y0, crop_width, crop_height)
-    pixel = crop_width / seen_width
-    back[:, 0] = 2 * x0 + crop_width - pixel - back[:, 0]
+    back[:, 0] = 2 * x0 + crop_width - 1 - back[:, 0]
     return (landmarks + back[mirror_pairs()]) / 2.0
 
 
