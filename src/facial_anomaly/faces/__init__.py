@@ -4,7 +4,7 @@ from .alignment import AlignmentSpec, alignment_from_landmarks, invert_matrix, s
 from .config import PreprocessConfig
 from .detection import Detections, FaceBox, detect_faces
 from .io import ImageRejected, decode_image, image_id_from_path, is_supported
-from .landmarks import NUM_LANDMARKS, detect_landmarks, eye_centers, validate_landmarks
+from .landmarks import NUM_LANDMARKS, LandmarkConfig, detect_landmarks, eye_centers, validate_landmarks
 from .preprocess import (
     FaceGeometry,
     geometry_from_record,
@@ -19,6 +19,7 @@ __all__ = [
     "FaceBox",
     "FaceGeometry",
     "ImageRejected",
+    "LandmarkConfig",
     "NUM_LANDMARKS",
     "PreprocessConfig",
     "alignment_from_landmarks",

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ..config import Config
+from .landmarks import LandmarkConfig
+from .pose import PoseConfig
 
 
 class DecodeConfig(Config):
@@ -42,16 +44,6 @@ class DetectionConfig(Config):
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     haar_fallback: bool = True
     haar: HaarConfig = HaarConfig()
-
-
-class LandmarkConfig(Config):
-    """MediaPipe FaceMesh on a crop around the detected face."""
-
-    crop_margin: float = Field(default=0.5, ge=0.0)
-    """Crop around the detected box, × box side on every side."""
-    crop_max_side: int = Field(default=768, gt=0)
-    """FaceMesh sees at most this many pixels per side (it works at 192 px internally)."""
-    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 class AlignmentConfig(Config):
@@ -103,6 +95,8 @@ class PreprocessConfig(Config):
     min_eye_distance_px: float = Field(default=24.0, gt=0)
     """Faces whose eyes are closer than this in the photo (pixels) are ``too_small``."""
     background: BackgroundConfig = BackgroundConfig()
+    pose: PoseConfig = PoseConfig()
+    """Head-pose limits and the turning of photos taken sideways or upside down."""
 
     @model_validator(mode="before")
     @classmethod

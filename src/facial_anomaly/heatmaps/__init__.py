@@ -1,8 +1,9 @@
 """Difference heatmaps between a face and its normalized version (Hayajneh et al. 2022 §1.3):
-colour spaces, PSE / SSIM / LPIPS maps, erosion, face regions, overlays and readable
-per-image panels on one colour scale per run. No Kedro."""
+colour spaces, local contrast normalisation, PSE / SSIM / LPIPS maps, erosion, face regions,
+overlays and readable per-image panels on one colour scale per run. No Kedro."""
 
 from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space
+from .contrast import LocalContrastConfig, local_contrast_normalize
 from .maps import (
     CHANNEL_REDUCTIONS,
     HEATMAP_KINDS,
@@ -42,6 +43,7 @@ __all__ = [
     "HEATMAP_KINDS",
     "HeatSketch",
     "HeatmapKindUnavailable",
+    "LocalContrastConfig",
     "LpipsUnavailable",
     "PanelConfig",
     "REGIONS",
@@ -60,6 +62,7 @@ __all__ = [
     "heatmap",
     "image_panel",
     "load_lpips",
+    "local_contrast_normalize",
     "lpips_backbone_file",
     "lpips_map",
     "mouth_nose_mask",

@@ -77,6 +77,7 @@ BUILTIN_MODULES = {
     "autoencoder": "reconstruction.normalizer",
     "ganomaly": "reconstruction.normalizer",
     "inpaint": "inpaint",
+    "mirror": "mirror",
     "shape_model": "shape_model",
     "symmetry": "symmetry",
 }

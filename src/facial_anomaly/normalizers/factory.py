@@ -110,6 +110,9 @@ def build_normalizer(
         else:
             reference = build_normalizer(reference_name, normalizer_params, models=models)
         return create("inpaint", reference=reference, appearance=appearance, **params)
+    if name == "mirror":
+        # Typed settings with defaults in code: a parameters file without the block works.
+        return create(name, **normalizer_params.get(name, {}))
     return create(name, **normalizer_params[name])
 
 
