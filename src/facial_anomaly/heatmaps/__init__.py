@@ -1,10 +1,13 @@
 """Difference heatmaps between a face and its normalized version (Hayajneh et al. 2022 §1.3):
-colour spaces, PSE / SSIM / LPIPS maps, erosion, face regions and overlays. No Kedro."""
+colour spaces, PSE / SSIM / LPIPS / deep-feature maps, erosion, face regions and overlays. No Kedro."""
 
-from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space
+from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space, ycbcr_to_rgb
+from .deep import DeepHeatmapConfig, deep_distance_map
 from .maps import (
     CHANNEL_REDUCTIONS,
     HEATMAP_KINDS,
+    LANDMARK_KINDS,
+    DeepFeaturesUnavailable,
     HeatmapKindUnavailable,
     LpipsUnavailable,
     channel_map,
@@ -26,8 +29,11 @@ from .regions import REGIONS, face_without_eyes_mask, full_face_mask, mouth_nose
 __all__ = [
     "CHANNEL_REDUCTIONS",
     "COLOR_SPACES",
+    "DeepFeaturesUnavailable",
+    "DeepHeatmapConfig",
     "HEATMAP_KINDS",
     "HeatmapKindUnavailable",
+    "LANDMARK_KINDS",
     "LpipsUnavailable",
     "REGIONS",
     "as_unit_rgb",
@@ -35,6 +41,7 @@ __all__ = [
     "channel_map_converted",
     "channel_ranges",
     "context_radius",
+    "deep_distance_map",
     "ensure_kind_available",
     "erode",
     "erosion_reach",
@@ -53,5 +60,6 @@ __all__ = [
     "rgb_to_ycbcr",
     "ssim_map",
     "to_color_space",
+    "ycbcr_to_rgb",
     "warp_to_original",
 ]

@@ -269,7 +269,9 @@ def score_variants(
         # Kinds without a finite context (LPIPS) see the whole image and are cropped after.
         local = context_radius(kind, kind_options=kind_options) is not None
         images = converted(space, local)
-        values = channel_map_converted(*images, kind=kind, color_space=space, kind_options=kind_options)
+        values = channel_map_converted(
+            *images, kind=kind, color_space=space, kind_options=kind_options, landmarks=landmarks
+        )
         return values if local else values[window]
 
     @functools.cache
