@@ -1,24 +1,42 @@
-"""Scores from difference heatmaps: the paper's normality index S, an anomaly score and the
-grid of scoring variants (Hayajneh et al. 2022 Table 1). No Kedro."""
+"""Scores from difference heatmaps: the paper's normality index S, an anomaly score, the
+grid of scoring variants (Hayajneh et al. 2022 Table 1) with mean / top-k summaries,
+normal-variation maps that z-score heat per location, and PaDiM. No Kedro."""
 
+from .normal_variation import NormalVariation, NormalVariationConfig, NormalVariationFitter, NormalVariationMaps
 from .scores import (
+    DEFAULT_TOP_K_FRACTION,
     STATISTICS,
+    SUMMARIES,
+    Z_SUMMARIES,
     Variant,
     anomaly_score,
     normality_index,
     parse_variant_name,
+    region_summary,
     score_variants,
     single_variant_grid,
+    top_k_mean,
     variant_grid,
+    variant_maps,
 )
 
 __all__ = [
+    "DEFAULT_TOP_K_FRACTION",
+    "NormalVariation",
+    "NormalVariationConfig",
+    "NormalVariationFitter",
+    "NormalVariationMaps",
     "STATISTICS",
+    "SUMMARIES",
     "Variant",
+    "Z_SUMMARIES",
     "anomaly_score",
     "normality_index",
     "parse_variant_name",
+    "region_summary",
     "score_variants",
     "single_variant_grid",
+    "top_k_mean",
     "variant_grid",
+    "variant_maps",
 ]
