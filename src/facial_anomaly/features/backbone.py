@@ -30,6 +30,8 @@ cached extractor per configuration.
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -44,6 +46,7 @@ NUM_BLOCKS = 16
 BLOCK_STRIDES = (2, 4, 4, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32, 32)
 BLOCK_CHANNELS = (16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320)
 INPUT_OFFSET, INPUT_SCALE = 127.0, 128.0  # (x − 127) / 128 on RGB in [0, 255]
+_CACHE_SIZE = 8  # faces whose features cached_features keeps
 MODEL_NAME = "efficientnet-lite0"
 _PACKAGES = {
     "efficientnet_lite_pytorch": "efficientnet-lite-pytorch",
@@ -256,3 +259,38 @@ def feature_extractor(config: BackboneConfig | dict | None = None) -> FeatureExt
     if not isinstance(config, BackboneConfig):
         config = BackboneConfig.model_validate(config or {})
     return _cached_extractor(config.model_dump_json())
+
+
+_feature_cache: OrderedDict[tuple, FaceFeatures] = OrderedDict()
+
+
+def cached_features(
+    image: np.ndarray, landmarks: np.ndarray | None, config: BackboneConfig, crop: FaceCrop | None = None
+) -> FaceFeatures:
+    """The features of one uint8 face (N = 1), remembered for the last few faces (keyed by
+    the pixels, the crop and the configuration), so the deep heatmaps of one face against
+    several normalized versions, and PaDiM on the same face, run the backbone once on it.
+
+    ``crop`` defaults to the face's own (from ``landmarks``).
+    """
+    crop = crop if crop is not None else config.crop_of(landmarks, image.shape)
+    key = (
+        config.model_dump_json(),
+        hashlib.sha1(np.ascontiguousarray(image).data).hexdigest(),
+        image.shape,
+        crop.matrix.tobytes(),
+        crop.input_size,
+    )
+    if key in _feature_cache:
+        _feature_cache.move_to_end(key)
+        return _feature_cache[key]
+    features = feature_extractor(config).features([image], [landmarks], crops=[crop])
+    _feature_cache[key] = features
+    while len(_feature_cache) > _CACHE_SIZE:
+        _feature_cache.popitem(last=False)
+    return features
+
+
+def clear_feature_cache() -> None:
+    """Forget the features :func:`cached_features` keeps."""
+    _feature_cache.clear()

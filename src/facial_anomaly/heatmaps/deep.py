@@ -19,18 +19,15 @@ on the face once.
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-
 import cv2
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..config import Config
-from ..features.backbone import BackboneConfig, FaceFeatures, feature_extractor
+from ..features.backbone import BackboneConfig, FaceFeatures, cached_features, clear_feature_cache
 
 _NORM_EPSILON = 1e-10  # as LPIPS's normalize_tensor
-_CACHE_SIZE = 8
+__all__ = ["DeepHeatmapConfig", "clear_feature_cache", "deep_distance_map"]
 
 
 class DeepHeatmapConfig(Config):
@@ -62,33 +59,6 @@ class DeepHeatmapConfig(Config):
         """The layer weights, normalised to sum to 1, (T,) float64."""
         raw = np.ones(len(self.backbone.taps)) if self.layer_weights is None else np.asarray(self.layer_weights, float)
         return raw / raw.sum()
-
-
-_feature_cache: OrderedDict[tuple, FaceFeatures] = OrderedDict()
-
-
-def _features(image: np.ndarray, landmarks: np.ndarray | None, config: BackboneConfig, crop=None) -> FaceFeatures:
-    """Features of one uint8 face, cached by (pixels, crop, configuration)."""
-    crop = crop if crop is not None else config.crop_of(landmarks, image.shape)
-    key = (
-        config.model_dump_json(),
-        hashlib.sha1(np.ascontiguousarray(image).data).hexdigest(),
-        image.shape,
-        crop.matrix.tobytes(),
-    )
-    if key in _feature_cache:
-        _feature_cache.move_to_end(key)
-        return _feature_cache[key]
-    features = feature_extractor(config).features([image], [landmarks], crops=[crop])
-    _feature_cache[key] = features
-    while len(_feature_cache) > _CACHE_SIZE:
-        _feature_cache.popitem(last=False)
-    return features
-
-
-def clear_feature_cache() -> None:
-    """Forget the cached features (tests; memory)."""
-    _feature_cache.clear()
 
 
 def unit_normalized(features: np.ndarray) -> np.ndarray:
@@ -139,8 +109,8 @@ def deep_distance_map(
     if original.shape != normalized.shape:
         raise ValueError(f"original {original.shape} and normalized {normalized.shape} differ in shape")
     crop = config.backbone.crop_of(landmarks, original.shape)
-    face = _features(original, landmarks, config.backbone, crop)
-    partner = _features(normalized, landmarks, config.backbone, crop)
+    face = cached_features(original, landmarks, config.backbone, crop)
+    partner = cached_features(normalized, landmarks, config.backbone, crop)
     grid = combine_layers(layer_distances(face, partner), config.weights)
     heat, _ = crop.to_face(grid, original.shape)
     return np.clip(heat, 0.0, 4.0, out=heat)

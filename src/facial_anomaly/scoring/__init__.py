@@ -3,6 +3,7 @@ grid of scoring variants (Hayajneh et al. 2022 Table 1) with mean / top-k summar
 normal-variation maps that z-score heat per location, and PaDiM. No Kedro."""
 
 from .normal_variation import NormalVariation, NormalVariationConfig, NormalVariationFitter, NormalVariationMaps
+from .padim import PadimConfig, PadimScorer, grid_features, ledoit_wolf
 from .scores import (
     DEFAULT_TOP_K_FRACTION,
     STATISTICS,
@@ -26,11 +27,15 @@ __all__ = [
     "NormalVariationConfig",
     "NormalVariationFitter",
     "NormalVariationMaps",
+    "PadimConfig",
+    "PadimScorer",
     "STATISTICS",
     "SUMMARIES",
     "Variant",
     "Z_SUMMARIES",
     "anomaly_score",
+    "grid_features",
+    "ledoit_wolf",
     "normality_index",
     "parse_variant_name",
     "region_summary",
