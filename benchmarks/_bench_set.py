@@ -30,12 +30,11 @@ What it holds (:func:`build_bench_set` → :class:`BenchSet` of :class:`BenchIte
   (``anomalies/acne04v2_samples``, family ``real_acne``, severity = ACNE04 level + 1), to be
   compared with the held-out normal test faces.
 
-Landmarks: every item's landmarks are measured the same way, by FaceMesh on its aligned
-crop: ``landmarks_direct`` = FaceMesh(face), ``landmarks_mirror`` = mirror(FaceMesh(mirror(face)))
-relabelled with the mesh's mirror pairs, and ``landmarks`` = their mean (mirror-consistent:
-the landmarks of the mirrored face are exactly the mirrored landmarks). Where FaceMesh
-finds no face in the crop (3 of the oblique acne photos) the preprocessing's landmarks
-stand in. A synthetic
+Landmarks: every item's landmarks are measured the same way, by
+``facial_anomaly.faces.detect_landmarks`` on its aligned crop with the preprocess
+configuration (mirror-consistent: FaceMesh on the crop and on its mirror image, averaged).
+Where FaceMesh finds no face in the crop (3 of the oblique acne photos) the preprocessing's
+landmarks, carried into the crop, stand in. A synthetic
 anomaly is painted with the clean face's landmarks and then measured again like any photo,
 so no score sees the generator's ground-truth landmark moves.
 """
@@ -75,19 +74,16 @@ _MAX_REDRAWS = 8
 _BLUR_SIGMA_IOD = 0.01
 _ROTATION_DEG = 5.0
 _BRIGHTNESS = {"brighter": 1.2, "darker": 0.8}
-_FORMAT_VERSION = 1  # bump when the way items are made changes
+_FORMAT_VERSION = 2  # bump when the way items are made changes
 
 
 @dataclass(frozen=True)
 class BenchImage:
-    """One loaded item: ``image`` H×W×3 uint8 RGB aligned face; ``landmarks`` (478, 3) the
-    mirror-consistent landmarks; ``landmarks_direct`` / ``landmarks_mirror`` the two FaceMesh
-    measurements they average (see the module docstring)."""
+    """One loaded item: ``image`` H×W×3 uint8 RGB aligned face; ``landmarks`` (478, 3) its
+    landmarks in crop pixels (see the module docstring)."""
 
     image: np.ndarray
     landmarks: np.ndarray
-    landmarks_direct: np.ndarray
-    landmarks_mirror: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -113,8 +109,7 @@ class BenchItem:
 
     def load(self) -> BenchImage:
         with np.load(self.path, allow_pickle=False) as archive:
-            direct, mirrored = archive["landmarks_direct"], archive["landmarks_mirror"]
-            return BenchImage(archive["image"], (direct + mirrored) / 2.0, direct, mirrored)
+            return BenchImage(archive["image"], archive["landmarks"])
 
 
 @dataclass
@@ -168,9 +163,8 @@ def _code_fingerprint() -> str:
     root = PROJECT_ROOT / "src" / "facial_anomaly"
     files = sorted((root / "synthesis").glob("*.py")) + [
         root / "supervised" / "anomalies.py",
-        root / "faces" / "preprocess.py",
-        root / "faces" / "landmarks.py",
-        root / "faces" / "background.py",
+        *(root / "faces" / name for name in ("preprocess.py", "landmarks.py", "background.py", "alignment.py")),
+        *(root / "faces" / name for name in ("detection.py", "mesh.py")),
     ]
     digest = hashlib.sha1()
     for path in files:
@@ -193,41 +187,29 @@ def anomaly_parameters() -> tuple[dict, dict]:
     return synth, local
 
 
-def measure_landmarks(
-    image: np.ndarray, config: dict, fallback: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(FaceMesh(face), mirror(FaceMesh(mirror(face))))`` on an aligned crop, both (478, 3)
-    in its pixels; the second relabelled so row i is landmark i. When FaceMesh finds no
-    face in the crop (a few oblique photos) ``fallback`` (the preprocessing's landmarks
-    carried into the crop) stands in for the direct measurement, and the direct one for a
-    failed mirrored measurement.
+def measure_landmarks(image: np.ndarray, config: dict, fallback: np.ndarray | None = None) -> np.ndarray:
+    """(478, 3) landmarks of an aligned crop in its pixels, measured by FaceMesh with the
+    preprocess configuration's ``landmarks`` block; ``fallback`` (the preprocessing's
+    landmarks carried into the crop) when FaceMesh finds no face in the crop.
 
     Raises:
         facial_anomaly.faces.landmarks.LandmarksNotFound: no measurement and no fallback.
     """
     from facial_anomaly.faces import detect_landmarks
     from facial_anomaly.faces.landmarks import LandmarksNotFound
-    from facial_anomaly.faces.mesh import mirror_pairs
 
     try:
-        direct = detect_landmarks(image, None, config["landmarks"])
+        return detect_landmarks(image, None, config["landmarks"])
     except LandmarksNotFound:
         if fallback is None:
             raise
-        direct = np.asarray(fallback, dtype=np.float64)
-    try:
-        flipped = detect_landmarks(np.ascontiguousarray(image[:, ::-1]), None, config["landmarks"])
-    except LandmarksNotFound:
-        return direct, direct.copy()
-    mirrored = flipped[mirror_pairs()].copy()
-    mirrored[:, 0] = image.shape[1] - mirrored[:, 0]
-    return direct, mirrored
+        return np.asarray(fallback, dtype=np.float64)
 
 
-def _save(path: Path, image: np.ndarray, direct: np.ndarray, mirrored: np.ndarray) -> None:
+def _save(path: Path, image: np.ndarray, landmarks: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npz")
-    np.savez_compressed(temporary, image=image, landmarks_direct=direct, landmarks_mirror=mirrored)
+    np.savez_compressed(temporary, image=image, landmarks=landmarks)
     temporary.replace(path)
 
 
@@ -351,12 +333,12 @@ def _make(job: _Job) -> bool:
             if done is None:
                 raise LandmarksNotFound("preprocessing rejected the photo")
             image, _, fallback = done
-        direct, mirrored = measure_landmarks(image, config, fallback)
+        landmarks = measure_landmarks(image, config, fallback)
     except LandmarksNotFound:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("rejected\n")
         return False
-    _save(path, image, direct, mirrored)
+    _save(path, image, landmarks)
     return True
 
 

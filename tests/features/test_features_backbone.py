@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from skimage import data, transform
 
 from facial_anomaly.faces.landmarks import eye_centers
+from facial_anomaly.faces.mesh import mirrored_landmarks
 from facial_anomaly.features import (
     BackboneConfig,
     LowerFaceCrop,
@@ -17,7 +18,11 @@ from facial_anomaly.features import (
     weights_file,
 )
 from facial_anomaly.features import backbone as backbone_module
-from facial_anomaly.supervised.nuisance import mirror
+
+
+def mirror(image, landmarks):
+    """The mirror image of a face and its landmarks (x ↦ W − 1 − x, relabelled)."""
+    return np.ascontiguousarray(image[:, ::-1]), mirrored_landmarks(landmarks, image.shape[1])
 
 
 def _imagenet_input(image: np.ndarray) -> torch.Tensor:
@@ -96,10 +101,10 @@ def test_lower_face_crop_follows_the_eyes_and_the_chin(astronaut_aligned):
         float((left[0] + right[0]) / 2),
     )
     assert iod == pytest.approx(140.0, abs=0.5)  # the default preset
-    # Input corners (0, 0) and (224, 224) map back to the box corners in the face.
+    # The input's outer edges (pixel centres at integers: −½ and 223.5) map back to the box.
     inverse = np.linalg.inv(np.vstack([crop.matrix, [0, 0, 1]]))
-    top_left = inverse @ [0, 0, 1]
-    bottom_right = inverse @ [224, 224, 1]
+    top_left = inverse @ [-0.5, -0.5, 1]
+    bottom_right = inverse @ [223.5, 223.5, 1]
     np.testing.assert_allclose(top_left[:2], [mid_x - iod, eye_y + 0.25 * iod], atol=1e-6)
     np.testing.assert_allclose(bottom_right[:2], [mid_x + iod, landmarks[152, 1] + 0.05 * iod], atol=1e-6)
     # A map of ones carried back covers exactly that box.

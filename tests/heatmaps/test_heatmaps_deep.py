@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from facial_anomaly.faces.mesh import mirrored_landmarks
 from facial_anomaly.heatmaps import (
     DeepFeaturesUnavailable,
     DeepHeatmapConfig,
@@ -17,10 +18,14 @@ from facial_anomaly.heatmaps import (
 )
 from facial_anomaly.heatmaps.deep import clear_feature_cache
 from facial_anomaly.scoring import anomaly_score, score_variants
-from facial_anomaly.supervised.nuisance import mirror
 
 SMALL = {"backbone": {"input_size": 128, "device": "cpu"}}
 REGIONS = {"mouth_nose": {"margin_iod": 0.15}, "face_without_eyes": {"eye_margin_iod": 0.15}, "full_face": {}}
+
+
+def mirror(image, landmarks):
+    """The mirror image of a face and its landmarks (x ↦ W − 1 − x, relabelled)."""
+    return np.ascontiguousarray(image[:, ::-1]), mirrored_landmarks(landmarks, image.shape[1])
 
 
 def _mouth_defect(face, landmarks, radius=10):

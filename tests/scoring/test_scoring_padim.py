@@ -4,11 +4,11 @@ import pytest
 from pydantic import ValidationError
 from sklearn.covariance import ledoit_wolf as sklearn_ledoit_wolf
 
+from facial_anomaly.faces.mesh import mirrored_landmarks
 from facial_anomaly.features import feature_extractor
 from facial_anomaly.provenance import ModelMismatch
 from facial_anomaly.scoring import PadimConfig, PadimScorer, grid_features, ledoit_wolf
 from facial_anomaly.scoring.model_files import load_model_file, save_model_file
-from facial_anomaly.supervised.nuisance import mirror
 
 SMALL = {
     "backbone": {"taps": [2, 4], "input_size": 96, "device": "cpu"},
@@ -17,6 +17,11 @@ SMALL = {
     "region": "full_face",
     "region_params": {},
 }
+
+
+def mirror(image, landmarks):
+    """The mirror image of a face and its landmarks (x ↦ W − 1 − x, relabelled)."""
+    return np.ascontiguousarray(image[:, ::-1]), mirrored_landmarks(landmarks, image.shape[1])
 
 
 def test_ledoit_wolf_equals_scikit_learn():

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import validated
 from .alignment import (
     AlignmentSpec,
     alignment_from_landmarks,
@@ -28,9 +29,9 @@ from .alignment import (
     transform_points,
 )
 from .background import foreground_mask, warp_with_mirrored_background
-from .detection import detect_faces
+from .detection import detect_faces, detect_faces_mirror_consistent
 from .io import ImageRejected, decode_image
-from .landmarks import NUM_LANDMARKS, LandmarksNotFound, detect_landmarks, eye_centers
+from .landmarks import NUM_LANDMARKS, LandmarkConfig, LandmarksNotFound, detect_landmarks, eye_centers
 
 # Keys of the preprocess config that change the output; anything else (``force``) does not.
 _OUTPUT_DEFINING_KEYS = ("decode", "detection", "landmarks", "min_eye_distance_px", "alignment", "background")
@@ -54,6 +55,9 @@ def config_fingerprint(config: dict) -> str:
     Reruns skip an image only when both its bytes and this fingerprint are unchanged.
     """
     defining = {key: config[key] for key in _OUTPUT_DEFINING_KEYS}
+    # Typed blocks with defaults in code: their resolved values define the output, so a
+    # new default changes the fingerprint even when the YAML does not name it.
+    defining["landmarks"] = validated(LandmarkConfig, config["landmarks"], name="preprocess.landmarks").model_dump()
     return hashlib.sha1(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -107,7 +111,10 @@ def locate_face(data: bytes, config: dict) -> tuple[FaceGeometry, np.ndarray | N
         rgb = decoded.rgb
         geometry.height, geometry.width = rgb.shape[:2]
         geometry.source_mode = decoded.source_mode
-        detections = detect_faces(rgb, config["detection"])
+        landmark_config = validated(LandmarkConfig, config["landmarks"], name="preprocess.landmarks")
+        # Mirror-consistent landmarks need a mirror-consistent face box to crop around.
+        detect = detect_faces_mirror_consistent if landmark_config.mirror_consistent else detect_faces
+        detections = detect(rgb, config["detection"])
         geometry.face_count = detections.count
         box = detections.largest
         if box is None:
@@ -115,7 +122,7 @@ def locate_face(data: bytes, config: dict) -> tuple[FaceGeometry, np.ndarray | N
         geometry.detector = box.detector
         geometry.detection_confidence = box.confidence
         try:
-            landmarks = detect_landmarks(rgb, box, config["landmarks"])
+            landmarks = detect_landmarks(rgb, box, landmark_config)
         except LandmarksNotFound as error:
             raise ImageRejected("no_landmarks", str(error)) from error
         left, right = eye_centers(landmarks)

@@ -13,11 +13,11 @@ Two crops, both defined by the face's own landmarks (never by the preset's pixel
   follows each face's eye-to-chin length and every input location means the same place
   on every face (what a per-location normal model needs).
 
-Coordinates are *continuous*: pixel ``i`` covers ``[i, i + 1)`` and a horizontal mirror of
-an image of width ``W`` maps x to ``W − x`` (the convention of
-:func:`facial_anomaly.supervised.nuisance.mirror`). Under that convention the crop is
-mirror-equivariant: the crop of a mirrored face (with relabelled landmarks) is the mirror
-image of the face's crop, exactly, interpolation included.
+Coordinates follow OpenCV and the landmarks: pixel centres at integer coordinates, so the
+mirror image of an image of width ``W`` maps x to ``W − 1 − x``
+(:func:`facial_anomaly.faces.mesh.mirrored_landmarks`). The crop is mirror-equivariant:
+the crop of a mirrored face (with its mirrored landmarks) is the mirror image of the
+face's crop, exactly, interpolation included.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def crop_matrix(
     input_size: int,
     lower_face: LowerFaceCrop,
 ) -> np.ndarray:
-    """The 2×3 affine matrix from face coordinates to network-input coordinates (continuous).
+    """The 2×3 affine matrix from face pixels to network-input pixels (centres at integers).
 
     Args:
         landmarks: (478, 2|3) landmarks in pixels of the aligned face.
@@ -74,14 +74,17 @@ def crop_matrix(
         lower_face: the lower-face box.
 
     Returns:
-        (2, 3) float64: ``[col, row] = M @ [x, y, 1]``.
+        (2, 3) float64: ``[col, row] = M @ [x, y, 1]``; the box's edges map to the input's
+        edges (−½ and ``input_size`` − ½).
 
     Raises:
         ValueError: unknown crop, bad landmarks, or a box of no height (chin above its top).
     """
     height, width = int(face_shape[0]), int(face_shape[1])
     if crop == "full_face":
-        return np.array([[input_size / width, 0.0, 0.0], [0.0, input_size / height, 0.0]])
+        # Edge to edge: col + ½ = (x + ½)·S/W.
+        scale_x, scale_y = input_size / width, input_size / height
+        return np.array([[scale_x, 0.0, 0.5 * scale_x - 0.5], [0.0, scale_y, 0.5 * scale_y - 0.5]])
     if crop != "lower_face":
         raise ValueError(f"unknown crop {crop!r}; valid: {list(CROPS)}")
     points = validate_landmarks(landmarks)[:, :2]
@@ -92,19 +95,13 @@ def crop_matrix(
     if bottom - top < 0.1:
         raise ValueError(f"the lower-face box has no height: chin {chin:.2f} IOD below the eyes, top at {top:.2f} IOD")
     half = lower_face.half_width_iod
-    # (u, v) = eye-frame coordinates in IOD; col = (u + half) / (2 half) · S, row = (v − top) / (bottom − top) · S.
+    # (u, v) = eye-frame coordinates in IOD; the box's edges go to the input's edges:
+    # col + ½ = (u + half) / (2 half) · S, row + ½ = (v − top) / (bottom − top) · S.
     scale_u = input_size / (2.0 * half * iod)
     scale_v = input_size / ((bottom - top) * iod)
     linear = np.vstack([scale_u * x_axis, scale_v * y_axis])
-    offset = np.array([input_size / 2.0, -top * iod * scale_v]) - linear @ origin
+    offset = np.array([input_size / 2.0 - 0.5, -top * iod * scale_v - 0.5]) - linear @ origin
     return np.hstack([linear, offset[:, None]])
-
-
-def _pixel_centred(matrix: np.ndarray) -> np.ndarray:
-    """The same map in OpenCV's convention (pixel ``i`` centred at ``i``): T(−½) ∘ M ∘ T(+½)."""
-    out = np.asarray(matrix, dtype=np.float64).copy()
-    out[:, 2] += out[:, :2] @ np.array([0.5, 0.5]) - 0.5
-    return out
 
 
 def _antialias(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
@@ -121,8 +118,8 @@ def _antialias(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class FaceCrop:
     """Where one face's network input comes from: ``matrix`` (2, 3) float64 maps face
-    coordinates to input coordinates (continuous, see the module docstring) of an
-    ``input_size`` × ``input_size`` input."""
+    pixels to the pixels of an ``input_size`` × ``input_size`` input (see the module
+    docstring)."""
 
     matrix: np.ndarray
     input_size: int
@@ -139,18 +136,13 @@ class FaceCrop:
             raise ValueError(f"face must be an H×W×3 uint8 RGB image, got shape {face.shape} dtype {face.dtype}")
         size = self.input_size
         matrix = self.matrix
-        if (
-            np.allclose(matrix[:, 2], 0.0)
-            and abs(matrix[0, 1]) < 1e-12
-            and abs(matrix[1, 0]) < 1e-12
-            and np.isclose(matrix[0, 0] * face.shape[1], size)
-            and np.isclose(matrix[1, 1] * face.shape[0], size)
-        ):
+        full_face = crop_matrix(None, face.shape, crop="full_face", input_size=size, lower_face=LowerFaceCrop())
+        if np.allclose(matrix, full_face, rtol=0, atol=1e-12):
             # The full-face crop is a plain resize: area averaging is the best anti-aliasing.
             return cv2.resize(face, (size, size), interpolation=cv2.INTER_AREA)
         return cv2.warpAffine(
             _antialias(face, matrix),
-            _pixel_centred(matrix),
+            matrix,
             (size, size),
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT_101,
@@ -162,7 +154,7 @@ class FaceCrop:
         Args:
             values: (h, w) float map covering the input square at any resolution (a
                 feature map of stride s has h = input_size / s); cell ``i`` is centred at
-                ``(i + ½)·input_size / h``.
+                input pixel ``(i + ½)·input_size / h − ½``.
             face_shape: the face's shape (H, W, ...).
 
         Returns:
@@ -173,12 +165,15 @@ class FaceCrop:
         if values.ndim != 2:
             raise ValueError(f"expected an (h, w) map, got shape {values.shape}")
         map_height, map_width = values.shape
-        to_map = np.diag([map_width / self.input_size, map_height / self.input_size]) @ self.matrix
+        # Input pixel → map cell: j + ½ = (col + ½)·h/S, composed with face → input.
+        scale = np.diag([map_width / self.input_size, map_height / self.input_size])
+        to_map = scale @ self.matrix
+        to_map[:, 2] += scale @ np.array([0.5, 0.5]) - 0.5
         size = (int(face_shape[1]), int(face_shape[0]))
         # WARP_INVERSE_MAP: the matrix maps destination (face) pixels to source (map) cells.
         heat = cv2.warpAffine(
             values,
-            _pixel_centred(to_map),
+            to_map,
             size,
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
@@ -189,10 +184,11 @@ class FaceCrop:
 
     def inside(self, face_shape: tuple[int, ...]) -> np.ndarray:
         """H×W bool: face pixels whose centre maps inside the input square."""
-        rows, cols = np.mgrid[0 : int(face_shape[0]), 0 : int(face_shape[1])].astype(np.float64) + 0.5
+        rows, cols = np.mgrid[0 : int(face_shape[0]), 0 : int(face_shape[1])].astype(np.float64)
         col = self.matrix[0, 0] * cols + self.matrix[0, 1] * rows + self.matrix[0, 2]
         row = self.matrix[1, 0] * cols + self.matrix[1, 1] * rows + self.matrix[1, 2]
-        return (col >= 0) & (col < self.input_size) & (row >= 0) & (row < self.input_size)
+        inside = (col >= -0.5) & (col <= self.input_size - 0.5) & (row >= -0.5) & (row <= self.input_size - 0.5)
+        return inside
 
 
 def face_crop(

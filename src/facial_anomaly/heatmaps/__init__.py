@@ -1,7 +1,9 @@
 """Difference heatmaps between a face and its normalized version (Hayajneh et al. 2022 §1.3):
-colour spaces, PSE / SSIM / LPIPS / deep-feature maps, erosion, face regions and overlays. No Kedro."""
+colour spaces, local contrast normalisation, PSE / SSIM / LPIPS / deep-feature maps, erosion,
+face regions and overlays. No Kedro."""
 
 from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space, ycbcr_to_rgb
+from .contrast import LocalContrastConfig, local_contrast_normalize
 from .deep import DeepHeatmapConfig, deep_distance_map
 from .maps import (
     CHANNEL_REDUCTIONS,
@@ -34,6 +36,7 @@ __all__ = [
     "HEATMAP_KINDS",
     "HeatmapKindUnavailable",
     "LANDMARK_KINDS",
+    "LocalContrastConfig",
     "LpipsUnavailable",
     "REGIONS",
     "as_unit_rgb",
@@ -49,6 +52,7 @@ __all__ = [
     "full_face_mask",
     "heatmap",
     "load_lpips",
+    "local_contrast_normalize",
     "lpips_backbone_file",
     "lpips_map",
     "mouth_nose_mask",

@@ -3,14 +3,17 @@ score, and a grid of scoring variants (Hayajneh et al. 2022 §1.4 and Table 1).
 
 Variant names
 -------------
-A variant is (heatmap kind, colour space, eroded or not, region, summary), named::
+A variant is (heatmap kind, colour space, eroded or not, region, local contrast
+normalisation or not, summary), named::
 
     <kind>_<processing>__<region>[__<summary>]
 
-``processing`` joins the colour space (omitted when ``rgb``) and ``eroded`` (when
-eroded) with ``_``, or is ``base`` for plain RGB — the column names of the paper's
-Table 1: ``pse_base__mouth_nose``, ``pse_ycbcr__mouth_nose``, ``pse_eroded__mouth_nose``,
-``pse_ycbcr_eroded__mouth_nose`` (the paper's default), ``ssim_ycbcr__face_without_eyes``...
+``processing`` joins the colour space (omitted when ``rgb``), ``lcn`` (when the images
+are locally contrast-normalised first, :mod:`facial_anomaly.heatmaps.contrast`; pixel
+kinds only) and ``eroded`` (when eroded) with ``_``, or is ``base`` for plain RGB — the
+column names of the paper's Table 1: ``pse_base__mouth_nose``, ``pse_ycbcr__mouth_nose``,
+``pse_eroded__mouth_nose``, ``pse_ycbcr_eroded__mouth_nose`` (the paper's default),
+``ssim_ycbcr__face_without_eyes``..., and ``pse_ycbcr_lcn_eroded__mouth_nose``.
 ``<kind>_<processing>`` alone names the heatmap (:attr:`Variant.map_name`).
 
 The summary (:data:`SUMMARIES`) says how the region's heat becomes one number: ``mean``
@@ -28,6 +31,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from facial_anomaly.config import validated
+from facial_anomaly.faces.landmarks import eye_centers
 from facial_anomaly.heatmaps import (
     COLOR_SPACES,
     HEATMAP_KINDS,
@@ -40,6 +45,7 @@ from facial_anomaly.heatmaps import (
     region_mask,
     to_color_space,
 )
+from facial_anomaly.heatmaps.contrast import LocalContrastConfig, lcn_sigma_px, local_contrast_normalize
 
 STATISTICS = ("normality_index", "anomaly_score")
 SUMMARIES = ("mean", "topk", "zmean", "ztopk")
@@ -48,6 +54,8 @@ DEFAULT_TOP_K_FRACTION = 0.05
 _GRID_KEYS = ("kinds", "color_spaces", "erosion", "regions")
 _OPTIONAL_GRID_KEYS = {"summaries": ["mean"]}
 _PLAIN_COLOR_SPACE = "rgb"
+# Kinds that compare pixels, to which local contrast normalisation applies.
+LCN_KINDS = ("pse", "ssim")
 
 
 # --------------------------------------------------------------------------- statistics
@@ -164,19 +172,21 @@ def region_summary(values: np.ndarray, mask: np.ndarray, *, summary: str, top_k_
 
 
 class Variant(NamedTuple):
-    """One scoring variant: which map, in which colour space, eroded or not, where, and
-    how the region is summarised."""
+    """One scoring variant: which map, in which colour space, eroded or not, where, whether
+    the images are locally contrast-normalised first, and how the region is summarised."""
 
     kind: str
     color_space: str
     eroded: bool
     region: str
+    lcn: bool = False
     summary: str = "mean"
 
     @property
     def map_name(self) -> str:
         """``<kind>_<processing>``: the heatmap this variant summarises."""
         parts = [] if self.color_space == _PLAIN_COLOR_SPACE else [self.color_space]
+        parts += ["lcn"] if self.lcn else []
         parts += ["eroded"] if self.eroded else []
         return f"{self.kind}_{'_'.join(parts) or 'base'}"
 
@@ -208,8 +218,10 @@ def parse_variant_name(name: str) -> Variant:
     parts = processing.split("_")
     eroded = parts[-1] == "eroded"
     spaces = parts[:-1] if eroded else parts
+    lcn = bool(spaces) and spaces[-1] == "lcn"
+    spaces = spaces[:-1] if lcn else spaces
     color_space = _PLAIN_COLOR_SPACE if spaces in (["base"], []) else "_".join(spaces)
-    variant = Variant(kind, color_space, eroded, region, summary)
+    variant = Variant(kind, color_space, eroded, region, lcn, summary)
     _check_variant(variant)
     if variant.name != name:
         raise ValueError(f"variant name {name!r} is not canonical; did you mean {variant.name!r}?")
@@ -221,16 +233,24 @@ def _check_variant(variant: Variant) -> None:
     _check_member("colour space", variant.color_space, COLOR_SPACES)
     _check_member("erosion flag", variant.eroded, (False, True))
     _check_member("region", variant.region, REGIONS)
+    _check_member("lcn flag", variant.lcn, (False, True))
+    if variant.lcn and variant.kind not in LCN_KINDS:
+        raise ValueError(
+            f"local contrast normalisation (lcn) applies to the pixel kinds {list(LCN_KINDS)}, not {variant.kind!r}"
+        )
     _check_member("summary", variant.summary, SUMMARIES)
 
 
 def variant_grid(grid: Mapping) -> list[Variant]:
-    """Every variant of a grid spec, in kind → colour space → erosion → region → summary order.
+    """Every variant of a grid spec, in kind → lcn → colour space → erosion → region →
+    summary order.
 
     Args:
         grid: ``{"kinds": [...], "color_spaces": [...], "erosion": [false, true],
             "regions": [...]}`` (the ``grid`` block of ``parameters_scores.yml``), and
-            optionally ``"summaries": [...]`` (:data:`SUMMARIES`; default ``["mean"]``).
+            optionally ``"lcn": [false, true]`` (default ``[false]``): with and without
+            local contrast normalisation, which is combined with the pixel kinds only;
+            ``"summaries": [...]`` (:data:`SUMMARIES`; default ``["mean"]``).
 
     Raises:
         ValueError: a missing key or an unknown value, naming it.
@@ -238,13 +258,17 @@ def variant_grid(grid: Mapping) -> list[Variant]:
     missing = [key for key in _GRID_KEYS if key not in grid]
     if missing:
         raise ValueError(f"grid spec lacks {missing}; it needs {list(_GRID_KEYS)}")
-    not_bool = [value for value in grid["erosion"] if not isinstance(value, bool)]
-    if not_bool:
-        raise ValueError(f"grid erosion values must be true/false, got {not_bool}")
+    lcn_values = list(grid.get("lcn", [False]))
+    for key, values in (("erosion", grid["erosion"]), ("lcn", lcn_values)):
+        not_bool = [value for value in values if not isinstance(value, bool)]
+        if not_bool:
+            raise ValueError(f"grid {key} values must be true/false, got {not_bool}")
     summaries = grid.get("summaries", _OPTIONAL_GRID_KEYS["summaries"])
     variants = [
-        Variant(kind, color_space, eroded, region, summary)
+        Variant(kind, color_space, eroded, region, lcn, summary)
         for kind in grid["kinds"]
+        for lcn in lcn_values
+        if not lcn or kind in LCN_KINDS
         for color_space in grid["color_spaces"]
         for eroded in grid["erosion"]
         for region in grid["regions"]
@@ -267,6 +291,7 @@ def single_variant_grid(name: str) -> dict:
         "color_spaces": [variant.color_space],
         "erosion": [variant.eroded],
         "regions": [variant.region],
+        "lcn": [variant.lcn],
     }
     if variant.summary != "mean":
         grid["summaries"] = [variant.summary]
@@ -277,13 +302,17 @@ class _Maps:
     """The maps of one (original, normalized) pair on a window of the frame, each colour
     conversion, per-channel map, erosion and reduction computed once."""
 
-    def __init__(self, original, normalized, landmarks, window, *, erosion_size, erosion_iterations, kind_options):
+    def __init__(
+        self, original, normalized, landmarks, window, *, erosion_size, erosion_iterations, kind_options, local_contrast
+    ):
         self.images = (original, normalized)
         self.landmarks = landmarks
         self.window = window
         self.erosion = (erosion_size, erosion_iterations)
         self.kind_options = kind_options
+        self.local_contrast = local_contrast
         self.converted = functools.cache(self._converted)
+        self.contrast_normalized = functools.cache(self._contrast_normalized)
         self.per_channel = functools.cache(self._per_channel)
         self.processed = functools.cache(self._processed)
 
@@ -291,9 +320,26 @@ class _Maps:
         images = tuple(image[self.window] for image in self.images) if cropped else self.images
         return tuple(to_color_space(image, space) for image in images)
 
-    def _per_channel(self, kind: str, space: str) -> np.ndarray:
+    def _contrast_normalized(self, space: str) -> tuple[np.ndarray, np.ndarray]:
+        # The LCN window is wide (σ ≈ a quarter of the eye distance), so it is applied to
+        # the whole frame and cropped after: the cropped values equal full-frame ones.
+        contrast = validated(LocalContrastConfig, self.local_contrast, name="local_contrast")
+        left, right = eye_centers(np.asarray(self.landmarks, dtype=np.float64))
+        sigma_px = lcn_sigma_px(contrast, float(np.hypot(*(right - left))))
+        return tuple(
+            local_contrast_normalize(image, color_space=space, sigma_px=sigma_px, rms_floor=contrast.rms_floor)[
+                self.window
+            ]
+            for image in self.converted(space, False)
+        )
+
+    def _per_channel(self, kind: str, space: str, lcn: bool) -> np.ndarray:
         # Kinds without a finite context (LPIPS, deep) see the whole image and are cropped after.
         local = context_radius(kind, kind_options=self.kind_options) is not None
+        if lcn:
+            return channel_map_converted(
+                *self.contrast_normalized(space), kind=kind, color_space=space, kind_options=self.kind_options
+            )
         values = channel_map_converted(
             *self.converted(space, local),
             kind=kind,
@@ -303,8 +349,8 @@ class _Maps:
         )
         return values if local else values[self.window]
 
-    def _processed(self, kind: str, space: str, eroded: bool, reduction: str | None) -> np.ndarray:
-        values = self.per_channel(kind, space)
+    def _processed(self, kind: str, space: str, eroded: bool, lcn: bool, reduction: str | None) -> np.ndarray:
+        values = self.per_channel(kind, space, lcn)
         if eroded:
             values = erode(values, size=self.erosion[0], iterations=self.erosion[1])
         return values if reduction is None else reduce_channels(values, reduction=reduction)
@@ -322,6 +368,7 @@ def score_variants(
     channel_reduction: str,
     kind_options: Mapping[str, Mapping],
     region_params: Mapping[str, Mapping],
+    local_contrast: LocalContrastConfig | Mapping | None = None,
     normal_variation=None,
     top_k_fraction: float = DEFAULT_TOP_K_FRACTION,
 ) -> dict[str, float]:
@@ -344,6 +391,8 @@ def score_variants(
         channel_reduction: ``"sum"`` or ``"mean"``, for ``anomaly_score``.
         kind_options: per-kind options (``kind_options`` of ``parameters_heatmaps.yml``).
         region_params: region name → its parameters (``regions`` of ``parameters_scores.yml``).
+        local_contrast: settings of the ``lcn`` variants (:class:`LocalContrastConfig`;
+            None = its defaults). The window σ is in eye distances of ``landmarks``.
         normal_variation: the normalizer's fitted maps
             (:meth:`.normal_variation.NormalVariation.for_normalizer`), needed by the
             ``zmean`` / ``ztopk`` summaries.
@@ -392,23 +441,24 @@ def score_variants(
         erosion_size=erosion_size,
         erosion_iterations=erosion_iterations,
         kind_options=kind_options,
+        local_contrast=local_contrast,
     )
 
     @functools.cache
     def z_map(variant_map: Variant) -> np.ndarray:
-        heat = maps.processed(variant_map.kind, variant_map.color_space, variant_map.eroded, channel_reduction)
+        heat = maps.processed(*_map_key(variant_map), channel_reduction)
         return normal_variation.zscore(variant_map.map_name, heat, window)
 
     scores = {}
     for variant in variants:
         if statistic == "normality_index":
-            per_channel = maps.processed(variant.kind, variant.color_space, variant.eroded, None)
+            per_channel = maps.processed(*_map_key(variant), None)
             scores[variant.name] = normality_index(per_channel, masks[variant.region])
             continue
         if variant.summary in Z_SUMMARIES:
             values = z_map(variant._replace(region="", summary="mean"))
         else:
-            values = maps.processed(variant.kind, variant.color_space, variant.eroded, channel_reduction)
+            values = maps.processed(*_map_key(variant), channel_reduction)
         scores[variant.name] = region_summary(
             values, masks[variant.region], summary=variant.summary, top_k_fraction=top_k_fraction
         )
@@ -425,6 +475,7 @@ def variant_maps(
     erosion_iterations: int,
     channel_reduction: str,
     kind_options: Mapping[str, Mapping],
+    local_contrast: LocalContrastConfig | Mapping | None = None,
 ) -> dict[str, np.ndarray]:
     """The full-frame heatmap of every map of a grid (kinds × colour spaces × erosion),
     channel-reduced: ``{map name: H×W float32 ≥ 0}`` — what the normal-variation maps are
@@ -441,12 +492,17 @@ def variant_maps(
         erosion_size=erosion_size,
         erosion_iterations=erosion_iterations,
         kind_options=kind_options,
+        local_contrast=local_contrast,
     )
     out = {}
     for variant in variant_grid({**grid, "summaries": ["mean"]}):
         if variant.map_name not in out:
-            out[variant.map_name] = maps.processed(variant.kind, variant.color_space, variant.eroded, channel_reduction)
+            out[variant.map_name] = maps.processed(*_map_key(variant), channel_reduction)
     return out
+
+
+def _map_key(variant: Variant) -> tuple[str, str, bool, bool]:
+    return variant.kind, variant.color_space, variant.eroded, variant.lcn
 
 
 def _bounding_window(masks, *, pad: int) -> tuple[slice, slice]:
