@@ -208,7 +208,8 @@ def measure_landmarks(image: np.ndarray, config: dict, fallback: np.ndarray | No
 
 def _save(path: Path, image: np.ndarray, landmarks: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.npz")
+    # A name of its own per process: two builders sharing a cache never write one file.
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     np.savez_compressed(temporary, image=image, landmarks=landmarks)
     temporary.replace(path)
 
