@@ -3,6 +3,7 @@ grid of scoring variants (Hayajneh et al. 2022 Table 1) with mean / top-k summar
 normal-variation maps that z-score heat per location, PaDiM and the shape-model landmark
 residual. No Kedro."""
 
+from .columns import parse_column, score_columns
 from .normal_variation import NormalVariation, NormalVariationConfig, NormalVariationFitter, NormalVariationMaps
 from .padim import PadimConfig, PadimScorer, grid_features, ledoit_wolf
 from .scores import (
@@ -41,8 +42,10 @@ __all__ = [
     "landmark_residuals",
     "ledoit_wolf",
     "normality_index",
+    "parse_column",
     "parse_variant_name",
     "region_summary",
+    "score_columns",
     "score_variants",
     "shape_residual_score",
     "shape_residual_scores",
