@@ -63,15 +63,16 @@ def test_variant_names_with_summaries():
 
 def test_median_mad_and_mean_std_per_cell():
     robust = NormalVariation.fit([("symmetry", m) for m in _constant_maps([0, 1, 2, 3, 4])])
-    centre, spread = robust.for_normalizer("symmetry").stats["pse_base"]
+    centre, spread, covered = robust.for_normalizer("symmetry").stats["pse_base"]
     assert centre.shape == (64, 64)
     np.testing.assert_allclose(centre, 2.0)
     np.testing.assert_allclose(spread, 1.4826, rtol=1e-5)  # MAD of 0..4 is 1
+    assert not covered.any()  # 0 on 2 of the 10 (mirror-augmented) maps: below the 90 % coverage
     plain = NormalVariation.fit(
         [("symmetry", m) for m in _constant_maps([0, 1, 2, 3, 4])],
         NormalVariationConfig(statistic="mean_std", mirror_augment=False),
     )
-    _, spread = plain.for_normalizer("symmetry").stats["pse_base"]
+    _, spread, _ = plain.for_normalizer("symmetry").stats["pse_base"]
     np.testing.assert_allclose(spread, np.std([0, 1, 2, 3, 4], ddof=1), rtol=1e-5)
 
 
@@ -85,7 +86,8 @@ def test_zscore_floor_and_mirror_symmetry():
         maps.append({"pse_base": heat})
     model = NormalVariation.fit([("symmetry", m) for m in maps], NormalVariationConfig(grid_size=8))
     maps_ = model.for_normalizer("symmetry")
-    centre, spread = maps_.stats["pse_base"]
+    centre, spread, covered = maps_.stats["pse_base"]
+    assert covered.all()
     np.testing.assert_allclose(centre, centre[:, ::-1])  # mirror-augmented
     positive = spread[:, 1:-1]
     assert spread[:, 0].min() == pytest.approx(0.1 * np.median(positive), rel=1e-5)
@@ -196,3 +198,21 @@ def test_zscored_grid_equals_the_full_frame_computation_and_discounts_normal_dif
     assert raw_gain < 1.3  # the shared mark already holds most of the top 5 %
     assert z_gain > 5.0  # the new mark is many normal spreads above normal
     assert abs(control[f"{name}__zmean"]) < 2.0  # a normal face is near 0 on average
+
+
+def test_cells_without_a_normal_reference_get_z_zero():
+    rng = np.random.default_rng(2)
+    maps = []
+    for index in range(10):
+        heat = rng.gamma(2.0, 1.0, (32, 32)).astype(np.float32)
+        if index % 2:
+            heat[24:, :] = 0.0  # outside a crop on half of the normal faces
+        maps.append({"deep_base": heat})
+    model = NormalVariation.fit([("mirror", m) for m in maps], NormalVariationConfig(grid_size=4))
+    nv = model.for_normalizer("mirror")
+    _, _, covered = nv.stats["deep_base"]
+    assert covered[:3].all() and not covered[3].any()
+    face = np.full((32, 32), 50.0, np.float32)  # far hotter than normal everywhere
+    z = nv.zscore("deep_base", face)
+    assert z[:20].min() > 10
+    assert np.abs(z[28:]).max() == 0.0

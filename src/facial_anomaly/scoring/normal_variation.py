@@ -13,7 +13,9 @@ face's heat is averaged over the same cells and z-scored per cell,
     floor = spread_floor × median spread over the cells that ever see heat,
 
 then resized (bilinear) to the frame before regions are summarised (mean or top-k mean,
-:mod:`.scores`). With ``mirror_augment`` every normal face's map also enters mirrored, so the
+:mod:`.scores`). Cells that show no heat at all on more than ``1 − min_coverage`` of the
+normal faces (outside a deep map's crop on faces with a shorter chin, flat background) have
+no normal reference: their z is 0. With ``mirror_augment`` every normal face's map also enters mirrored, so the
 model is mirror-symmetric and a face and its mirror image get mirrored z maps.
 
 A "per-location z-score over normal data" is the usual normative-map construction (e.g.
@@ -52,13 +54,22 @@ class NormalVariationConfig(Config):
         0.1, ge=0.0, le=10.0, description="spread floor, × the median spread of the cells that see heat"
     )
     mirror_augment: bool = Field(True, description="fit on every normal map and its mirror image")
+    min_coverage: float = Field(
+        0.9, ge=0.0, le=1.0, description="share of normal faces with heat > 0 in a cell needed to z-score it"
+    )
 
 
 class NormalVariationMaps:
     """The fitted maps of one normalizer: map name (``<kind>_<processing>``, e.g.
-    ``pse_ycbcr_eroded``) → ``(centre, spread)``, each (grid, grid) float32 (spread floored)."""
+    ``pse_ycbcr_eroded``) → ``(centre, spread, covered)``: (grid, grid) float32 centre and
+    spread (floored), and bool cells with a normal reference (elsewhere z = 0)."""
 
-    def __init__(self, stats: Mapping[str, tuple[np.ndarray, np.ndarray]], frame_shape: tuple[int, int], grid: int):
+    def __init__(
+        self,
+        stats: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+        frame_shape: tuple[int, int],
+        grid: int,
+    ):
         self.stats = dict(stats)
         self.frame_shape = (int(frame_shape[0]), int(frame_shape[1]))
         self.grid = int(grid)
@@ -124,12 +135,12 @@ class NormalVariationMaps:
         if heat.shape[:2] != (rows.stop - rows.start, cols.stop - cols.start):
             raise ValueError(f"heat {heat.shape} does not fill the window {window}")
         cells = cell_means(heat, self.cell)
-        centre, spread = self.stats[name]
+        centre, spread, covered = self.stats[name]
         block = (
             slice(rows.start // row_cell, rows.stop // row_cell),
             slice(cols.start // col_cell, cols.stop // col_cell),
         )
-        z = (cells - centre[block]) / spread[block]
+        z = np.where(covered[block], (cells - centre[block]) / spread[block], 0.0)
         return cv2.resize(z.astype(np.float32), (heat.shape[1], heat.shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
@@ -194,9 +205,10 @@ class NormalVariation:
         ``spread/...``) with the configuration and provenance."""
         arrays = {}
         for normalizer, maps in self.maps.items():
-            for name, (centre, spread) in maps.stats.items():
+            for name, (centre, spread, covered) in maps.stats.items():
                 arrays[f"centre/{normalizer}/{name}"] = centre
                 arrays[f"spread/{normalizer}/{name}"] = spread
+                arrays[f"covered/{normalizer}/{name}"] = covered
         frames = {normalizer: list(maps.frame_shape) for normalizer, maps in self.maps.items()}
         record = {"config": self.config.model_dump(mode="json"), "frames": frames, "provenance": self.provenance}
         return save_model_file(path, arrays, record)
@@ -220,14 +232,16 @@ class NormalVariation:
                 part, owner, name = key.split("/", 2)
                 if part == "centre" and owner == normalizer:
                     spread = arrays.get(f"spread/{owner}/{name}")
+                    covered = arrays.get(f"covered/{owner}/{name}")
                     centre = arrays[key]
-                    if spread is None or centre.shape != (config.grid_size,) * 2 or spread.shape != centre.shape:
+                    shape = (config.grid_size,) * 2
+                    if spread is None or covered is None or {centre.shape, spread.shape, covered.shape} != {shape}:
                         raise ModelMismatch(
                             f"{path}: map {owner}/{name} is incomplete or not {config.grid_size}² cells"
                         )
                     if not (np.isfinite(centre).all() and np.isfinite(spread).all() and (spread > 0).all()):
                         raise ModelMismatch(f"{path}: map {owner}/{name} has non-finite values or a spread ≤ 0")
-                    stats[name] = (centre.astype(np.float32), spread.astype(np.float32))
+                    stats[name] = (centre.astype(np.float32), spread.astype(np.float32), covered.astype(bool))
             maps[normalizer] = NormalVariationMaps(stats, tuple(frame), config.grid_size)
         return cls(maps, config, record["provenance"])
 
@@ -271,15 +285,16 @@ class NormalVariationFitter:
                 stack = np.stack(cells).astype(np.float64)
                 if len(stack) < 2:
                     raise ValueError(f"map {normalizer}/{name}: need at least 2 normal faces, got {len(stack)}")
+                covered = (stack > 0).mean(axis=0) >= self.config.min_coverage
                 if self.config.statistic == "median_mad":
                     centre = np.median(stack, axis=0)
                     spread = _MAD_TO_SIGMA * np.median(np.abs(stack - centre), axis=0)
                 else:
                     centre, spread = stack.mean(axis=0), stack.std(axis=0, ddof=1)
-                seen = spread[spread > 0]
+                seen = spread[covered & (spread > 0)]
                 floor = self.config.spread_floor * float(np.median(seen)) if seen.size else 1.0
                 spread = np.maximum(spread, max(floor, 1e-12))
-                stats[name] = (centre.astype(np.float32), spread.astype(np.float32))
+                stats[name] = (centre.astype(np.float32), spread.astype(np.float32), covered)
             maps[normalizer] = NormalVariationMaps(stats, self._frames[normalizer], self.config.grid_size)
         provenance = model_provenance(
             MODEL_KIND,
