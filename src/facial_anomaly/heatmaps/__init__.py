@@ -26,7 +26,14 @@ from .maps import (
 )
 from .morphology import erode, erosion_reach
 from .overlay import overlay_heatmap, overlay_on_original, warp_to_original
-from .regions import REGIONS, face_without_eyes_mask, full_face_mask, mouth_nose_mask, region_mask
+from .regions import (
+    REGIONS,
+    face_without_eyes_mask,
+    full_face_mask,
+    lower_face_mask,
+    mouth_nose_mask,
+    region_mask,
+)
 
 __all__ = [
     "CHANNEL_REDUCTIONS",
@@ -54,6 +61,7 @@ __all__ = [
     "load_lpips",
     "local_contrast_normalize",
     "lpips_backbone_file",
+    "lower_face_mask",
     "lpips_map",
     "mouth_nose_mask",
     "overlay_heatmap",
