@@ -164,7 +164,7 @@ def _code_fingerprint() -> str:
     files = sorted((root / "synthesis").glob("*.py")) + [
         root / "supervised" / "anomalies.py",
         *(root / "faces" / name for name in ("preprocess.py", "landmarks.py", "background.py", "alignment.py")),
-        *(root / "faces" / name for name in ("detection.py", "mesh.py")),
+        *(root / "faces" / name for name in ("detection.py", "mesh.py", "io.py", "pose.py")),
     ]
     digest = hashlib.sha1()
     for path in files:

@@ -107,3 +107,21 @@ def test_image_ids_are_stable_safe_and_unique():
 )
 def test_supported_extensions_any_case(name, ok):
     assert is_supported(name) is ok
+
+
+def test_harmless_encodings_decode_to_the_same_pixels(gradient):
+    """16-bit RGB and palette PNGs of an image decode to its 8-bit colours exactly; a
+    greyscale PNG to PIL's luma in every channel (what ``luma_rgb`` computes)."""
+    import cv2
+
+    from facial_anomaly.faces.io import luma_rgb
+
+    ok, sixteen = cv2.imencode(".png", cv2.cvtColor(gradient.astype(np.uint16) * 257, cv2.COLOR_RGB2BGR))
+    assert ok
+    np.testing.assert_array_equal(decode_image(sixteen.tobytes(), **LIMITS).rgb, gradient)
+    palette = Image.fromarray(gradient).quantize(colors=256, dither=Image.Dither.NONE)
+    np.testing.assert_array_equal(
+        decode_image(encode(palette, "PNG"), **LIMITS).rgb, np.asarray(palette.convert("RGB"))
+    )
+    grey = decode_image(encode(Image.fromarray(gradient).convert("L"), "PNG"), **LIMITS).rgb
+    np.testing.assert_array_equal(grey, luma_rgb(gradient))

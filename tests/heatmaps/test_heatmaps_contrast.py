@@ -96,7 +96,7 @@ def test_lcn_variants_in_the_grid_match_the_full_frame_heatmap(astronaut_aligned
             kind=kind,
             color_space="ycbcr",
             local_contrast=LocalContrastConfig(),
-            eye_distance_px=_eye_distance(landmarks),
+            landmarks=landmarks,
             **SETTINGS,
         )
         assert scores[f"{kind}_ycbcr_lcn_eroded__mouth_nose"] == pytest.approx(
@@ -127,3 +127,18 @@ def test_lcn_names_and_errors():
         )
     with pytest.raises(ValueError, match="eye_distance_px"):
         heatmap(blank, blank, kind="pse", color_space="rgb", local_contrast={}, **SETTINGS)
+
+
+def test_wide_gaussian_on_a_reduced_copy_matches_the_full_blur(astronaut_aligned):
+    import cv2
+
+    from facial_anomaly.heatmaps.contrast import gaussian_smooth
+
+    face = astronaut_aligned["rgb"].astype(np.float32)
+    small = cv2.GaussianBlur(face, (0, 0), sigmaX=3.0, borderType=cv2.BORDER_REFLECT)
+    np.testing.assert_array_equal(gaussian_smooth(face, 3.0), small)  # narrow windows: the plain blur
+    error = np.abs(
+        gaussian_smooth(face, 35.0) - cv2.GaussianBlur(face, (0, 0), sigmaX=35.0, borderType=cv2.BORDER_REFLECT)
+    )
+    # Grey levels; LCN's RMS floor is 4, so these do not matter.
+    assert error.mean() < 0.25 and error.max() < 1.2

@@ -64,4 +64,4 @@ def test_a_photo_and_its_mirror_image_score_the_same(name, aligned_pair, normali
         for v in scores["photo"]
     )
     assert worst < TOLERANCE, {v: (scores["photo"][v], scores["mirrored"][v]) for v in scores["photo"]}
-    assert min(scores["photo"].values()) > 1e-3
+    assert min(scores["photo"].values()) > 1e-4  # every variant does measure something

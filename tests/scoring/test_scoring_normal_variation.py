@@ -180,6 +180,7 @@ def test_zscored_grid_equals_the_full_frame_computation_and_discounts_normal_dif
             erosion_iterations=1,
             channel_reduction="sum",
             kind_options=SETTINGS["kind_options"],
+            landmarks=landmarks,  # the pixel kinds then see the images as the scores do
         )
         z = nv.zscore(f"{kind}_ycbcr_eroded", full)
         for summary in ("zmean", "ztopk"):

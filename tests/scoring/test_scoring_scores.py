@@ -6,6 +6,7 @@ import pytest
 
 from facial_anomaly.heatmaps import channel_map, erode, reduce_channels, region_mask
 from facial_anomaly.heatmaps import maps as maps_module
+from facial_anomaly.heatmaps.compare import PixelComparison
 from facial_anomaly.scoring import (
     Variant,
     anomaly_score,
@@ -169,7 +170,8 @@ def test_grid_scores_equal_full_frame_maps(astronaut_aligned):
     noise = np.random.default_rng(3).integers(-6, 7, face.shape)
     painted = np.clip(painted.astype(int) + noise, 0, 255).astype(np.uint8)
     grid = {**LOCAL_GRID, "kinds": ["pse", "ssim", "lpips"], "regions": ["mouth_nose", "full_face"]}
-    common = dict(grid=grid, region_params=REGION_PARAMS, **HEATMAP_SETTINGS)
+    # Images compared as they are (heatmaps.compare is tested on its own).
+    common = dict(grid=grid, region_params=REGION_PARAMS, comparison=PixelComparison.plain(), **HEATMAP_SETTINGS)
     anomaly = score_variants(face, painted, landmarks, statistic="anomaly_score", **common)
     normality = score_variants(face, painted, landmarks, statistic="normality_index", **common)
     full_frame = {

@@ -97,6 +97,18 @@ def _pil_to_rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
+def luma_rgb(rgb: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 with the image's ITU-R 601 luma in all three channels.
+
+    The same integer arithmetic as PIL's ``convert("L")`` (``(19595 R + 38470 G + 7471 B
+    + 2¹⁵) >> 16``), so a photo and its greyscale copy saved by PIL give identical
+    arrays, and a greyscale image is returned unchanged.
+    """
+    channels = np.asarray(rgb, dtype=np.uint32)
+    gray = (19595 * channels[..., 0] + 38470 * channels[..., 1] + 7471 * channels[..., 2] + 32768) >> 16
+    return np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
+
+
 def decode_image(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage:
     """Decode image bytes into an upright 8-bit RGB array.
 

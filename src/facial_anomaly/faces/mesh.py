@@ -37,8 +37,14 @@ MOUTH_INNER_CORNERS = (78, 308)
 _HOLE_START_CORNERS = (IMAGE_LEFT_EYE_CORNERS[0], IMAGE_RIGHT_EYE_CORNERS[0], MOUTH_INNER_CORNERS[0])
 
 # FaceMesh settings used only to measure the mirror pairs on the bundled astronaut photo:
-# single passes (mirror-consistent landmarks need the pairs themselves).
-_PAIRING_LANDMARK_CONFIG = {"crop_margin": 0.5, "crop_max_side": 768, "min_confidence": 0.5, "mirror_consistent": False}
+# single passes on the colour photo (mirror-consistent landmarks need the pairs themselves).
+_PAIRING_LANDMARK_CONFIG = {
+    "crop_margin": 0.5,
+    "crop_max_side": 768,
+    "min_confidence": 0.5,
+    "mirror_consistent": False,
+    "measure_on_luma": False,
+}
 # A handful of quad diagonals in the tessellation are not mirror-symmetric (6 of 1322
 # edges in mediapipe 0.10.21); more than this fraction of unmatched edges means the
 # measured pairs are wrong.

@@ -453,9 +453,10 @@ def heatmap(
     erosion_iterations: int,
     channel_reduction: str,
     kind_options: Mapping[str, Mapping],
-    landmarks: np.ndarray | None = None,
     local_contrast=None,
     eye_distance_px: float | None = None,
+    landmarks: np.ndarray | None = None,
+    comparison=None,
 ) -> np.ndarray:
     """The heatmap of one variant: per-channel map → erosion (eq. 5) → channel reduction.
 
@@ -466,11 +467,16 @@ def heatmap(
         erosion_size: odd square-kernel side; ``erosion_iterations`` 0 disables erosion.
         channel_reduction: ``"sum"`` or ``"mean"`` (see :func:`reduce_channels`).
         kind_options: per-kind options (see :func:`channel_map_converted`).
-        landmarks: the original's landmarks (needed by ``deep`` with its lower-face crop).
         local_contrast: None, or a :class:`~.contrast.LocalContrastConfig` (or dict) to
             compare the images after local contrast normalisation (``pse`` and ``ssim``).
         eye_distance_px: the face's eye distance in pixels (sets the LCN window); needed
-            with ``local_contrast``.
+            with ``local_contrast`` unless ``landmarks`` are given.
+        landmarks: the face's (478, 2|3) landmarks in pixels of ``original``. With them the
+            pixel kinds see the images as :func:`~facial_anomaly.scoring.score_variants`
+            does — exposure, colour and smoothing of :mod:`.compare` (``comparison``, a
+            :class:`~.compare.PixelComparison` or dict; None = its defaults) — so the map
+            is the one the scores are computed from. Without them the images are compared
+            as they are. ``deep`` places its lower-face crop with them (required for it).
 
     Returns:
         H×W ``float32`` ≥ 0, larger = more different.
@@ -480,6 +486,10 @@ def heatmap(
             kind other than pse/ssim or without ``eye_distance_px``.
         HeatmapKindUnavailable: the kind cannot run here (:class:`LpipsUnavailable`).
     """
+    scale = 1.0
+    if landmarks is not None and kind in ("pse", "ssim"):
+        original, normalized, scales, eye_distance_px = _prepared(original, normalized, landmarks, comparison)
+        scale = scales.get(f"{kind}_{color_space}" + ("_lcn" if local_contrast is not None else ""), 1.0)
     if local_contrast is None:
         per_channel = channel_map(
             original, normalized, kind=kind, color_space=color_space, kind_options=kind_options, landmarks=landmarks
@@ -488,8 +498,29 @@ def heatmap(
         per_channel = _lcn_channel_map(
             original, normalized, kind, color_space, kind_options, local_contrast, eye_distance_px
         )
+    if scale != 1.0:
+        per_channel = per_channel * np.float32(scale)
     per_channel = erode(per_channel, size=erosion_size, iterations=erosion_iterations)
     return reduce_channels(per_channel, reduction=channel_reduction)
+
+
+def _prepared(original, normalized, landmarks, comparison):
+    """Both images as :mod:`.compare` prepares them (RGB in [0, 1] units for
+    ``to_color_space``), the map factors by variant key, and the eye distance."""
+    from ..config import validated
+    from ..faces.landmarks import eye_centers
+    from .compare import PixelComparison, prepare_pair
+    from .regions import full_face_mask
+
+    _check_pair(original, normalized)
+    settings = validated(PixelComparison, comparison, name="comparison")
+    left, right = eye_centers(np.asarray(landmarks, dtype=np.float64))
+    eye_distance_px = float(np.hypot(*(right - left)))
+    pair = prepare_pair(original, normalized, full_face_mask(landmarks, original.shape), eye_distance_px, settings)
+    images = [
+        image if image.dtype == np.uint8 else image / np.float32(255.0) for image in (pair.original, pair.normalized)
+    ]
+    return images[0], images[1], pair.map_scale, eye_distance_px
 
 
 def _lcn_channel_map(original, normalized, kind, color_space, kind_options, local_contrast, eye_distance_px):

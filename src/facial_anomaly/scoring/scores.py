@@ -45,6 +45,13 @@ from facial_anomaly.heatmaps import (
     region_mask,
     to_color_space,
 )
+from facial_anomaly.heatmaps.compare import (
+    PixelComparison,
+    PreparedPair,
+    prepare_pair,
+    prepared_color_space,
+    scale_key,
+)
 from facial_anomaly.heatmaps.contrast import LocalContrastConfig, lcn_sigma_px, local_contrast_normalize
 
 STATISTICS = ("normality_index", "anomaly_score")
@@ -303,7 +310,17 @@ class _Maps:
     conversion, per-channel map, erosion and reduction computed once."""
 
     def __init__(
-        self, original, normalized, landmarks, window, *, erosion_size, erosion_iterations, kind_options, local_contrast
+        self,
+        original,
+        normalized,
+        landmarks,
+        window,
+        *,
+        erosion_size,
+        erosion_iterations,
+        kind_options,
+        local_contrast,
+        comparison,
     ):
         self.images = (original, normalized)
         self.landmarks = landmarks
@@ -311,12 +328,26 @@ class _Maps:
         self.erosion = (erosion_size, erosion_iterations)
         self.kind_options = kind_options
         self.local_contrast = local_contrast
+        self.comparison = comparison
+        left, right = eye_centers(np.asarray(landmarks, dtype=np.float64))
+        self.eye_distance_px = float(np.hypot(*(right - left)))
+        self.prepared = functools.cache(self._prepared)
         self.converted = functools.cache(self._converted)
         self.contrast_normalized = functools.cache(self._contrast_normalized)
         self.per_channel = functools.cache(self._per_channel)
         self.processed = functools.cache(self._processed)
 
-    def _converted(self, space: str, cropped: bool):
+    def _prepared(self) -> PreparedPair:
+        # Exposure, colour and smoothing of the pixel kinds (heatmaps.compare), on the
+        # whole frame: the smoothing reaches past the window.
+        settings = validated(PixelComparison, self.comparison, name="comparison")
+        face = region_mask(self.landmarks, self.images[0].shape, "full_face")
+        return prepare_pair(*self.images, face, self.eye_distance_px, settings)
+
+    def _converted(self, space: str, cropped: bool, pixel: bool):
+        if pixel:
+            images = prepared_color_space(self.prepared(), space)
+            return tuple(image[self.window] for image in images) if cropped else images
         images = tuple(image[self.window] for image in self.images) if cropped else self.images
         return tuple(to_color_space(image, space) for image in images)
 
@@ -324,30 +355,34 @@ class _Maps:
         # The LCN window is wide (σ ≈ a quarter of the eye distance), so it is applied to
         # the whole frame and cropped after: the cropped values equal full-frame ones.
         contrast = validated(LocalContrastConfig, self.local_contrast, name="local_contrast")
-        left, right = eye_centers(np.asarray(self.landmarks, dtype=np.float64))
-        sigma_px = lcn_sigma_px(contrast, float(np.hypot(*(right - left))))
+        sigma_px = lcn_sigma_px(contrast, self.eye_distance_px)
         return tuple(
             local_contrast_normalize(image, color_space=space, sigma_px=sigma_px, rms_floor=contrast.rms_floor)[
                 self.window
             ]
-            for image in self.converted(space, False)
+            for image in self.converted(space, False, True)
         )
 
     def _per_channel(self, kind: str, space: str, lcn: bool) -> np.ndarray:
         # Kinds without a finite context (LPIPS, deep) see the whole image and are cropped after.
         local = context_radius(kind, kind_options=self.kind_options) is not None
+        pixel = kind in LCN_KINDS
         if lcn:
-            return channel_map_converted(
+            values = channel_map_converted(
                 *self.contrast_normalized(space), kind=kind, color_space=space, kind_options=self.kind_options
             )
-        values = channel_map_converted(
-            *self.converted(space, local),
-            kind=kind,
-            color_space=space,
-            kind_options=self.kind_options,
-            landmarks=self.landmarks,
-        )
-        return values if local else values[self.window]
+        else:
+            values = channel_map_converted(
+                *self.converted(space, local, pixel),
+                kind=kind,
+                color_space=space,
+                kind_options=self.kind_options,
+                landmarks=self.landmarks,
+            )
+            values = values if local else values[self.window]
+        if pixel and scale_key(kind, space, lcn) in self.prepared().map_scale:
+            values = values * np.float32(self.prepared().map_scale[scale_key(kind, space, lcn)])
+        return values
 
     def _processed(self, kind: str, space: str, eroded: bool, lcn: bool, reduction: str | None) -> np.ndarray:
         values = self.per_channel(kind, space, lcn)
@@ -369,6 +404,7 @@ def score_variants(
     kind_options: Mapping[str, Mapping],
     region_params: Mapping[str, Mapping],
     local_contrast: LocalContrastConfig | Mapping | None = None,
+    comparison: PixelComparison | Mapping | None = None,
     normal_variation=None,
     top_k_fraction: float = DEFAULT_TOP_K_FRACTION,
 ) -> dict[str, float]:
@@ -393,6 +429,9 @@ def score_variants(
         region_params: region name → its parameters (``regions`` of ``parameters_scores.yml``).
         local_contrast: settings of the ``lcn`` variants (:class:`LocalContrastConfig`;
             None = its defaults). The window σ is in eye distances of ``landmarks``.
+        comparison: how the pixel kinds see the images — exposure normalisation, colour
+            handling of greyscale faces, smoothing (:class:`PixelComparison`; None = its
+            defaults). Other kinds get the images as they are.
         normal_variation: the normalizer's fitted maps
             (:meth:`.normal_variation.NormalVariation.for_normalizer`), needed by the
             ``zmean`` / ``ztopk`` summaries.
@@ -442,6 +481,7 @@ def score_variants(
         erosion_iterations=erosion_iterations,
         kind_options=kind_options,
         local_contrast=local_contrast,
+        comparison=comparison,
     )
 
     @functools.cache
@@ -476,6 +516,7 @@ def variant_maps(
     channel_reduction: str,
     kind_options: Mapping[str, Mapping],
     local_contrast: LocalContrastConfig | Mapping | None = None,
+    comparison: PixelComparison | Mapping | None = None,
 ) -> dict[str, np.ndarray]:
     """The full-frame heatmap of every map of a grid (kinds × colour spaces × erosion),
     channel-reduced: ``{map name: H×W float32 ≥ 0}`` — what the normal-variation maps are
@@ -493,6 +534,7 @@ def variant_maps(
         erosion_iterations=erosion_iterations,
         kind_options=kind_options,
         local_contrast=local_contrast,
+        comparison=comparison,
     )
     out = {}
     for variant in variant_grid({**grid, "summaries": ["mean"]}):
