@@ -115,15 +115,15 @@ def build_normalizers(shape_model):
     return {name: build_normalizer(name, params, shape_model=shape_model) for name in NORMALIZERS}
 
 
-def fit_models(bench, cache: Path) -> Models:
+def fit_models(bench, cache: Path, *, max_train: int | None = None) -> Models:
     """Fit (or load from ``cache``) the shape model, normal-variation maps and PaDiM on the
-    clean train faces."""
+    clean train faces (the first ``max_train`` of them for a smoke run)."""
     from facial_anomaly.normalizers import ShapeModel
     from facial_anomaly.provenance import training_data_fingerprint
     from facial_anomaly.scoring import NormalVariation, NormalVariationFitter, PadimConfig, PadimScorer, variant_maps
     from facial_anomaly.scoring.normal_variation import NormalVariationConfig
 
-    train = bench.select(split="train")
+    train = bench.select(split="train")[:max_train]
     fingerprint = training_data_fingerprint((item.key, Path(item.path).name) for item in train)
     folder = cache / "models" / f"{fingerprint}_v{_VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -215,14 +215,14 @@ def score_face(
 _WORKER: dict = {}
 
 
-def _worker_init(bench_args, cache) -> None:
+def _worker_init(bench_args, cache, max_train) -> None:
     import cv2
     import torch
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)
     bench = build_bench_set(*bench_args)
-    _WORKER["models"] = fit_models(bench, cache)
+    _WORKER["models"] = fit_models(bench, cache, max_train=max_train)
 
 
 def _worker_score(job) -> None:
@@ -239,7 +239,7 @@ def _score_to_file(item, models: Models, path: Path) -> dict:
     return scores
 
 
-def score_items(items, models: Models, cache: Path, *, workers: int, bench_args) -> "pd.DataFrame":  # noqa: F821
+def score_items(items, models: Models, cache: Path, *, workers: int, bench_args, max_train=None) -> "pd.DataFrame":  # noqa: F821
     import pandas as pd
 
     folder = cache / "scores" / f"v{_VERSION}_{_models_digest(models)}"
@@ -262,7 +262,7 @@ def score_items(items, models: Models, cache: Path, *, workers: int, bench_args)
             import multiprocessing
 
             context = multiprocessing.get_context("spawn")
-            with context.Pool(workers, initializer=_worker_init, initargs=(bench_args, cache)) as pool:
+            with context.Pool(workers, initializer=_worker_init, initargs=(bench_args, cache, max_train)) as pool:
                 for index, _ in enumerate(
                     pool.imap_unordered(_worker_score, [(str(path_of(i)), i) for i in todo], chunksize=4)
                 ):
@@ -509,6 +509,8 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=25, help="variants listed in the full table (best dev AUC first)")
     parser.add_argument("--throughput-repeats", type=int, default=3)
     parser.add_argument("--markdown", type=Path, default=None, help="also write the tables to this file")
+    parser.add_argument("--max-train", type=int, default=None, help="smoke run: fit on this many train faces")
+    parser.add_argument("--max-faces", type=int, default=None, help="smoke run: this many dev / test faces per split")
     args = parser.parse_args()
     for folder in (args.cache, args.bench_cache):
         if PROJECT_ROOT in folder.resolve().parents or folder.resolve() == PROJECT_ROOT:
@@ -522,9 +524,23 @@ def main() -> int:
     started = time.perf_counter()
     bench = build_bench_set(args.data, args.bench_cache)
     print(bench.summary(), flush=True)
-    models = fit_models(bench, args.cache)
+    models = fit_models(bench, args.cache, max_train=args.max_train)
     items = [item for item in bench.items if item.split != "train"]
-    table = score_items(items, models, args.cache, workers=args.workers, bench_args=(args.data, args.bench_cache))
+    if args.max_faces is not None:
+        kept = {
+            item.source
+            for split in ("dev", "test")
+            for item in bench.select(split=split, family="normal", nuisance="")[: args.max_faces]
+        }
+        items = [item for item in items if item.split == "real" or item.source in kept]
+    table = score_items(
+        items,
+        models,
+        args.cache,
+        workers=args.workers,
+        bench_args=(args.data, args.bench_cache),
+        max_train=args.max_train,
+    )
     print(
         f"scored {len(table)} items; {len(score_columns(table))} score columns ({time.perf_counter() - started:.0f} s)\n",
         flush=True,
