@@ -5,7 +5,12 @@ from facial_anomaly.faces.landmarks import eye_centers
 from facial_anomaly.faces.mesh import region_indices
 from facial_anomaly.heatmaps import REGIONS, region_mask
 
-PARAMS = {"mouth_nose": {"margin_iod": 0.15}, "face_without_eyes": {"eye_margin_iod": 0.15}, "full_face": {}}
+PARAMS = {
+    "mouth_nose": {"margin_iod": 0.15},
+    "face_without_eyes": {"eye_margin_iod": 0.15},
+    "full_face": {},
+    "lower_face": {"below_eyes_iod": 0.3},
+}
 IRIS_CENTRES = (468, 473)  # refine_landmarks iris centres (MediaPipe topology)
 NOSE_TIP = 1
 
@@ -86,3 +91,20 @@ def test_bad_parameters_are_rejected(astronaut_aligned):
         region_mask(landmarks, (512, 512), "full_face", margin_iod=0.1)
     with pytest.raises(ValueError, match="landmarks"):
         region_mask(landmarks[:468], (512, 512), "full_face")
+
+
+def test_lower_face_is_the_oval_below_a_line_under_the_eyes(astronaut_aligned):
+    from facial_anomaly.faces.landmarks import eye_centers
+    from facial_anomaly.faces.mesh import mirrored_landmarks
+    from facial_anomaly.heatmaps import full_face_mask, lower_face_mask
+
+    face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
+    mask = lower_face_mask(landmarks, face.shape, below_eyes_iod=0.3)
+    left, right = eye_centers(landmarks)
+    line = (left[1] + right[1]) / 2 + 0.3 * np.hypot(*(right - left))  # eyes level in the aligned face
+    rows = np.flatnonzero(mask.any(axis=1))
+    assert rows[0] == pytest.approx(line, abs=1.0)
+    np.testing.assert_array_equal(mask[int(line) + 1 :], full_face_mask(landmarks, face.shape)[int(line) + 1 :])
+    assert region_mask(landmarks, face.shape, "lower_face", below_eyes_iod=0.3).sum() == mask.sum()
+    flipped = lower_face_mask(mirrored_landmarks(landmarks, face.shape[1]), face.shape, below_eyes_iod=0.3)
+    assert (flipped ^ mask[:, ::-1]).sum() < 0.01 * mask.sum()

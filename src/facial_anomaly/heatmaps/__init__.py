@@ -1,12 +1,15 @@
 """Difference heatmaps between a face and its normalized version (Hayajneh et al. 2022 §1.3):
-colour spaces, local contrast normalisation, PSE / SSIM / LPIPS maps, erosion, face regions,
-overlays and readable per-image panels on one colour scale per run. No Kedro."""
+colour spaces, local contrast normalisation, PSE / SSIM / LPIPS / deep-feature maps, erosion,
+face regions, overlays and readable per-image panels on one colour scale per run. No Kedro."""
 
-from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space
+from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space, ycbcr_to_rgb
 from .contrast import LocalContrastConfig, local_contrast_normalize
+from .deep import DeepHeatmapConfig, deep_distance_map
 from .maps import (
     CHANNEL_REDUCTIONS,
     HEATMAP_KINDS,
+    LANDMARK_KINDS,
+    DeepFeaturesUnavailable,
     HeatmapKindUnavailable,
     LpipsUnavailable,
     channel_map,
@@ -35,14 +38,24 @@ from .panel import (
     score_percentile,
     with_colorbar,
 )
-from .regions import REGIONS, face_without_eyes_mask, full_face_mask, mouth_nose_mask, region_mask
+from .regions import (
+    REGIONS,
+    face_without_eyes_mask,
+    full_face_mask,
+    lower_face_mask,
+    mouth_nose_mask,
+    region_mask,
+)
 
 __all__ = [
     "CHANNEL_REDUCTIONS",
     "COLOR_SPACES",
+    "DeepFeaturesUnavailable",
+    "DeepHeatmapConfig",
     "HEATMAP_KINDS",
     "HeatSketch",
     "HeatmapKindUnavailable",
+    "LANDMARK_KINDS",
     "LocalContrastConfig",
     "LpipsUnavailable",
     "PanelConfig",
@@ -53,6 +66,7 @@ __all__ = [
     "channel_map_converted",
     "channel_ranges",
     "context_radius",
+    "deep_distance_map",
     "ensure_kind_available",
     "erode",
     "erosion_reach",
@@ -64,6 +78,7 @@ __all__ = [
     "load_lpips",
     "local_contrast_normalize",
     "lpips_backbone_file",
+    "lower_face_mask",
     "lpips_map",
     "mouth_nose_mask",
     "overlay_heatmap",
@@ -78,6 +93,7 @@ __all__ = [
     "score_percentile",
     "ssim_map",
     "to_color_space",
+    "ycbcr_to_rgb",
     "warp_to_original",
     "with_colorbar",
 ]

@@ -11,7 +11,10 @@ midpoints — so the same configuration fits any crop size):
 * ``face_without_eyes`` — the face oval minus each eye with its eyebrow (convex hull of
   eye, eyebrow and iris landmarks per side) grown by ``eye_margin_iod``; eyes move, blink
   and look around, which a normalizer cannot be expected to reproduce;
-* ``full_face`` — the convex hull of the face oval.
+* ``full_face`` — the convex hull of the face oval;
+* ``lower_face`` — the face oval below a line ``below_eyes_iod`` under the eye line
+  (parallel to it): cheeks, nose, mouth and chin, where clefts, palsy and most acne,
+  lesions and scars are, without the eyes, brows and hairline.
 
 Landmark sets come from MediaPipe's ``face_mesh_connections`` through
 :func:`facial_anomaly.faces.mesh.region_indices`, never typed by hand.
@@ -25,7 +28,7 @@ import numpy as np
 from facial_anomaly.faces.landmarks import eye_centers, validate_landmarks
 from facial_anomaly.faces.mesh import region_indices
 
-REGIONS = ("mouth_nose", "face_without_eyes", "full_face")
+REGIONS = ("mouth_nose", "face_without_eyes", "full_face", "lower_face")
 
 # Sub-pixel precision of polygon rasterisation (OpenCV ``shift`` bits).
 _RASTER_SHIFT_BITS = 4
@@ -97,10 +100,26 @@ def face_without_eyes_mask(landmarks: np.ndarray, shape: tuple[int, ...], *, eye
     return full_face_mask(points, shape) & ~eyes
 
 
+def lower_face_mask(landmarks: np.ndarray, shape: tuple[int, ...], *, below_eyes_iod: float) -> np.ndarray:
+    """Face oval below the line ``below_eyes_iod`` × inter-ocular distance under the eye line
+    (parallel to it; pixel centres at integer coordinates). Returns bool H×W."""
+    if not np.isfinite(below_eyes_iod):
+        raise ValueError(f"below_eyes_iod must be a finite number, got {below_eyes_iod!r}")
+    points = validate_landmarks(landmarks)[:, :2]
+    left, right = eye_centers(points)
+    iod = float(np.hypot(*(right - left)))
+    across = (right - left) / iod
+    down = np.array([-across[1], across[0]])
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    depth = (cols - (left[0] + right[0]) / 2.0) * down[0] + (rows - (left[1] + right[1]) / 2.0) * down[1]
+    return full_face_mask(points, shape) & (depth >= below_eyes_iod * iod)
+
+
 _REGION_BUILDERS = {
     "mouth_nose": mouth_nose_mask,
     "face_without_eyes": face_without_eyes_mask,
     "full_face": full_face_mask,
+    "lower_face": lower_face_mask,
 }
 
 
@@ -113,7 +132,8 @@ def region_mask(landmarks: np.ndarray, shape: tuple[int, ...], region: str, **pa
         region: one of :data:`REGIONS`.
         **params: the region's parameters (one entry of ``regions`` in
             ``parameters_scores.yml``): ``margin_iod`` for ``mouth_nose``,
-            ``eye_margin_iod`` for ``face_without_eyes``, none for ``full_face``.
+            ``eye_margin_iod`` for ``face_without_eyes``, none for ``full_face``,
+            ``below_eyes_iod`` for ``lower_face``.
 
     Returns:
         H×W ``bool``.
