@@ -256,13 +256,15 @@ def warp_with_field(
 
 
 class WarpedFace(NamedTuple):
-    """A deformed face: image, landmarks, the resampled pixels, and the factor by which
-    the compression guard of :func:`deform_face` scaled the requested moves (1 = none)."""
+    """A deformed face: image, landmarks, the resampled pixels, the factor by which
+    the compression guard of :func:`deform_face` scaled the requested moves (1 = none), and
+    the forward displacement field that was applied (H×W×2, pixels)."""
 
     image: np.ndarray
     landmarks: np.ndarray
     edited_mask: np.ndarray
     move_scale: float
+    field: np.ndarray | None = None
 
 
 def _fitted_field(landmarks, constrained, wanted, free, shape, warp: dict, iod: float) -> np.ndarray:
@@ -324,4 +326,4 @@ def deform_face(
         if scale < 1.0 - 1e-3:  # a smaller change is not worth a second fit
             field = _fitted_field(landmarks, constrained, scale * wanted, free, face.shape, warp, iod)
     image, new_landmarks, edited = warp_with_field(face, landmarks, field, grid_step_px=warp["grid_step_iod"] * iod)
-    return WarpedFace(image, new_landmarks, edited, scale)
+    return WarpedFace(image, new_landmarks, edited, scale, field)

@@ -272,7 +272,7 @@ def parametric_lip_deformation(face, landmarks, *, severity: int, side: str, rng
     ``peak_halfwidth_iod``, ``inner_follow``, ``bow_halfwidth_iod``, ``notch_halfwidth_iod``,
     ``notch_offset_iod``, ``notch_outer_follow``, ``free_radius_iod``, ``still_regions``
     (FaceMesh regions that never move, besides the face outline), ``warp``
-    (``smoothing_iod``, ``grid_step_iod``; see :func:`.deform.warp_face`). ``rng`` is unused
+    (``smoothing_iod``, ``grid_step_iod``; see :func:`.deform.deform_face`). ``rng`` is unused
     (the edit is fully determined by severity and side).
     """
     iod = inter_ocular_distance(landmarks)
@@ -314,6 +314,7 @@ def parametric_lip_deformation(face, landmarks, *, severity: int, side: str, rng
             "move_scale": warped.move_scale,
             **moves_metadata(landmarks, warped.landmarks, _key_moves(targets, xy, side), iod),
         },
+        displacement=warped.field,
     )
 
 
@@ -379,4 +380,5 @@ def lip_shape_transfer(face, landmarks, *, severity: int, side: str, rng, params
             "move_scale": warped.move_scale,
             **moves_metadata(landmarks, warped.landmarks, _key_moves(targets, xy, side), iod),
         },
+        displacement=warped.field,
     )

@@ -65,7 +65,7 @@ def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict
     severity), ``lip_follow_power``, ``free_radius_iod``, ``still_regions`` (FaceMesh
     regions that never move, besides the face outline), ``fold_halfwidth_iod``,
     ``fold_feather_iod``, ``band_sigma_iod`` ([fine, coarse]), ``warp`` (``smoothing_iod``,
-    ``grid_step_iod``; see :func:`.deform.warp_face`).
+    ``grid_step_iod``; see :func:`.deform.deform_face`).
     """
     iod = inter_ocular_distance(landmarks)
     xy = landmarks[:, :2]
@@ -117,4 +117,5 @@ def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict
             "move_scale": warped.move_scale,
             **moves_metadata(landmarks, new_landmarks, {corner: corner_move}, iod),
         },
+        displacement=warped.field,
     )

