@@ -2,9 +2,11 @@
 
 Every normal face is prepared once (:func:`prepare_face`): its canvas (:mod:`.crops`, 64 px
 per IOD), the regions anomalies may go to, and — for the two mesh-warp families of
-:mod:`facial_anomaly.synthesis`, which take ~0.1 s per face even at this size — their
+:mod:`facial_anomaly.synthesis`, whose harmonic mesh fit takes ~0.1 s per face — their
 displacement field at severity 4 on the image-left side, computed once by the synthesis
-code itself. A sample then costs milliseconds (:func:`make_sample`):
+code itself (:func:`~facial_anomaly.synthesis.lip.lip_lt_v1_displacement`,
+:func:`~facial_anomaly.synthesis.palsy.palsy_displacement`; for palsy also the flattened
+nasolabial fold). A sample then costs milliseconds (:func:`make_sample`):
 
 Families (:data:`FAMILIES`), severities 2–4 by default:
 
@@ -52,6 +54,8 @@ from ..normalizers.geometry import face_region_mask
 from ..synthesis import generate
 from ..synthesis.base import per_severity
 from ..synthesis.deform import DeformationFolds
+from ..synthesis.lip import lip_lt_v1_displacement
+from ..synthesis.palsy import flatten_nasolabial_fold, palsy_displacement
 from .anomalies import lesions as paint_lesions
 from .anomalies import lower_face_mask
 from .anomalies import scars as paint_scars
@@ -184,12 +188,14 @@ class AnomalyConfig(Config):
 
 @dataclass
 class FieldPatch:
-    """A prepared warp: ``box`` (top, left, bottom, right) on the canvas, the forward
-    ``field`` (h, w, 2) float32 pixels inside it at severity 4, and ``delta`` (h, w, 3)
-    int16: colour changes of the family on top of the warp (palsy: the flattened fold), or None."""
+    """A prepared warp: ``box`` (top, left, bottom, right) on the canvas and the forward
+    ``field`` (h, w, 2) float32 pixels inside it at severity 4; ``delta_box`` and ``delta``
+    (h', w', 3) int16: the family's colour change at severity 4 before the warp (palsy: the
+    flattened nasolabial fold), or None."""
 
     box: tuple[int, int, int, int]
     field: np.ndarray
+    delta_box: tuple[int, int, int, int] | None = None
     delta: np.ndarray | None = None
 
 
@@ -269,27 +275,24 @@ def prepare_face(
     for family, synthesis_name in WARP_FAMILIES.items():
         if anomalies.families.get(family, 0.0) <= 0:
             continue
+        params = dict(synth_params[synthesis_name])
+        displacement = lip_lt_v1_displacement if family == "lip" else palsy_displacement
+        field_full = displacement(canvas.landmarks, shape, severity=4, side="left", params=params)
         try:
-            made = generate(
-                synthesis_name,
-                canvas.image,
-                canvas.landmarks,
-                severity=4,
-                side="left",
-                rng=0,
-                params=dict(synth_params[synthesis_name]),
-            )
-            box, patch = _field_patch(made.displacement, shape[:2])
+            box, patch = _field_patch(field_full, shape[:2])
         except DeformationFolds:
             continue
-        delta = None
-        if family == "palsy":  # the flattened fold: what the generator changed beyond the warp
-            warped = warp_image(canvas.image, box, patch)
-            top, left, bottom, right = box
-            difference = made.image[top:bottom, left:right].astype(np.int16) - warped[top:bottom, left:right]
-            difference[np.abs(difference).max(axis=2) < 2] = 0  # interpolation differences of the two warps
-            delta = difference
-        prepared.fields[family] = FieldPatch(box=box, field=patch, delta=delta)
+        prepared.fields[family] = FieldPatch(box=box, field=patch)
+        if family == "palsy":
+            flattening = float(per_severity(params["nasolabial_flattening"], 4, "nasolabial_flattening"))
+            flattened, band = flatten_nasolabial_fold(canvas.image, canvas.landmarks, "left", flattening, params)
+            if band.any():
+                ys, xs = np.flatnonzero(band.any(axis=1)), np.flatnonzero(band.any(axis=0))
+                top, left, bottom, right = ys[0], xs[0], ys[-1] + 1, xs[-1] + 1
+                prepared.fields[family].delta_box = (top, left, bottom, right)
+                prepared.fields[family].delta = (
+                    flattened[top:bottom, left:right].astype(np.int16) - canvas.image[top:bottom, left:right]
+                )
     return prepared
 
 
@@ -435,16 +438,16 @@ def prepared_warp(face: PreparedFace, image: np.ndarray, family: str, severity: 
     values = synth_params[WARP_FAMILIES[family]][SEVERITY_RATIO_KEYS[family]]
     ratio = float(per_severity(values, severity, SEVERITY_RATIO_KEYS[family])) / float(per_severity(values, 4, "4"))
     factor = ratio * rng.uniform(1.0 - config.warp_jitter, 1.0 + config.warp_jitter)
-    out = warp_image(image, patch.box, patch.field * factor)
-    if patch.delta is not None:
+    if patch.delta is not None:  # the fold is flattened first, then moves with the skin
         flattening = synth_params["palsy"]["nasolabial_flattening"]
         share = float(per_severity(flattening, severity, "nasolabial_flattening")) / float(
             per_severity(flattening, 4, "4")
         )
-        top, left, bottom, right = patch.box
-        region = out[top:bottom, left:right].astype(np.float32) + share * patch.delta
-        out[top:bottom, left:right] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
-    return out
+        top, left, bottom, right = patch.delta_box
+        image = image.copy()
+        region = image[top:bottom, left:right].astype(np.float32) + share * patch.delta
+        image[top:bottom, left:right] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
+    return warp_image(image, patch.box, patch.field * factor)
 
 
 def _acne_params(synth_params: Mapping, config: AcneConfig) -> dict:

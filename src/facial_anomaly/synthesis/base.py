@@ -28,17 +28,13 @@ class SyntheticFace:
     ``image``: H×W×3 uint8 RGB; ``landmarks``: (478, 3) where the input's landmarks moved
     to; ``edited_mask``: H×W bool, True on every pixel that may differ from the input
     (every other pixel is an exact copy); ``metadata``: JSON-serialisable facts about the
-    edit (``family``, ``severity``, ``side``, ``label`` and family-specific magnitudes);
-    ``displacement``: for warps, the forward displacement field (H×W×2 float, pixels: a
-    point at p moved to p + displacement[p]), so the same warp can be re-applied scaled
-    (:mod:`facial_anomaly.supervised.fresh`); None for colour-only edits.
+    edit (``family``, ``severity``, ``side``, ``label`` and family-specific magnitudes).
     """
 
     image: np.ndarray
     landmarks: np.ndarray
     edited_mask: np.ndarray
     metadata: dict = field(default_factory=dict)
-    displacement: np.ndarray | None = None
 
 
 def check_face(face: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
