@@ -17,7 +17,8 @@ def test_eyes_land_level_at_the_set_distance(angle_deg, distance):
     aligned = transform_points(np.stack([left, right]), matrix)
     np.testing.assert_allclose(aligned[1, 1] - aligned[0, 1], 0.0, atol=1e-9)
     np.testing.assert_allclose(aligned[1, 0] - aligned[0, 0], 140.0, atol=1e-9)
-    np.testing.assert_allclose(aligned.mean(axis=0), [256.0, 0.42 * 512], atol=1e-9)
+    # Centred on the middle column (511 / 2: pixel centres at integers), so a mirrored photo aligns to the mirrored crop.
+    np.testing.assert_allclose(aligned.mean(axis=0), [255.5, 0.42 * 512], atol=1e-9)
     assert matrix_roll_degrees(matrix) == pytest.approx(angle_deg)
     assert matrix_scale(matrix) == pytest.approx(140.0 / distance)
 

@@ -3,7 +3,7 @@
 from .alignment import AlignmentSpec, alignment_from_landmarks, invert_matrix, similarity_matrix, transform_points
 from .detection import Detections, FaceBox, detect_faces
 from .io import ImageRejected, decode_image, image_id_from_path, is_supported
-from .landmarks import NUM_LANDMARKS, detect_landmarks, eye_centers, validate_landmarks
+from .landmarks import NUM_LANDMARKS, LandmarkConfig, detect_landmarks, eye_centers, validate_landmarks
 from .preprocess import (
     FaceGeometry,
     config_fingerprint,
@@ -20,6 +20,7 @@ __all__ = [
     "FaceBox",
     "FaceGeometry",
     "ImageRejected",
+    "LandmarkConfig",
     "NUM_LANDMARKS",
     "alignment_from_landmarks",
     "config_fingerprint",

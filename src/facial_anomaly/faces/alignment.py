@@ -23,7 +23,7 @@ class AlignmentSpec:
     ``output_size`` is the side of the square crop in pixels, ``eye_distance_px`` the
     distance between the eye centres after alignment, ``eye_center_y`` the height of
     the eye midpoint as a fraction of ``output_size`` (the midpoint is centred
-    horizontally).
+    horizontally, on column ``(output_size − 1) / 2``).
     """
 
     output_size: int
@@ -58,7 +58,9 @@ def similarity_matrix(left_eye: np.ndarray, right_eye: np.ndarray, spec: Alignme
     # Rotation by minus the eye-line angle: maps the eye vector onto +x.
     linear = scale * np.array([[cos, sin], [-sin, cos]])
     midpoint = (np.asarray(left_eye, dtype=np.float64) + np.asarray(right_eye, dtype=np.float64)) / 2.0
-    target = np.array([spec.output_size / 2.0, spec.eye_center_y * spec.output_size])
+    # Pixel centres are at integer coordinates (OpenCV's warps), so the crop's centre column
+    # is (size − 1) / 2: mirroring the photo then mirrors the crop exactly (x ↔ size − 1 − x).
+    target = np.array([(spec.output_size - 1) / 2.0, spec.eye_center_y * spec.output_size])
     translation = target - linear @ midpoint
     return np.hstack([linear, translation[:, None]])
 

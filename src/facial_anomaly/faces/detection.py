@@ -121,3 +121,60 @@ def detect_faces(rgb: np.ndarray, config: dict) -> Detections:
             min_size_px=haar["min_size_px"],
         )
     return Detections(tuple(sorted(boxes, key=lambda box: box.area, reverse=True)))
+
+
+def _mirrored_box(box: FaceBox, width: int) -> FaceBox:
+    """The box of the same face in the horizontally mirrored image (x ↦ width − x)."""
+    return FaceBox(width - box.x - box.width, box.y, box.width, box.height, box.confidence, box.detector)
+
+
+def _intersection_over_union(a: FaceBox, b: FaceBox) -> float:
+    overlap_x = max(0.0, min(a.x + a.width, b.x + b.width) - max(a.x, b.x))
+    overlap_y = max(0.0, min(a.y + a.height, b.y + b.height) - max(a.y, b.y))
+    overlap = overlap_x * overlap_y
+    union = a.area + b.area - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+def _average_boxes(a: FaceBox, b: FaceBox) -> FaceBox:
+    confidence = (
+        float(np.nanmean([a.confidence, b.confidence]))
+        if np.isfinite([a.confidence, b.confidence]).any()
+        else a.confidence
+    )
+    return FaceBox(
+        (a.x + b.x) / 2.0,
+        (a.y + b.y) / 2.0,
+        (a.width + b.width) / 2.0,
+        (a.height + b.height) / 2.0,
+        confidence,
+        a.detector if a.detector == b.detector else f"{a.detector}+{b.detector}",
+    )
+
+
+# Boxes of the image and of its mirror image (mapped back) overlapping at least this much
+# are the same face.
+_SAME_FACE_IOU = 0.5
+
+
+def detect_faces_mirror_consistent(rgb: np.ndarray, config: dict) -> Detections:
+    """:func:`detect_faces` on the image and on its mirror image; the boxes of a face found
+    in both are averaged (the mirror's mapped back), so a face and its mirror image get
+    mirror-image boxes exactly: the first step of mirror-equivariant landmarks.
+
+    A face found in only one of the two passes keeps its single box. With several faces,
+    boxes are matched greedily by overlap (IoU ≥ 0.5), largest first.
+    """
+    width = rgb.shape[1]
+    direct = list(detect_faces(rgb, config).boxes)
+    mirrored = [_mirrored_box(box, width) for box in detect_faces(np.ascontiguousarray(rgb[:, ::-1]), config).boxes]
+    boxes = []
+    for box in direct:
+        overlaps = [_intersection_over_union(box, other) for other in mirrored]
+        best = int(np.argmax(overlaps)) if overlaps else -1
+        if best >= 0 and overlaps[best] >= _SAME_FACE_IOU:
+            boxes.append(_average_boxes(box, mirrored.pop(best)))
+        else:
+            boxes.append(box)
+    boxes.extend(mirrored)
+    return Detections(tuple(sorted(boxes, key=lambda box: box.area, reverse=True)))

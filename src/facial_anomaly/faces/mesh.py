@@ -36,8 +36,9 @@ NUM_MESH_POINTS = 468  # FaceMesh vertices; 468–477 are the iris points of ref
 MOUTH_INNER_CORNERS = (78, 308)
 _HOLE_START_CORNERS = (IMAGE_LEFT_EYE_CORNERS[0], IMAGE_RIGHT_EYE_CORNERS[0], MOUTH_INNER_CORNERS[0])
 
-# FaceMesh settings used only to measure the mirror pairs on the bundled astronaut photo.
-_PAIRING_LANDMARK_CONFIG = {"crop_margin": 0.5, "crop_max_side": 768, "min_confidence": 0.5}
+# FaceMesh settings used only to measure the mirror pairs on the bundled astronaut photo:
+# single passes (mirror-consistent landmarks need the pairs themselves).
+_PAIRING_LANDMARK_CONFIG = {"crop_margin": 0.5, "crop_max_side": 768, "min_confidence": 0.5, "mirror_consistent": False}
 # A handful of quad diagonals in the tessellation are not mirror-symmetric (6 of 1322
 # edges in mediapipe 0.10.21); more than this fraction of unmatched edges means the
 # measured pairs are wrong.
@@ -172,6 +173,22 @@ def mirror_pairs() -> np.ndarray:
         raise RuntimeError(f"measured FaceMesh mirror pairs map {unmatched} mesh edges to non-edges")
     pairs.setflags(write=False)
     return pairs
+
+
+def mirrored_landmarks(landmarks: np.ndarray, width: int) -> np.ndarray:
+    """The landmarks of the horizontally mirrored image: reflected about the middle column
+    (``x ↦ width − 1 − x``; pixel centres at integer coordinates) and relabelled, so row
+    ``i`` is still landmark ``i``. An involution; z is unchanged.
+
+    With ``np.ascontiguousarray(image[:, ::-1])`` it gives the mirror-image face for a
+    step that is not mirror-equivariant by construction (a CNN), to score both and average.
+
+    Args:
+        landmarks: (478, 2|3) pixels of an image ``width`` pixels wide.
+    """
+    mirrored = np.asarray(landmarks, dtype=np.float64)[mirror_pairs()].copy()
+    mirrored[:, 0] = width - 1 - mirrored[:, 0]
+    return mirrored
 
 
 def midline_indices() -> np.ndarray:

@@ -13,6 +13,7 @@ with the chosen alignment preset resolved into ``config["alignment"]``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..config import validated
 from .alignment import (
     AlignmentSpec,
     alignment_from_landmarks,
@@ -28,12 +30,24 @@ from .alignment import (
     transform_points,
 )
 from .background import foreground_mask, warp_with_mirrored_background
-from .detection import detect_faces
+from .detection import Detections, detect_faces, detect_faces_mirror_consistent
 from .io import ImageRejected, decode_image
-from .landmarks import NUM_LANDMARKS, LandmarksNotFound, detect_landmarks, eye_centers
+from .landmarks import NUM_LANDMARKS, LandmarkConfig, LandmarksNotFound, detect_landmarks, eye_centers
+from .pose import (
+    HeadPose,
+    PoseConfig,
+    estimate_pose,
+    nearest_quarter_turn,
+    points_to_unrotated,
+    pose_problem,
+    rotate_photo,
+    wrap_degrees,
+)
 
 # Keys of the preprocess config that change the output; anything else (``force``) does not.
 _OUTPUT_DEFINING_KEYS = ("decode", "detection", "landmarks", "min_eye_distance_px", "alignment", "background")
+# The pose block is optional in the parameters (defaults in PoseConfig) and joins the
+# fingerprint resolved.
 
 
 def resolve_config(preprocess: dict, alignment_presets: dict) -> dict:
@@ -54,12 +68,24 @@ def config_fingerprint(config: dict) -> str:
     Reruns skip an image only when both its bytes and this fingerprint are unchanged.
     """
     defining = {key: config[key] for key in _OUTPUT_DEFINING_KEYS}
+    # Typed blocks with defaults in code: their resolved values define the output, so a
+    # new default changes the fingerprint even when the YAML does not name it.
+    defining["landmarks"] = validated(LandmarkConfig, config["landmarks"], name="preprocess.landmarks").model_dump()
+    defining["pose"] = validated(PoseConfig, config.get("pose"), name="preprocess.pose").model_dump()
     return hashlib.sha1(json.dumps(defining, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 @dataclass
 class FaceGeometry:
-    """Where the face is in one photo and how to align it; ``status`` is ``ok`` or a rejection reason."""
+    """Where the face is in one photo and how to align it; ``status`` is ``ok`` or a rejection reason.
+
+    Pose (:mod:`.pose`): ``roll_degrees`` is the face's tilt in the photo as given (what the
+    alignment removes; clockwise positive), ``yaw_degrees`` (> 0: nose towards the
+    image-right) and ``pitch_degrees`` (> 0: nose up) come from the 3-D landmarks,
+    ``rotated_degrees`` is the counter-clockwise quarter turn the photo was given before
+    the face was measured (180 for an upside-down photo), ``visible_fraction`` the share
+    of the eye, nose and lip landmarks inside the photo.
+    """
 
     status: str
     detail: str = ""
@@ -71,6 +97,10 @@ class FaceGeometry:
     detection_confidence: float = float("nan")
     eye_distance_source_px: float = float("nan")
     roll_degrees: float = float("nan")
+    yaw_degrees: float = float("nan")
+    pitch_degrees: float = float("nan")
+    rotated_degrees: int = 0
+    visible_fraction: float = float("nan")
     scale: float = float("nan")
     matrix: np.ndarray | None = None
     landmarks: np.ndarray | None = field(default=None, repr=False)
@@ -107,35 +137,136 @@ def locate_face(data: bytes, config: dict) -> tuple[FaceGeometry, np.ndarray | N
         rgb = decoded.rgb
         geometry.height, geometry.width = rgb.shape[:2]
         geometry.source_mode = decoded.source_mode
-        detections = detect_faces(rgb, config["detection"])
-        geometry.face_count = detections.count
-        box = detections.largest
-        if box is None:
-            raise ImageRejected("no_face", "no face detector found a face")
+        landmark_config = validated(LandmarkConfig, config["landmarks"], name="preprocess.landmarks")
+        pose_config = validated(PoseConfig, config.get("pose"), name="preprocess.pose")
+        located = _locate_upright(rgb, config, landmark_config, pose_config)
+        geometry.face_count = located.detections.count
+        geometry.rotated_degrees = located.rotated_degrees
+        box = located.detections.largest
         geometry.detector = box.detector
         geometry.detection_confidence = box.confidence
-        try:
-            landmarks = detect_landmarks(rgb, box, config["landmarks"])
-        except LandmarksNotFound as error:
-            raise ImageRejected("no_landmarks", str(error)) from error
+        landmarks = located.landmarks
         left, right = eye_centers(landmarks)
         geometry.eye_distance_source_px = float(np.hypot(*(right - left)))
+        matrix = alignment_from_landmarks(landmarks, AlignmentSpec.from_config(config["alignment"]))
+        geometry.roll_degrees = matrix_roll_degrees(matrix)
+        pose = estimate_pose(landmarks, rgb.shape)
+        geometry.yaw_degrees, geometry.pitch_degrees = pose.yaw_degrees, pose.pitch_degrees
+        geometry.visible_fraction = pose.visible_fraction
+        problem = pose_problem(
+            HeadPose(pose.yaw_degrees, pose.pitch_degrees, geometry.roll_degrees, pose.visible_fraction),
+            pose_config,
+            rotated_degrees=located.rotated_degrees,
+        )
+        if problem is None and located.upside_down:
+            problem = (
+                f"the face is upside down (the detector is more confident on the photo turned by "
+                f"{(located.rotated_degrees + 180) % 360}°) and "
+                + ("could not be measured that way up" if pose_config.auto_rotate else "auto_rotate is off")
+            )
+        if problem is not None:
+            raise ImageRejected("pose_out_of_range", problem)
+        # After the pose: a turned face's eyes look closer together than they are.
         if geometry.eye_distance_source_px < config["min_eye_distance_px"]:
             raise ImageRejected(
                 "too_small",
                 f"face too small: eye distance {geometry.eye_distance_source_px:.1f} px "
                 f"< {config['min_eye_distance_px']} px",
             )
-        matrix = alignment_from_landmarks(landmarks, AlignmentSpec.from_config(config["alignment"]))
         geometry.landmarks = landmarks
         geometry.matrix = matrix
-        geometry.roll_degrees = matrix_roll_degrees(matrix)
         geometry.scale = matrix_scale(matrix)
     except ImageRejected as rejection:
         geometry.status = rejection.reason
         geometry.detail = rejection.message
     geometry.seconds = time.perf_counter() - start
     return geometry, rgb
+
+
+@dataclass(frozen=True)
+class _Located:
+    detections: Detections
+    landmarks: np.ndarray  # (478, 3) in pixels of the photo as given
+    rotated_degrees: int  # counter-clockwise turn of the photo the landmarks were measured on
+    upside_down: bool  # the detector prefers the photo turned by a further 180°
+
+
+def _detector_score(detections: Detections) -> float:
+    """The largest face's detection score; Haar boxes (no score) count 0, no face −1."""
+    box = detections.largest
+    if box is None:
+        return -1.0
+    return float(box.confidence) if np.isfinite(box.confidence) else 0.0
+
+
+def _locate_upright(rgb: np.ndarray, config: dict, landmark_config: LandmarkConfig, pose: PoseConfig) -> _Located:
+    """Detect the face and measure its landmarks in the orientation where it is upright.
+
+    The photo as given and turned by 180° are both run through the detector (the
+    upright face scores higher; FaceMesh alone cannot tell, see :mod:`.pose`); 90° and
+    270° are tried when neither finds a face, and the photo is turned by the quarter
+    turn nearest the measured roll when that roll is beyond ``max_roll_degrees``, so
+    FaceMesh always sees the face about upright. Landmarks are returned in pixels of the
+    photo as given.
+
+    Raises:
+        ImageRejected: ``no_face`` or ``no_landmarks``.
+    """
+    # Mirror-consistent landmarks need a mirror-consistent face box to crop around.
+    detect = detect_faces_mirror_consistent if landmark_config.mirror_consistent else detect_faces
+    found = {0: detect(rgb, config["detection"])}
+    found[180] = detect(rotate_photo(rgb, 180), config["detection"])
+    upside_down = _detector_score(found[180]) > _detector_score(found[0]) + pose.upside_down_confidence_margin
+    if not pose.auto_rotate:
+        order = [0]
+    elif upside_down:
+        order = [180, 0, 90, 270]
+    else:
+        order = [0, 90, 270]  # a face only in the 180° turn makes ``upside_down`` true
+
+    def measure(turn: int) -> np.ndarray:
+        points = detect_landmarks(rotate_photo(rgb, turn), found[turn].largest, landmark_config)
+        return points_to_unrotated(points, turn, rgb.shape)
+
+    landmarks, rotation, failure = None, 0, None
+    for turn in order:
+        if turn not in found:
+            found[turn] = detect(rotate_photo(rgb, turn), config["detection"])
+        if found[turn].largest is None:
+            continue
+        if turn in (90, 270) and _detector_score(found[turn]) < pose.quarter_turn_min_confidence:
+            continue  # a weak box in a photo turned on its side is most likely not a face
+        try:
+            landmarks, rotation = measure(turn), turn
+            break
+        except LandmarksNotFound as error:
+            failure = failure or error
+    if landmarks is None:
+        # A face box on the photo as given that FaceMesh cannot measure is no_landmarks; a
+        # box only in a turned photo is too weak a sign of a face.
+        if found[0].largest is not None:
+            raise ImageRejected("no_landmarks", str(failure))
+        raise ImageRejected("no_face", "no face detector found a face")
+    if pose.auto_rotate:
+        left, right = eye_centers(landmarks)
+        roll = float(np.degrees(np.arctan2(*(right - left)[::-1])))
+        turn = nearest_quarter_turn(roll)
+        if abs(wrap_degrees(roll - rotation)) > pose.max_roll_degrees and turn != rotation:
+            if turn not in found:
+                found[turn] = detect(rotate_photo(rgb, turn), config["detection"])
+            # Without a face or landmarks there, keep the first orientation's landmarks.
+            if found[turn].largest is not None:
+                with contextlib.suppress(LandmarksNotFound):
+                    landmarks, rotation = measure(turn), turn
+    # Upright in the chosen orientation: the detector prefers it to the same photo turned
+    # by a further 180° (FaceMesh fits an upright mesh to an upside-down face).
+    opposite = (rotation + 180) % 360
+    if opposite not in found:
+        found[opposite] = detect(rotate_photo(rgb, opposite), config["detection"])
+    upside_down = (
+        _detector_score(found[opposite]) > _detector_score(found[rotation]) + pose.upside_down_confidence_margin
+    )
+    return _Located(found[rotation], landmarks, rotation, upside_down)
 
 
 def render_aligned_face(rgb: np.ndarray, geometry: FaceGeometry, config: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +304,10 @@ def geometry_to_record(geometry: FaceGeometry) -> dict:
         "detection_confidence": geometry.detection_confidence,
         "eye_distance_source_px": geometry.eye_distance_source_px,
         "roll_degrees": geometry.roll_degrees,
+        "yaw_degrees": geometry.yaw_degrees,
+        "pitch_degrees": geometry.pitch_degrees,
+        "rotated_degrees": geometry.rotated_degrees,
+        "visible_fraction": geometry.visible_fraction,
         "scale": geometry.scale,
         "seconds": geometry.seconds,
     }
@@ -205,6 +340,10 @@ def geometry_from_record(record: dict) -> FaceGeometry:
         detection_confidence=float(record.get("detection_confidence", np.nan)),
         eye_distance_source_px=float(record.get("eye_distance_source_px", np.nan)),
         roll_degrees=float(record.get("roll_degrees", np.nan)),
+        yaw_degrees=float(record.get("yaw_degrees", np.nan)),
+        pitch_degrees=float(record.get("pitch_degrees", np.nan)),
+        rotated_degrees=int(record.get("rotated_degrees", 0) or 0),
+        visible_fraction=float(record.get("visible_fraction", np.nan)),
         scale=float(record.get("scale", np.nan)),
         matrix=matrix if ok else None,
         landmarks=landmarks if ok else None,

@@ -1,7 +1,9 @@
 """Difference heatmaps between a face and its normalized version (Hayajneh et al. 2022 §1.3):
-colour spaces, PSE / SSIM / LPIPS maps, erosion, face regions and overlays. No Kedro."""
+colour spaces, local contrast normalisation, PSE / SSIM / LPIPS maps, erosion, face regions
+and overlays. No Kedro."""
 
 from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space
+from .contrast import LocalContrastConfig, local_contrast_normalize
 from .maps import (
     CHANNEL_REDUCTIONS,
     HEATMAP_KINDS,
@@ -28,6 +30,7 @@ __all__ = [
     "COLOR_SPACES",
     "HEATMAP_KINDS",
     "HeatmapKindUnavailable",
+    "LocalContrastConfig",
     "LpipsUnavailable",
     "REGIONS",
     "as_unit_rgb",
@@ -42,6 +45,7 @@ __all__ = [
     "full_face_mask",
     "heatmap",
     "load_lpips",
+    "local_contrast_normalize",
     "lpips_backbone_file",
     "lpips_map",
     "mouth_nose_mask",

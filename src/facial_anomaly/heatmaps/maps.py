@@ -405,6 +405,8 @@ def heatmap(
     erosion_iterations: int,
     channel_reduction: str,
     kind_options: Mapping[str, Mapping],
+    local_contrast=None,
+    eye_distance_px: float | None = None,
 ) -> np.ndarray:
     """The heatmap of one variant: per-channel map → erosion (eq. 5) → channel reduction.
 
@@ -415,14 +417,44 @@ def heatmap(
         erosion_size: odd square-kernel side; ``erosion_iterations`` 0 disables erosion.
         channel_reduction: ``"sum"`` or ``"mean"`` (see :func:`reduce_channels`).
         kind_options: per-kind options (see :func:`channel_map_converted`).
+        local_contrast: None, or a :class:`~.contrast.LocalContrastConfig` (or dict) to
+            compare the images after local contrast normalisation (``pse`` and ``ssim``).
+        eye_distance_px: the face's eye distance in pixels (sets the LCN window); needed
+            with ``local_contrast``.
 
     Returns:
         H×W ``float32`` ≥ 0, larger = more different.
 
     Raises:
-        ValueError: unknown kind, colour space or reduction; mismatched shapes.
+        ValueError: unknown kind, colour space or reduction; mismatched shapes; LCN with a
+            kind other than pse/ssim or without ``eye_distance_px``.
         HeatmapKindUnavailable: the kind cannot run here (:class:`LpipsUnavailable`).
     """
-    per_channel = channel_map(original, normalized, kind=kind, color_space=color_space, kind_options=kind_options)
+    if local_contrast is None:
+        per_channel = channel_map(original, normalized, kind=kind, color_space=color_space, kind_options=kind_options)
+    else:
+        per_channel = _lcn_channel_map(
+            original, normalized, kind, color_space, kind_options, local_contrast, eye_distance_px
+        )
     per_channel = erode(per_channel, size=erosion_size, iterations=erosion_iterations)
     return reduce_channels(per_channel, reduction=channel_reduction)
+
+
+def _lcn_channel_map(original, normalized, kind, color_space, kind_options, local_contrast, eye_distance_px):
+    from ..config import validated
+    from .contrast import LocalContrastConfig, lcn_sigma_px, local_contrast_normalize
+
+    if kind not in ("pse", "ssim"):
+        raise ValueError(f"local contrast normalisation applies to the pixel kinds pse and ssim, not {kind!r}")
+    if eye_distance_px is None:
+        raise ValueError("local contrast normalisation needs eye_distance_px (its window is in eye distances)")
+    _check_pair(original, normalized)
+    config = validated(LocalContrastConfig, local_contrast, name="local_contrast")
+    sigma_px = lcn_sigma_px(config, eye_distance_px)
+    images = [
+        local_contrast_normalize(
+            to_color_space(image, color_space), color_space=color_space, sigma_px=sigma_px, rms_floor=config.rms_floor
+        )
+        for image in (original, normalized)
+    ]
+    return channel_map_converted(*images, kind=kind, color_space=color_space, kind_options=kind_options)

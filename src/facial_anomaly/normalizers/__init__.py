@@ -1,7 +1,7 @@
 """Normalizers: an aligned face → the same face with the anomaly removed (issue 3).
 
-CPU normalizers that need no downloaded weights: ``symmetry``, ``shape_model``,
-``appearance_model`` and ``inpaint``. Create one by name with :func:`create` and the
+CPU normalizers that need no downloaded weights: ``symmetry``, ``mirror``,
+``shape_model``, ``appearance_model`` and ``inpaint``. Create one by name with :func:`create` and the
 parameters of ``conf/base/parameters_normalize.yml``; model-based ones take a fitted
 model (``ShapeModel.load(path)``, ``AppearanceModel.load(path)``).
 """
@@ -11,6 +11,7 @@ from .base import NormalizedFace, Normalizer, available, create, load_state, reg
 from .factory import build_normalizer
 from .geometry import AnchoredWarp, Midline, fit_midline, landmark_asymmetry, symmetric_landmarks
 from .inpaint import InpaintNormalizer
+from .mirror import MirrorConfig, MirrorNormalizer
 from .shape_model import ShapeFit, ShapeModel, ShapeModelNormalizer
 from .symmetry import SymmetryNormalizer
 
@@ -21,6 +22,8 @@ __all__ = [
     "FaceFrame",
     "InpaintNormalizer",
     "Midline",
+    "MirrorConfig",
+    "MirrorNormalizer",
     "NormalizedFace",
     "Normalizer",
     "ShapeFit",

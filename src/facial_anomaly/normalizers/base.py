@@ -88,7 +88,7 @@ def create(name: str, **params) -> Normalizer:
 
 
 def _import_builtin_normalizers() -> None:
-    from . import appearance_model, inpaint, shape_model, symmetry  # noqa: F401  (they register themselves)
+    from . import appearance_model, inpaint, mirror, shape_model, symmetry  # noqa: F401  (they register themselves)
     from .reconstruction import normalizer as _reconstruction  # noqa: F401  (ganomaly, autoencoder)
 
 

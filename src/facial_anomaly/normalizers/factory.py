@@ -49,4 +49,7 @@ def build_normalizer(
                 reference_name, normalizer_params, shape_model=shape_model, appearance_model=appearance_model
             )
         return create("inpaint", reference=reference, appearance=appearance, **params)
+    if name == "mirror":
+        # Typed settings with defaults in code: a parameters file without the block works.
+        return create(name, **normalizer_params.get(name, {}))
     return create(name, **normalizer_params[name])

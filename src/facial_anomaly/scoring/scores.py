@@ -3,14 +3,17 @@ score, and a grid of scoring variants (Hayajneh et al. 2022 §1.4 and Table 1).
 
 Variant names
 -------------
-A variant is (heatmap kind, colour space, eroded or not, region), named::
+A variant is (heatmap kind, colour space, eroded or not, region, local contrast
+normalisation or not), named::
 
     <kind>_<processing>__<region>
 
-``processing`` joins the colour space (omitted when ``rgb``) and ``eroded`` (when
-eroded) with ``_``, or is ``base`` for plain RGB — the column names of the paper's
-Table 1: ``pse_base__mouth_nose``, ``pse_ycbcr__mouth_nose``, ``pse_eroded__mouth_nose``,
-``pse_ycbcr_eroded__mouth_nose`` (the paper's default), ``ssim_ycbcr__face_without_eyes``...
+``processing`` joins the colour space (omitted when ``rgb``), ``lcn`` (when the images
+are locally contrast-normalised first, :mod:`facial_anomaly.heatmaps.contrast`; pixel
+kinds only) and ``eroded`` (when eroded) with ``_``, or is ``base`` for plain RGB — the
+column names of the paper's Table 1: ``pse_base__mouth_nose``, ``pse_ycbcr__mouth_nose``,
+``pse_eroded__mouth_nose``, ``pse_ycbcr_eroded__mouth_nose`` (the paper's default),
+``ssim_ycbcr__face_without_eyes``..., and ``pse_ycbcr_lcn_eroded__mouth_nose``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from facial_anomaly.config import validated
+from facial_anomaly.faces.landmarks import eye_centers
 from facial_anomaly.heatmaps import (
     COLOR_SPACES,
     HEATMAP_KINDS,
@@ -34,10 +39,13 @@ from facial_anomaly.heatmaps import (
     region_mask,
     to_color_space,
 )
+from facial_anomaly.heatmaps.contrast import LocalContrastConfig, lcn_sigma_px, local_contrast_normalize
 
 STATISTICS = ("normality_index", "anomaly_score")
 _GRID_KEYS = ("kinds", "color_spaces", "erosion", "regions")
 _PLAIN_COLOR_SPACE = "rgb"
+# Kinds that compare pixels, to which local contrast normalisation applies.
+LCN_KINDS = ("pse", "ssim")
 
 
 # --------------------------------------------------------------------------- statistics
@@ -113,17 +121,20 @@ def anomaly_score(heatmap: np.ndarray, mask: np.ndarray) -> float:
 
 
 class Variant(NamedTuple):
-    """One scoring variant: which map, in which colour space, eroded or not, where."""
+    """One scoring variant: which map, in which colour space, eroded or not, where, and
+    whether the images are locally contrast-normalised first."""
 
     kind: str
     color_space: str
     eroded: bool
     region: str
+    lcn: bool = False
 
     @property
     def name(self) -> str:
         """``<kind>_<processing>__<region>``, see the module docstring."""
         parts = [] if self.color_space == _PLAIN_COLOR_SPACE else [self.color_space]
+        parts += ["lcn"] if self.lcn else []
         parts += ["eroded"] if self.eroded else []
         return f"{self.kind}_{'_'.join(parts) or 'base'}__{self.region}"
 
@@ -146,8 +157,10 @@ def parse_variant_name(name: str) -> Variant:
     parts = processing.split("_")
     eroded = parts[-1] == "eroded"
     spaces = parts[:-1] if eroded else parts
+    lcn = bool(spaces) and spaces[-1] == "lcn"
+    spaces = spaces[:-1] if lcn else spaces
     color_space = _PLAIN_COLOR_SPACE if spaces in (["base"], []) else "_".join(spaces)
-    variant = Variant(kind, color_space, eroded, region)
+    variant = Variant(kind, color_space, eroded, region, lcn)
     _check_variant(variant)
     if variant.name != name:
         raise ValueError(f"variant name {name!r} is not canonical; did you mean {variant.name!r}?")
@@ -159,6 +172,11 @@ def _check_variant(variant: Variant) -> None:
     _check_member("colour space", variant.color_space, COLOR_SPACES)
     _check_member("erosion flag", variant.eroded, (False, True))
     _check_member("region", variant.region, REGIONS)
+    _check_member("lcn flag", variant.lcn, (False, True))
+    if variant.lcn and variant.kind not in LCN_KINDS:
+        raise ValueError(
+            f"local contrast normalisation (lcn) applies to the pixel kinds {list(LCN_KINDS)}, not {variant.kind!r}"
+        )
 
 
 def variant_grid(grid: Mapping) -> list[Variant]:
@@ -166,7 +184,9 @@ def variant_grid(grid: Mapping) -> list[Variant]:
 
     Args:
         grid: ``{"kinds": [...], "color_spaces": [...], "erosion": [false, true],
-            "regions": [...]}`` (the ``grid`` block of ``parameters_scores.yml``).
+            "regions": [...]}`` (the ``grid`` block of ``parameters_scores.yml``), and
+            optionally ``"lcn": [false, true]`` (default ``[false]``): with and without
+            local contrast normalisation, which is combined with the pixel kinds only.
 
     Raises:
         ValueError: a missing key or an unknown value, naming it.
@@ -174,12 +194,16 @@ def variant_grid(grid: Mapping) -> list[Variant]:
     missing = [key for key in _GRID_KEYS if key not in grid]
     if missing:
         raise ValueError(f"grid spec lacks {missing}; it needs {list(_GRID_KEYS)}")
-    not_bool = [value for value in grid["erosion"] if not isinstance(value, bool)]
-    if not_bool:
-        raise ValueError(f"grid erosion values must be true/false, got {not_bool}")
+    lcn_values = list(grid.get("lcn", [False]))
+    for key, values in (("erosion", grid["erosion"]), ("lcn", lcn_values)):
+        not_bool = [value for value in values if not isinstance(value, bool)]
+        if not_bool:
+            raise ValueError(f"grid {key} values must be true/false, got {not_bool}")
     variants = [
-        Variant(kind, color_space, eroded, region)
+        Variant(kind, color_space, eroded, region, lcn)
         for kind in grid["kinds"]
+        for lcn in lcn_values
+        if not lcn or kind in LCN_KINDS
         for color_space in grid["color_spaces"]
         for eroded in grid["erosion"]
         for region in grid["regions"]
@@ -201,6 +225,7 @@ def single_variant_grid(name: str) -> dict:
         "color_spaces": [variant.color_space],
         "erosion": [variant.eroded],
         "regions": [variant.region],
+        "lcn": [variant.lcn],
     }
 
 
@@ -216,6 +241,7 @@ def score_variants(
     channel_reduction: str,
     kind_options: Mapping[str, Mapping],
     region_params: Mapping[str, Mapping],
+    local_contrast: LocalContrastConfig | Mapping | None = None,
 ) -> dict[str, float]:
     """One score per variant of the grid for a face and its normalized version.
 
@@ -235,6 +261,8 @@ def score_variants(
         channel_reduction: ``"sum"`` or ``"mean"``, for ``anomaly_score``.
         kind_options: per-kind options (``kind_options`` of ``parameters_heatmaps.yml``).
         region_params: region name → its parameters (``regions`` of ``parameters_scores.yml``).
+        local_contrast: settings of the ``lcn`` variants (:class:`LocalContrastConfig`;
+            None = its defaults). The window σ is in eye distances of ``landmarks``.
 
     Returns:
         ``{variant name: score}`` in :func:`variant_grid` order.
@@ -265,16 +293,28 @@ def score_variants(
         return tuple(to_color_space(image, space) for image in images)
 
     @functools.cache
-    def per_channel(kind: str, space: str) -> np.ndarray:
+    def contrast_normalized(space: str) -> tuple[np.ndarray, np.ndarray]:
+        # The LCN window is wide (σ ≈ a quarter of the eye distance), so it is applied to
+        # the whole frame and cropped after: the cropped values equal full-frame ones.
+        contrast = validated(LocalContrastConfig, local_contrast, name="local_contrast")
+        left, right = eye_centers(np.asarray(landmarks, dtype=np.float64))
+        sigma_px = lcn_sigma_px(contrast, float(np.hypot(*(right - left))))
+        return tuple(
+            local_contrast_normalize(image, color_space=space, sigma_px=sigma_px, rms_floor=contrast.rms_floor)[window]
+            for image in converted(space, False)
+        )
+
+    @functools.cache
+    def per_channel(kind: str, space: str, lcn: bool) -> np.ndarray:
         # Kinds without a finite context (LPIPS) see the whole image and are cropped after.
         local = context_radius(kind, kind_options=kind_options) is not None
-        images = converted(space, local)
+        images = contrast_normalized(space) if lcn else converted(space, local)
         values = channel_map_converted(*images, kind=kind, color_space=space, kind_options=kind_options)
         return values if local else values[window]
 
     @functools.cache
-    def scored_map(kind: str, space: str, eroded: bool) -> np.ndarray:
-        values = per_channel(kind, space)
+    def scored_map(kind: str, space: str, eroded: bool, lcn: bool) -> np.ndarray:
+        values = per_channel(kind, space, lcn)
         if eroded:
             values = erode(values, size=erosion_size, iterations=erosion_iterations)
         if statistic == "anomaly_score":
@@ -282,7 +322,12 @@ def score_variants(
         return values
 
     score = normality_index if statistic == "normality_index" else anomaly_score
-    return {variant.name: score(scored_map(*variant[:3]), masks[variant.region]) for variant in variants}
+    return {
+        variant.name: score(
+            scored_map(variant.kind, variant.color_space, variant.eroded, variant.lcn), masks[variant.region]
+        )
+        for variant in variants
+    }
 
 
 def _bounding_window(masks, *, pad: int) -> tuple[slice, slice]:

@@ -81,12 +81,15 @@ def face_mask(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def skin_regions(points: np.ndarray, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """Forehead, cheeks and chin as bool masks (before any margin is taken off)."""
+    """Forehead, cheeks and chin as bool masks (before any margin is taken off), kept inside
+    the face outline (the cheek polygons share vertices with it, and rounding can put a few
+    edge pixels just outside)."""
+    face = face_mask(points, shape)
     return {
-        "forehead": polygon_mask(points, FOREHEAD, shape),
-        "cheek_left": polygon_mask(points, IMAGE_LEFT_CHEEK, shape),
-        "cheek_right": polygon_mask(points, mirrored(IMAGE_LEFT_CHEEK), shape),
-        "chin": polygon_mask(points, CHIN, shape),
+        "forehead": polygon_mask(points, FOREHEAD, shape) & face,
+        "cheek_left": polygon_mask(points, IMAGE_LEFT_CHEEK, shape) & face,
+        "cheek_right": polygon_mask(points, mirrored(IMAGE_LEFT_CHEEK), shape) & face,
+        "chin": polygon_mask(points, CHIN, shape) & face,
     }
 
 
