@@ -183,7 +183,7 @@ def part_speed(prepared: dict, synth: dict, config) -> None:
             synth_params=synth,
             anomalies=config.anomalies,
             capture=config.capture,
-            partner=config.scorer.network.comparison == "siamese",
+            partner=config.scorer.partner if config.scorer.network.comparison == "siamese" else None,
         )
         count += 1
     per_sample = (time.perf_counter() - started) / count
@@ -216,7 +216,9 @@ def part_speed(prepared: dict, synth: dict, config) -> None:
     print("| what | time |")
     print("|---|---|")
     print(f"| fresh sample (anomaly + capture changes) | {per_sample * 1e3:.1f} ms |")
-    print(f"| batch of {samples} samples with views | {per_batch * 1e3:.0f} ms ({per_batch / samples * 1e3:.1f} ms/sample) |")
+    print(
+        f"| batch of {samples} samples with views | {per_batch * 1e3:.0f} ms ({per_batch / samples * 1e3:.1f} ms/sample) |"
+    )
     print(f"| network step on that batch | {step * 1e3:.0f} ms |")
     print(f"| generation / network | {per_batch / step:.2f} |")
 
@@ -289,7 +291,11 @@ def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bo
 def print_main_table(rows: dict) -> None:
     from facial_anomaly.supervised.fresh import FAMILIES
 
-    print("\n| run | test AUC | " + " | ".join(FAMILIES) + " | severity ρ | nuisance FPR | real cleft | real acne | train s |")
+    print(
+        "\n| run | test AUC | "
+        + " | ".join(FAMILIES)
+        + " | severity ρ | nuisance FPR | real cleft | real acne | train s |"
+    )
     print("|---|---|" + "---|" * len(FAMILIES) + "---|---|---|---|---|")
     for name, (metrics, seconds) in rows.items():
         cells = [f"{metrics.get('test_auc', float('nan')):.3f}"]
@@ -335,7 +341,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--workers", type=int, default=1, help="processes making training batches")
     parser.add_argument("--prepare-workers", type=int, default=2)
-    parser.add_argument("--lofo", nargs="+", default=None, help="families held out in turn (default: the realistic ones)")
+    parser.add_argument(
+        "--lofo", nargs="+", default=None, help="families held out in turn (default: the realistic ones)"
+    )
     parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args()
     if not (args.data / "MANIFEST.csv").exists():
@@ -381,7 +389,9 @@ def main() -> int:
             variant = config.model_copy(
                 update={"scorer": config.scorer.model_copy(update={"network": network.model_copy(update=update)})}
             )
-            runs[name] = train_cached(name.replace(" ", "").replace("+", "with_"), variant, data, prepared, synth, args.cache)
+            runs[name] = train_cached(
+                name.replace(" ", "").replace("+", "with_"), variant, data, prepared, synth, args.cache
+            )
     if "siamese" in args.parts:
         network = config.scorer.network.model_copy(update={"comparison": "siamese"})
         variant = config.model_copy(update={"scorer": config.scorer.model_copy(update={"network": network})})

@@ -130,14 +130,24 @@ def test_partner_is_the_mirror_of_the_clean_face_under_the_same_capture(prepared
     contrast_only = NO_CAPTURE.model_copy(
         update={"light_probability": 1.0, "brightness": 0.0, "contrast": (1.3, 1.3), "gamma": (1.0, 1.0)}
     )
-    kwargs = dict(synth_params=synth_block, anomalies=AnomalyConfig(), partner=True, family="scars", severity=4)
+    kwargs = dict(synth_params=synth_block, anomalies=AnomalyConfig(), partner="flip", family="scars", severity=4)
     plain = make_sample(prepared, np.random.default_rng(11), anomalous=True, capture=NO_CAPTURE, **kwargs)
     assert np.array_equal(plain.partner, prepared.canvas.image[:, ::-1])  # made from the clean face
     assert changed_pixels(plain.image, prepared.canvas.image, 8.0).sum() > 0
+    from_input = make_sample(
+        prepared, np.random.default_rng(11), anomalous=True, capture=NO_CAPTURE, partner_from="input", **kwargs
+    )
+    assert np.array_equal(from_input.partner, from_input.image[:, ::-1])  # as at scoring time
     lit = make_sample(prepared, np.random.default_rng(11), anomalous=True, capture=contrast_only, **kwargs)
     expected = apply_capture(prepared.canvas.image, strongest(contrast_only, "light", np.random.default_rng(0)))
     assert lit.capture == ("light",)
     assert np.abs(lit.partner[:, ::-1].astype(int) - expected.astype(int)).max() <= 1
+    mirrored = make_sample(
+        prepared, np.random.default_rng(11), anomalous=True, capture=NO_CAPTURE, **{**kwargs, "partner": "mirror"}
+    )
+    assert np.array_equal(mirrored.partner, prepared.mirror)
+    # the mirror partner puts each side over the other: the eyes' surroundings swap sides
+    assert np.abs(prepared.mirror.astype(int) - prepared.canvas.image[:, ::-1].astype(int)).mean() < 20
 
 
 def test_strongest_capture_changes_are_applied_alone(prepared):

@@ -32,7 +32,15 @@ TINY = SupervisedConfig(
     ),
     capture=CaptureConfig(jpeg_probability=0.0, noise_probability=0.0, blur_probability=0.0),
     training=TrainingConfig(
-        steps=60, faces_per_batch=6, lr=3e-3, warmup_steps=5, eval_every=20, smoothing=2, device="cpu"
+        steps=80,
+        faces_per_batch=6,
+        lr=3e-3,
+        warmup_steps=5,
+        eval_every=20,
+        smoothing=2,
+        dev_clean_per_face=4,
+        dev_anomalous_per_face=4,
+        device="cpu",
     ),
 )
 
@@ -70,13 +78,13 @@ def trained(task):
 def test_it_learns_and_keeps_the_best_smoothed_round(trained):
     out = trained["out"]
     history = out.history
-    assert list(history["step"]) == [20, 40, 60] and list(history["epoch"]) == [1, 2, 3]
+    assert list(history["step"]) == [20, 40, 60, 80] and list(history["epoch"]) == [1, 2, 3, 4]
     assert history["dev_auc"].iloc[-1] >= 0.85 and history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
     assert {"dev_auc.patch", "dev_bce", "dev_severity_rho", "selection", "train_anomaly_bce"} <= set(history.columns)
     smoothed = history["dev_auc"].rolling(2, min_periods=1).mean()
     assert out.result.best_epoch == int(smoothed.to_numpy().argmax()) + 1
     assert out.result.best_auc == pytest.approx(smoothed.max())
-    assert [r.step for r in trained["reports"]] == [20, 40, 60]
+    assert [r.step for r in trained["reports"]] == [20, 40, 60, 80]
 
 
 def test_scores_are_probabilities_and_a_patch_scores_higher(trained, task):
@@ -150,6 +158,24 @@ def test_bad_inputs_give_clear_errors(task):
     with pytest.raises(ValueError, match="unknown preset"):
         preset("tpu")
     assert preset("gpu").scorer.network.backbone == "efficientnet_lite0"
+
+
+def test_siamese_scorer_compares_with_its_partner(task):
+    network = TINY.scorer.network.model_copy(
+        update={"comparison": "siamese", "severity_head": True, "dense_head": True}
+    )
+    config = TINY.model_copy(
+        update={
+            "scorer": TINY.scorer.model_copy(update={"network": network}),
+            "training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2}),
+        }
+    )
+    out = train(task["faces"], task["landmarks"], task["splits"], synth_params=task["synth"], config=config)
+    assert {"train_severity_bce", "train_cell_bce"} <= set(out.history.columns)
+    probabilities, severities = out.scorer.score_batch(task["faces"][:2], task["landmarks"][:2])
+    assert probabilities.shape == (2,) and np.all((severities >= 0) & (severities <= 4))
+    heat = grad_cam(out.scorer, task["faces"][0], None, task["landmarks"][0], tap=0)
+    assert heat.shape == task["faces"][0].shape[:2]
 
 
 def test_smoke_preset_trains_in_seconds(task):

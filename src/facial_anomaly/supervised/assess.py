@@ -26,8 +26,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from .capture import CHANGES, apply_capture, strongest
+from .crops import partner_image
 from .fresh import PreparedFace, Sample
-from .scorer import SupervisedScorer, partner_image
+from .scorer import SupervisedScorer
 from .trainer import SampleSet, SupervisedConfig, detection_metrics, fixed_samples, samples_to_set
 
 UNCHANGED = ""
@@ -52,7 +53,7 @@ def synthetic_test_set(
         synth_params=synth_params,
         anomalies=config.anomalies,
         capture=config.capture,
-        partner=config.scorer.network.comparison == "siamese",
+        partner=config.scorer.partner if config.scorer.network.comparison == "siamese" else None,
         families=families,
     )
     return samples_to_set(samples, names, config.scorer)
@@ -63,7 +64,7 @@ def nuisance_set(
 ) -> SampleSet:
     """Each face unchanged (``capture`` "") and under each change alone (``capture`` = its name)."""
     changes = list(changes) if changes is not None else [name for name in CHANGES if name != "flip"]
-    partner = config.scorer.network.comparison == "siamese"
+    partner = config.scorer.partner if config.scorer.network.comparison == "siamese" else None
     samples, names = [], []
     for i, face in enumerate(faces):
         rng = np.random.default_rng([int(seed), i])
@@ -74,7 +75,7 @@ def nuisance_set(
             samples.append(
                 Sample(
                     image=image,
-                    partner=partner_image(image) if partner else None,
+                    partner=None if partner is None else partner_image(image, face.canvas.landmarks, partner),
                     change=np.zeros(image.shape[:2], np.float32),
                     label=0,
                     severity=0,

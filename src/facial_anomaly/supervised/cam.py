@@ -123,7 +123,7 @@ def scorer_grad_cam(scorer: SupervisedScorer, face: np.ndarray, landmarks: np.nd
     height, width = face.shape[:2]
     crops, network = scorer.config.crops, scorer.network
     (canvas,) = scorer.canvases([face], [landmarks])
-    faces, partners = scorer.inputs([canvas.image])
+    faces, partners = scorer.inputs([canvas.image], landmarks=[canvas.landmarks])
     device = scorer.device
     was_training = network.training
     network.eval()

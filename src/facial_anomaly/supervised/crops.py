@@ -36,6 +36,7 @@ from ..config import Config
 from ..faces.landmarks import eye_centers
 
 VIEW_NAMES = ("lower", "full")
+PARTNERS = ("mirror", "flip")
 
 
 class CropConfig(Config):
@@ -214,3 +215,20 @@ def standardise(views: torch.Tensor, *, channels: int = 3, floor: float = 4.0 / 
     centred = grouped - grouped.mean(dim=(3, 4), keepdim=True)
     spread = centred.pow(2).mean(dim=(2, 3, 4), keepdim=True).sqrt().clamp_min(floor)
     return (centred / spread).reshape(n, c, h, w)
+
+
+_MIRROR_BORDER_STEP_PX = 24.0  # anchors along the canvas border (the normalizer's default suits 512 px faces)
+
+
+def partner_image(image: np.ndarray, landmarks: np.ndarray, kind: str) -> np.ndarray:
+    """The Siamese partner of a canvas image: ``mirror`` — the face's own mirror image warped
+    onto its landmarks (:class:`facial_anomaly.normalizers.mirror.MirrorNormalizer`: each
+    side of the face lies over the other, whatever the head's pose); ``flip`` — the canvas
+    flipped about its centre line (the eye midpoint's perpendicular)."""
+    if kind == "flip":
+        return np.ascontiguousarray(image[:, ::-1])
+    if kind == "mirror":
+        from ..normalizers.mirror import MirrorNormalizer
+
+        return MirrorNormalizer(border_step_px=_MIRROR_BORDER_STEP_PX).normalize(image, landmarks).image
+    raise ValueError(f"unknown partner {kind!r}; available: {list(PARTNERS)}")

@@ -32,9 +32,10 @@ get random capture changes (:mod:`.capture`). The *change mask* (pixels whose co
 changed by more than ``visible_change`` grey levels before the capture changes) is the
 dense target of the per-cell head.
 
-The Siamese partner (:func:`make_sample` with ``partner=True``) is the mirror image of the
-*clean* source face under the same capture changes for a positive, and of the sample itself
-for a negative — at scoring time it is the mirror image of the input.
+The Siamese partner (:func:`make_sample` with ``partner`` set, :func:`~.crops.partner_image`)
+is made in training from the *clean* source face (``partner_from="clean"``), under the same
+capture changes as the sample, and at scoring time from the input (``partner_from="input"``,
+what dev and test sets use). The ``mirror`` partner of the clean canvas is prepared once per face.
 
 Determinism: everything is drawn from the ``numpy.random.Generator`` passed in.
 """
@@ -60,7 +61,7 @@ from .anomalies import lesions as paint_lesions
 from .anomalies import lower_face_mask
 from .anomalies import scars as paint_scars
 from .capture import CaptureConfig, apply_capture, apply_to_mask, draw_capture
-from .crops import Canvas, CropConfig, cut_mask, cut_view, face_canvas
+from .crops import Canvas, CropConfig, cut_mask, cut_view, face_canvas, partner_image
 
 REALISTIC_FAMILIES = ("lip", "palsy", "acne", "lesions", "scars")
 GENERIC_FAMILIES = ("warp", "patch", "line")
@@ -203,14 +204,15 @@ class FieldPatch:
 class PreparedFace:
     """A normal face ready for fresh anomalies: its ``canvas`` (:class:`~.crops.Canvas`),
     ``face_region`` and ``lower_region`` (bool masks: inside the face outline; the lower face
-    of lesions and scars), and ``fields`` (family → :class:`FieldPatch`; a family whose
-    warp would fold this face is absent)."""
+    of lesions and scars), ``fields`` (family → :class:`FieldPatch`; a family whose warp
+    would fold this face is absent) and ``mirror`` (the ``mirror`` partner of the canvas)."""
 
     canvas: Canvas
     face_region: np.ndarray
     lower_region: np.ndarray
     fields: dict[str, FieldPatch] = field(default_factory=dict)
     name: str = ""
+    mirror: np.ndarray | None = None
 
 
 def warp_image(image: np.ndarray, box: tuple[int, int, int, int], forward: np.ndarray) -> np.ndarray:
@@ -271,7 +273,13 @@ def prepare_face(
             "outline_margin_iod": anomalies.lower_face_outline_margin_iod,
         },
     )
-    prepared = PreparedFace(canvas=canvas, face_region=face_region, lower_region=lower, name=name)
+    prepared = PreparedFace(
+        canvas=canvas,
+        face_region=face_region,
+        lower_region=lower,
+        name=name,
+        mirror=partner_image(canvas.image, canvas.landmarks, "mirror"),
+    )
     for family, synthesis_name in WARP_FAMILIES.items():
         if anomalies.families.get(family, 0.0) <= 0:
             continue
@@ -557,12 +565,17 @@ def make_sample(
     synth_params: Mapping,
     anomalies: AnomalyConfig,
     capture: CaptureConfig,
-    partner: bool = False,
+    partner: str | None = None,
+    partner_from: str = "clean",
     family: str | None = None,
     severity: int | None = None,
 ) -> Sample:
-    """A fresh sample of ``face`` (see the module docstring); ``family`` and ``severity``
-    force the first anomaly (evaluation sets go through every family in turn)."""
+    """A fresh sample of ``face`` (see the module docstring); ``partner`` (``mirror`` or
+    ``flip``; None: no partner) made from the clean face or the sample (``partner_from``
+    ``clean`` | ``input``); ``family`` and ``severity`` force the first anomaly (evaluation
+    sets go through every family in turn)."""
+    if partner_from not in ("clean", "input"):
+        raise ValueError(f"partner_from must be 'clean' or 'input', got {partner_from!r}")
     clean = face.canvas.image
     families: list[str] = []
     severities: list[int] = []
@@ -593,8 +606,14 @@ def make_sample(
     draw = draw_capture(rng, capture)
     shown = apply_capture(image, draw)
     mirror = None
-    if partner:
-        mirror = np.ascontiguousarray(apply_capture(clean if anomalous else image, draw)[:, ::-1])
+    if partner is not None:
+        source = clean if partner_from == "clean" else image
+        if partner == "flip":  # flipped after the capture changes, as at scoring time
+            mirror = np.ascontiguousarray(apply_capture(source, draw)[:, ::-1])
+        else:  # the mirror partner commutes with the capture changes (it lives in the face's own frame)
+            base = face.mirror if partner_from == "clean" and face.mirror is not None else None
+            base = base if base is not None else partner_image(source, face.canvas.landmarks, partner)
+            mirror = apply_capture(base, draw)
     return Sample(
         image=shown,
         partner=mirror,

@@ -8,8 +8,9 @@ A face is turned into its canvas (:mod:`.crops`: eye midpoint, eye line and eye 
 from its landmarks), the configured views are cut from it, the network (:mod:`.networks`)
 gives the anomaly logit; ``probability = sigmoid(logit)`` ∈ [0, 1]. ``severity`` is the
 expected grade Σ_k P(severity ≥ k) ∈ [0, 4] of the ordinal severity head, NaN for a
-network without one. A Siamese network compares the face with its partner: the canvas's
-mirror image (``partner: flip``; the facial midline lies on the canvas's centre line).
+network without one. A Siamese network compares the face with its partner made from the
+input (:func:`~.crops.partner_image`: ``mirror`` — its own mirror image warped onto its
+landmarks — or ``flip``).
 
 Checkpoint (:mod:`facial_anomaly.training.checkpoint`; ``format``
 ``facial_anomaly.supervised_scorer``, ``version`` 1): ``config_json`` (the
@@ -41,7 +42,7 @@ from ..training.checkpoint import (
     read_checkpoint,
     write_payload,
 )
-from .crops import Canvas, CropConfig, cut_view, face_canvas
+from .crops import PARTNERS, Canvas, CropConfig, cut_view, face_canvas, partner_image
 from .networks import AnomalyNet, NetworkConfig
 
 FORMAT = CheckpointFormat(
@@ -54,12 +55,7 @@ class ScorerConfig(Config):
 
     crops: CropConfig = CropConfig()
     network: NetworkConfig = NetworkConfig()
-    partner: Literal["flip"] = Field("flip", description="Siamese partner: the canvas's mirror image")
-
-
-def partner_image(canvas_image: np.ndarray) -> np.ndarray:
-    """The Siamese partner of a canvas image: its mirror image about the centre line (the midline)."""
-    return np.ascontiguousarray(canvas_image[:, ::-1])
+    partner: Literal["mirror", "flip"] = Field("mirror", description=f"Siamese partner, one of {PARTNERS}")
 
 
 class SupervisedScorer:
@@ -87,9 +83,15 @@ class SupervisedScorer:
             raise ValueError(f"need one landmark array per face: {len(faces)} faces, {len(landmarks)} landmark arrays")
         return [face_canvas(face, points, self.config.crops) for face, points in zip(faces, landmarks)]
 
-    def inputs(self, images: Sequence[np.ndarray], partners: Sequence[np.ndarray] | None = None):
-        """Canvas images (and partners; made when the network needs them and none are given)
-        → ``uint8`` tensors (N, V, 3, S, S) (partners None for a single-branch network)."""
+    def inputs(
+        self,
+        images: Sequence[np.ndarray],
+        partners: Sequence[np.ndarray] | None = None,
+        landmarks: Sequence[np.ndarray] | None = None,
+    ):
+        """Canvas images (and partners, made from the images and their canvas ``landmarks``
+        when the network needs them and none are given) → ``uint8`` tensors (N, V, 3, S, S)
+        (partners None for a single-branch network)."""
         views = self.config.network.views
         crops = self.config.crops
 
@@ -103,7 +105,12 @@ class SupervisedScorer:
         faces = stack(images)
         if not self.network.needs_partner:
             return faces, None
-        return faces, stack(partners if partners is not None else [partner_image(image) for image in images])
+        if partners is None:
+            if landmarks is None and self.config.partner != "flip":
+                raise ValueError("the mirror partner needs the canvases' landmarks")
+            points = landmarks if landmarks is not None else [None] * len(images)
+            partners = [partner_image(image, p, self.config.partner) for image, p in zip(images, points)]
+        return faces, stack(partners)
 
     @torch.no_grad()
     def score_inputs(
@@ -127,11 +134,10 @@ class SupervisedScorer:
         severity = torch.cat(severities).numpy() if severities else np.full(len(probability), np.nan)
         return probability, severity
 
-    def score_canvases(
-        self, images: Sequence[np.ndarray], partners: Sequence[np.ndarray] | None = None, *, batch_size: int = 64
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Canvas images (H, W, 3 uint8) → ``(probabilities, severities)``."""
-        return self.score_inputs(*self.inputs(images, partners), batch_size=batch_size)
+    def score_canvases(self, canvases: Sequence[Canvas], *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """Canvases → ``(probabilities, severities)``."""
+        inputs = self.inputs([c.image for c in canvases], landmarks=[c.landmarks for c in canvases])
+        return self.score_inputs(*inputs, batch_size=batch_size)
 
     def score_batch(
         self, faces: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], *, batch_size: int = 64
@@ -142,7 +148,7 @@ class SupervisedScorer:
         probabilities, severities = [], []
         for start in range(0, len(faces), batch_size):
             canvases = self.canvases(faces[start : start + batch_size], landmarks[start : start + batch_size])
-            p, s = self.score_canvases([c.image for c in canvases], batch_size=batch_size)
+            p, s = self.score_canvases(canvases, batch_size=batch_size)
             probabilities.append(p)
             severities.append(s)
         if not probabilities:

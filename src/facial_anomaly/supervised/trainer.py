@@ -160,13 +160,15 @@ def fixed_samples(
     synth_params: Mapping,
     anomalies: AnomalyConfig,
     capture: CaptureConfig,
-    partner: bool,
+    partner: str | None,
+    partner_from: str = "input",
     families: Sequence[str] | None = None,
 ) -> tuple[list[Sample], list[str]]:
     """A fixed set: per face ``clean_per_face`` clean samples and ``anomalous_per_face``
     anomalous ones, the families (default: the active ones this face supports) and the
-    severities (``anomalies.severities``) taken in turn over the whole set. Sample ``v`` of
-    face ``i`` draws from ``default_rng([seed, i, v])``."""
+    severities (``anomalies.severities``) taken in turn over the whole set; Siamese partners
+    (``partner``) made from the sample itself, as at scoring time (``partner_from``). Sample
+    ``v`` of face ``i`` draws from ``default_rng([seed, i, v])``."""
     active = list(families) if families is not None else list(anomalies.active_families())
     samples, names, turn = [], [], 0
     for i, face in enumerate(faces):
@@ -188,6 +190,7 @@ def fixed_samples(
                     anomalies=anomalies,
                     capture=capture,
                     partner=partner,
+                    partner_from=partner_from,
                     family=family,
                     severity=severity,
                 )
@@ -269,7 +272,7 @@ def make_batch(
     ``partners`` (or None), ``masks``, ``labels``, ``severities`` (clean, anomalous, clean, ...)."""
     rng = np.random.default_rng(list(key))
     chosen = rng.choice(len(faces), size=min(faces_per_batch, len(faces)), replace=False)
-    partner = scorer.network.comparison == "siamese"
+    partner = scorer.partner if scorer.network.comparison == "siamese" else None
     samples = []
     for index in chosen:
         for anomalous in (False, True):
@@ -490,7 +493,7 @@ def train(
             synth_params=synth_params,
             anomalies=config.anomalies,
             capture=config.capture,
-            partner=config.scorer.network.comparison == "siamese",
+            partner=config.scorer.partner if config.scorer.network.comparison == "siamese" else None,
         )
         dev = samples_to_set(samples, sample_names, config.scorer)
     seconds["dev_set"] = time.perf_counter() - started
