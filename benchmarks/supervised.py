@@ -183,7 +183,7 @@ def part_speed(prepared: dict, synth: dict, config) -> None:
             synth_params=synth,
             anomalies=config.anomalies,
             capture=config.capture,
-            partner=config.scorer.partner if config.scorer.network.comparison == "siamese" else None,
+            partner=config.scorer.partner_kind,
         )
         count += 1
     per_sample = (time.perf_counter() - started) / count

@@ -160,9 +160,10 @@ def test_bad_inputs_give_clear_errors(task):
     assert preset("gpu").scorer.network.backbone == "efficientnet_lite0"
 
 
-def test_siamese_scorer_compares_with_its_partner(task):
+@pytest.mark.parametrize("comparison", ["siamese", "stacked"])
+def test_comparing_scorers_use_their_partner_and_heads(task, comparison):
     network = TINY.scorer.network.model_copy(
-        update={"comparison": "siamese", "severity_head": True, "dense_head": True}
+        update={"comparison": comparison, "severity_head": True, "dense_head": True}
     )
     config = TINY.model_copy(
         update={

@@ -53,7 +53,7 @@ def synthetic_test_set(
         synth_params=synth_params,
         anomalies=config.anomalies,
         capture=config.capture,
-        partner=config.scorer.partner if config.scorer.network.comparison == "siamese" else None,
+        partner=config.scorer.partner_kind,
         families=families,
     )
     return samples_to_set(samples, names, config.scorer)
@@ -64,7 +64,7 @@ def nuisance_set(
 ) -> SampleSet:
     """Each face unchanged (``capture`` "") and under each change alone (``capture`` = its name)."""
     changes = list(changes) if changes is not None else [name for name in CHANGES if name != "flip"]
-    partner = config.scorer.partner if config.scorer.network.comparison == "siamese" else None
+    partner = config.scorer.partner_kind
     samples, names = [], []
     for i, face in enumerate(faces):
         rng = np.random.default_rng([int(seed), i])

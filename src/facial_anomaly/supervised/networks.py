@@ -21,7 +21,12 @@ Comparison (``comparison``):
   are concatenated — the single-branch baseline of Rosero et al. 2024;
 * ``siamese``: the face and its partner (the mirror image, pixel-aligned with it) pass
   through the same encoder; per view [pool(F_face), pool(|F_face − F_partner|)] → (4C,):
-  the difference is taken cell by cell, where a one-sided change stays local.
+  the difference is taken cell by cell, where a one-sided change stays local (2× the
+  encoder's cost);
+* ``stacked``: one encoder pass on 6 channels per view — the standardised face and its
+  difference from the standardised partner — pooled as ``single`` (early fusion: the
+  comparison at the pixels, for the single branch's cost). For EfficientNet-Lite0 the stem
+  gains 3 zero-initialised input channels, so it starts as the pretrained network.
 
 Heads: the anomaly logit (linear, after dropout); optionally the ordinal severity head
 (4 logits, P(severity ≥ k), k = 1..4; Frank & Hall 2001) and the dense head (a 1×1
@@ -51,7 +56,9 @@ class NetworkConfig(Config):
     """The network of the supervised scorer (see the module docstring)."""
 
     backbone: Literal["small_cnn", "efficientnet_lite0"] = Field("small_cnn", description="the encoder")
-    comparison: Literal["single", "siamese"] = Field("single", description="face alone, or face vs mirror partner")
+    comparison: Literal["single", "siamese", "stacked"] = Field(
+        "single", description="face alone | face vs partner, compared on the maps | stacked with face − partner"
+    )
     views: tuple[str, ...] = Field(("lower", "full"), description="views fed to the encoder (crops.VIEW_NAMES)")
     channels: tuple[int, ...] = Field((24, 32, 48, 64, 96, 128), description="small_cnn: output channels per conv")
     strides: tuple[int, ...] = Field((2, 2, 1, 2, 1, 2), description="small_cnn: stride per conv")
@@ -72,6 +79,11 @@ class NetworkConfig(Config):
         return self
 
     @property
+    def uses_partner(self) -> bool:
+        """Whether the network compares the face with a partner (``siamese``, ``stacked``)."""
+        return self.comparison in ("siamese", "stacked")
+
+    @property
     def stride(self) -> int:
         """Input pixels per map cell."""
         if self.backbone == "efficientnet_lite0":
@@ -85,9 +97,9 @@ class NetworkConfig(Config):
 class SmallCNN(nn.Module):
     """Plain conv 3×3 + BN + ReLU stack: (N, 3, S, S) → (N, C, S/stride, S/stride)."""
 
-    def __init__(self, channels: tuple[int, ...], strides: tuple[int, ...]):
+    def __init__(self, channels: tuple[int, ...], strides: tuple[int, ...], in_channels: int = 3):
         super().__init__()
-        layers, previous = [], 3
+        layers, previous = [], in_channels
         for width, stride in zip(channels, strides):
             layers += [
                 nn.Conv2d(previous, width, 3, stride=stride, padding=1, bias=False),
@@ -109,10 +121,16 @@ class SmallCNN(nn.Module):
 class EfficientNetTrunk(nn.Module):
     """The stem and first ``blocks`` MBConv blocks of EfficientNet-Lite0: (N, 3, S, S) → (N, C, S/s, S/s)."""
 
-    def __init__(self, blocks: int, pretrained: bool):
+    def __init__(self, blocks: int, pretrained: bool, in_channels: int = 3):
         super().__init__()
         network = _efficientnet_lite0(pretrained)
-        self.stem = nn.Sequential(network._conv_stem, network._bn0, nn.ReLU6(inplace=True))
+        stem = network._conv_stem
+        if in_channels != 3:  # extra input channels start at zero weight: the pretrained response is kept
+            weight = stem.weight.detach()
+            extra = torch.zeros(weight.shape[0], in_channels - 3, *weight.shape[2:])
+            stem.weight = nn.Parameter(torch.cat([weight, extra], dim=1))
+            stem.in_channels = in_channels
+        self.stem = nn.Sequential(stem, network._bn0, nn.ReLU6(inplace=True))
         self.blocks = nn.ModuleList(network._blocks[:blocks])
         self.count = len(network._blocks)
         self.out_channels = EFFICIENTNET_CHANNELS[blocks - 1]
@@ -157,10 +175,11 @@ class AnomalyNet(nn.Module):
     def __init__(self, config: NetworkConfig):
         super().__init__()
         self.config = config
+        in_channels = 6 if config.comparison == "stacked" else 3
         if config.backbone == "small_cnn":
-            self.encoder = SmallCNN(config.channels, config.strides)
+            self.encoder = SmallCNN(config.channels, config.strides, in_channels)
         else:
-            self.encoder = EfficientNetTrunk(config.efficientnet_blocks, config.pretrained)
+            self.encoder = EfficientNetTrunk(config.efficientnet_blocks, config.pretrained, in_channels)
         channels = self.encoder.out_channels
         per_view = (4 if config.comparison == "siamese" else 2) * channels
         self.dropout = nn.Dropout(config.dropout)
@@ -171,20 +190,26 @@ class AnomalyNet(nn.Module):
 
     @property
     def needs_partner(self) -> bool:
-        return self.config.comparison == "siamese"
+        return self.config.uses_partner
 
-    def encode(self, views: torch.Tensor) -> torch.Tensor:
-        """(N, V, 3, S, S) → (N, V, C, h, w)."""
+    def encode(self, views: torch.Tensor, partners: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, V, 3, S, S) (with ``partners``: stacked with face − partner) → (N, V, C, h, w)."""
         n, v = views.shape[:2]
-        flat = standardise(views.reshape(n * v, *views.shape[2:])) * self.encoder.input_scale
-        maps = self.encoder(flat)
+        flat = standardise(views.reshape(n * v, *views.shape[2:]))
+        if partners is not None:
+            flat = torch.cat([flat, flat - standardise(partners.reshape(n * v, *partners.shape[2:]))], dim=1)
+        maps = self.encoder(flat * self.encoder.input_scale)
         return maps.reshape(n, v, *maps.shape[1:])
 
     def forward(self, faces: torch.Tensor, partners: torch.Tensor | None = None) -> dict:
         n = faces.shape[0]
-        if self.needs_partner:
-            if partners is None or partners.shape != faces.shape:
-                raise ValueError("the siamese network needs partners of the faces' shape")
+        if self.needs_partner and (partners is None or partners.shape != faces.shape):
+            raise ValueError(f"the {self.config.comparison} network needs partners of the faces' shape")
+        if self.config.comparison == "stacked":
+            face_maps = self.encode(faces, partners)
+            vector = _pool(face_maps)
+            cell_input = face_maps
+        elif self.config.comparison == "siamese":
             both = self.encode(torch.cat([faces, partners]))
             face_maps, partner_maps = both[:n], both[n:]
             difference = torch.abs(face_maps - partner_maps)

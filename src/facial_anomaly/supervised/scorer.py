@@ -57,6 +57,11 @@ class ScorerConfig(Config):
     network: NetworkConfig = NetworkConfig()
     partner: Literal["mirror", "flip"] = Field("mirror", description=f"Siamese partner, one of {PARTNERS}")
 
+    @property
+    def partner_kind(self) -> str | None:
+        """The partner the network compares with, or None for a single-branch network."""
+        return self.partner if self.network.uses_partner else None
+
 
 class SupervisedScorer:
     """A trained network with its geometry (see the module docstring); eval mode, on ``device``."""

@@ -272,7 +272,7 @@ def make_batch(
     ``partners`` (or None), ``masks``, ``labels``, ``severities`` (clean, anomalous, clean, ...)."""
     rng = np.random.default_rng(list(key))
     chosen = rng.choice(len(faces), size=min(faces_per_batch, len(faces)), replace=False)
-    partner = scorer.partner if scorer.network.comparison == "siamese" else None
+    partner = scorer.partner_kind
     samples = []
     for index in chosen:
         for anomalous in (False, True):
@@ -493,7 +493,7 @@ def train(
             synth_params=synth_params,
             anomalies=config.anomalies,
             capture=config.capture,
-            partner=config.scorer.partner if config.scorer.network.comparison == "siamese" else None,
+            partner=config.scorer.partner_kind,
         )
         dev = samples_to_set(samples, sample_names, config.scorer)
     seconds["dev_set"] = time.perf_counter() - started
