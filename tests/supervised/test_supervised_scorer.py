@@ -184,3 +184,30 @@ def test_smoke_preset_trains_in_seconds(task):
         task["faces"], task["landmarks"], task["splits"], synth_params=task["synth"], config=preset("smoke_test")
     )
     assert len(out.history) == 2 and out.scorer.score_batch(task["faces"][:1], task["landmarks"][:1])[0].shape == (1,)
+
+
+def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained, task):
+    from facial_anomaly.supervised.fused import (
+        PROBABILITY_COLUMN,
+        fit_default_fusion,
+        full_resolution_samples,
+        score_table,
+    )
+
+    out = trained["out"]
+    faces, landmarks = task["faces"][8:], task["landmarks"][8:]
+    samples, names, points = full_resolution_samples(
+        faces, landmarks, [f"dev{i}" for i in range(4)], seed=5, config=TINY, synth_params=task["synth"]
+    )
+    assert [s.label for s in samples[:3]] == [0, 1, 1] and samples[0].image.shape == faces[0].shape
+
+    def brightness_change(face, points):  # a stand-in unsupervised score: darker than the clean face
+        return {"stub.darkening": float(faces[0].mean() - face.mean())}
+
+    table = score_table(out.scorer, samples, names, points, unsupervised=brightness_change)
+    assert {PROBABILITY_COLUMN, "supervised.severity", "stub.darkening", "label", "family"} <= set(table.columns)
+    assert len(table) == 12 and table["family"].tolist()[:3] == ["normal", "patch", "patch"]
+    fusion = fit_default_fusion(table, unsupervised_columns=["stub.darkening"], checkpoint=out.checkpoint)
+    assert fusion.features == [PROBABILITY_COLUMN, "stub.darkening"] and fusion.provenance["dev_rows"] == 12
+    fused = fusion.fuse(table)
+    assert fused.shape == (12,) and np.isfinite(fused).all()
