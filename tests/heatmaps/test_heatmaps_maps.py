@@ -20,7 +20,11 @@ from facial_anomaly.heatmaps import (
 )
 from facial_anomaly.heatmaps import maps as maps_module
 
-KIND_OPTIONS = {"ssim": {"win_size": 7}, "lpips": {"net": "alex", "device": "cpu", "pretrained_backbone": False}}
+KIND_OPTIONS = {
+    "ssim": {"win_size": 7},
+    "lpips": {"net": "alex", "device": "cpu", "pretrained_backbone": False},
+    "deep": {"backbone": {"crop": "full_face", "input_size": 128, "device": "cpu"}},
+}
 
 
 @pytest.fixture(scope="module")

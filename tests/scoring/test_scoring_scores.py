@@ -16,7 +16,11 @@ from facial_anomaly.scoring import (
 )
 
 REGION_PARAMS = {"mouth_nose": {"margin_iod": 0.15}, "face_without_eyes": {"eye_margin_iod": 0.15}, "full_face": {}}
-KIND_OPTIONS = {"ssim": {"win_size": 7}, "lpips": {"net": "alex", "device": "cpu", "pretrained_backbone": False}}
+KIND_OPTIONS = {
+    "ssim": {"win_size": 7},
+    "lpips": {"net": "alex", "device": "cpu", "pretrained_backbone": False},
+    "deep": {"backbone": {"crop": "full_face", "input_size": 128, "device": "cpu"}},
+}
 HEATMAP_SETTINGS = dict(erosion_size=3, erosion_iterations=1, channel_reduction="sum", kind_options=KIND_OPTIONS)
 LOCAL_GRID = {
     "kinds": ["pse", "ssim"],

@@ -1,12 +1,15 @@
 """Difference heatmaps between a face and its normalized version (Hayajneh et al. 2022 §1.3):
-colour spaces, local contrast normalisation, PSE / SSIM / LPIPS maps, erosion, face regions
-and overlays. No Kedro."""
+colour spaces, local contrast normalisation, PSE / SSIM / LPIPS / deep-feature maps, erosion,
+face regions and overlays. No Kedro."""
 
-from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space
+from .color import COLOR_SPACES, as_unit_rgb, channel_ranges, rgb_to_ycbcr, to_color_space, ycbcr_to_rgb
 from .contrast import LocalContrastConfig, local_contrast_normalize
+from .deep import DeepHeatmapConfig, deep_distance_map
 from .maps import (
     CHANNEL_REDUCTIONS,
     HEATMAP_KINDS,
+    LANDMARK_KINDS,
+    DeepFeaturesUnavailable,
     HeatmapKindUnavailable,
     LpipsUnavailable,
     channel_map,
@@ -28,8 +31,11 @@ from .regions import REGIONS, face_without_eyes_mask, full_face_mask, mouth_nose
 __all__ = [
     "CHANNEL_REDUCTIONS",
     "COLOR_SPACES",
+    "DeepFeaturesUnavailable",
+    "DeepHeatmapConfig",
     "HEATMAP_KINDS",
     "HeatmapKindUnavailable",
+    "LANDMARK_KINDS",
     "LocalContrastConfig",
     "LpipsUnavailable",
     "REGIONS",
@@ -38,6 +44,7 @@ __all__ = [
     "channel_map_converted",
     "channel_ranges",
     "context_radius",
+    "deep_distance_map",
     "ensure_kind_available",
     "erode",
     "erosion_reach",
@@ -57,5 +64,6 @@ __all__ = [
     "rgb_to_ycbcr",
     "ssim_map",
     "to_color_space",
+    "ycbcr_to_rgb",
     "warp_to_original",
 ]

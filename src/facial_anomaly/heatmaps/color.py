@@ -79,6 +79,16 @@ def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
     return cv2.transform(unit, _BT601_RGB_TO_YCBCR)
 
 
+def ycbcr_to_rgb(image: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`rgb_to_ycbcr`: H×W×3 float YCbCr (8-bit scale) → H×W×3 ``float32``
+    RGB on the 8-bit scale (not clipped)."""
+    _check_rgb_shape(image)
+    linear = _BT601_RGB_TO_YCBCR[:, :3].astype(np.float64) / 255.0
+    inverse = np.linalg.inv(linear)
+    matrix = np.hstack([inverse, -(inverse @ _BT601_RGB_TO_YCBCR[:, 3:].astype(np.float64))]).astype(np.float32)
+    return cv2.transform(np.ascontiguousarray(image, dtype=np.float32), matrix)
+
+
 def to_color_space(image: np.ndarray, space: str) -> np.ndarray:
     """An RGB image in the given colour space, on the 8-bit scale.
 

@@ -1,10 +1,12 @@
 """Difference maps between a face and its normalized version (Hayajneh et al. 2022 §1.3).
 
-Three kinds, each computed per channel in a colour space from :mod:`.color`:
+Four kinds, each computed per channel in a colour space from :mod:`.color`:
 
 * ``pse`` — pixelwise squared error (eq. 4), ``(original − normalized)²`` on the 8-bit scale;
 * ``ssim`` — structural dissimilarity ``(1 − SSIM) / 2`` in [0, 1] (SSIM of Wang et al. 2004);
-* ``lpips`` — the spatial LPIPS distance (Zhang et al. 2018), one channel.
+* ``lpips`` — the spatial LPIPS distance (Zhang et al. 2018), one channel;
+* ``deep`` — an LPIPS-style distance of ImageNet EfficientNet-Lite0 features, one channel
+  in [0, 4] (:mod:`.deep`; the network sees RGB whatever the colour space).
 
 :func:`heatmap` chains map → erosion (eq. 5) → channel reduction into the H×W float32
 map ≥ 0 (larger = more different) that the rest of the project calls a heatmap.
@@ -20,10 +22,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import channel_ranges, to_color_space
+from .color import channel_ranges, to_color_space, ycbcr_to_rgb
 from .morphology import erode
 
-HEATMAP_KINDS = ("pse", "ssim", "lpips")
+HEATMAP_KINDS = ("pse", "ssim", "lpips", "deep")
+# Kinds whose map is placed from the face's landmarks (channel_map passes them on).
+LANDMARK_KINDS = ("deep",)
 CHANNEL_REDUCTIONS = ("sum", "mean")
 
 # LPIPS trunk name → torchvision ImageNet weights that ``lpips`` loads through
@@ -41,6 +45,10 @@ class HeatmapKindUnavailable(Exception):
 
 class LpipsUnavailable(HeatmapKindUnavailable):
     """LPIPS weights are not on disk; the message names the missing file and its folder."""
+
+
+class DeepFeaturesUnavailable(HeatmapKindUnavailable):
+    """The EfficientNet-Lite0 packages are not installed; the message names them."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -164,7 +172,24 @@ def _lpips(
     return np.clip(spatial, 0.0, None)
 
 
-_KIND_FUNCTIONS = {"pse": _pse, "ssim": _ssim, "lpips": _lpips}
+def _as_uint8_rgb(image: np.ndarray, color_space: str) -> np.ndarray:
+    rgb = ycbcr_to_rgb(image) if color_space == "ycbcr" else image
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _deep(
+    original: np.ndarray, normalized: np.ndarray, color_space: str, *, landmarks: np.ndarray | None = None, **options
+) -> np.ndarray:
+    from .deep import DeepHeatmapConfig, deep_distance_map
+
+    config = DeepHeatmapConfig.model_validate(options)
+    heat = deep_distance_map(
+        _as_uint8_rgb(original, color_space), _as_uint8_rgb(normalized, color_space), landmarks, config
+    )
+    return heat[..., None]
+
+
+_KIND_FUNCTIONS = {"pse": _pse, "ssim": _ssim, "lpips": _lpips, "deep": _deep}
 
 
 def channel_map_converted(
@@ -174,6 +199,7 @@ def channel_map_converted(
     kind: str,
     color_space: str,
     kind_options: Mapping[str, Mapping],
+    landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-channel difference map of two images already converted with ``to_color_space``.
 
@@ -182,19 +208,27 @@ def channel_map_converted(
         kind: one of :data:`HEATMAP_KINDS`.
         color_space: the space both images are in.
         kind_options: keyword arguments per kind, e.g. ``{"ssim": {"win_size": 7},
-            "lpips": {"net": "alex", "device": "auto", "pretrained_backbone": True}}``
-            (the ``kind_options`` block of ``parameters_heatmaps.yml``); ``pse`` takes none.
+            "lpips": {"net": "alex", "device": "auto", "pretrained_backbone": True},
+            "deep": {"backbone": {"taps": [2, 4, 10], "crop": "lower_face"}}}``
+            (the ``kind_options`` block of ``parameters_heatmaps.yml``); ``pse`` takes none;
+            a missing ``deep`` entry means its defaults (:class:`.deep.DeepHeatmapConfig`).
+        landmarks: the original's (478, 2|3) landmarks; used by the kinds of
+            :data:`LANDMARK_KINDS` (``deep`` places its lower-face crop with them).
 
     Returns:
-        H×W×C float32 ≥ 0: C = 3 for ``pse`` and ``ssim``, 1 for ``lpips``.
+        H×W×C float32 ≥ 0: C = 3 for ``pse`` and ``ssim``, 1 for ``lpips`` and ``deep``.
 
     Raises:
-        ValueError: unknown kind or mismatched shapes.
+        ValueError: unknown kind, mismatched shapes, bad options, or ``deep`` with a
+            lower-face crop and no landmarks.
         LpipsUnavailable: LPIPS weights missing (see :func:`load_lpips`).
+        ImportError: ``deep`` without its packages (naming them).
     """
     _check_kind(kind)
     _check_pair(original, normalized)
     options = dict(kind_options.get(kind, {}))
+    if kind in LANDMARK_KINDS:
+        options["landmarks"] = landmarks
     return _KIND_FUNCTIONS[kind](original, normalized, color_space, **options)
 
 
@@ -205,6 +239,7 @@ def channel_map(
     kind: str,
     color_space: str,
     kind_options: Mapping[str, Mapping],
+    landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-channel difference map of two RGB images (``uint8`` or float in [0, 1], H×W×3).
 
@@ -217,6 +252,7 @@ def channel_map(
         kind=kind,
         color_space=color_space,
         kind_options=kind_options,
+        landmarks=landmarks,
     )
 
 
@@ -364,8 +400,9 @@ def _build_lpips(net: str, device: str, pretrained_backbone: bool):
 
 def context_radius(kind: str, *, kind_options: Mapping[str, Mapping]) -> int | None:
     """How far, in pixels, a map value depends on the images around its pixel: 0 for
-    ``pse``, ``win_size // 2`` for ``ssim``, None for ``lpips`` (deep features see the
-    whole image). A map computed on a crop is exact at least this far from the crop edges.
+    ``pse``, ``win_size // 2`` for ``ssim``, None for ``lpips`` and ``deep`` (deep features
+    see the whole image or crop). A map computed on a crop is exact at least this far
+    from the crop edges.
 
     Raises:
         ValueError: unknown kind.
@@ -383,13 +420,24 @@ def ensure_kind_available(kind: str, *, kind_options: Mapping[str, Mapping]) -> 
     drop the kind from its grid instead of failing on every image).
 
     Raises:
-        ValueError: unknown kind.
-        HeatmapKindUnavailable: the kind is known but cannot run here (LPIPS weights missing).
+        ValueError: unknown kind, or bad ``deep`` options.
+        HeatmapKindUnavailable: the kind is known but cannot run here (LPIPS weights
+            missing; the EfficientNet-Lite0 packages missing for ``deep``).
     """
     _check_kind(kind)
     if kind == "lpips":
         options = kind_options["lpips"]
         _check_lpips_files(options["net"], options["pretrained_backbone"])
+    if kind == "deep":
+        from facial_anomaly.features.backbone import weights_file
+
+        from .deep import DeepHeatmapConfig
+
+        DeepHeatmapConfig.model_validate(dict(kind_options.get("deep", {})))
+        try:
+            weights_file()
+        except ImportError as error:
+            raise DeepFeaturesUnavailable(str(error)) from error
 
 
 # --------------------------------------------------------------------------- dispatcher
@@ -405,6 +453,7 @@ def heatmap(
     erosion_iterations: int,
     channel_reduction: str,
     kind_options: Mapping[str, Mapping],
+    landmarks: np.ndarray | None = None,
     local_contrast=None,
     eye_distance_px: float | None = None,
 ) -> np.ndarray:
@@ -412,11 +461,12 @@ def heatmap(
 
     Args:
         original, normalized: H×W×3 RGB, ``uint8`` or float in [0, 1].
-        kind: ``"pse"``, ``"ssim"`` or ``"lpips"``.
+        kind: ``"pse"``, ``"ssim"``, ``"lpips"`` or ``"deep"``.
         color_space: ``"rgb"`` or ``"ycbcr"``.
         erosion_size: odd square-kernel side; ``erosion_iterations`` 0 disables erosion.
         channel_reduction: ``"sum"`` or ``"mean"`` (see :func:`reduce_channels`).
         kind_options: per-kind options (see :func:`channel_map_converted`).
+        landmarks: the original's landmarks (needed by ``deep`` with its lower-face crop).
         local_contrast: None, or a :class:`~.contrast.LocalContrastConfig` (or dict) to
             compare the images after local contrast normalisation (``pse`` and ``ssim``).
         eye_distance_px: the face's eye distance in pixels (sets the LCN window); needed
@@ -431,7 +481,9 @@ def heatmap(
         HeatmapKindUnavailable: the kind cannot run here (:class:`LpipsUnavailable`).
     """
     if local_contrast is None:
-        per_channel = channel_map(original, normalized, kind=kind, color_space=color_space, kind_options=kind_options)
+        per_channel = channel_map(
+            original, normalized, kind=kind, color_space=color_space, kind_options=kind_options, landmarks=landmarks
+        )
     else:
         per_channel = _lcn_channel_map(
             original, normalized, kind, color_space, kind_options, local_contrast, eye_distance_px

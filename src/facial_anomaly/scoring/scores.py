@@ -4,9 +4,9 @@ score, and a grid of scoring variants (Hayajneh et al. 2022 §1.4 and Table 1).
 Variant names
 -------------
 A variant is (heatmap kind, colour space, eroded or not, region, local contrast
-normalisation or not), named::
+normalisation or not, summary), named::
 
-    <kind>_<processing>__<region>
+    <kind>_<processing>__<region>[__<summary>]
 
 ``processing`` joins the colour space (omitted when ``rgb``), ``lcn`` (when the images
 are locally contrast-normalised first, :mod:`facial_anomaly.heatmaps.contrast`; pixel
@@ -14,6 +14,12 @@ kinds only) and ``eroded`` (when eroded) with ``_``, or is ``base`` for plain RG
 column names of the paper's Table 1: ``pse_base__mouth_nose``, ``pse_ycbcr__mouth_nose``,
 ``pse_eroded__mouth_nose``, ``pse_ycbcr_eroded__mouth_nose`` (the paper's default),
 ``ssim_ycbcr__face_without_eyes``..., and ``pse_ycbcr_lcn_eroded__mouth_nose``.
+``<kind>_<processing>`` alone names the heatmap (:attr:`Variant.map_name`).
+
+The summary (:data:`SUMMARIES`) says how the region's heat becomes one number: ``mean``
+(the default, left out of the name), ``topk`` (mean of the top ``top_k_fraction`` of the
+region's pixels), and ``zmean`` / ``ztopk``, the same on the heat z-scored per location
+against normal faces (:mod:`.normal_variation`), e.g. ``deep_base__mouth_nose__ztopk``.
 """
 
 from __future__ import annotations
@@ -42,7 +48,11 @@ from facial_anomaly.heatmaps import (
 from facial_anomaly.heatmaps.contrast import LocalContrastConfig, lcn_sigma_px, local_contrast_normalize
 
 STATISTICS = ("normality_index", "anomaly_score")
+SUMMARIES = ("mean", "topk", "zmean", "ztopk")
+Z_SUMMARIES = ("zmean", "ztopk")
+DEFAULT_TOP_K_FRACTION = 0.05
 _GRID_KEYS = ("kinds", "color_spaces", "erosion", "regions")
+_OPTIONAL_GRID_KEYS = {"summaries": ["mean"]}
 _PLAIN_COLOR_SPACE = "rgb"
 # Kinds that compare pixels, to which local contrast normalisation applies.
 LCN_KINDS = ("pse", "ssim")
@@ -51,8 +61,9 @@ LCN_KINDS = ("pse", "ssim")
 # --------------------------------------------------------------------------- statistics
 
 
-def _masked_values(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Values at mask pixels, (N,) or (N, C) float64; checks shapes, emptiness and finiteness."""
+def _masked_values(values: np.ndarray, mask: np.ndarray, *, non_negative: bool = True) -> np.ndarray:
+    """Values at mask pixels, (N,) or (N, C) float64; checks shapes, emptiness, finiteness
+    and (unless ``non_negative`` is False) the sign."""
     mask = np.asarray(mask)
     if mask.dtype != bool:
         raise ValueError(f"mask must be a bool array, got dtype {mask.dtype}")
@@ -63,7 +74,7 @@ def _masked_values(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     inside = values[mask].astype(np.float64, copy=False)
     if not np.isfinite(inside).all():
         raise ValueError("the map has NaN or infinite values inside the mask")
-    if inside.min() < 0:
+    if non_negative and inside.min() < 0:
         raise ValueError(f"difference maps must be ≥ 0; found {inside.min()} inside the mask")
     return inside
 
@@ -117,26 +128,73 @@ def anomaly_score(heatmap: np.ndarray, mask: np.ndarray) -> float:
     return float(_masked_values(heatmap, mask).mean())
 
 
+def top_k_mean(values: np.ndarray, *, fraction: float) -> float:
+    """Mean of the largest ``ceil(fraction · N)`` of N values (at least one).
+
+    Raises:
+        ValueError: a fraction outside (0, 1] or no values.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"top_k_fraction must be in (0, 1], got {fraction!r}")
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size == 0:
+        raise ValueError("no values to summarise")
+    count = max(1, math.ceil(fraction * values.size))
+    return float(np.partition(values, values.size - count)[values.size - count :].mean())
+
+
+def region_summary(values: np.ndarray, mask: np.ndarray, *, summary: str, top_k_fraction: float) -> float:
+    """One number for the region ``mask`` of an H×W map.
+
+    Args:
+        values: H×W heat (≥ 0) for ``mean`` / ``topk``; H×W z map (any sign) for
+            ``zmean`` / ``ztopk``.
+        mask: H×W bool.
+        summary: one of :data:`SUMMARIES`; ``mean`` is :func:`anomaly_score`.
+        top_k_fraction: share of the region's pixels averaged by the top-k summaries.
+
+    Raises:
+        ValueError: unknown summary, empty mask, size mismatch, non-finite values, or
+            negative heat for ``mean`` / ``topk``.
+    """
+    _check_member("summary", summary, SUMMARIES)
+    if values.ndim != 2:
+        raise ValueError(f"expected an H×W map, got shape {values.shape}")
+    if summary == "mean":
+        return anomaly_score(values, mask)
+    if summary == "topk":
+        return top_k_mean(_masked_values(values, mask), fraction=top_k_fraction)
+    z_values = _masked_values(values, mask, non_negative=False)
+    return float(z_values.mean()) if summary == "zmean" else top_k_mean(z_values, fraction=top_k_fraction)
+
+
 # --------------------------------------------------------------------------- variants
 
 
 class Variant(NamedTuple):
-    """One scoring variant: which map, in which colour space, eroded or not, where, and
-    whether the images are locally contrast-normalised first."""
+    """One scoring variant: which map, in which colour space, eroded or not, where, whether
+    the images are locally contrast-normalised first, and how the region is summarised."""
 
     kind: str
     color_space: str
     eroded: bool
     region: str
     lcn: bool = False
+    summary: str = "mean"
 
     @property
-    def name(self) -> str:
-        """``<kind>_<processing>__<region>``, see the module docstring."""
+    def map_name(self) -> str:
+        """``<kind>_<processing>``: the heatmap this variant summarises."""
         parts = [] if self.color_space == _PLAIN_COLOR_SPACE else [self.color_space]
         parts += ["lcn"] if self.lcn else []
         parts += ["eroded"] if self.eroded else []
-        return f"{self.kind}_{'_'.join(parts) or 'base'}__{self.region}"
+        return f"{self.kind}_{'_'.join(parts) or 'base'}"
+
+    @property
+    def name(self) -> str:
+        """``<kind>_<processing>__<region>[__<summary>]``, see the module docstring."""
+        base = f"{self.map_name}__{self.region}"
+        return base if self.summary == "mean" else f"{base}__{self.summary}"
 
 
 def _check_member(what: str, value, valid) -> None:
@@ -150,17 +208,20 @@ def parse_variant_name(name: str) -> Variant:
     Raises:
         ValueError: when the name does not follow the scheme or names unknown parts.
     """
-    head, separator, region = name.partition("__")
+    pieces = name.split("__")
+    head = pieces[0]
     kind, _, processing = head.partition("_")
-    if not separator or not processing:
-        raise ValueError(f"variant name {name!r} is not <kind>_<processing>__<region>")
+    if len(pieces) not in (2, 3) or not processing:
+        raise ValueError(f"variant name {name!r} is not <kind>_<processing>__<region>[__<summary>]")
+    region = pieces[1]
+    summary = pieces[2] if len(pieces) == 3 else "mean"
     parts = processing.split("_")
     eroded = parts[-1] == "eroded"
     spaces = parts[:-1] if eroded else parts
     lcn = bool(spaces) and spaces[-1] == "lcn"
     spaces = spaces[:-1] if lcn else spaces
     color_space = _PLAIN_COLOR_SPACE if spaces in (["base"], []) else "_".join(spaces)
-    variant = Variant(kind, color_space, eroded, region, lcn)
+    variant = Variant(kind, color_space, eroded, region, lcn, summary)
     _check_variant(variant)
     if variant.name != name:
         raise ValueError(f"variant name {name!r} is not canonical; did you mean {variant.name!r}?")
@@ -177,16 +238,19 @@ def _check_variant(variant: Variant) -> None:
         raise ValueError(
             f"local contrast normalisation (lcn) applies to the pixel kinds {list(LCN_KINDS)}, not {variant.kind!r}"
         )
+    _check_member("summary", variant.summary, SUMMARIES)
 
 
 def variant_grid(grid: Mapping) -> list[Variant]:
-    """Every variant of a grid spec, in kind → colour space → erosion → region order.
+    """Every variant of a grid spec, in kind → lcn → colour space → erosion → region →
+    summary order.
 
     Args:
         grid: ``{"kinds": [...], "color_spaces": [...], "erosion": [false, true],
             "regions": [...]}`` (the ``grid`` block of ``parameters_scores.yml``), and
             optionally ``"lcn": [false, true]`` (default ``[false]``): with and without
-            local contrast normalisation, which is combined with the pixel kinds only.
+            local contrast normalisation, which is combined with the pixel kinds only;
+            ``"summaries": [...]`` (:data:`SUMMARIES`; default ``["mean"]``).
 
     Raises:
         ValueError: a missing key or an unknown value, naming it.
@@ -199,14 +263,16 @@ def variant_grid(grid: Mapping) -> list[Variant]:
         not_bool = [value for value in values if not isinstance(value, bool)]
         if not_bool:
             raise ValueError(f"grid {key} values must be true/false, got {not_bool}")
+    summaries = grid.get("summaries", _OPTIONAL_GRID_KEYS["summaries"])
     variants = [
-        Variant(kind, color_space, eroded, region, lcn)
+        Variant(kind, color_space, eroded, region, lcn, summary)
         for kind in grid["kinds"]
         for lcn in lcn_values
         if not lcn or kind in LCN_KINDS
         for color_space in grid["color_spaces"]
         for eroded in grid["erosion"]
         for region in grid["regions"]
+        for summary in summaries
     ]
     for variant in variants:
         _check_variant(variant)
@@ -220,13 +286,74 @@ def single_variant_grid(name: str) -> dict:
         ValueError: ``name`` is not a canonical variant name.
     """
     variant = parse_variant_name(name)
-    return {
+    grid = {
         "kinds": [variant.kind],
         "color_spaces": [variant.color_space],
         "erosion": [variant.eroded],
         "regions": [variant.region],
         "lcn": [variant.lcn],
     }
+    if variant.summary != "mean":
+        grid["summaries"] = [variant.summary]
+    return grid
+
+
+class _Maps:
+    """The maps of one (original, normalized) pair on a window of the frame, each colour
+    conversion, per-channel map, erosion and reduction computed once."""
+
+    def __init__(
+        self, original, normalized, landmarks, window, *, erosion_size, erosion_iterations, kind_options, local_contrast
+    ):
+        self.images = (original, normalized)
+        self.landmarks = landmarks
+        self.window = window
+        self.erosion = (erosion_size, erosion_iterations)
+        self.kind_options = kind_options
+        self.local_contrast = local_contrast
+        self.converted = functools.cache(self._converted)
+        self.contrast_normalized = functools.cache(self._contrast_normalized)
+        self.per_channel = functools.cache(self._per_channel)
+        self.processed = functools.cache(self._processed)
+
+    def _converted(self, space: str, cropped: bool):
+        images = tuple(image[self.window] for image in self.images) if cropped else self.images
+        return tuple(to_color_space(image, space) for image in images)
+
+    def _contrast_normalized(self, space: str) -> tuple[np.ndarray, np.ndarray]:
+        # The LCN window is wide (σ ≈ a quarter of the eye distance), so it is applied to
+        # the whole frame and cropped after: the cropped values equal full-frame ones.
+        contrast = validated(LocalContrastConfig, self.local_contrast, name="local_contrast")
+        left, right = eye_centers(np.asarray(self.landmarks, dtype=np.float64))
+        sigma_px = lcn_sigma_px(contrast, float(np.hypot(*(right - left))))
+        return tuple(
+            local_contrast_normalize(image, color_space=space, sigma_px=sigma_px, rms_floor=contrast.rms_floor)[
+                self.window
+            ]
+            for image in self.converted(space, False)
+        )
+
+    def _per_channel(self, kind: str, space: str, lcn: bool) -> np.ndarray:
+        # Kinds without a finite context (LPIPS, deep) see the whole image and are cropped after.
+        local = context_radius(kind, kind_options=self.kind_options) is not None
+        if lcn:
+            return channel_map_converted(
+                *self.contrast_normalized(space), kind=kind, color_space=space, kind_options=self.kind_options
+            )
+        values = channel_map_converted(
+            *self.converted(space, local),
+            kind=kind,
+            color_space=space,
+            kind_options=self.kind_options,
+            landmarks=self.landmarks,
+        )
+        return values if local else values[self.window]
+
+    def _processed(self, kind: str, space: str, eroded: bool, lcn: bool, reduction: str | None) -> np.ndarray:
+        values = self.per_channel(kind, space, lcn)
+        if eroded:
+            values = erode(values, size=self.erosion[0], iterations=self.erosion[1])
+        return values if reduction is None else reduce_channels(values, reduction=reduction)
 
 
 def score_variants(
@@ -242,6 +369,8 @@ def score_variants(
     kind_options: Mapping[str, Mapping],
     region_params: Mapping[str, Mapping],
     local_contrast: LocalContrastConfig | Mapping | None = None,
+    normal_variation=None,
+    top_k_fraction: float = DEFAULT_TOP_K_FRACTION,
 ) -> dict[str, float]:
     """One score per variant of the grid for a face and its normalized version.
 
@@ -254,80 +383,126 @@ def score_variants(
             (``uint8`` or float in [0, 1]).
         landmarks: (478, 2|3) FaceMesh landmarks in pixels of the aligned face.
         grid: the grid spec (see :func:`variant_grid`).
-        statistic: ``"anomaly_score"`` (:func:`anomaly_score` of the channel-reduced
+        statistic: ``"anomaly_score"`` (a :func:`region_summary` of the channel-reduced
             heatmap; higher = more anomalous) or ``"normality_index"``
-            (:func:`normality_index` of the per-channel map; higher = more normal).
+            (:func:`normality_index` of the per-channel map; higher = more normal; only
+            with the ``mean`` summary).
         erosion_size, erosion_iterations: the erosion of eroded variants (eq. 5).
         channel_reduction: ``"sum"`` or ``"mean"``, for ``anomaly_score``.
         kind_options: per-kind options (``kind_options`` of ``parameters_heatmaps.yml``).
         region_params: region name → its parameters (``regions`` of ``parameters_scores.yml``).
         local_contrast: settings of the ``lcn`` variants (:class:`LocalContrastConfig`;
             None = its defaults). The window σ is in eye distances of ``landmarks``.
+        normal_variation: the normalizer's fitted maps
+            (:meth:`.normal_variation.NormalVariation.for_normalizer`), needed by the
+            ``zmean`` / ``ztopk`` summaries.
+        top_k_fraction: share of a region's pixels averaged by ``topk`` / ``ztopk``.
 
     Returns:
         ``{variant name: score}`` in :func:`variant_grid` order.
 
     Raises:
-        ValueError: bad grid, statistic, shapes or parameters; an empty region.
+        ValueError: bad grid, statistic, shapes or parameters; an empty region; z-scored
+            summaries without ``normal_variation``.
+        KeyError: ``normal_variation`` lacks a map the grid needs.
         HeatmapKindUnavailable: a kind in the grid cannot run here (LPIPS weights missing).
     """
     _check_member("statistic", statistic, STATISTICS)
     if original.shape != normalized.shape:
         raise ValueError(f"original {original.shape} and normalized {normalized.shape} differ in shape")
     variants = variant_grid(grid)
+    summaries = {variant.summary for variant in variants}
+    if statistic == "normality_index" and summaries != {"mean"}:
+        raise ValueError(
+            f"the normality_index statistic has only the mean summary; the grid asks for {sorted(summaries)}"
+        )
+    needs_z = bool(summaries & set(Z_SUMMARIES))
+    if needs_z and normal_variation is None:
+        raise ValueError("the zmean / ztopk summaries need fitted normal-variation maps (normal_variation=...)")
     full_masks = {
         region: region_mask(landmarks, original.shape, region, **region_params[region])
         for region in dict.fromkeys(variant.region for variant in variants)
     }
     # Maps are computed only on the masks' bounding box, padded by how far a masked value
-    # depends on its surroundings (map context + erosion), so scores equal full-frame ones.
+    # depends on its surroundings (map context + erosion), so scores equal full-frame ones;
+    # z maps need whole normal-variation cells, so the box then grows to cell boundaries.
     radii = [context_radius(kind, kind_options=kind_options) for kind in grid["kinds"]]
     reach = erosion_reach(size=erosion_size, iterations=erosion_iterations) if any(grid["erosion"]) else 0
     context = max([radius for radius in radii if radius is not None], default=0)
     window = _bounding_window(full_masks.values(), pad=context + reach)
+    if needs_z:
+        window = normal_variation.cell_window(window)
     masks = {region: mask[window] for region, mask in full_masks.items()}
+    maps = _Maps(
+        original,
+        normalized,
+        landmarks,
+        window,
+        erosion_size=erosion_size,
+        erosion_iterations=erosion_iterations,
+        kind_options=kind_options,
+        local_contrast=local_contrast,
+    )
 
     @functools.cache
-    def converted(space: str, cropped: bool) -> tuple[np.ndarray, np.ndarray]:
-        images = (original[window], normalized[window]) if cropped else (original, normalized)
-        return tuple(to_color_space(image, space) for image in images)
+    def z_map(variant_map: Variant) -> np.ndarray:
+        heat = maps.processed(*_map_key(variant_map), channel_reduction)
+        return normal_variation.zscore(variant_map.map_name, heat, window)
 
-    @functools.cache
-    def contrast_normalized(space: str) -> tuple[np.ndarray, np.ndarray]:
-        # The LCN window is wide (σ ≈ a quarter of the eye distance), so it is applied to
-        # the whole frame and cropped after: the cropped values equal full-frame ones.
-        contrast = validated(LocalContrastConfig, local_contrast, name="local_contrast")
-        left, right = eye_centers(np.asarray(landmarks, dtype=np.float64))
-        sigma_px = lcn_sigma_px(contrast, float(np.hypot(*(right - left))))
-        return tuple(
-            local_contrast_normalize(image, color_space=space, sigma_px=sigma_px, rms_floor=contrast.rms_floor)[window]
-            for image in converted(space, False)
+    scores = {}
+    for variant in variants:
+        if statistic == "normality_index":
+            per_channel = maps.processed(*_map_key(variant), None)
+            scores[variant.name] = normality_index(per_channel, masks[variant.region])
+            continue
+        if variant.summary in Z_SUMMARIES:
+            values = z_map(variant._replace(region="", summary="mean"))
+        else:
+            values = maps.processed(*_map_key(variant), channel_reduction)
+        scores[variant.name] = region_summary(
+            values, masks[variant.region], summary=variant.summary, top_k_fraction=top_k_fraction
         )
+    return scores
 
-    @functools.cache
-    def per_channel(kind: str, space: str, lcn: bool) -> np.ndarray:
-        # Kinds without a finite context (LPIPS) see the whole image and are cropped after.
-        local = context_radius(kind, kind_options=kind_options) is not None
-        images = contrast_normalized(space) if lcn else converted(space, local)
-        values = channel_map_converted(*images, kind=kind, color_space=space, kind_options=kind_options)
-        return values if local else values[window]
 
-    @functools.cache
-    def scored_map(kind: str, space: str, eroded: bool, lcn: bool) -> np.ndarray:
-        values = per_channel(kind, space, lcn)
-        if eroded:
-            values = erode(values, size=erosion_size, iterations=erosion_iterations)
-        if statistic == "anomaly_score":
-            values = reduce_channels(values, reduction=channel_reduction)
-        return values
+def variant_maps(
+    original: np.ndarray,
+    normalized: np.ndarray,
+    landmarks: np.ndarray,
+    *,
+    grid: Mapping,
+    erosion_size: int,
+    erosion_iterations: int,
+    channel_reduction: str,
+    kind_options: Mapping[str, Mapping],
+    local_contrast: LocalContrastConfig | Mapping | None = None,
+) -> dict[str, np.ndarray]:
+    """The full-frame heatmap of every map of a grid (kinds × colour spaces × erosion),
+    channel-reduced: ``{map name: H×W float32 ≥ 0}`` — what the normal-variation maps are
+    fitted on (:class:`.normal_variation.NormalVariation`). Arguments as :func:`score_variants`.
+    """
+    if original.shape != normalized.shape:
+        raise ValueError(f"original {original.shape} and normalized {normalized.shape} differ in shape")
+    everything = (slice(0, original.shape[0]), slice(0, original.shape[1]))
+    maps = _Maps(
+        original,
+        normalized,
+        landmarks,
+        everything,
+        erosion_size=erosion_size,
+        erosion_iterations=erosion_iterations,
+        kind_options=kind_options,
+        local_contrast=local_contrast,
+    )
+    out = {}
+    for variant in variant_grid({**grid, "summaries": ["mean"]}):
+        if variant.map_name not in out:
+            out[variant.map_name] = maps.processed(*_map_key(variant), channel_reduction)
+    return out
 
-    score = normality_index if statistic == "normality_index" else anomaly_score
-    return {
-        variant.name: score(
-            scored_map(variant.kind, variant.color_space, variant.eroded, variant.lcn), masks[variant.region]
-        )
-        for variant in variants
-    }
+
+def _map_key(variant: Variant) -> tuple[str, str, bool, bool]:
+    return variant.kind, variant.color_space, variant.eroded, variant.lcn
 
 
 def _bounding_window(masks, *, pad: int) -> tuple[slice, slice]:

@@ -1,0 +1,95 @@
+"""The fused anomaly score over score columns (unsupervised variants, PaDiM, the shape
+residual, supervised probabilities): a logistic regression on Gaussian ranks with
+non-negative weights (``rank_logistic``, :mod:`facial_anomaly.supervised.fusion`), fitted on
+the synthetic dev split and stored as JSON with a provenance record checked on load.
+
+The combiner itself lives in :mod:`facial_anomaly.supervised.fusion` (its import keeps
+working); this module adds what a default ``anomaly_score`` needs: a fixed method
+(``rank_logistic``, non-negative: every input is oriented "higher = more anomalous"), the
+provenance record (the fitted columns and the data they came from) and a loader that
+refuses a fusion of another kind, schema or column set.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from pydantic import Field
+
+from ..config import Config
+from ..provenance import check_provenance, model_provenance
+from ..supervised.fusion import Fusion, fit_fusion
+
+MODEL_KIND = "score_fusion"
+SCHEMA_VERSION = 1
+
+
+class ScoreFusionConfig(Config):
+    """How the default fusion is fitted (``fit_fusion`` parameters)."""
+
+    features: tuple[str, ...] = Field(..., min_length=1, description="score columns fused (higher = more anomalous)")
+    C: float = Field(1.0, gt=0.0, description="inverse L2 strength of the logistic regression")
+    max_iter: int = Field(1000, ge=10, description="solver iterations")
+
+
+def fit_score_fusion(
+    table: pd.DataFrame, labels: Sequence[int], config: ScoreFusionConfig, *, training_data: str = "unspecified"
+) -> Fusion:
+    """Fit the non-negative ``rank_logistic`` fusion of ``config.features`` on dev rows.
+
+    Args:
+        table: one row per dev image with the feature columns.
+        labels: 0 (normal, including harmless variants) / 1 (anomalous) per row.
+        config: the fused columns and the regression settings.
+        training_data: fingerprint of the dev rows (``provenance.training_data_fingerprint``).
+
+    Raises:
+        ValueError, KeyError: as :func:`facial_anomaly.supervised.fusion.fit_fusion`.
+    """
+    fusion = fit_fusion(
+        table,
+        labels,
+        features=list(config.features),
+        method="rank_logistic",
+        C=config.C,
+        max_iter=config.max_iter,
+        nonnegative=True,
+    )
+    fusion.provenance = model_provenance(
+        MODEL_KIND,
+        schema_version=SCHEMA_VERSION,
+        params={**config.model_dump(mode="json"), "rows": int(len(table))},
+        training_data=training_data,
+        uses_landmarks=True,
+    )
+    return fusion
+
+
+def load_score_fusion(path: str | os.PathLike, *, features: Sequence[str] | None = None) -> Fusion:
+    """Read a fusion written by ``Fusion.save`` after :func:`fit_score_fusion`.
+
+    Args:
+        path: the JSON file.
+        features: when given, the columns the caller can provide; a fusion of other columns
+            is refused.
+
+    Raises:
+        FileNotFoundError: naming the file.
+        facial_anomaly.provenance.ModelMismatch: another kind, schema or landmark layout,
+            or columns the caller does not have (naming the file and the mismatch).
+    """
+    from ..provenance import ModelMismatch
+
+    fusion = Fusion.load(path)
+    check_provenance(fusion.provenance or None, kind=MODEL_KIND, schema_version=SCHEMA_VERSION, source=str(path))
+    if features is not None:
+        missing = sorted(set(fusion.features) - set(features))
+        if missing:
+            raise ModelMismatch(f"{Path(path)}: fuses columns {missing} that this run does not compute")
+    return fusion
+
+
+__all__ = ["Fusion", "ScoreFusionConfig", "fit_score_fusion", "load_score_fusion"]
