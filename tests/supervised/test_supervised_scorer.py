@@ -211,3 +211,22 @@ def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained, task):
     assert fusion.features == [PROBABILITY_COLUMN, "stub.darkening"] and fusion.provenance["dev_rows"] == 12
     fused = fusion.fuse(table)
     assert fused.shape == (12,) and np.isfinite(fused).all()
+
+
+def test_configure_lays_the_parameters_over_a_preset():
+    from facial_anomaly.supervised.trainer import configure
+
+    config = configure(
+        {
+            "training": {"steps": 3000},
+            "scorer": {"network": {"comparison": "stacked"}},
+            "anomalies": {"families": {"lip": 1}},
+        }
+    )
+    assert config.training.steps == 3000 and config.training.faces_per_batch == 16
+    assert config.scorer.network.comparison == "stacked" and config.anomalies.active_families() == ("lip",)
+    assert configure(preset_name="smoke_test") == preset("smoke_test")
+    with pytest.raises(ValueError, match=r"training\.stpes: unknown setting"):
+        configure({"training": {"stpes": 10}})
+    with pytest.raises(ValueError, match="steps"):
+        configure({"training": {"steps": 0}})

@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, ValidationError
 from scipy.stats import spearmanr
 from sklearn.metrics import log_loss, roc_auc_score
 
-from ..config import Config
+from ..config import Config, describe_validation_error
 from ..training import MetricHistory, RoundReport, Selection, TrainingResult, fit, warmup_cosine
 from .capture import CaptureConfig
 from .crops import CropConfig
@@ -106,6 +106,34 @@ def preset(name: str) -> SupervisedConfig:
             ),
         )
     raise ValueError(f"unknown preset {name!r}; available: ['cpu', 'gpu', 'smoke_test']")
+
+
+def _merged(base: dict, overrides: Mapping, where: str) -> dict:
+    out = dict(base)
+    for key, value in overrides.items():
+        if key not in out:
+            raise ValueError(f"{where}{key}: unknown setting; known: {sorted(out)}")
+        if isinstance(out[key], dict) and isinstance(value, Mapping) and key != "families":
+            out[key] = _merged(out[key], value, f"{where}{key}.")
+        else:
+            out[key] = value
+    return out
+
+
+def configure(parameters: Mapping | None = None, *, preset_name: str = "cpu") -> SupervisedConfig:
+    """The settings of a run: the preset ``preset_name`` with ``parameters`` (a nested
+    mapping of just the values to change, e.g. the YAML block ``{"training": {"steps":
+    3000}, "scorer": {"network": {"comparison": "stacked"}}}``) laid over it.
+    ``anomalies.families`` is replaced as a whole (so a family can be left out).
+
+    Raises:
+        ValueError: an unknown key (named with its path) or an invalid value.
+    """
+    base = preset(preset_name).model_dump(mode="python")
+    try:
+        return SupervisedConfig.model_validate(_merged(base, dict(parameters or {}), ""))
+    except ValidationError as error:
+        raise ValueError(describe_validation_error(error)) from None
 
 
 # ---------------------------------------------------------------------------- fixed sets
