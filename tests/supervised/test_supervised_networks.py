@@ -54,3 +54,20 @@ def test_config_errors_name_the_setting():
         NetworkConfig(views=("lower", "cheeks"))
     with pytest.raises(ValueError, match="channels and strides"):
         NetworkConfig(channels=(8, 8), strides=(2,))
+
+
+def test_frozen_efficientnet_blocks_keep_their_weights_and_statistics():
+    config = NetworkConfig(backbone="efficientnet_lite0", efficientnet_blocks=6, frozen_blocks=3, views=("lower",))
+    network = AnomalyNet(config).train()
+    frozen = [network.encoder.stem, *network.encoder.blocks[:3]]
+    before = {k: v.clone() for k, v in network.encoder.stem.state_dict().items()}
+    optimizer = torch.optim.AdamW([p for p in network.parameters() if p.requires_grad], lr=1e-2)
+    faces = torch.randint(0, 256, (4, 1, 3, 64, 64), dtype=torch.uint8)
+    loss = network(faces)["logit"].sum()
+    loss.backward()
+    optimizer.step()
+    assert all(not module.training for module in frozen) and network.encoder.blocks[3].training
+    assert all(torch.equal(before[k], v) for k, v in network.encoder.stem.state_dict().items())
+    assert network.encoder.blocks[3]._project_conv.weight.grad is not None
+    with pytest.raises(ValueError, match="frozen_blocks"):
+        NetworkConfig(backbone="efficientnet_lite0", efficientnet_blocks=4, frozen_blocks=4)

@@ -62,7 +62,7 @@ from .networks import NetworkConfig
 from .nuisance import NUISANCES, apply_nuisances
 from .paper_eval import accuracy_by_subset, compare_models, two_proportion_z_test
 from .scorer import ScorerConfig, SupervisedScorer, load_scorer, save_scorer, scorer_to_bytes
-from .trainer import SupervisedConfig, TrainedScorer, TrainingConfig, preset
+from .trainer import SupervisedConfig, TrainedScorer, TrainingConfig, configure, preset
 from .trainer import train as train_scorer
 from .training import EpochReport, TrainingResult, auc_by_family, train
 from .views import VIEWS, ViewSpec, mirror_face, prepare_views
@@ -80,6 +80,7 @@ __all__ = [
     "SupervisedScorer",
     "TrainedScorer",
     "TrainingConfig",
+    "configure",
     "load_scorer",
     "preset",
     "save_scorer",

@@ -63,6 +63,9 @@ class NetworkConfig(Config):
     channels: tuple[int, ...] = Field((24, 32, 48, 64, 96, 128), description="small_cnn: output channels per conv")
     strides: tuple[int, ...] = Field((2, 2, 1, 2, 1, 2), description="small_cnn: stride per conv")
     efficientnet_blocks: int = Field(8, ge=1, le=16, description="efficientnet_lite0: MBConv blocks kept")
+    frozen_blocks: int = Field(
+        0, ge=0, le=16, description="efficientnet_lite0: stem and first blocks kept at the ImageNet weights (0: none)"
+    )
     pretrained: bool = Field(True, description="efficientnet_lite0: start from the ImageNet weights")
     dropout: float = Field(0.1, ge=0, lt=1, description="dropout before the anomaly and severity logits")
     severity_head: bool = Field(False, description="add the ordinal severity head")
@@ -72,6 +75,10 @@ class NetworkConfig(Config):
     def _check(self) -> NetworkConfig:
         if not self.views or len(set(self.views)) != len(self.views) or set(self.views) - set(VIEW_NAMES):
             raise ValueError(f"views must be distinct names of {list(VIEW_NAMES)}, got {self.views}")
+        if self.frozen_blocks >= self.efficientnet_blocks and self.backbone == "efficientnet_lite0":
+            raise ValueError(
+                f"frozen_blocks {self.frozen_blocks} must be < efficientnet_blocks {self.efficientnet_blocks}"
+            )
         if len(self.channels) != len(self.strides) or not self.channels:
             raise ValueError(f"channels and strides need one entry per layer, got {self.channels}, {self.strides}")
         if any(c < 1 for c in self.channels) or any(s not in (1, 2) for s in self.strides):
@@ -119,9 +126,14 @@ class SmallCNN(nn.Module):
 
 
 class EfficientNetTrunk(nn.Module):
-    """The stem and first ``blocks`` MBConv blocks of EfficientNet-Lite0: (N, 3, S, S) → (N, C, S/s, S/s)."""
+    """The stem and first ``blocks`` MBConv blocks of EfficientNet-Lite0: (N, 3, S, S) → (N, C, S/s, S/s).
 
-    def __init__(self, blocks: int, pretrained: bool, in_channels: int = 3):
+    With ``frozen`` > 0 the stem and the first ``frozen`` blocks keep their weights and
+    batch-norm statistics (always in eval mode, no gradients): they run at the highest
+    resolutions, so not training them halves a step's cost on the CPU.
+    """
+
+    def __init__(self, blocks: int, pretrained: bool, in_channels: int = 3, frozen: int = 0):
         super().__init__()
         network = _efficientnet_lite0(pretrained)
         stem = network._conv_stem
@@ -132,13 +144,27 @@ class EfficientNetTrunk(nn.Module):
             stem.in_channels = in_channels
         self.stem = nn.Sequential(stem, network._bn0, nn.ReLU6(inplace=True))
         self.blocks = nn.ModuleList(network._blocks[:blocks])
-        self.count = len(network._blocks)
         self.out_channels = EFFICIENTNET_CHANNELS[blocks - 1]
         self.input_scale = EFFICIENTNET_INPUT_SCALE
+        self.frozen = int(frozen)
+        for module in self._frozen_modules():
+            module.requires_grad_(False)
+
+    def _frozen_modules(self) -> list[nn.Module]:
+        return [self.stem, *self.blocks[: self.frozen]] if self.frozen else []
+
+    def train(self, mode: bool = True) -> EfficientNetTrunk:
+        super().train(mode)
+        for module in self._frozen_modules():
+            module.eval()
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for block in self.blocks:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+            x = self.stem(x)
+            for block in self.blocks[: self.frozen]:
+                x = block(x, drop_connect_rate=0.0)
+        for block in self.blocks[self.frozen :]:
             x = block(x, drop_connect_rate=0.0)
         return x
 
@@ -179,7 +205,9 @@ class AnomalyNet(nn.Module):
         if config.backbone == "small_cnn":
             self.encoder = SmallCNN(config.channels, config.strides, in_channels)
         else:
-            self.encoder = EfficientNetTrunk(config.efficientnet_blocks, config.pretrained, in_channels)
+            self.encoder = EfficientNetTrunk(
+                config.efficientnet_blocks, config.pretrained, in_channels, config.frozen_blocks
+            )
         channels = self.encoder.out_channels
         per_view = (4 if config.comparison == "siamese" else 2) * channels
         self.dropout = nn.Dropout(config.dropout)
