@@ -3,12 +3,13 @@
     .venv/bin/python benchmarks/supervised.py [--parts pixels speed main lofo heads siamese]
         [--preset cpu] [--steps N] [--threads 2] [--workers 1] [--figure docs/figures/supervised_learning_curves.png]
 
-Data: the normal photos of ../shared/data/faces (MANIFEST.csv; ``person_id=`` of the notes,
-UTKFace crops count as one person each), aligned at run time with the default preprocess
-settings, split by person into train / dev / test (60 / 20 / 20 %, seed 20240605); the real
-anomaly photos of ../shared/data/anomalies (7 cleft lips, 7 acne photos). Aligned faces,
-prepared faces and trained checkpoints are cached under ``--cache`` (default in /tmp, never
-in the repository); a finished training is reused when its settings and data are the same.
+Data: the detection bench set (benchmarks/_bench_set.py, built at run time from
+../shared/data): the normal photos aligned with the default preprocess settings, split by
+person into train / dev / test (60 / 20 / 20 %, seed 20240605), the test faces' photo-level
+nuisance variants and synthetic anomalies made by the synthesis generators at 512 px, and
+the real anomaly photos (7 cleft lips, 7 acne photos). The bench set, prepared faces and
+trained checkpoints are cached under ``--cache`` (default in /tmp, never in the
+repository); a finished training is reused when its settings and data are the same.
 
 Parts (each prints a table):
 
@@ -18,8 +19,10 @@ Parts (each prints a table):
   the preset's network (same batch), both on this process's threads;
 * ``main``: the preset trained on all families: dev AUC per step (learning curve), and on
   the test people — a synthetic test set made by the generator with another seed (test AUC,
-  per family, severity ρ), the nuisance false-positive rate at 95 % specificity, and the
-  real cleft and acne photos against the held-out normal photos;
+  per family, severity ρ), the false-positive rate of the capture changes and of the bench
+  set's photo-level nuisance variants at 95 % specificity, the bench set's anomalies made
+  by other code (the synthesis generators at 512 px, severities 1-4), and the real cleft
+  and acne photos against the held-out normal photos;
 * ``lofo``: leave-one-family-out — trained without one realistic family, tested on it;
 * ``heads``: with the severity head, and with the per-cell (dense) head;
 * ``siamese``: the Siamese comparison with the mirror partner (same encoder).
@@ -42,65 +45,60 @@ import numpy as np
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from _shared_data import cached_arrays, load_yaml, manifest_normals  # noqa: E402
+from _shared_data import load_yaml  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_CACHE = Path("/tmp") / f"facial_anomaly_supervised_bench_{os.getuid()}"
-REAL_SETS = {"cleft": "anomalies/cleft_lip_roshan_thomas/original", "acne": "anomalies/acne04v2_samples"}
+REAL_SETS = {"cleft": "real_cleft", "acne": "real_acne"}  # our name → the bench set's family
 SPLIT_SEED = 20240605
 FRACTIONS = {"train": 0.6, "dev": 0.2, "test": 0.2}
 TEST_SEED = 777_000  # the synthetic test set's generator seed (training and dev use 0 and 1)
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
 def digest(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def aligned(data: Path, relative: str, config: dict, cache: Path) -> dict | None:
-    """{rgb, landmarks} of a photo preprocessed with ``config`` (cached), or None if rejected."""
-    from facial_anomaly.faces import config_fingerprint, locate_face, render_aligned_face
+def load_faces(data: Path, cache: Path, workers: int) -> dict:
+    """The detection bench set (benchmarks/_bench_set.py): aligned normal faces with persons
+    and person-disjoint splits, the test faces' synthetic anomalies made by the synthesis
+    generators at 512 px and their photo-level nuisance variants, and the real photos."""
+    from _bench_set import build_bench_set
 
-    def make() -> dict:
-        geometry, rgb = locate_face((data / relative).read_bytes(), config)
-        if not geometry.ok:
-            return {"rgb": np.zeros((0, 0, 3), np.uint8), "landmarks": np.zeros((0, 3))}
-        crop, _ = render_aligned_face(rgb, geometry, config)
-        return {"rgb": crop, "landmarks": geometry.aligned_landmarks()}
-
-    key = hashlib.sha1(f"{relative}|{config_fingerprint(config)}".encode()).hexdigest()[:16]
-    arrays = cached_arrays(cache / "aligned" / f"{key}.npz", make)
-    return arrays if arrays["rgb"].size else None
-
-
-def load_faces(data: Path, cache: Path) -> dict:
-    """Aligned normal faces with persons and splits, and aligned real anomaly photos."""
-    from facial_anomaly.faces import resolve_config
-    from facial_anomaly.synthesis import split_by_person
-
-    preprocess = load_yaml("parameters_preprocess.yml")
-    config = resolve_config(preprocess["preprocess"], preprocess["alignment_presets"])
-    normals = {"faces": [], "landmarks": [], "persons": [], "names": []}
-    for row in manifest_normals(data):
-        face = aligned(data, row["path"], config, cache)
-        if face is not None:
-            normals["faces"].append(face["rgb"])
-            normals["landmarks"].append(face["landmarks"])
-            normals["persons"].append(str(row["person"]))
-            normals["names"].append(row["path"])
-    assignment = split_by_person(normals["persons"], FRACTIONS, SPLIT_SEED)
-    normals["splits"] = [assignment[p] for p in normals["persons"]]
+    bench = build_bench_set(data, cache / "bench", anomaly_splits=("test",), nuisance_splits=("test",), workers=workers)
+    normals = {"faces": [], "landmarks": [], "persons": [], "names": [], "splits": []}
+    for item in bench.select(label=0, nuisance="", split=tuple(FRACTIONS)):
+        loaded = item.load()
+        normals["faces"].append(loaded.image)
+        normals["landmarks"].append(loaded.landmarks)
+        normals["persons"].append(item.person)
+        normals["names"].append(item.source)
+        normals["splits"].append(item.split)
     real = {}
-    for name, folder in REAL_SETS.items():
-        faces, landmarks = [], []
-        for photo in sorted((data / folder).glob("*")):
-            if photo.suffix.lower() in PHOTO_SUFFIXES:
-                face = aligned(data, str(photo.relative_to(data)), config, cache)
-                if face is not None:
-                    faces.append(face["rgb"])
-                    landmarks.append(face["landmarks"])
-        real[name] = (faces, landmarks)
-    return {"normals": normals, "real": real}
+    for name, family in REAL_SETS.items():
+        loaded = [item.load() for item in bench.select(split="real", family=family)]
+        real[name] = ([x.image for x in loaded], [x.landmarks for x in loaded])
+    return {
+        "normals": normals,
+        "real": real,
+        "bench_anomalies": bench.select(split="test", label=1),
+        "bench_nuisances": bench.select(split="test", label=0, nuisance=tuple(n for n in bench_nuisances(bench) if n)),
+        "bench_clean_test": bench.select(split="test", label=0, nuisance=""),
+    }
+
+
+def bench_nuisances(bench) -> list[str]:
+    return sorted({item.nuisance for item in bench.items})
+
+
+def score_items(scorer, items, batch: int = 32):
+    """Probabilities of bench items, loaded ``batch`` at a time."""
+    out = []
+    for start in range(0, len(items), batch):
+        loaded = [item.load() for item in items[start : start + batch]]
+        probability, _ = scorer.score_batch([x.image for x in loaded], [x.landmarks for x in loaded])
+        out.append(probability)
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def prepared_faces(normals: dict, config, synth: dict, cache: Path, workers: int) -> dict:
@@ -271,13 +269,18 @@ def train_cached(name: str, config, data: dict, prepared: dict, synth: dict, cac
 
 
 def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bool = True):
+    """The scorer's evaluation (facial_anomaly.supervised.assess) plus the bench set's parts:
+    its photo-level nuisance variants (FPR at 95 % specificity of the clean test faces) and
+    its synthetic anomalies made by the synthesis generators at 512 px (AUC per family)."""
+    from sklearn.metrics import roc_auc_score
+
     from facial_anomaly.supervised.assess import evaluate
     from facial_anomaly.supervised.scorer import load_scorer
 
     normals = data["normals"]
     test = [i for i, s in enumerate(normals["splits"]) if s == "test"]
     scorer = load_scorer(run["checkpoint"], "cpu")
-    return evaluate(
+    evaluation = evaluate(
         scorer,
         prepared["test"],
         config=run["config"],
@@ -286,28 +289,53 @@ def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bo
         real=data["real"] if real else None,
         real_normals=([normals["faces"][i] for i in test], [normals["landmarks"][i] for i in test]) if real else None,
     )
+    if real:
+        clean = score_items(scorer, data["bench_clean_test"])
+        threshold = float(np.quantile(clean, 0.95))
+        variants = data["bench_nuisances"]
+        variant_scores = score_items(scorer, variants)
+        evaluation.metrics["photo_nuisance_fpr"] = float((variant_scores > threshold).mean())
+        for name in sorted({item.nuisance for item in variants}):
+            chosen = np.array([item.nuisance == name for item in variants])
+            evaluation.metrics[f"photo_nuisance_fpr.{name}"] = float((variant_scores[chosen] > threshold).mean())
+        anomalies = data["bench_anomalies"]
+        anomaly_scores = score_items(scorer, anomalies)
+        labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalies))]
+        evaluation.metrics["other_code_auc"] = float(roc_auc_score(labels, np.r_[clean, anomaly_scores]))
+        for family in sorted({item.family for item in anomalies}):
+            chosen = np.array([item.family == family for item in anomalies])
+            evaluation.metrics[f"other_code_auc.{family}"] = float(
+                roc_auc_score(np.r_[np.zeros(len(clean)), np.ones(chosen.sum())], np.r_[clean, anomaly_scores[chosen]])
+            )
+    return evaluation
 
 
 def print_main_table(rows: dict) -> None:
     from facial_anomaly.supervised.fresh import FAMILIES
 
-    print(
-        "\n| run | test AUC | "
-        + " | ".join(FAMILIES)
-        + " | severity ρ | nuisance FPR | real cleft | real acne | train s |"
-    )
-    print("|---|---|" + "---|" * len(FAMILIES) + "---|---|---|---|---|")
+    columns = [
+        ("test AUC", "test_auc", 3),
+        *[(family, f"test_auc.{family}", 3) for family in FAMILIES],
+        ("severity ρ", "test_severity_rho", 2),
+        ("capture FPR", "nuisance_fpr", 3),
+        ("photo nuisance FPR", "photo_nuisance_fpr", 3),
+        ("other-code AUC", "other_code_auc", 3),
+        ("real cleft", "real_auc.cleft", 3),
+        ("real acne", "real_auc.acne", 3),
+    ]
+    print("\n| run | " + " | ".join(name for name, _, _ in columns) + " | train s |")
+    print("|---|" + "---|" * (len(columns) + 1))
     for name, (metrics, seconds) in rows.items():
-        cells = [f"{metrics.get('test_auc', float('nan')):.3f}"]
-        cells += [f"{metrics.get(f'test_auc.{family}', float('nan')):.3f}" for family in FAMILIES]
-        cells += [
-            f"{metrics.get('test_severity_rho', float('nan')):.2f}",
-            f"{metrics.get('nuisance_fpr', float('nan')):.3f}",
-            f"{metrics.get('real_auc.cleft', float('nan')):.3f}",
-            f"{metrics.get('real_auc.acne', float('nan')):.3f}",
-            f"{seconds.get('train', float('nan')):.0f}",
-        ]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        cells = [f"{metrics.get(key, float('nan')):.{digits}f}" for _, key, digits in columns]
+        print(f"| {name} | " + " | ".join(cells) + f" | {seconds.get('train', float('nan')):.0f} |")
+    print("\nPer-change false-positive rates and other-code AUC per family:")
+    for name, (metrics, _) in rows.items():
+        details = {
+            k: round(v, 3)
+            for k, v in metrics.items()
+            if k.split(".")[0] in ("nuisance_fpr", "photo_nuisance_fpr", "other_code_auc") and "." in k
+        }
+        print(f"  {name}: {details}")
 
 
 def draw_curves(histories: dict, path: Path) -> None:
@@ -367,7 +395,7 @@ def main() -> int:
     if args.steps is not None:
         training["steps"] = args.steps
     config = config.model_copy(update={"training": config.training.model_copy(update=training)})
-    data = load_faces(args.data, args.cache)
+    data = load_faces(args.data, args.cache, args.prepare_workers)
     counts = {split: data["normals"]["splits"].count(split) for split in FRACTIONS}
     print(
         f"{len(data['normals']['names'])} normal faces ({len(set(data['normals']['persons']))} persons): {counts}; "
