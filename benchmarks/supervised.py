@@ -25,7 +25,8 @@ Parts (each prints a table):
   and acne photos against the held-out normal photos;
 * ``lofo``: leave-one-family-out — trained without one realistic family, tested on it;
 * ``heads``: with the severity head, and with the per-cell (dense) head;
-* ``siamese``: the Siamese comparison with the mirror partner (same encoder).
+* ``single``: the single-branch baseline (the face alone; Rosero et al. 2024's baseline);
+* ``siamese``: the Siamese comparison with the mirror partner (same encoder, 2× its cost).
 
 ``--figure`` draws every run's dev AUC per step (learning curves).
 """
@@ -420,6 +421,10 @@ def main() -> int:
             runs[name] = train_cached(
                 name.replace(" ", "").replace("+", "with_"), variant, data, prepared, synth, args.cache
             )
+    if "single" in args.parts:
+        network = config.scorer.network.model_copy(update={"comparison": "single"})
+        variant = config.model_copy(update={"scorer": config.scorer.model_copy(update={"network": network})})
+        runs["single branch"] = train_cached("single", variant, data, prepared, synth, args.cache)
     if "siamese" in args.parts:
         network = config.scorer.network.model_copy(update={"comparison": "siamese"})
         variant = config.model_copy(update={"scorer": config.scorer.model_copy(update={"network": network})})

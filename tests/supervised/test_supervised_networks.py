@@ -10,8 +10,8 @@ from facial_anomaly.supervised.networks import AnomalyNet, NetworkConfig
 
 
 def test_small_cnn_has_stride_16_and_mean_max_pooling():
-    config = NetworkConfig()
-    assert config.stride == 16 and len(config.channels) == 6
+    config = NetworkConfig(comparison="single")
+    assert NetworkConfig().comparison == "stacked" and config.stride == 16 and len(config.channels) == 6
     network = AnomalyNet(config).eval()
     faces = torch.randint(0, 256, (3, 2, 3, 128, 128), dtype=torch.uint8)
     out = network(faces)
@@ -57,7 +57,9 @@ def test_config_errors_name_the_setting():
 
 
 def test_frozen_efficientnet_blocks_keep_their_weights_and_statistics():
-    config = NetworkConfig(backbone="efficientnet_lite0", efficientnet_blocks=6, frozen_blocks=3, views=("lower",))
+    config = NetworkConfig(
+        backbone="efficientnet_lite0", efficientnet_blocks=6, frozen_blocks=3, views=("lower",), comparison="single"
+    )
     network = AnomalyNet(config).train()
     frozen = [network.encoder.stem, *network.encoder.blocks[:3]]
     before = {k: v.clone() for k, v in network.encoder.stem.state_dict().items()}

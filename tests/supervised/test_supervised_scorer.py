@@ -23,7 +23,7 @@ STRONG = ((0.6, 0.7),) * 4
 TINY = SupervisedConfig(
     scorer=ScorerConfig(
         crops=CropConfig(pixels_per_iod=24.0, full_face_size=48),
-        network=NetworkConfig(channels=(8, 16, 16, 32), strides=(2, 2, 2, 2), dropout=0.0),
+        network=NetworkConfig(channels=(8, 16, 16, 32), strides=(2, 2, 2, 2), dropout=0.0, comparison="single"),
     ),
     anomalies=AnomalyConfig(
         families={"patch": 1.0},

@@ -57,7 +57,7 @@ class NetworkConfig(Config):
 
     backbone: Literal["small_cnn", "efficientnet_lite0"] = Field("small_cnn", description="the encoder")
     comparison: Literal["single", "siamese", "stacked"] = Field(
-        "single", description="face alone | face vs partner, compared on the maps | stacked with face − partner"
+        "stacked", description="face alone | face vs partner, compared on the maps | stacked with face − partner"
     )
     views: tuple[str, ...] = Field(("lower", "full"), description="views fed to the encoder (crops.VIEW_NAMES)")
     channels: tuple[int, ...] = Field((24, 32, 48, 64, 96, 128), description="small_cnn: output channels per conv")

@@ -84,10 +84,10 @@ class SupervisedConfig(Config):
 
 
 def preset(name: str) -> SupervisedConfig:
-    """A named preset: ``cpu`` (the default: a 6-layer plain CNN on both views, 1500 steps;
-    within 20 minutes on 2 shared CPU cores), ``gpu`` (EfficientNet-Lite0 cut after 8
-    blocks, fine-tuned, 6000 steps of 32 faces) or ``smoke_test`` (a tiny network at 16 px
-    per IOD, a few steps: seconds; its scores mean nothing)."""
+    """A named preset: ``cpu`` (the default: a 6-layer plain CNN on both views, stacked with
+    the face's difference from its mirror partner, 1500 steps), ``gpu`` (EfficientNet-Lite0
+    cut after 8 blocks, fine-tuned, 6000 steps of 32 faces) or ``smoke_test`` (a tiny
+    single-branch network at 16 px per IOD, a few steps: seconds; its scores mean nothing)."""
     if name == "cpu":
         return SupervisedConfig()
     if name == "gpu":
@@ -99,7 +99,7 @@ def preset(name: str) -> SupervisedConfig:
         return SupervisedConfig(
             scorer=ScorerConfig(
                 crops=CropConfig(pixels_per_iod=16.0, full_face_size=32),
-                network=NetworkConfig(channels=(8, 8, 16, 16), strides=(2, 2, 1, 2)),
+                network=NetworkConfig(channels=(8, 8, 16, 16), strides=(2, 2, 1, 2), comparison="single"),
             ),
             training=TrainingConfig(
                 steps=4, faces_per_batch=2, warmup_steps=1, eval_every=2, smoothing=1, eval_batch_size=16
