@@ -26,7 +26,12 @@ Parts (each prints a table):
 * ``lofo``: leave-one-family-out — trained without one realistic family, tested on it;
 * ``heads``: with the severity head, and with the per-cell (dense) head;
 * ``single``: the single-branch baseline (the face alone; Rosero et al. 2024's baseline);
-* ``siamese``: the Siamese comparison with the mirror partner (same encoder, 2× its cost).
+* ``siamese``: the Siamese comparison with the mirror partner (same encoder, 2× its cost);
+* ``fused``: the preset's scorer fused with unsupervised score columns that need no fitted
+  model (:data:`FUSED_COLUMNS`, mirror-normalizer PSE) by the default score fusion, fitted
+  on full-resolution dev rows (each dev face clean and with 2 fresh anomalies) and measured
+  on full-resolution test rows, the photo nuisance variants and the real photos against
+  every input alone.
 
 ``--figure`` draws every run's dev AUC per step (learning curves).
 """
@@ -54,6 +59,15 @@ REAL_SETS = {"cleft": "real_cleft", "acne": "real_acne"}  # our name → the ben
 SPLIT_SEED = 20240605
 FRACTIONS = {"train": 0.6, "dev": 0.2, "test": 0.2}
 TEST_SEED = 777_000  # the synthetic test set's generator seed (training and dev use 0 and 1)
+FUSION_DEV_SEED, FUSION_TEST_SEED = 555_000, 556_000
+FUSED_COLUMNS = ("mirror.pse_ycbcr_eroded__mouth_nose", "mirror.pse_ycbcr_eroded__face_without_eyes__topk")
+HEATMAP_SETTINGS = {
+    "erosion_size": 3,
+    "erosion_iterations": 1,
+    "channel_reduction": "sum",
+    "kind_options": {"ssim": {"win_size": 7}, "deep": {}},
+}
+REGIONS = {"mouth_nose": {"margin_iod": 0.15}, "face_without_eyes": {"eye_margin_iod": 0.15}, "full_face": {}}
 
 
 def digest(*parts) -> str:
@@ -85,6 +99,7 @@ def load_faces(data: Path, cache: Path, workers: int) -> dict:
         "bench_anomalies": bench.select(split="test", label=1),
         "bench_nuisances": bench.select(split="test", label=0, nuisance=tuple(n for n in bench_nuisances(bench) if n)),
         "bench_clean_test": bench.select(split="test", label=0, nuisance=""),
+        "bench_anomalies_real": bench.select(split="real"),
     }
 
 
@@ -339,6 +354,97 @@ def print_main_table(rows: dict) -> None:
         print(f"  {name}: {details}")
 
 
+def part_fused(run: dict, data: dict, synth: dict) -> None:
+    """The fused default score against its inputs (see the module docstring)."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from facial_anomaly.normalizers.mirror import MirrorNormalizer
+    from facial_anomaly.supervised.fused import (
+        PROBABILITY_COLUMN,
+        columns_scorer,
+        fit_default_fusion,
+        full_resolution_samples,
+        score_table,
+    )
+    from facial_anomaly.supervised.scorer import load_scorer
+
+    started = time.perf_counter()
+    scorer = load_scorer(run["checkpoint"], "cpu")
+    unsupervised = columns_scorer(
+        FUSED_COLUMNS,
+        normalizers={"mirror": MirrorNormalizer()},
+        heatmap_settings=HEATMAP_SETTINGS,
+        region_params=REGIONS,
+    )
+    normals = data["normals"]
+    tables = {}
+    for split, seed in (("dev", FUSION_DEV_SEED), ("test", FUSION_TEST_SEED)):
+        index = [i for i, s in enumerate(normals["splits"]) if s == split]
+        samples, names, points = full_resolution_samples(
+            [normals["faces"][i] for i in index],
+            [normals["landmarks"][i] for i in index],
+            [normals["names"][i] for i in index],
+            seed=seed,
+            config=run["config"],
+            synth_params=synth,
+        )
+        tables[split] = score_table(scorer, samples, names, points, unsupervised=unsupervised)
+    fusion = fit_default_fusion(tables["dev"], unsupervised_columns=FUSED_COLUMNS, checkpoint=run["checkpoint"])
+
+    def rows_of(items) -> pd.DataFrame:
+        out = []
+        for item in items:
+            loaded = item.load()
+            probability, severity = scorer.score_batch([loaded.image], [loaded.landmarks])
+            out.append(
+                {
+                    PROBABILITY_COLUMN: float(probability[0]),
+                    **unsupervised(loaded.image, loaded.landmarks),
+                    "family": item.family,
+                    "nuisance": item.nuisance,
+                }
+            )
+        return pd.DataFrame(out)
+
+    clean = rows_of(data["bench_clean_test"])
+    variants = rows_of(data["bench_nuisances"])
+    real = rows_of(
+        [item for name in REAL_SETS.values() for item in data["bench_anomalies_real"] if item.family == name]
+    )
+    inputs = [PROBABILITY_COLUMN, *FUSED_COLUMNS]
+    print(
+        f"\nFused default score (weights {dict(zip(fusion.features, np.round(fusion.coefficients, 3)))}; "
+        f"{time.perf_counter() - started:.0f} s):"
+    )
+    print(
+        "| score | test AUC | "
+        + " | ".join(sorted(set(tables["test"]["family"]) - {"normal"}))
+        + " | photo nuisance FPR | real cleft | real acne |"
+    )
+    print("|---|---|" + "---|" * (len(set(tables["test"]["family"])) - 1) + "---|---|---|")
+    for name in [*inputs, "fused"]:
+
+        def values(table):
+            return fusion.fuse(table) if name == "fused" else table[name].to_numpy(dtype=float)
+
+        test = tables["test"]
+        scores = values(test)
+        cells = [f"{roc_auc_score(test['label'], scores):.3f}"]
+        normal = test["label"].to_numpy() == 0
+        for family in sorted(set(test["family"]) - {"normal"}):
+            chosen = normal | (test["family"] == family).to_numpy()
+            cells.append(f"{roc_auc_score(test['label'][chosen], scores[chosen]):.3f}")
+        threshold = float(np.quantile(values(clean), 0.95))
+        cells.append(f"{(values(variants) > threshold).mean():.3f}")
+        for family in REAL_SETS.values():
+            chosen = (real["family"] == family).to_numpy()
+            anomalous = values(real)[chosen]
+            labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalous))]
+            cells.append(f"{roc_auc_score(labels, np.r_[values(clean), anomalous]):.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def draw_curves(histories: dict, path: Path) -> None:
     import matplotlib
 
@@ -451,6 +557,11 @@ def main() -> int:
         print("|---|---|---|")
         for family, value, metrics in lofo_rows:
             print(f"| {family} | {value:.3f} | {metrics['test_auc']:.3f} |")
+
+    if "fused" in args.parts:
+        part_fused(
+            runs.get("all families") or train_cached("main", config, data, prepared, synth, args.cache), data, synth
+        )
 
     if args.figure is not None and runs:
         draw_curves({name: run["history"] for name, run in runs.items()}, args.figure)

@@ -4,6 +4,7 @@ reproducible, Grad-CAM points at the patch, and bad inputs give clear errors."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -208,7 +209,9 @@ def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained, task):
     assert {PROBABILITY_COLUMN, "supervised.severity", "stub.darkening", "label", "family"} <= set(table.columns)
     assert len(table) == 12 and table["family"].tolist()[:3] == ["normal", "patch", "patch"]
     fusion = fit_default_fusion(table, unsupervised_columns=["stub.darkening"], checkpoint=out.checkpoint)
-    assert fusion.features == [PROBABILITY_COLUMN, "stub.darkening"] and fusion.provenance["dev_rows"] == 12
+    assert fusion.features == [PROBABILITY_COLUMN, "stub.darkening"]
+    assert fusion.provenance["kind"] == "score_fusion" and fusion.provenance["params"]["rows"] == 12
+    assert fusion.provenance["supervised_checkpoint_sha1"] == hashlib.sha1(out.checkpoint).hexdigest()
     fused = fusion.fuse(table)
     assert fused.shape == (12,) and np.isfinite(fused).all()
 

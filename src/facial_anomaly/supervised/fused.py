@@ -8,9 +8,9 @@ clean and with fresh anomalies drawn by the same generator as the scorer's train
 (:mod:`.fresh`, on the face itself instead of its canvas; capture changes without the
 mirror image, rotation and shift, so the face's landmarks stay valid). Each row is scored by
 the scorer (:meth:`~.scorer.SupervisedScorer.score_batch`) and by ``unsupervised(face,
-landmarks) → {column: value}`` (e.g. :func:`unsupervised_variants`), then
-:func:`fit_default_fusion` fits the combiner with the scorer checkpoint's SHA-1 in its
-provenance.
+landmarks) → {column: value}`` (e.g. :func:`columns_scorer` over the scoring stage's score
+columns), then :func:`fit_default_fusion` fits the default score fusion with the scorer
+checkpoint's SHA-1 in its provenance.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .fresh import Sample, prepare_face
-from .fusion import Fusion, fit_fusion
+from .fusion import Fusion
 from .scorer import SupervisedScorer
 from .trainer import SupervisedConfig, fixed_samples
 
@@ -102,53 +102,45 @@ def fit_default_fusion(
     *,
     unsupervised_columns: Sequence[str],
     checkpoint: bytes,
-    method: str = "rank_logistic",
     C: float = 1.0,
     max_iter: int = 1000,
-    nonnegative: bool = True,
-    provenance: Mapping | None = None,
 ) -> Fusion:
-    """The fused ``anomaly_score`` fitted on :func:`score_table` rows of the dev split: the
-    supervised probability and ``unsupervised_columns``; its provenance holds the scorer
-    checkpoint's SHA-1 (``checkpoint_sha1``), the number of dev rows and ``provenance``."""
-    features = [PROBABILITY_COLUMN, *unsupervised_columns]
-    fusion = fit_fusion(
+    """The fused default ``anomaly_score`` fitted on :func:`score_table` rows of the dev split:
+    the supervised probability and ``unsupervised_columns`` combined by the default score
+    fusion (:func:`facial_anomaly.scoring.fusion.fit_score_fusion`: non-negative
+    ``rank_logistic``, provenance kind ``score_fusion``). The provenance also names the
+    scorer checkpoint (``supervised_checkpoint_sha1``), so a scoring run can refuse a fusion
+    fitted with another scorer."""
+    from ..provenance import training_data_fingerprint
+    from ..scoring.fusion import ScoreFusionConfig, fit_score_fusion
+
+    config = ScoreFusionConfig(features=(PROBABILITY_COLUMN, *unsupervised_columns), C=C, max_iter=max_iter)
+    rows = [
+        (f"{face}#{i}", f"{label}/{family}/{severity}")
+        for i, (face, label, family, severity) in enumerate(
+            dev_table[["face", "label", "family", "severity"]].itertuples(index=False)
+        )
+    ]
+    fusion = fit_score_fusion(
         dev_table,
         dev_table["label"].to_numpy(),
-        features=features,
-        method=method,
-        C=C,
-        max_iter=max_iter,
-        nonnegative=nonnegative,
+        config,
+        training_data=training_data_fingerprint(rows),
     )
-    fusion.provenance = {
-        "checkpoint_sha1": checkpoint_sha1(checkpoint),
-        "dev_rows": int(len(dev_table)),
-        **dict(provenance or {}),
-    }
+    fusion.provenance["supervised_checkpoint_sha1"] = checkpoint_sha1(checkpoint)
     return fusion
 
 
-def unsupervised_variants(
-    normalizer, variants: Sequence[str], *, statistic: str, options: Mapping | None = None, prefix: str | None = None
-) -> Unsupervised:
-    """``(face, landmarks) → {"<prefix>.<variant>": score}``: the scoring contract's
-    unsupervised variants (:func:`facial_anomaly.scoring.score_variants`, e.g.
-    ``pse_ycbcr_eroded__mouth_nose``) of a face against ``normalizer``'s output; ``prefix``
-    defaults to the normalizer's name (the scores table's column names)."""
-    from ..scoring import score_variants, single_variant_grid
+def columns_scorer(columns: Sequence[str], **settings) -> Unsupervised:
+    """``(face, landmarks) → {column: score}`` for the scoring stage's named score columns
+    (:func:`facial_anomaly.scoring.columns.score_columns` with ``settings``: normalizers,
+    heatmap settings, region parameters and the fitted models the columns need)."""
+    from ..scoring.columns import parse_column, score_columns
 
-    grids = {name: single_variant_grid(name) for name in variants}
-    prefix = prefix or getattr(normalizer, "name", "unsupervised")
+    for column in columns:
+        parse_column(column)  # a malformed name fails here, not on the first face
 
     def score(face: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
-        normalized = normalizer.normalize(face, landmarks).image
-        out = {}
-        for name, grid in grids.items():
-            (value,) = score_variants(
-                face, normalized, landmarks[:, :2], grid=grid, statistic=statistic, **dict(options or {})
-            ).values()
-            out[f"{prefix}.{name}"] = float(value)
-        return out
+        return {name: float(value) for name, value in score_columns(face, landmarks, columns, **settings).items()}
 
     return score
