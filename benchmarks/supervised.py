@@ -93,6 +93,7 @@ def load_faces(data: Path, cache: Path, workers: int) -> dict:
     for name, family in REAL_SETS.items():
         loaded = [item.load() for item in bench.select(split="real", family=family)]
         real[name] = ([x.image for x in loaded], [x.landmarks for x in loaded])
+    real["acne_relaxed_pose"] = relaxed_pose_photos(data, "anomalies/acne04v2_samples", cache)
     return {
         "normals": normals,
         "real": real,
@@ -101,6 +102,36 @@ def load_faces(data: Path, cache: Path, workers: int) -> dict:
         "bench_clean_test": bench.select(split="test", label=0, nuisance=""),
         "bench_anomalies_real": bench.select(split="real"),
     }
+
+
+def relaxed_pose_photos(data: Path, folder: str, cache: Path) -> tuple[list, list]:
+    """Aligned faces and landmarks of the photos in ``folder`` preprocessed as the bench set
+    does but with the pose check relaxed (|yaw|, |pitch| up to 90°, any visible fraction):
+    the ACNE04 close-ups are oblique, and the default pose check rejects 6 of the 7."""
+    from _bench_set import measure_landmarks, preprocess_config
+
+    from facial_anomaly.faces import locate_face, render_aligned_face
+
+    config = preprocess_config()
+    config["pose"] = {**config.get("pose", {}), "max_yaw_degrees": 90.0, "max_pitch_degrees": 90.0}
+    config["pose"]["min_visible_fraction"] = 0.0
+    faces, landmarks = [], []
+    for photo in sorted((data / folder).glob("*.jpg")):
+        path = cache / "relaxed_pose" / f"{digest(str(photo.relative_to(data)), config)}.npz"
+        if not path.exists():
+            geometry, rgb = locate_face(photo.read_bytes(), config)
+            if not geometry.ok:
+                print(f"  {photo.name}: rejected even with the pose check relaxed ({geometry.status})")
+                continue
+            crop, _ = render_aligned_face(rgb, geometry, config)
+            points = measure_landmarks(crop, config, fallback=geometry.aligned_landmarks())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path.with_suffix(".tmp.npz"), image=crop, landmarks=points)
+            path.with_suffix(".tmp.npz").replace(path)
+        with np.load(path, allow_pickle=False) as archive:
+            faces.append(archive["image"])
+            landmarks.append(archive["landmarks"])
+    return faces, landmarks
 
 
 def bench_nuisances(bench) -> list[str]:
@@ -338,6 +369,7 @@ def print_main_table(rows: dict) -> None:
         ("other-code AUC", "other_code_auc", 3),
         ("real cleft", "real_auc.cleft", 3),
         ("real acne", "real_auc.acne", 3),
+        ("real acne, pose check relaxed", "real_auc.acne_relaxed_pose", 3),
     ]
     print("\n| run | " + " | ".join(name for name, _, _ in columns) + " | train s |")
     print("|---|" + "---|" * (len(columns) + 1))
@@ -412,6 +444,11 @@ def part_fused(run: dict, data: dict, synth: dict) -> None:
     real = rows_of(
         [item for name in REAL_SETS.values() for item in data["bench_anomalies_real"] if item.family == name]
     )
+    relaxed = []
+    for image, points in zip(*data["real"]["acne_relaxed_pose"]):
+        probability, _ = scorer.score_batch([image], [points])
+        relaxed.append({PROBABILITY_COLUMN: float(probability[0]), **unsupervised(image, points), "family": "relaxed"})
+    real = pd.concat([real, pd.DataFrame(relaxed)], ignore_index=True)
     inputs = [PROBABILITY_COLUMN, *FUSED_COLUMNS]
     print(
         f"\nFused default score (weights {dict(zip(fusion.features, np.round(fusion.coefficients, 3)))}; "
@@ -420,9 +457,9 @@ def part_fused(run: dict, data: dict, synth: dict) -> None:
     print(
         "| score | test AUC | "
         + " | ".join(sorted(set(tables["test"]["family"]) - {"normal"}))
-        + " | photo nuisance FPR | real cleft | real acne |"
+        + " | photo nuisance FPR | real cleft | real acne | real acne, pose check relaxed |"
     )
-    print("|---|---|" + "---|" * (len(set(tables["test"]["family"])) - 1) + "---|---|---|")
+    print("|---|---|" + "---|" * (len(set(tables["test"]["family"])) - 1) + "---|---|---|---|")
     for name in [*inputs, "fused"]:
 
         def values(table):
@@ -437,7 +474,7 @@ def part_fused(run: dict, data: dict, synth: dict) -> None:
             cells.append(f"{roc_auc_score(test['label'][chosen], scores[chosen]):.3f}")
         threshold = float(np.quantile(values(clean), 0.95))
         cells.append(f"{(values(variants) > threshold).mean():.3f}")
-        for family in REAL_SETS.values():
+        for family in [*REAL_SETS.values(), "relaxed"]:
             chosen = (real["family"] == family).to_numpy()
             anomalous = values(real)[chosen]
             labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalous))]
