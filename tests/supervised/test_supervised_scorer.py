@@ -28,7 +28,7 @@ TINY = SupervisedConfig(
     ),
     anomalies=AnomalyConfig(
         families={"patch": 1.0},
-        paint=PaintConfig(change=STRONG, patch_radius_iod=(0.3, 0.4)),
+        paint=PaintConfig(change=STRONG, patch_radius_iod=((0.3, 0.4),) * 4),
         second_anomaly_probability=0.0,
     ),
     capture=CaptureConfig(jpeg_probability=0.0, noise_probability=0.0, blur_probability=0.0),

@@ -102,10 +102,15 @@ class PaintConfig(Config):
         ((0.10, 0.20), (0.20, 0.27), (0.27, 0.33), (0.33, 0.40)),
         description="relative colour change per severity 1..4, [low, high] (0.3 = 30 %)",
     )
-    patch_radius_iod: Range = Field((0.06, 0.25), description="patch semi-axis, [low, high] IOD")
+    patch_radius_iod: PerSeverityRange = Field(
+        ((0.04, 0.08), (0.06, 0.12), (0.09, 0.18), (0.13, 0.25)),
+        description="patch semi-axis per severity 1..4, [low, high] IOD",
+    )
     patch_aspect: Range = Field((0.5, 2.0), description="patch elongation, [low, high]")
     line_width_iod: Range = Field((0.02, 0.05), description="line width, [low, high] IOD")
-    line_length_iod: Range = Field((0.2, 0.7), description="line chord, [low, high] IOD")
+    line_length_iod: PerSeverityRange = Field(
+        ((0.1, 0.2), (0.2, 0.35), (0.3, 0.5), (0.45, 0.7)), description="line chord per severity 1..4, [low, high] IOD"
+    )
     line_bend_iod: float = Field(0.1, ge=0, description="control point up to this far off the chord, IOD")
     feather_iod: float = Field(0.015, ge=0, description="Gaussian softening of the shape's edge, IOD")
 
@@ -410,13 +415,14 @@ def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
 def paint(face: PreparedFace, image: np.ndarray, kind: str, severity: int, rng, config: PaintConfig) -> np.ndarray:
     """The generic ``patch`` or ``line`` family: a soft shape inside the face whose colour
     changes by the drawn relative amount in one of a few directions (darker, lighter,
-    redder, browner)."""
+    redder, browner); both the change and the shape's size (patch radius, line length) grow
+    with severity."""
     iod = face.canvas.iod
     height, width = image.shape[:2]
     centre = _random_point(face.face_region, rng)
     shape = np.zeros((height, width), dtype=np.float32)
     if kind == "patch":
-        radius = _uniform(rng, config.patch_radius_iod) * iod
+        radius = _uniform(rng, config.patch_radius_iod[severity - 1]) * iod
         aspect = _uniform(rng, config.patch_aspect)
         axes = (max(1, int(round(radius * np.sqrt(aspect)))), max(1, int(round(radius / np.sqrt(aspect)))))
         cv2.ellipse(
@@ -431,7 +437,7 @@ def paint(face: PreparedFace, image: np.ndarray, kind: str, severity: int, rng, 
             cv2.LINE_AA,
         )
     else:
-        length = _uniform(rng, config.line_length_iod) * iod
+        length = _uniform(rng, config.line_length_iod[severity - 1]) * iod
         angle = rng.uniform(0.0, 2.0 * np.pi)
         direction = np.array([np.cos(angle), np.sin(angle)])
         start = centre - 0.5 * length * direction
