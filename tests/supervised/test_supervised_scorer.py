@@ -1,4 +1,4 @@
-"""The supervised scorer end to end on a tiny task: it learns to find strong patches on
+"""The supervised scorer end to end on a tiny scorer_task: it learns to find strong patches on
 variants of the aligned astronaut, its checkpoint round-trips exactly, training is
 reproducible, Grad-CAM points at the patch, and bad inputs give clear errors."""
 
@@ -10,74 +10,16 @@ import io
 import numpy as np
 import pytest
 import torch
+from scorer_helpers import TINY
 
 from facial_anomaly.provenance import ModelMismatch
 from facial_anomaly.supervised import grad_cam
-from facial_anomaly.supervised.capture import CaptureConfig
-from facial_anomaly.supervised.crops import CropConfig
-from facial_anomaly.supervised.fresh import AnomalyConfig, PaintConfig
-from facial_anomaly.supervised.networks import NetworkConfig
-from facial_anomaly.supervised.scorer import FORMAT, ScorerConfig, load_scorer, save_scorer
-from facial_anomaly.supervised.trainer import SupervisedConfig, TrainingConfig, preset, train
-
-STRONG = ((0.6, 0.7),) * 4
-TINY = SupervisedConfig(
-    scorer=ScorerConfig(
-        crops=CropConfig(pixels_per_iod=24.0, full_face_size=48),
-        network=NetworkConfig(channels=(8, 16, 16, 32), strides=(2, 2, 2, 2), dropout=0.0, comparison="single"),
-    ),
-    anomalies=AnomalyConfig(
-        families={"patch": 1.0},
-        paint=PaintConfig(change=STRONG, patch_radius_iod=((0.3, 0.4),) * 4),
-        second_anomaly_probability=0.0,
-    ),
-    capture=CaptureConfig(jpeg_probability=0.0, noise_probability=0.0, blur_probability=0.0),
-    training=TrainingConfig(
-        steps=80,
-        faces_per_batch=6,
-        lr=3e-3,
-        warmup_steps=5,
-        eval_every=20,
-        smoothing=2,
-        dev_clean_per_face=4,
-        dev_anomalous_per_face=4,
-        device="cpu",
-    ),
-)
+from facial_anomaly.supervised.scorer import FORMAT, load_scorer, save_scorer
+from facial_anomaly.supervised.trainer import preset, train
 
 
-def variants(face: np.ndarray, count: int) -> list[np.ndarray]:
-    """The face under different colour gains: stand-ins for different people."""
-    gains = np.random.default_rng(0).uniform(0.8, 1.2, size=(count, 3))
-    return [np.clip(face * g, 0, 255).astype(np.uint8) for g in gains]
-
-
-@pytest.fixture(scope="module")
-def task(astronaut_aligned, synth_block):
-    faces = variants(astronaut_aligned["rgb"], 12)
-    landmarks = [astronaut_aligned["landmarks"]] * 12
-    splits = ["train"] * 8 + ["dev"] * 4
-    return {"faces": faces, "landmarks": landmarks, "splits": splits, "synth": synth_block}
-
-
-@pytest.fixture(scope="module")
-def trained(task):
-    torch.set_num_threads(1)
-    reports = []
-    out = train(
-        task["faces"],
-        task["landmarks"],
-        task["splits"],
-        synth_params=task["synth"],
-        config=TINY,
-        persons=[f"p{i}" for i in range(12)],
-        on_round_end=reports.append,
-    )
-    return {"out": out, "reports": reports}
-
-
-def test_it_learns_and_keeps_the_best_smoothed_round(trained):
-    out = trained["out"]
+def test_it_learns_and_keeps_the_best_smoothed_round(trained_scorer):
+    out = trained_scorer["out"]
     history = out.history
     assert list(history["step"]) == [20, 40, 60, 80] and list(history["epoch"]) == [1, 2, 3, 4]
     assert history["dev_auc"].iloc[-1] >= 0.85 and history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
@@ -85,12 +27,12 @@ def test_it_learns_and_keeps_the_best_smoothed_round(trained):
     smoothed = history["dev_auc"].rolling(2, min_periods=1).mean()
     assert out.result.best_epoch == int(smoothed.to_numpy().argmax()) + 1
     assert out.result.best_auc == pytest.approx(smoothed.max())
-    assert [r.step for r in trained["reports"]] == [20, 40, 60, 80]
+    assert [r.step for r in trained_scorer["reports"]] == [20, 40, 60, 80]
 
 
-def test_scores_are_probabilities_and_a_patch_scores_higher(trained, task):
-    scorer = trained["out"].scorer
-    face, landmarks = task["faces"][9], task["landmarks"][0]
+def test_scores_are_probabilities_and_a_patch_scores_higher(trained_scorer, scorer_task):
+    scorer = trained_scorer["out"].scorer
+    face, landmarks = scorer_task["faces"][9], scorer_task["landmarks"][0]
     painted = face.copy()
     x, y = np.round(landmarks[14, :2]).astype(int)  # lower lip
     painted[y - 30 : y + 30, x - 60 : x + 60] = (painted[y - 30 : y + 30, x - 60 : x + 60] * 0.5).astype(np.uint8)
@@ -100,9 +42,9 @@ def test_scores_are_probabilities_and_a_patch_scores_higher(trained, task):
     assert probabilities[1] > probabilities[0]
 
 
-def test_checkpoint_round_trip_is_exact_and_checked(trained, task, tmp_path):
-    out = trained["out"]
-    faces, landmarks = task["faces"][8:], task["landmarks"][8:]
+def test_checkpoint_round_trip_is_exact_and_checked(trained_scorer, scorer_task, tmp_path):
+    out = trained_scorer["out"]
+    faces, landmarks = scorer_task["faces"][8:], scorer_task["landmarks"][8:]
     expected, _ = out.scorer.score_batch(faces, landmarks)
     for source in (out.checkpoint, save_scorer(out.scorer, tmp_path / "scorer.pt")):
         loaded = load_scorer(source, "cpu")
@@ -121,10 +63,16 @@ def test_checkpoint_round_trip_is_exact_and_checked(trained, task, tmp_path):
     assert payload["format"] == FORMAT.name
 
 
-def test_same_seed_same_weights(task):
+def test_same_seed_same_weights(scorer_task):
     config = TINY.model_copy(update={"training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2})})
     runs = [
-        train(task["faces"], task["landmarks"], task["splits"], synth_params=task["synth"], config=config)
+        train(
+            scorer_task["faces"],
+            scorer_task["landmarks"],
+            scorer_task["splits"],
+            synth_params=scorer_task["synth"],
+            config=config,
+        )
         for _ in range(2)
     ]
     first, second = (run.result.best_state_dict for run in runs)
@@ -132,9 +80,9 @@ def test_same_seed_same_weights(task):
     assert runs[0].history["train_loss"].tolist() == runs[1].history["train_loss"].tolist()
 
 
-def test_grad_cam_of_the_scorer_lies_on_the_face(trained, task):
-    scorer = trained["out"].scorer
-    face, landmarks = task["faces"][9], task["landmarks"][0]
+def test_grad_cam_of_the_scorer_lies_on_the_face(trained_scorer, scorer_task):
+    scorer = trained_scorer["out"].scorer
+    face, landmarks = scorer_task["faces"][9], scorer_task["landmarks"][0]
     heat = grad_cam(scorer, face, None, landmarks, tap=0)
     assert heat.shape == face.shape[:2] and heat.dtype == np.float32 and heat.min() >= 0
     ys, xs = np.nonzero(heat > 0)
@@ -144,25 +92,31 @@ def test_grad_cam_of_the_scorer_lies_on_the_face(trained, task):
         grad_cam(scorer, face, None, None, tap=0)
 
 
-def test_bad_inputs_give_clear_errors(task):
+def test_bad_inputs_give_clear_errors(scorer_task):
     with pytest.raises(ValueError, match="person 'p0' is in the train and the dev split"):
         train(
-            task["faces"][:2],
-            task["landmarks"][:2],
+            scorer_task["faces"][:2],
+            scorer_task["landmarks"][:2],
             ["train", "dev"],
-            synth_params=task["synth"],
+            synth_params=scorer_task["synth"],
             config=TINY,
             persons=["p0", "p0"],
         )
     with pytest.raises(ValueError, match="no training faces"):
-        train(task["faces"][:1], task["landmarks"][:1], ["dev"], synth_params=task["synth"], config=TINY)
+        train(
+            scorer_task["faces"][:1],
+            scorer_task["landmarks"][:1],
+            ["dev"],
+            synth_params=scorer_task["synth"],
+            config=TINY,
+        )
     with pytest.raises(ValueError, match="unknown preset"):
         preset("tpu")
     assert preset("gpu").scorer.network.backbone == "efficientnet_lite0"
 
 
 @pytest.mark.parametrize("comparison", ["siamese", "stacked"])
-def test_comparing_scorers_use_their_partner_and_heads(task, comparison):
+def test_comparing_scorers_use_their_partner_and_heads(scorer_task, comparison):
     network = TINY.scorer.network.model_copy(
         update={"comparison": comparison, "severity_head": True, "dense_head": True}
     )
@@ -172,22 +126,34 @@ def test_comparing_scorers_use_their_partner_and_heads(task, comparison):
             "training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2}),
         }
     )
-    out = train(task["faces"], task["landmarks"], task["splits"], synth_params=task["synth"], config=config)
-    assert {"train_severity_bce", "train_cell_bce"} <= set(out.history.columns)
-    probabilities, severities = out.scorer.score_batch(task["faces"][:2], task["landmarks"][:2])
-    assert probabilities.shape == (2,) and np.all((severities >= 0) & (severities <= 4))
-    heat = grad_cam(out.scorer, task["faces"][0], None, task["landmarks"][0], tap=0)
-    assert heat.shape == task["faces"][0].shape[:2]
-
-
-def test_smoke_preset_trains_in_seconds(task):
     out = train(
-        task["faces"], task["landmarks"], task["splits"], synth_params=task["synth"], config=preset("smoke_test")
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=config,
     )
-    assert len(out.history) == 2 and out.scorer.score_batch(task["faces"][:1], task["landmarks"][:1])[0].shape == (1,)
+    assert {"train_severity_bce", "train_cell_bce"} <= set(out.history.columns)
+    probabilities, severities = out.scorer.score_batch(scorer_task["faces"][:2], scorer_task["landmarks"][:2])
+    assert probabilities.shape == (2,) and np.all((severities >= 0) & (severities <= 4))
+    heat = grad_cam(out.scorer, scorer_task["faces"][0], None, scorer_task["landmarks"][0], tap=0)
+    assert heat.shape == scorer_task["faces"][0].shape[:2]
 
 
-def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained, task):
+def test_smoke_preset_trains_in_seconds(scorer_task):
+    out = train(
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=preset("smoke_test"),
+    )
+    assert len(out.history) == 2 and out.scorer.score_batch(scorer_task["faces"][:1], scorer_task["landmarks"][:1])[
+        0
+    ].shape == (1,)
+
+
+def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained_scorer, scorer_task):
     from facial_anomaly.supervised.fused import (
         PROBABILITY_COLUMN,
         fit_default_fusion,
@@ -195,10 +161,10 @@ def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained, task):
         score_table,
     )
 
-    out = trained["out"]
-    faces, landmarks = task["faces"][8:], task["landmarks"][8:]
+    out = trained_scorer["out"]
+    faces, landmarks = scorer_task["faces"][8:], scorer_task["landmarks"][8:]
     samples, names, points = full_resolution_samples(
-        faces, landmarks, [f"dev{i}" for i in range(4)], seed=5, config=TINY, synth_params=task["synth"]
+        faces, landmarks, [f"dev{i}" for i in range(4)], seed=5, config=TINY, synth_params=scorer_task["synth"]
     )
     assert [s.label for s in samples[:3]] == [0, 1, 1] and samples[0].image.shape == faces[0].shape
 
