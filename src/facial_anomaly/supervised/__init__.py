@@ -11,12 +11,15 @@
   views, per-view standardisation;
 * :mod:`.fresh` — fresh anomalies at working resolution (realistic families and generic
   warps, patches and lines), :mod:`.capture` — harmless capture changes;
-* :mod:`.networks` — the small plain CNN, the ImageNet EfficientNet-Lite0 trunk, single
-  and Siamese comparison, severity and per-cell heads;
+* :mod:`.networks` — the small plain CNN, the ImageNet EfficientNet-Lite0 trunk; the face
+  alone, stacked with its difference from its mirror partner, or Siamese; severity and
+  per-cell heads;
 * :mod:`.trainer` — :func:`train_scorer` (``trainer.train``) on the library's one
-  training loop, :func:`preset`;
-  :mod:`.scorer` — :class:`SupervisedScorer`, checkpoints; :mod:`.assess` — the evaluation
-  table (synthetic test AUC per family, severity ρ, nuisance FPR, real photos).
+  training loop, :func:`preset`, :func:`configure`; :mod:`.scorer` —
+  :class:`SupervisedScorer`, :func:`load_scorer`, checkpoints; :mod:`.cam` — Grad-CAM
+  (:func:`grad_cam` takes the scorer too); :mod:`.assess` — the evaluation table
+  (synthetic test AUC per family, severity ρ, nuisance FPR, real photos); :mod:`.fused` —
+  the fused default score's dev rows and fit.
 
 **The pair models** (MobileNetV2 branches on cached (original, normalized) pairs, the
 previous design, still wired into the ``train_supervised`` pipeline):
