@@ -1,26 +1,39 @@
-"""Train the default CPU supervised models on real normal faces and evaluate them.
+"""Benchmark of the supervised scorer: train on real normal faces, evaluate on held-out people.
 
-    taskset -c 0,1 .venv/bin/python benchmarks/supervised.py [--faces N] [--preset cpu]
-        [--models siamese single_branch] [--threads 2] [--workers 2] [--prepare-only]
+    .venv/bin/python benchmarks/supervised.py [--parts pixels speed main lofo heads siamese]
+        [--preset cpu] [--steps N] [--threads 2] [--workers 1] [--figure docs/figures/supervised_learning_curves.png]
 
-Data: normal photos of ../shared/data/faces (MANIFEST.csv), all of them or persons drawn at
-random (seeded) until ``--faces`` photos; preprocessed at run time (``locate_face`` +
-``render_aligned_face``, the default 512 px preset, configured as in tests/conftest.py)
-and split by person (``person_id=`` in the manifest notes; UTKFace crops have none and
-count as one person each) with ``facial_anomaly.supervised.split_faces`` into train / dev /
-test. Pairs are built with ``build_pair_set`` and the YAML's ``data`` block
-(conf/base/parameters_train_supervised.yml; anomalies and harmless changes on both classes,
-normalized partner from the YAML's normalizer). lip_lt_v2 is never used: its templates
-come from the real cleft photos evaluated below. Aligned faces and pair tensors are cached
-under ``--cache`` (default in /tmp); nothing derived from the photos enters the repository.
+Data: the detection bench set (benchmarks/_bench_set.py, built at run time from
+../shared/data): the normal photos aligned with the default preprocess settings, split by
+person into train / dev / test (60 / 20 / 20 %, seed 20240605), the test faces' photo-level
+nuisance variants and synthetic anomalies made by the synthesis generators at 512 px, and
+the real anomaly photos (7 cleft lips, 7 acne photos). The bench set, prepared faces and
+trained checkpoints are cached under ``--cache`` (default in /tmp, never in the
+repository); a finished training is reused when its settings and data are the same.
 
-Reports per model: training time and epochs; dev AUC per family (best epoch); test AUC
-(all and per family) on test pairs made like the training pairs; Spearman ρ of the
-severity output against the true grade on test anomalies; the false-positive rate on
-nuisance variants of the normal test faces (each nuisance alone) at the threshold giving
-95 % specificity on the unchanged normal test faces; and the AUC of the 7 real cleft-lip
-photos (anomalies/cleft_lip_roshan_thomas/original) and of the 7 acne photos
-(anomalies/acne04v2_samples) against those held-out real normal test photos.
+Parts (each prints a table):
+
+* ``pixels``: pixels changed by more than 8 grey levels on the 128 px lower-face view and
+  on the 128 px full-face view, per family and severity (median over the test faces);
+* ``speed``: ms per fresh training sample and per batch, and seconds per training step of
+  the preset's network (same batch), both on this process's threads;
+* ``main``: the preset trained on all families: dev AUC per step (learning curve), and on
+  the test people — a synthetic test set made by the generator with another seed (test AUC,
+  per family, severity ρ), the false-positive rate of the capture changes and of the bench
+  set's photo-level nuisance variants at 95 % specificity, the bench set's anomalies made
+  by other code (the synthesis generators at 512 px, severities 1-4), and the real cleft
+  and acne photos against the held-out normal photos;
+* ``lofo``: leave-one-family-out — trained without one realistic family, tested on it;
+* ``heads``: with the severity head, and with the per-cell (dense) head;
+* ``single``: the single-branch baseline (the face alone; Rosero et al. 2024's baseline);
+* ``siamese``: the Siamese comparison with the mirror partner (same encoder, 2× its cost);
+* ``fused``: the preset's scorer fused with unsupervised score columns that need no fitted
+  model (:data:`FUSED_COLUMNS`, mirror-normalizer PSE) by the default score fusion, fitted
+  on full-resolution dev rows (each dev face clean and with 2 fresh anomalies) and measured
+  on full-resolution test rows, the photo nuisance variants and the real photos against
+  every input alone.
+
+``--figure`` draws every run's dev AUC per step (learning curves).
 """
 
 from __future__ import annotations
@@ -29,111 +42,481 @@ import argparse
 import hashlib
 import json
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-# Shared CPUs: OpenMP threads that spin while waiting slow each other (and everyone) down
-# ~4× when other processes run; passive waiting costs nothing on an idle machine. Must be
-# set before torch starts its thread pool.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
-from _shared_data import cached_arrays, load_yaml, manifest_normals  # noqa: E402
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
+from _shared_data import load_yaml  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_CACHE = Path("/tmp") / f"facial_anomaly_supervised_bench_{os.getuid()}"
-TRAIN_TARGET_S = 600.0  # per model (≤ 20 min for the default pair of models)
-SPECIFICITY = 0.95
-REAL_SETS = {"real_cleft": "anomalies/cleft_lip_roshan_thomas/original", "real_acne": "anomalies/acne04v2_samples"}
-NUISANCE_STREAM = 1000  # pair_rng variant offset of the nuisance-only test variants (never a training variant)
-
-
-def normal_photos(data: Path, count: int, seed: int) -> list[tuple[str, str]]:
-    """(path relative to ``data``, person) of normal face photos: whole persons in a seeded
-    random order until ``count`` photos."""
-    persons: dict[str, list[str]] = {}
-    for row in manifest_normals(data):
-        persons.setdefault(row["person"], []).append(row["path"])
-    chosen: list[tuple[str, str]] = []
-    for index in np.random.default_rng(seed).permutation(len(persons)):
-        person = sorted(persons)[index]
-        chosen += [(path, person) for path in persons[person]]
-        if len(chosen) >= count:
-            break
-    return chosen
-
-
-def aligned(data: Path, relative: str, config: dict, cache: Path) -> dict | None:
-    """{rgb, landmarks} of a photo preprocessed with ``config`` (cached), or None if rejected."""
-    from facial_anomaly.faces import config_fingerprint, locate_face, render_aligned_face
-
-    def make() -> dict:
-        geometry, rgb = locate_face((data / relative).read_bytes(), config)
-        if not geometry.ok:
-            return {"rgb": np.zeros((0, 0, 3), np.uint8), "landmarks": np.zeros((0, 3))}
-        crop, _ = render_aligned_face(rgb, geometry, config)
-        return {"rgb": crop, "landmarks": geometry.aligned_landmarks()}
-
-    key = hashlib.sha1(f"{relative}|{config_fingerprint(config)}".encode()).hexdigest()[:16]
-    arrays = cached_arrays(cache / "aligned" / f"{key}.npz", make)
-    return arrays if arrays["rgb"].size else None
-
-
-def cached_pair_set(path: Path, make, specs):
-    """A PairSet cached as .npz (views) + .csv (table) under ``path``."""
-    import pandas as pd
-    import torch
-
-    from facial_anomaly.supervised import PairSet
-
-    table_path = path.with_suffix(".csv")
-    if path.exists() and table_path.exists():
-        with np.load(path, allow_pickle=False) as archive:
-            views = {spec: torch.from_numpy(archive[spec.key]) for spec in specs}
-        table = pd.read_csv(
-            table_path, keep_default_na=False, dtype={"face": str, "person": str, "side": str, "nuisances": str}
-        )
-        table["side"] = table["side"].replace("", None)
-        return PairSet(views, table)
-    pairs = make()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path.with_suffix(".tmp.npz"), **{spec.key: tensor.numpy() for spec, tensor in pairs.views.items()})
-    path.with_suffix(".tmp.npz").replace(path)
-    pairs.table.to_csv(table_path, index=False)
-    return pairs
+REAL_SETS = {"cleft": "real_cleft", "acne": "real_acne"}  # our name → the bench set's family
+SPLIT_SEED = 20240605
+FRACTIONS = {"train": 0.6, "dev": 0.2, "test": 0.2}
+TEST_SEED = 777_000  # the synthetic test set's generator seed (training and dev use 0 and 1)
+FUSION_DEV_SEED, FUSION_TEST_SEED = 555_000, 556_000
+FUSED_COLUMNS = ("mirror.pse_ycbcr_eroded__mouth_nose", "mirror.pse_ycbcr_eroded__face_without_eyes__topk")
+HEATMAP_SETTINGS = {
+    "erosion_size": 3,
+    "erosion_iterations": 1,
+    "channel_reduction": "sum",
+    "kind_options": {"ssim": {"win_size": 7}, "deep": {}},
+}
+REGIONS = {"mouth_nose": {"margin_iod": 0.15}, "face_without_eyes": {"eye_margin_iod": 0.15}, "full_face": {}}
 
 
 def digest(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def auc(labels, scores) -> float:
+def load_faces(data: Path, cache: Path, workers: int) -> dict:
+    """The detection bench set (benchmarks/_bench_set.py): aligned normal faces with persons
+    and person-disjoint splits, the test faces' synthetic anomalies made by the synthesis
+    generators at 512 px and their photo-level nuisance variants, and the real photos."""
+    from _bench_set import build_bench_set
+
+    bench = build_bench_set(data, cache / "bench", anomaly_splits=("test",), nuisance_splits=("test",), workers=workers)
+    normals = {"faces": [], "landmarks": [], "persons": [], "names": [], "splits": []}
+    for item in bench.select(label=0, nuisance="", split=tuple(FRACTIONS)):
+        loaded = item.load()
+        normals["faces"].append(loaded.image)
+        normals["landmarks"].append(loaded.landmarks)
+        normals["persons"].append(item.person)
+        normals["names"].append(item.source)
+        normals["splits"].append(item.split)
+    real = {}
+    for name, family in REAL_SETS.items():
+        loaded = [item.load() for item in bench.select(split="real", family=family)]
+        real[name] = ([x.image for x in loaded], [x.landmarks for x in loaded])
+    real["acne_relaxed_pose"] = relaxed_pose_photos(data, "anomalies/acne04v2_samples", cache)
+    return {
+        "normals": normals,
+        "real": real,
+        "bench_anomalies": bench.select(split="test", label=1),
+        "bench_nuisances": bench.select(split="test", label=0, nuisance=tuple(n for n in bench_nuisances(bench) if n)),
+        "bench_clean_test": bench.select(split="test", label=0, nuisance=""),
+        "bench_anomalies_real": bench.select(split="real"),
+    }
+
+
+def relaxed_pose_photos(data: Path, folder: str, cache: Path) -> tuple[list, list]:
+    """Aligned faces and landmarks of the photos in ``folder`` preprocessed as the bench set
+    does but with the pose check relaxed (|yaw|, |pitch| up to 90°, any visible fraction):
+    the ACNE04 close-ups are oblique, and the default pose check rejects 6 of the 7."""
+    from _bench_set import measure_landmarks, preprocess_config
+
+    from facial_anomaly.faces import locate_face, render_aligned_face
+
+    config = preprocess_config()
+    config["pose"] = {**config.get("pose", {}), "max_yaw_degrees": 90.0, "max_pitch_degrees": 90.0}
+    config["pose"]["min_visible_fraction"] = 0.0
+    faces, landmarks = [], []
+    for photo in sorted((data / folder).glob("*.jpg")):
+        path = cache / "relaxed_pose" / f"{digest(str(photo.relative_to(data)), config)}.npz"
+        if not path.exists():
+            geometry, rgb = locate_face(photo.read_bytes(), config)
+            if not geometry.ok:
+                print(f"  {photo.name}: rejected even with the pose check relaxed ({geometry.status})")
+                continue
+            crop, _ = render_aligned_face(rgb, geometry, config)
+            points = measure_landmarks(crop, config, fallback=geometry.aligned_landmarks())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(path.with_suffix(".tmp.npz"), image=crop, landmarks=points)
+            path.with_suffix(".tmp.npz").replace(path)
+        with np.load(path, allow_pickle=False) as archive:
+            faces.append(archive["image"])
+            landmarks.append(archive["landmarks"])
+    return faces, landmarks
+
+
+def bench_nuisances(bench) -> list[str]:
+    return sorted({item.nuisance for item in bench.items})
+
+
+def score_items(scorer, items, batch: int = 32):
+    """Probabilities of bench items, loaded ``batch`` at a time."""
+    out = []
+    for start in range(0, len(items), batch):
+        loaded = [item.load() for item in items[start : start + batch]]
+        probability, _ = scorer.score_batch([x.image for x in loaded], [x.landmarks for x in loaded])
+        out.append(probability)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def prepared_faces(normals: dict, config, synth: dict, cache: Path, workers: int) -> dict:
+    """Split → prepared faces (cached per crop settings and synthesis parameters)."""
+    from facial_anomaly.supervised.fresh import AnomalyConfig, prepare_faces
+
+    key = digest(config.scorer.crops.model_dump(mode="json"), synth["lip_lt_v1"], synth["palsy"], normals["names"])
+    path = cache / "prepared" / f"{key}.pkl"
+    if path.exists():
+        with open(path, "rb") as handle:
+            return pickle.load(handle)  # our own cache file, written below by this script
+    started = time.perf_counter()
+    out = {}
+    for split in FRACTIONS:
+        index = [i for i, s in enumerate(normals["splits"]) if s == split]
+        out[split] = prepare_faces(
+            [normals["faces"][i] for i in index],
+            [normals["landmarks"][i] for i in index],
+            synth_params=synth,
+            crops=config.scorer.crops,
+            anomalies=AnomalyConfig(),  # every warp family prepared; a run's weights choose what is drawn
+            names=[normals["names"][i] for i in index],
+            workers=workers,
+        )
+    print(f"prepared {len(normals['names'])} faces in {time.perf_counter() - started:.0f} s", flush=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".tmp"), "wb") as handle:
+        pickle.dump(out, handle)
+    path.with_suffix(".tmp").replace(path)
+    return out
+
+
+# ---------------------------------------------------------------------------- parts
+
+
+def part_pixels(prepared: dict, synth: dict) -> None:
+    from facial_anomaly.supervised.crops import CropConfig, cut_view
+    from facial_anomaly.supervised.fresh import FAMILIES, AnomalyConfig, changed_pixels, draw_anomaly
+
+    crops, config = CropConfig(), AnomalyConfig()
+    faces = prepared["test"][:40]
+    print("\nPixels changed by > 8 grey levels (median over 40 test faces; lower-face view / full-face view, 128 px):")
+    print("| family | severity 1 | severity 2 | severity 3 | severity 4 |")
+    print("|---|---|---|---|---|")
+    for family in FAMILIES:
+        cells = []
+        for severity in (1, 2, 3, 4):
+            counts = []
+            for i, face in enumerate(faces):
+                if family in ("lip", "palsy") and family not in face.fields:
+                    continue
+                rng = np.random.default_rng([severity, i])
+                image = draw_anomaly(face, face.canvas.image, family, severity, rng, synth_params=synth, config=config)
+                counts.append(
+                    [
+                        changed_pixels(cut_view(face.canvas.image, v, crops), cut_view(image, v, crops), 8.0).sum()
+                        for v in ("lower", "full")
+                    ]
+                )
+            lower, full = np.median(np.array(counts), axis=0)
+            cells.append(f"{lower:.0f} / {full:.0f}")
+        print(f"| {family} | " + " | ".join(cells) + " |")
+
+
+def part_speed(prepared: dict, synth: dict, config) -> None:
+    import torch
+
+    from facial_anomaly.supervised.fresh import make_sample
+    from facial_anomaly.supervised.networks import AnomalyNet
+    from facial_anomaly.supervised.trainer import make_batch
+
+    faces = prepared["train"]
+    rng = np.random.default_rng(0)
+    started, count = time.perf_counter(), 0
+    for i in range(200):
+        make_sample(
+            faces[i % len(faces)],
+            rng,
+            anomalous=bool(i % 2),
+            synth_params=synth,
+            anomalies=config.anomalies,
+            capture=config.capture,
+            partner=config.scorer.partner_kind,
+        )
+        count += 1
+    per_sample = (time.perf_counter() - started) / count
+    job = {
+        "faces": faces,
+        "faces_per_batch": config.training.faces_per_batch,
+        "synth_params": synth,
+        "anomalies": config.anomalies,
+        "capture": config.capture,
+        "scorer": config.scorer,
+    }
+    started = time.perf_counter()
+    batches = [make_batch((1, k), **job) for k in range(10)]
+    per_batch = (time.perf_counter() - started) / 10
+    network = AnomalyNet(config.scorer.network)
+    optimizer = torch.optim.AdamW(network.parameters(), lr=1e-3)
+    tensors = [{k: None if v is None else torch.from_numpy(v) for k, v in b.items()} for b in batches]
+    times = []
+    for batch in tensors:
+        started = time.perf_counter()
+        out = network(batch["faces"], batch["partners"])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(out["logit"], batch["labels"])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        times.append(time.perf_counter() - started)
+    step = float(np.median(times[1:]))
+    samples = 2 * config.training.faces_per_batch
+    print(f"\nSpeed ({torch.get_num_threads()} torch threads, load {os.getloadavg()[0]:.1f}):")
+    print("| what | time |")
+    print("|---|---|")
+    print(f"| fresh sample (anomaly + capture changes) | {per_sample * 1e3:.1f} ms |")
+    print(
+        f"| batch of {samples} samples with views | {per_batch * 1e3:.0f} ms ({per_batch / samples * 1e3:.1f} ms/sample) |"
+    )
+    print(f"| network step on that batch | {step * 1e3:.0f} ms |")
+    print(f"| generation / network | {per_batch / step:.2f} |")
+
+
+def train_cached(name: str, config, data: dict, prepared: dict, synth: dict, cache: Path) -> dict:
+    """Train (or reuse) a scorer; returns {"checkpoint", "history", "seconds", "config"}."""
+    import pandas as pd
+
+    from facial_anomaly.supervised.trainer import train
+
+    normals = data["normals"]
+    key = digest(config.model_dump(mode="json"), normals["names"], normals["splits"], synth["acne"], SPLIT_SEED)
+    folder = cache / "runs" / f"{name}-{key}"
+    if (folder / "done.json").exists():
+        print(f"{name}: reusing {folder}", flush=True)
+        return {
+            "checkpoint": (folder / "scorer.pt").read_bytes(),
+            "history": pd.read_csv(folder / "history.csv"),
+            "seconds": json.loads((folder / "done.json").read_text())["seconds"],
+            "config": config,
+        }
+    print(f"{name}: training {config.training.steps} steps", flush=True)
+
+    def show(report) -> None:
+        families = {k[8:]: round(v, 2) for k, v in report.evaluation.items() if k.startswith("dev_auc.")}
+        print(
+            f"  {name} step {report.step}: loss {report.losses['loss']:.3f} dev AUC "
+            f"{report.evaluation['dev_auc']:.3f} (smoothed {report.selection:.3f}) {report.seconds:.0f} s {families}",
+            flush=True,
+        )
+
+    index = [i for i, s in enumerate(normals["splits"]) if s in ("train", "dev")]
+    trained = train(
+        [normals["faces"][i] for i in index],
+        [normals["landmarks"][i] for i in index],
+        [normals["splits"][i] for i in index],
+        synth_params=synth,
+        config=config,
+        persons=[normals["persons"][i] for i in index],
+        names=[normals["names"][i] for i in index],
+        prepared={"train": prepared["train"], "dev": prepared["dev"]},
+        on_round_end=show,
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "scorer.pt").write_bytes(trained.checkpoint)
+    trained.history.to_csv(folder / "history.csv", index=False)
+    (folder / "done.json").write_text(json.dumps({"seconds": trained.seconds}))
+    print(f"{name}: {trained.seconds}", flush=True)
+    return {"checkpoint": trained.checkpoint, "history": trained.history, "seconds": trained.seconds, "config": config}
+
+
+def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bool = True):
+    """The scorer's evaluation (facial_anomaly.supervised.assess) plus the bench set's parts:
+    its photo-level nuisance variants (FPR at 95 % specificity of the clean test faces) and
+    its synthetic anomalies made by the synthesis generators at 512 px (AUC per family)."""
     from sklearn.metrics import roc_auc_score
 
-    return float(roc_auc_score(labels, scores))
+    from facial_anomaly.supervised.assess import evaluate
+    from facial_anomaly.supervised.scorer import load_scorer
+
+    normals = data["normals"]
+    test = [i for i, s in enumerate(normals["splits"]) if s == "test"]
+    scorer = load_scorer(run["checkpoint"], "cpu")
+    evaluation = evaluate(
+        scorer,
+        prepared["test"],
+        config=run["config"],
+        synth_params=synth,
+        seed=TEST_SEED,
+        real=data["real"] if real else None,
+        real_normals=([normals["faces"][i] for i in test], [normals["landmarks"][i] for i in test]) if real else None,
+    )
+    if real:
+        clean = score_items(scorer, data["bench_clean_test"])
+        threshold = float(np.quantile(clean, 0.95))
+        variants = data["bench_nuisances"]
+        variant_scores = score_items(scorer, variants)
+        evaluation.metrics["photo_nuisance_fpr"] = float((variant_scores > threshold).mean())
+        for name in sorted({item.nuisance for item in variants}):
+            chosen = np.array([item.nuisance == name for item in variants])
+            evaluation.metrics[f"photo_nuisance_fpr.{name}"] = float((variant_scores[chosen] > threshold).mean())
+        anomalies = data["bench_anomalies"]
+        anomaly_scores = score_items(scorer, anomalies)
+        labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalies))]
+        evaluation.metrics["other_code_auc"] = float(roc_auc_score(labels, np.r_[clean, anomaly_scores]))
+        for family in sorted({item.family for item in anomalies}):
+            chosen = np.array([item.family == family for item in anomalies])
+            evaluation.metrics[f"other_code_auc.{family}"] = float(
+                roc_auc_score(np.r_[np.zeros(len(clean)), np.ones(chosen.sum())], np.r_[clean, anomaly_scores[chosen]])
+            )
+    return evaluation
+
+
+def print_main_table(rows: dict) -> None:
+    from facial_anomaly.supervised.fresh import FAMILIES
+
+    columns = [
+        ("test AUC", "test_auc", 3),
+        *[(family, f"test_auc.{family}", 3) for family in FAMILIES],
+        ("severity ρ", "test_severity_rho", 2),
+        ("capture FPR", "nuisance_fpr", 3),
+        ("photo nuisance FPR", "photo_nuisance_fpr", 3),
+        ("other-code AUC", "other_code_auc", 3),
+        ("real cleft", "real_auc.cleft", 3),
+        ("real acne", "real_auc.acne", 3),
+        ("real acne, pose check relaxed", "real_auc.acne_relaxed_pose", 3),
+    ]
+    print("\n| run | " + " | ".join(name for name, _, _ in columns) + " | train s |")
+    print("|---|" + "---|" * (len(columns) + 1))
+    for name, (metrics, seconds) in rows.items():
+        cells = [f"{metrics.get(key, float('nan')):.{digits}f}" for _, key, digits in columns]
+        print(f"| {name} | " + " | ".join(cells) + f" | {seconds.get('train', float('nan')):.0f} |")
+    print("\nPer-change false-positive rates and other-code AUC per family:")
+    for name, (metrics, _) in rows.items():
+        details = {
+            k: round(v, 3)
+            for k, v in metrics.items()
+            if k.split(".")[0] in ("nuisance_fpr", "photo_nuisance_fpr", "other_code_auc") and "." in k
+        }
+        print(f"  {name}: {details}")
+
+
+def part_fused(run: dict, data: dict, synth: dict) -> None:
+    """The fused default score against its inputs (see the module docstring)."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    from facial_anomaly.normalizers.mirror import MirrorNormalizer
+    from facial_anomaly.supervised.fused import (
+        PROBABILITY_COLUMN,
+        columns_scorer,
+        fit_default_fusion,
+        full_resolution_samples,
+        score_table,
+    )
+    from facial_anomaly.supervised.scorer import load_scorer
+
+    started = time.perf_counter()
+    scorer = load_scorer(run["checkpoint"], "cpu")
+    unsupervised = columns_scorer(
+        FUSED_COLUMNS,
+        normalizers={"mirror": MirrorNormalizer()},
+        heatmap_settings=HEATMAP_SETTINGS,
+        region_params=REGIONS,
+    )
+    normals = data["normals"]
+    tables = {}
+    for split, seed in (("dev", FUSION_DEV_SEED), ("test", FUSION_TEST_SEED)):
+        index = [i for i, s in enumerate(normals["splits"]) if s == split]
+        samples, names, points = full_resolution_samples(
+            [normals["faces"][i] for i in index],
+            [normals["landmarks"][i] for i in index],
+            [normals["names"][i] for i in index],
+            seed=seed,
+            config=run["config"],
+            synth_params=synth,
+        )
+        tables[split] = score_table(scorer, samples, names, points, unsupervised=unsupervised)
+    fusion = fit_default_fusion(tables["dev"], unsupervised_columns=FUSED_COLUMNS, checkpoint=run["checkpoint"])
+
+    def rows_of(items) -> pd.DataFrame:
+        out = []
+        for item in items:
+            loaded = item.load()
+            probability, severity = scorer.score_batch([loaded.image], [loaded.landmarks])
+            out.append(
+                {
+                    PROBABILITY_COLUMN: float(probability[0]),
+                    **unsupervised(loaded.image, loaded.landmarks),
+                    "family": item.family,
+                    "nuisance": item.nuisance,
+                }
+            )
+        return pd.DataFrame(out)
+
+    clean = rows_of(data["bench_clean_test"])
+    variants = rows_of(data["bench_nuisances"])
+    real = rows_of(
+        [item for name in REAL_SETS.values() for item in data["bench_anomalies_real"] if item.family == name]
+    )
+    relaxed = []
+    for image, points in zip(*data["real"]["acne_relaxed_pose"]):
+        probability, _ = scorer.score_batch([image], [points])
+        relaxed.append({PROBABILITY_COLUMN: float(probability[0]), **unsupervised(image, points), "family": "relaxed"})
+    real = pd.concat([real, pd.DataFrame(relaxed)], ignore_index=True)
+    inputs = [PROBABILITY_COLUMN, *FUSED_COLUMNS]
+    print(
+        f"\nFused default score (weights {dict(zip(fusion.features, np.round(fusion.coefficients, 3)))}; "
+        f"{time.perf_counter() - started:.0f} s):"
+    )
+    print(
+        "| score | test AUC | "
+        + " | ".join(sorted(set(tables["test"]["family"]) - {"normal"}))
+        + " | photo nuisance FPR | real cleft | real acne | real acne, pose check relaxed |"
+    )
+    print("|---|---|" + "---|" * (len(set(tables["test"]["family"])) - 1) + "---|---|---|---|")
+    for name in [*inputs, "fused"]:
+
+        def values(table):
+            return fusion.fuse(table) if name == "fused" else table[name].to_numpy(dtype=float)
+
+        test = tables["test"]
+        scores = values(test)
+        cells = [f"{roc_auc_score(test['label'], scores):.3f}"]
+        normal = test["label"].to_numpy() == 0
+        for family in sorted(set(test["family"]) - {"normal"}):
+            chosen = normal | (test["family"] == family).to_numpy()
+            cells.append(f"{roc_auc_score(test['label'][chosen], scores[chosen]):.3f}")
+        threshold = float(np.quantile(values(clean), 0.95))
+        cells.append(f"{(values(variants) > threshold).mean():.3f}")
+        for family in [*REAL_SETS.values(), "relaxed"]:
+            chosen = (real["family"] == family).to_numpy()
+            anomalous = values(real)[chosen]
+            labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalous))]
+            cells.append(f"{roc_auc_score(labels, np.r_[values(clean), anomalous]):.3f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def draw_curves(histories: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4), dpi=120)
+    for name, history in histories.items():
+        axis.plot(history["step"], history["dev_auc"], label=name, linewidth=1.2)
+    axis.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    axis.set_xlabel("training step")
+    axis.set_ylabel("dev AUC (synthetic, person-disjoint)")
+    axis.set_title("Supervised scorer: learning curves")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    print(f"\nlearning curves: {path}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--parts", nargs="+", default=["pixels", "speed", "main"])
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--workers", type=int, default=1, help="processes making training batches")
+    parser.add_argument("--prepare-workers", type=int, default=2)
     parser.add_argument(
-        "--faces",
-        type=int,
-        default=None,
-        help="normal photos to use (whole persons; default: all of them — from scratch, a few "
-        "hundred faces are the least the models need)",
+        "--lofo", nargs="+", default=None, help="families held out in turn (default: the realistic ones)"
     )
-    parser.add_argument("--preset", default=None, help="entry of train_supervised.presets (default: the YAML's)")
-    parser.add_argument("--models", nargs="+", default=None, help="default: the YAML's models")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=2, help="processes building pairs")
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    parser.add_argument("--prepare-only", action="store_true", help="only preprocess and build pairs (fills the cache)")
+    parser.add_argument("--figure", type=Path, default=None)
     args = parser.parse_args()
     if not (args.data / "MANIFEST.csv").exists():
         print(f"shared face data not found at {args.data}", file=sys.stderr)
@@ -144,230 +527,83 @@ def main() -> int:
 
     import cv2
     import torch
-    from scipy.stats import spearmanr
 
-    cv2.setNumThreads(args.threads)
+    cv2.setNumThreads(1)
     torch.set_num_threads(args.threads)
+    from facial_anomaly.supervised.fresh import REALISTIC_FAMILIES
+    from facial_anomaly.supervised.trainer import preset
 
-    from facial_anomaly.faces import resolve_config
-    from facial_anomaly.normalizers import build_normalizer
-    from facial_anomaly.supervised import (
-        NUISANCES,
-        NormalFace,
-        Pair,
-        apply_nuisances,
-        auc_by_family,
-        build_model,
-        build_pair_set,
-        pairs_to_set,
-        split_faces,
-        train,
-    )
-    from facial_anomaly.supervised.data import pair_rng
-
-    preprocess = load_yaml("parameters_preprocess.yml")
-    config = resolve_config(preprocess["preprocess"], preprocess["alignment_presets"])
-    params = load_yaml("parameters_train_supervised.yml")["train_supervised"]
     synth = load_yaml("parameters_synthesize.yml")["synthesize"]
-    normalize = load_yaml("parameters_normalize.yml")["normalize"]
-    preset_name = args.preset or params["preset"]
-    preset = params["presets"][preset_name]
-    model_names = args.models or params["models"]
-    if "lip_lt_v2" in params["data"]["anomalies"]["kinds"]:
-        print(
-            "lip_lt_v2 templates come from the evaluated cleft photos: remove it from data.anomalies.kinds",
-            file=sys.stderr,
-        )
-        return 1
-    normalizer = build_normalizer(params["normalizer"], normalize["normalizers"])
-    specs = list(
-        dict.fromkeys(
-            spec
-            for name in model_names
-            for spec in build_model(preset[name]["model"], load_backbone_weights=False).view_specs
-        )
-    )
-    seed = int(params["seed"])
-
-    # ---------------------------------------------------------------- data
-    started = time.perf_counter()
-    faces = []
-    for relative, person in normal_photos(args.data, args.faces if args.faces is not None else sys.maxsize, seed):
-        face = aligned(args.data, relative, config, args.cache)
-        if face is not None:
-            faces.append(NormalFace(face["rgb"], face["landmarks"], person, relative))
-    splits = split_faces(faces, params["split"]["fractions"], seed)
-    pair_sets = {}
-    for split, members in splits.items():
-        key = digest(
-            params["data"]["variants_per_face"],
-            params["data"]["anomalies"],
-            params["data"]["nuisance"],
-            synth,
-            params["normalizer"],
-            normalize["normalizers"][params["normalizer"]],
-            [f.name for f in members],
-            [s.key for s in specs],
-            seed,
-        )
-        pair_sets[split] = cached_pair_set(
-            args.cache / "pairs" / f"{split}_{key}.npz",
-            lambda members=members: build_pair_set(
-                members,
-                normalizer=normalizer,
-                specs=specs,
-                params=params["data"],
-                synth_params=synth,
-                seed=seed,
-                workers=args.workers,
-            ),
-            specs,
-        )
-
-    def plain_pair(face: NormalFace, image, landmarks, record: dict) -> Pair:
-        return Pair(
-            image,
-            normalizer.normalize(image, landmarks).image,
-            landmarks,
-            {"face": face.name, "person": face.person, "variant": -1, "side": None, "redraws": 0, **record},
-        )
-
-    def extra_sets():
-        clean, variants = [], []
-        for face in splits["test"]:
-            clean.append(
-                plain_pair(
-                    face, face.image, face.landmarks, {"label": 0, "severity": 0, "family": "normal", "nuisances": ""}
-                )
-            )
-            for k, name in enumerate(NUISANCES):
-                image, landmarks, _ = apply_nuisances(
-                    face.image,
-                    face.landmarks,
-                    pair_rng(seed, face.name, NUISANCE_STREAM + k),
-                    params["data"]["nuisance"],
-                    only=[name],
-                )
-                variants.append(
-                    plain_pair(
-                        face, image, landmarks, {"label": 0, "severity": 0, "family": "normal", "nuisances": name}
-                    )
-                )
-        real = []
-        for subset, folder in REAL_SETS.items():
-            for photo in sorted((args.data / folder).glob("*")):
-                if photo.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-                    continue
-                face = aligned(args.data, str(photo.relative_to(args.data)), config, args.cache)
-                if face is None:
-                    print(f"  {photo.name}: rejected by preprocessing")
-                    continue
-                item = NormalFace(face["rgb"], face["landmarks"], photo.name, str(photo.relative_to(args.data)))
-                real.append(
-                    plain_pair(
-                        item, item.image, item.landmarks, {"label": 1, "severity": 0, "family": subset, "nuisances": ""}
-                    )
-                )
-        return pairs_to_set(clean + variants + real, specs)
-
-    key = digest(
-        params["data"]["nuisance"],
-        params["normalizer"],
-        [f.name for f in splits["test"]],
-        [s.key for s in specs],
-        seed,
-        REAL_SETS,
-    )
-    extra = cached_pair_set(args.cache / "pairs" / f"extra_{key}.npz", extra_sets, specs)
-    table = extra.table
-    clean_mask = (table["family"] == "normal").to_numpy() & (table["nuisances"] == "").to_numpy()
-    variant_mask = (table["family"] == "normal").to_numpy() & (table["nuisances"] != "").to_numpy()
-    prepared = time.perf_counter() - started
-    counts = {split: f"{len(splits[split])} faces / {len(pair_sets[split])} pairs" for split in splits}
-    families = sorted(set(pair_sets["train"].families) - {"normal"})
+    config = preset(args.preset)
+    training = {"workers": args.workers}
+    if args.steps is not None:
+        training["steps"] = args.steps
+    config = config.model_copy(update={"training": config.training.model_copy(update=training)})
+    data = load_faces(args.data, args.cache, args.prepare_workers)
+    counts = {split: data["normals"]["splits"].count(split) for split in FRACTIONS}
     print(
-        f"data: {counts}; persons {len({f.person for f in faces})}; anomaly kinds {families}; "
-        f"extra: {int(clean_mask.sum())} clean test normals, {int(variant_mask.sum())} nuisance variants, "
-        f"{int((table['family'] == 'real_cleft').sum())} real cleft, {int((table['family'] == 'real_acne').sum())} real acne; "
-        f"prepared in {prepared:.0f} s (cache {args.cache})"
-    )
-    print(
-        f"preset {preset_name}, device {params['device']}, torch threads {torch.get_num_threads()} "
-        f"(OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}), "
-        f"CPUs {sorted(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'}",
+        f"{len(data['normals']['names'])} normal faces ({len(set(data['normals']['persons']))} persons): {counts}; "
+        f"real: { {k: len(v[0]) for k, v in data['real'].items()} }",
         flush=True,
     )
-    if args.prepare_only:
-        return 0
+    prepared = prepared_faces(data["normals"], config, synth, args.cache, args.prepare_workers)
+    if "pixels" in args.parts:
+        part_pixels(prepared, synth)
+    if "speed" in args.parts:
+        part_speed(prepared, synth, config)
 
-    # ---------------------------------------------------------------- train and evaluate
-    summary = []
-    for name in model_names:
-        block = preset[name]
-        training = dict(block["training"])
-        if args.epochs is not None:
-            training["epochs"] = args.epochs
-        print(f"\n== {name}: {block['model']}\n   training {training}", flush=True)
-
-        def report(epoch) -> None:
-            by_family = " ".join(f"{k}={v:.2f}" for k, v in epoch.dev_auc_by_family.items())
-            print(
-                f"   epoch {epoch.epoch:2d}/{epoch.epochs} loss={epoch.losses['loss']:.3f} (bce {epoch.losses['anomaly_bce']:.3f}, "
-                f"severity {epoch.losses['severity_bce']:.3f}) dev_auc={epoch.dev_auc:.3f}{' *' if epoch.is_best else ''} "
-                f"[{by_family}] {epoch.seconds:.0f} s",
-                flush=True,
+    runs, rows = {}, {}
+    if "main" in args.parts:
+        runs["all families"] = train_cached("main", config, data, prepared, synth, args.cache)
+    if "heads" in args.parts:
+        network = config.scorer.network
+        for name, update in (("+ severity head", {"severity_head": True}), ("+ dense head", {"dense_head": True})):
+            variant = config.model_copy(
+                update={"scorer": config.scorer.model_copy(update={"network": network.model_copy(update=update)})}
             )
+            runs[name] = train_cached(
+                name.replace(" ", "").replace("+", "with_"), variant, data, prepared, synth, args.cache
+            )
+    if "single" in args.parts:
+        network = config.scorer.network.model_copy(update={"comparison": "single"})
+        variant = config.model_copy(update={"scorer": config.scorer.model_copy(update={"network": network})})
+        runs["single branch"] = train_cached("single", variant, data, prepared, synth, args.cache)
+    if "siamese" in args.parts:
+        network = config.scorer.network.model_copy(update={"comparison": "siamese"})
+        variant = config.model_copy(update={"scorer": config.scorer.model_copy(update={"network": network})})
+        runs["siamese (mirror partner)"] = train_cached("siamese", variant, data, prepared, synth, args.cache)
+    for name, run in runs.items():
+        evaluation = evaluate_run(run, data, prepared, synth)
+        rows[name] = (evaluation.metrics, run["seconds"])
+        print(f"{name}: {json.dumps({k: round(v, 4) for k, v in evaluation.metrics.items()})}", flush=True)
+    if rows:
+        print_main_table(rows)
 
-        start = time.perf_counter()
-        result = train(
-            block["model"],
-            pair_sets["train"],
-            pair_sets["dev"],
-            device=params["device"],
-            on_epoch_end=report,
-            **training,
+    if "lofo" in args.parts:
+        held = args.lofo or list(REALISTIC_FAMILIES)
+        print("\nLeave-one-family-out (trained without the family, AUC of that family's test samples vs clean ones):")
+        lofo_rows = []
+        for family in held:
+            variant = config.model_copy(update={"anomalies": config.anomalies.without(family)})
+            run = train_cached(f"without_{family}", variant, data, prepared, synth, args.cache)
+            runs[f"without {family}"] = run
+            # the test set of the full config, so the held-out family is in it
+            evaluation = evaluate_run({**run, "config": config}, data, prepared, synth, real=False)
+            lofo_rows.append((family, evaluation.metrics.get(f"test_auc.{family}", float("nan")), evaluation.metrics))
+        print("| held-out family | its test AUC | test AUC (all families) |")
+        print("|---|---|---|")
+        for family, value, metrics in lofo_rows:
+            print(f"| {family} | {value:.3f} | {metrics['test_auc']:.3f} |")
+
+    if "fused" in args.parts:
+        part_fused(
+            runs.get("all families") or train_cached("main", config, data, prepared, synth, args.cache), data, synth
         )
-        seconds = time.perf_counter() - start
-        model = result.best_model()
-        batch = training["batch_size"]
-        test = pair_sets["test"]
-        probability, severity = model.predict(test.inputs(model.view_specs), batch_size=batch)
-        test_auc = auc(test.labels, probability)
-        test_families = auc_by_family(probability, test.labels, test.families)
-        anomalous = test.labels == 1
-        rho = float(spearmanr(severity[anomalous], test.severities[anomalous]).statistic)
-        scores, _ = model.predict(extra.inputs(model.view_specs), batch_size=batch)
-        threshold = float(np.quantile(scores[clean_mask], SPECIFICITY))
-        fpr = {
-            kind: float(np.mean(scores[variant_mask & (table["nuisances"] == kind).to_numpy()] > threshold))
-            for kind in NUISANCES
-        }
-        fpr_all = float(np.mean(scores[variant_mask] > threshold))
-        real = {}
-        for subset in REAL_SETS:
-            chosen = clean_mask | (table["family"] == subset).to_numpy()
-            real[subset] = auc((table["family"][chosen] == subset).astype(int), scores[chosen])
-        best = result.history[result.best_epoch - 1]
-        lines = [
-            f"{name}: trained {seconds:.0f} s ({'OK' if seconds <= TRAIN_TARGET_S else 'SLOW'}, target ≤ {TRAIN_TARGET_S:.0f} s), "
-            f"{result.epochs_run} epochs{' (early stop)' if result.stopped_early else ''}, best epoch {result.best_epoch}",
-            f"  dev AUC {result.best_auc:.3f} [{', '.join(f'{k} {v:.3f}' for k, v in best['dev_auc_by_family'].items())}]",
-            f"  test AUC {test_auc:.3f} [{', '.join(f'{k} {v:.3f}' for k, v in test_families.items())}]; "
-            f"severity Spearman ρ on test anomalies {rho:.3f}",
-            f"  FPR on nuisance variants of normal test faces at {SPECIFICITY:.0%} specificity (threshold {threshold:.3f} "
-            f"from {int(clean_mask.sum())} unchanged test normals): all {fpr_all:.3f} "
-            f"[{', '.join(f'{k} {v:.2f}' for k, v in fpr.items())}]",
-            f"  real photos vs {int(clean_mask.sum())} held-out real normals: cleft AUC {real['real_cleft']:.3f}, "
-            f"acne AUC {real['real_acne']:.3f}",
-        ]
-        summary += lines
-        print("\n".join("   " + line for line in lines), flush=True)
 
-    print(f"\nsummary (data prepared in {prepared:.0f} s)")
-    for line in summary:
-        print("  " + line)
+    if args.figure is not None and runs:
+        draw_curves({name: run["history"] for name, run in runs.items()}, args.figure)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

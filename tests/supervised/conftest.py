@@ -4,10 +4,12 @@ painted-defect task on the aligned astronaut (helpers in supervised_helpers.py).
 from __future__ import annotations
 
 import pytest
+import torch
 from project_paths import load_parameters
+from scorer_helpers import TINY, variants
 from supervised_helpers import TINY_TRAINING, painted_pairs, tiny_config
 
-from facial_anomaly.supervised import pairs_to_set, train
+from facial_anomaly.supervised import pairs_to_set, train, train_scorer
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +50,29 @@ def trained(painted_task):
         **TINY_TRAINING,
     )
     return {"result": result, "reports": reports, "model": result.best_model()}
+
+
+@pytest.fixture(scope="session")
+def scorer_task(astronaut_aligned, synth_block):
+    """Colour variants of the astronaut (8 train, 4 dev) for the tiny scorer task."""
+    faces = variants(astronaut_aligned["rgb"], 12)
+    landmarks = [astronaut_aligned["landmarks"]] * 12
+    splits = ["train"] * 8 + ["dev"] * 4
+    return {"faces": faces, "landmarks": landmarks, "splits": splits, "synth": synth_block}
+
+
+@pytest.fixture(scope="session")
+def trained_scorer(scorer_task):
+    """The tiny scorer (scorer_helpers.TINY) trained on the patch task, with its round reports."""
+    torch.set_num_threads(1)
+    reports = []
+    out = train_scorer(
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=TINY,
+        persons=[f"p{i}" for i in range(12)],
+        on_round_end=reports.append,
+    )
+    return {"out": out, "reports": reports}

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from ..normalizers.reconstruction.checkpoint import check_state_dict
+from ..training.checkpoint import check_state_dict
 
 MOBILENET_V2_MODULES = 19  # len(torchvision.models.mobilenet_v2().features)
 POOLINGS = ("avg", "max", "avgmax")

@@ -25,6 +25,12 @@ border cells' values are repeated up to the crop box.
 A finer ``tap`` (fewer modules, e.g. 14 = stride 16 instead of 19 = stride 32) gives a
 sharper but noisier map. Values are not normalized: they are comparable between faces
 scored by the same model.
+
+The supervised scorer (:class:`~.scorer.SupervisedScorer`) goes through the same function
+(``normalized`` and ``tap`` are ignored: its partner is made from the face, and the map is
+its encoder's last map): :func:`scorer_grad_cam` computes the Grad-CAM of each view's map,
+places each cell at its receptive-field centre in the view, the view on the canvas and the
+canvas back on the aligned face (the inverse of the canvas's similarity transform).
 """
 
 from __future__ import annotations
@@ -35,10 +41,11 @@ import torch
 
 from ..normalizers.geometry import fit_midline
 from .base import SupervisedModel
+from .scorer import SupervisedScorer
 
 
 def grad_cam(
-    model: SupervisedModel,
+    model: SupervisedModel | SupervisedScorer,
     original: np.ndarray,
     normalized: np.ndarray | None,
     landmarks: np.ndarray | None,
@@ -57,6 +64,10 @@ def grad_cam(
     Returns:
         H×W float32 ≥ 0.
     """
+    if isinstance(model, SupervisedScorer):
+        if landmarks is None:
+            raise ValueError("the supervised scorer places its views by the face's landmarks: pass `landmarks`")
+        return scorer_grad_cam(model, original, landmarks)
     height, width = original.shape[:2]
     device = next(model.parameters()).device
     inputs = torch.from_numpy(model.prepare(original, normalized, landmarks))[None].to(device).float().div_(255.0)
@@ -104,3 +115,45 @@ def _place_on_face(cam: np.ndarray, box: tuple[int, int, int], image_size: int, 
     inside = np.zeros(shape, dtype=np.float32)
     inside[y0 : y0 + side, x0 : x0 + side] = 1.0
     return layer * inside
+
+
+def scorer_grad_cam(scorer: SupervisedScorer, face: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The Grad-CAM heatmap of the supervised scorer's anomaly logit on one aligned face
+    (see the module docstring): H×W float32 ≥ 0, the face's size, 0 outside the canvas."""
+    height, width = face.shape[:2]
+    crops, network = scorer.config.crops, scorer.network
+    (canvas,) = scorer.canvases([face], [landmarks])
+    faces, partners = scorer.inputs([canvas.image], landmarks=[canvas.landmarks])
+    device = scorer.device
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.enable_grad():
+            out = network(faces.to(device), None if partners is None else partners.to(device))
+            (gradient,) = torch.autograd.grad(out["logit"].sum(), [out["maps"]])
+    finally:
+        network.train(was_training)
+    maps = out["maps"][0].detach()  # (V, C, h, w)
+    weights = gradient[0].mean(dim=(2, 3), keepdim=True)
+    cams = torch.relu((weights * maps).sum(dim=1)).float().cpu().numpy()  # (V, h, w)
+    canvas_height, canvas_width = canvas.image.shape[:2]
+    on_canvas = np.zeros((canvas_height, canvas_width), dtype=np.float32)
+    stride = network.config.stride
+    for view, cam in zip(network.config.views, cams):
+        size = crops.view_size(view)
+        # cell j at input pixel stride·j (the receptive-field centre of a padded stride-2 stack)
+        matrix = np.array([[stride, 0.0, 0.0], [0.0, stride, 0.0]])
+        layer = cv2.warpAffine(cam, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if view == "lower":
+            rows, columns = crops.lower_window
+            on_canvas[rows, columns] += layer
+        else:
+            on_canvas += cv2.resize(layer, (canvas_width, canvas_height), interpolation=cv2.INTER_LINEAR)
+    heat = cv2.warpAffine(
+        on_canvas,
+        canvas.matrix,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+    )
+    return np.maximum(heat, 0.0, out=heat)

@@ -1,12 +1,11 @@
-"""Checkpoints of the supervised models: a plain dict written with ``torch.save`` and read
-only with ``torch.load(..., weights_only=True)`` (tensors, numbers, strings; never code),
-following :mod:`facial_anomaly.normalizers.reconstruction.checkpoint`.
+"""Checkpoints of the MobileNetV2 pair models (:mod:`.base`), in the library's one
+checkpoint layout (:mod:`facial_anomaly.training.checkpoint`): a plain dict written with
+``torch.save`` and read only with ``torch.load(..., weights_only=True)`` (tensors, numbers,
+strings; never code), with a provenance record.
 
-Layout (``version`` 1)::
-
-    {"format": "facial_anomaly.supervised", "version": 1,
-     "config_json": str,               # the model config dict (with "architecture") as JSON
-     "state_dict": {name: tensor}}     # weights and buffers (CPU)
+``format`` ``facial_anomaly.supervised``, ``version`` 2 (version 1 had no provenance),
+``kind`` ``model``: ``config_json`` (the model config dict with ``architecture``),
+``provenance_json`` and ``state_dict``.
 
 Errors: a missing file → ``FileNotFoundError`` naming it; anything that is not such a dict
 (truncated, random bytes, a pickle that needs code) → ``ValueError``; weights that do not
@@ -17,44 +16,50 @@ checkpoint holds every weight.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-from ..atomic import write_bytes_atomically
-from ..normalizers.reconstruction.checkpoint import check_state_dict
+from ..provenance import model_provenance
+from ..training.checkpoint import (
+    CheckpointFormat,
+    Source,
+    check_state_dict,
+    envelope,
+    json_entry,
+    payload_to_bytes,
+    read_checkpoint,
+    write_payload,
+)
 from .base import SupervisedModel, build_model
 
-FORMAT_NAME = "facial_anomaly.supervised"
-FORMAT_VERSION = 1
+FORMAT = CheckpointFormat(
+    name="facial_anomaly.supervised", version=2, label="supervised-model", provenance_kind="supervised_pair_model"
+)
+FORMAT_NAME, FORMAT_VERSION = FORMAT.name, FORMAT.version
 
-Source = str | os.PathLike | bytes
 
-
-def _payload(model: SupervisedModel, state_dict: Mapping[str, torch.Tensor] | None) -> dict:
-    state = model.state_dict() if state_dict is None else state_dict
-    return {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        "config_json": json.dumps(model.config_dict(), sort_keys=True),
-        "state_dict": {key: value.detach().cpu().clone().contiguous() for key, value in state.items()},
-    }
+def _payload(model: SupervisedModel) -> dict:
+    config = model.config_dict()
+    record = model_provenance(
+        FORMAT.provenance_kind,
+        schema_version=FORMAT.version,
+        params=config,
+        training_data=getattr(model, "training_data", "unknown"),
+    )
+    return envelope(FORMAT, "model", config=config, state_dict=model.state_dict(), provenance=record)
 
 
 def model_to_bytes(model: SupervisedModel) -> bytes:
-    """``model`` (config + weights) as checkpoint bytes (what :func:`save_model` writes)."""
-    buffer = io.BytesIO()
-    torch.save(_payload(model, None), buffer)
-    return buffer.getvalue()
+    """``model`` (config + weights + provenance) as checkpoint bytes (what :func:`save_model` writes)."""
+    return payload_to_bytes(_payload(model))
 
 
 def save_model(model: SupervisedModel, path: str | os.PathLike) -> Path:
     """Write ``model`` to ``path`` atomically (temporary file, then rename); returns the path."""
-    return write_bytes_atomically(path, model_to_bytes(model))
+    return write_payload(_payload(model), path)
 
 
 def model_with_state(
@@ -78,33 +83,7 @@ def load_model(source: Source, device: str | torch.device = "cpu") -> Supervised
         FileNotFoundError: the file does not exist.
         ValueError: not a valid checkpoint, or weights that do not fit its config.
     """
-    if isinstance(source, (bytes, bytearray)):
-        name, stream = "checkpoint bytes", io.BytesIO(bytes(source))
-    else:
-        name = str(source)
-        if not Path(source).is_file():
-            raise FileNotFoundError(f"supervised model checkpoint {name} does not exist")
-        stream = source
-    try:
-        payload = torch.load(stream, map_location="cpu", weights_only=True)
-    except Exception as error:  # UnpicklingError, RuntimeError, EOFError, ... depending on the damage
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        raise ValueError(
-            f"{name} is not a readable supervised-model checkpoint (corrupt, truncated, or not a "
-            f"tensor-only torch file): {type(error).__name__}: {first_line}"
-        ) from error
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
-        found = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload).__name__
-        raise ValueError(f"{name} is not a {FORMAT_NAME} checkpoint (found {found})")
-    if payload.get("version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{name}: checkpoint version {payload.get('version')!r} is not supported (expected {FORMAT_VERSION})"
-        )
-    missing = [key for key in ("config_json", "state_dict") if key not in payload]
-    if missing:
-        raise ValueError(f"{name}: checkpoint without {missing}")
-    try:
-        config = json.loads(payload["config_json"])
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name}: entry 'config_json' is not valid JSON ({error})") from error
-    return model_with_state(config, payload["state_dict"], name, device)
+    payload, name = read_checkpoint(source, FORMAT)
+    model = model_with_state(json_entry(payload, "config_json", name), payload["state_dict"], name, device)
+    model.training_data = json_entry(payload, "provenance_json", name).get("training_data", "unknown")
+    return model

@@ -18,82 +18,35 @@ binary cross-entropy of the anomaly probability. The best epoch — highest ``de
 ties (e.g. a dev set separated perfectly) broken by lower ``dev_bce`` — is kept (its state
 dict, on the CPU); training stops after ``patience`` epochs without a better one.
 
-Reproducibility (:mod:`facial_anomaly.reproducibility`, as for the reconstruction models): the model
-is initialised after ``torch.manual_seed(seed)``; every epoch re-seeds torch's global RNG
-(dropout) and draws its shuffling permutation from a generator seeded with (seed, epoch);
-batches are sliced from the cached CPU tensors in the main process and moved to
-``device`` one at a time. Deterministic algorithms are switched on for the call
-(warn-only) and the caller's RNG state is restored afterwards. On the CPU, the same seed,
-data and thread count give bit-identical weights.
+The loop itself — seeding, rounds, selection, history, callbacks — is the library's one
+training loop (:func:`facial_anomaly.training.fit`; one round = one epoch over the cached
+pairs); this module keeps only the pair models' batches, loss, step and dev evaluation.
+Reproducibility (:mod:`facial_anomaly.training.loop`): the model is initialised after
+``torch.manual_seed(seed)``; every epoch re-seeds torch's global RNG (dropout) and draws its
+shuffling permutation and augmentation from a generator seeded with (seed, epoch); batches
+are sliced from the cached CPU tensors in the main process and moved to ``device`` one at a
+time. On the CPU, the same seed, data and thread count give bit-identical weights.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import log_loss, roc_auc_score
 
-from ..devices import resolve_device
-from ..reproducibility import epoch_seed, reproducible
+from ..training import RoundReport, Selection, TrainingResult, fit
 from .base import SEVERITY_LEVELS, SupervisedModel, build_model, normalized_config
 from .checkpoint import model_with_state
 from .data import NORMAL_FAMILY, PairSet
 from .views import to_unit_float
 
 LOSS_NAMES = ("loss", "anomaly_bce", "severity_bce")
-
-
-@dataclass
-class EpochReport:
-    """What ``on_epoch_end`` receives after each epoch: ``epoch`` (1-based) of ``epochs``;
-    ``losses`` (:data:`LOSS_NAMES` → mean over the epoch's steps); ``dev_auc``, ``dev_bce``
-    and ``dev_auc_by_family`` (None / None / {} without dev pairs); ``is_best``; ``seconds`` (training
-    and dev scoring); ``model``: the live model (eval mode; read it, do not train it)."""
-
-    epoch: int
-    epochs: int
-    losses: dict[str, float]
-    dev_auc: float | None
-    dev_bce: float | None
-    dev_auc_by_family: dict[str, float]
-    is_best: bool
-    seconds: float
-    model: SupervisedModel
-
-    def metrics(self) -> dict[str, float]:
-        """Flat metrics for MLflow: ``train_<loss>``, ``dev_auc``, ``dev_bce``, ``dev_auc.<family>``, ``epoch_seconds``."""
-        metrics = {f"train_{name}": value for name, value in self.losses.items()}
-        if self.dev_auc is not None:
-            metrics["dev_auc"], metrics["dev_bce"] = self.dev_auc, self.dev_bce
-        metrics.update({f"dev_auc.{family}": value for family, value in self.dev_auc_by_family.items()})
-        metrics["epoch_seconds"] = self.seconds
-        return metrics
-
-
-@dataclass
-class TrainingResult:
-    """``model_config``; ``best_state_dict`` (CPU weights of ``best_epoch``: the highest dev
-    AUC, or the last epoch without dev pairs); ``best_auc``; ``history`` (one dict per epoch:
-    ``epoch``, the losses, ``dev_auc``, ``dev_auc_by_family``, ``seconds``); ``epochs_run``;
-    ``stopped_early``."""
-
-    model_config: dict
-    best_state_dict: dict[str, torch.Tensor]
-    best_epoch: int
-    best_auc: float | None
-    history: list[dict]
-    epochs_run: int
-    stopped_early: bool
-
-    def best_model(self, device: str | torch.device = "cpu") -> SupervisedModel:
-        """A model with the best weights on ``device``, in eval mode."""
-        return model_with_state(self.model_config, self.best_state_dict, "best_state_dict", device)
+FAMILY_PREFIX = "dev_auc."  # evaluation keys of the per-family dev AUCs
+EpochReport = RoundReport  # what ``on_epoch_end`` receives; ``metrics()`` gives train_<loss>, dev_auc, dev_auc.<family>
 
 
 def auc_by_family(scores: np.ndarray, labels: np.ndarray, families: np.ndarray) -> dict[str, float]:
@@ -200,46 +153,77 @@ def recalibrate_batch_norm(
         model.eval()
 
 
-def _run_epoch(
-    model,
-    optimizer,
-    inputs,
-    labels,
-    severities,
-    *,
-    batch_size,
-    severity_weight,
-    bn_batches,
-    augment,
-    seed,
-    epoch,
-    device,
-) -> dict[str, float]:
-    torch.manual_seed(epoch_seed(seed, epoch))
-    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-    order = torch.randperm(len(inputs), generator=generator)
-    model.train()
-    totals = dict.fromkeys(LOSS_NAMES, 0.0)
-    steps = 0
-    for start in range(0, len(inputs), batch_size):
-        index = order[start : start + batch_size]
-        if len(index) < 2:  # batch norm needs two samples; a lone last pair waits for the next epoch's shuffle
-            continue
-        batch_inputs = augment_batch(to_unit_float(inputs[index].to(device)), generator, **augment)
-        batch = losses(model, batch_inputs, labels[index].to(device), severities[index].to(device), severity_weight)
+class PairTask:
+    """The pair models' part of the training loop (:class:`facial_anomaly.training.TrainingTask`)."""
+
+    def __init__(
+        self,
+        config,
+        train_pairs,
+        dev_pairs,
+        *,
+        batch_size,
+        lr,
+        weight_decay,
+        severity_weight,
+        bn_batches,
+        augment,
+        device,
+    ):
+        self.model = build_model(config, load_backbone_weights=True)
+        self.inputs = train_pairs.inputs(self.model.view_specs)
+        self.labels = torch.from_numpy(train_pairs.labels.copy())
+        self.severities = torch.from_numpy(train_pairs.severities.copy())
+        self.dev_pairs = dev_pairs
+        self.dev_inputs = None if dev_pairs is None else dev_pairs.inputs(self.model.view_specs)
+        self.model.to(device)
+        self.optimizers = {"model": torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)}
+        self.batch_size, self.severity_weight, self.bn_batches = batch_size, severity_weight, bn_batches
+        self.augment, self.device = augment, device
+        self.order = torch.arange(len(self.inputs))
+
+    def batches(self, round_index: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+        self.order = torch.randperm(len(self.inputs), generator=generator)
+        for start in range(0, len(self.inputs), self.batch_size):
+            index = self.order[start : start + self.batch_size]
+            if len(index) < 2:  # batch norm needs two samples; a lone last pair waits for the next epoch's shuffle
+                continue
+            inputs = augment_batch(to_unit_float(self.inputs[index].to(self.device)), generator, **self.augment)
+            yield inputs, self.labels[index].to(self.device), self.severities[index].to(self.device)
+
+    def train_step(self, batch, step: int) -> dict[str, torch.Tensor]:
+        values = losses(self.model, *batch, self.severity_weight)
+        optimizer = self.optimizers["model"]
         optimizer.zero_grad(set_to_none=True)
-        batch["loss"].backward()
+        values["loss"].backward()
         optimizer.step()
-        for name in LOSS_NAMES:
-            totals[name] += float(batch[name].detach())
-        steps += 1
-    means = {name: total / max(steps, 1) for name, total in totals.items()}
-    if not all(math.isfinite(value) for value in means.values()):
-        raise FloatingPointError(
-            f"epoch {epoch + 1}: non-finite losses {means}; lower the learning rate or check the data"
+        return {name: values[name].detach() for name in LOSS_NAMES}
+
+    def end_round(self, round_index: int) -> None:
+        recalibrate_batch_norm(
+            self.model, self.inputs, self.order, batch_size=self.batch_size, batches=self.bn_batches, device=self.device
         )
-    recalibrate_batch_norm(model, inputs, order, batch_size=batch_size, batches=bn_batches, device=device)
-    return means
+
+    def evaluate(self) -> dict:
+        if self.dev_pairs is None:
+            return {"dev_auc": None, "dev_bce": None}
+        scores, _ = self.model.predict(self.dev_inputs, batch_size=self.batch_size)
+        labels = self.dev_pairs.labels
+        return {
+            "dev_auc": float(roc_auc_score(labels, scores)),
+            "dev_bce": float(log_loss(labels, np.clip(scores, 1e-7, 1 - 1e-7), labels=[0, 1])),
+            **{
+                f"{FAMILY_PREFIX}{family}": value
+                for family, value in auc_by_family(scores, labels, self.dev_pairs.families).items()
+            },
+        }
+
+
+def _pair_history(entry: dict, seconds: float) -> dict:
+    """A loop history entry in this trainer's layout: per-family AUCs in ``dev_auc_by_family``, plus ``seconds``."""
+    by_family = {key[len(FAMILY_PREFIX) :]: value for key, value in entry.items() if key.startswith(FAMILY_PREFIX)}
+    plain = {key: value for key, value in entry.items() if not key.startswith(FAMILY_PREFIX)}
+    return {**plain, "dev_auc_by_family": by_family, "seconds": seconds}
 
 
 def train(
@@ -258,9 +242,9 @@ def train(
     patience: int,
     seed: int,
     device: str,
-    on_epoch_end: Callable[[EpochReport], None] | None = None,
+    on_epoch_end: Callable[[RoundReport], None] | None = None,
 ) -> TrainingResult:
-    """Train a supervised model.
+    """Train a pair model (MobileNetV2 branches) on cached pairs.
 
     Args:
         model_config: config dict with ``architecture`` (:mod:`.base`).
@@ -276,7 +260,12 @@ def train(
         patience: stop after this many epochs without a higher dev AUC (≥ 1).
         seed: seeds initialisation, shuffling and dropout (see the module docstring).
         device: ``auto``, ``cpu``, ``cuda``, ... (:func:`~facial_anomaly.devices.resolve_device`).
-        on_epoch_end: called with an :class:`EpochReport` after every epoch (e.g. MLflow logging).
+        on_epoch_end: called with a :class:`~facial_anomaly.training.RoundReport` after every
+            epoch (e.g. MLflow logging: ``report.metrics()``).
+
+    Returns:
+        :class:`~facial_anomaly.training.TrainingResult`; ``history`` has one dict per
+        epoch: ``epoch``, the losses, ``dev_auc``, ``dev_bce``, ``dev_auc_by_family``, ``seconds``.
 
     Raises:
         ValueError: invalid config or arguments; pairs without both labels.
@@ -303,69 +292,35 @@ def train(
     _check_set(train_pairs, "training", need_both=True)
     if dev_pairs is not None:
         _check_set(dev_pairs, "dev", need_both=True)
-    resolved = resolve_device(device)
-    history: list[dict] = []
-    with reproducible(seed, resolved):
-        model = build_model(config, load_backbone_weights=True)
-        inputs = train_pairs.inputs(model.view_specs)
-        labels, severities = (
-            torch.from_numpy(train_pairs.labels.copy()),
-            torch.from_numpy(train_pairs.severities.copy()),
-        )
-        dev_inputs = None if dev_pairs is None else dev_pairs.inputs(model.view_specs)
-        model.to(resolved)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-        best_state, best_epoch, best_auc, best_bce, stale = None, 0, None, None, 0
-        for epoch in range(epochs):
-            started = time.perf_counter()
-            means = _run_epoch(
-                model,
-                optimizer,
-                inputs,
-                labels,
-                severities,
-                batch_size=batch_size,
-                severity_weight=severity_weight,
-                bn_batches=bn_batches,
-                seed=seed,
-                augment={"flip_probability": flip_probability, "shift_fraction": shift_fraction},
-                epoch=epoch,
-                device=resolved,
-            )
-            model.eval()
-            auc, dev_bce, by_family = None, None, {}
-            if dev_pairs is not None:
-                scores, _ = model.predict(dev_inputs, batch_size=batch_size)
-                auc = float(roc_auc_score(dev_pairs.labels, scores))
-                dev_bce = float(log_loss(dev_pairs.labels, np.clip(scores, 1e-7, 1 - 1e-7), labels=[0, 1]))
-                by_family = auc_by_family(scores, dev_pairs.labels, dev_pairs.families)
-            is_best = auc is None or best_auc is None or (auc, -dev_bce) > (best_auc, -best_bce)
-            if is_best:
-                best_state = {key: value.detach().cpu().clone() for key, value in model.state_dict().items()}
-                best_epoch, best_auc, best_bce, stale = epoch + 1, auc, dev_bce, 0
-            else:
-                stale += 1
-            seconds = time.perf_counter() - started
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    **means,
-                    "dev_auc": auc,
-                    "dev_bce": dev_bce,
-                    "dev_auc_by_family": by_family,
-                    "seconds": seconds,
-                }
-            )
-            if on_epoch_end is not None:
-                on_epoch_end(EpochReport(epoch + 1, epochs, means, auc, dev_bce, by_family, is_best, seconds, model))
-            if stale >= patience:
-                break
-    return TrainingResult(
+    seconds: list[float] = []
+
+    def on_round_end(report: RoundReport) -> None:
+        seconds.append(report.seconds)
+        if on_epoch_end is not None:
+            on_epoch_end(report)
+
+    result = fit(
+        lambda device: PairTask(
+            config,
+            train_pairs,
+            dev_pairs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            severity_weight=severity_weight,
+            bn_batches=bn_batches,
+            augment={"flip_probability": flip_probability, "shift_fraction": shift_fraction},
+            device=device,
+        ),
         model_config=config,
-        best_state_dict=best_state,
-        best_epoch=best_epoch,
-        best_auc=best_auc,
-        history=history,
-        epochs_run=len(history),
-        stopped_early=len(history) < epochs,
+        rounds=epochs,
+        seed=seed,
+        device=device,
+        selection=Selection(metric="dev_auc", tie_breaker="dev_bce", patience=patience),
+        progress_key="epoch",
+        on_round_end=on_round_end,
+        model_factory=model_with_state,
+        training_data=hashlib.sha1(train_pairs.table.to_csv(index=False).encode()).hexdigest()[:12],
     )
+    result.history = [_pair_history(entry, spent) for entry, spent in zip(result.history, seconds)]
+    return result

@@ -256,13 +256,15 @@ def warp_with_field(
 
 
 class WarpedFace(NamedTuple):
-    """A deformed face: image, landmarks, the resampled pixels, and the factor by which
-    the compression guard of :func:`deform_face` scaled the requested moves (1 = none)."""
+    """A deformed face: image, landmarks, the resampled pixels, the factor by which
+    the compression guard of :func:`deform_face` scaled the requested moves (1 = none), and
+    the forward displacement field that was applied (H×W×2, pixels)."""
 
     image: np.ndarray
     landmarks: np.ndarray
     edited_mask: np.ndarray
     move_scale: float
+    field: np.ndarray | None = None
 
 
 def _fitted_field(landmarks, constrained, wanted, free, shape, warp: dict, iod: float) -> np.ndarray:
@@ -289,6 +291,31 @@ def smallest_area_ratio(field: np.ndarray) -> float:
     return float(((1.0 + d_dx_x) * (1.0 + d_dy_y) - d_dx_y * d_dy_x).min())
 
 
+def fitted_displacement(
+    landmarks: np.ndarray,
+    shape: tuple[int, ...],
+    constrained: np.ndarray,
+    constrained_moves: np.ndarray,
+    free: np.ndarray,
+    warp: dict,
+    iod: float,
+) -> tuple[np.ndarray, float]:
+    """The smooth forward displacement field (H×W×2, pixels) of :func:`deform_face`, with
+    its compression guard applied, and the factor the guard scaled the moves by (1 = none);
+    the image itself is not warped (see :func:`deform_face` for the arguments)."""
+    constrained = np.asarray(constrained, dtype=np.int64)
+    wanted = np.asarray(constrained_moves, dtype=np.float64).reshape(len(constrained), 2)
+    field = _fitted_field(landmarks, constrained, wanted, free, shape, warp, iod)
+    compression = 1.0 - smallest_area_ratio(field)
+    scale = 1.0
+    if compression > 0:
+        ratio = compression / (1.0 - warp["min_area_ratio"])
+        scale = float((1.0 + ratio ** warp["knee_power"]) ** (-1.0 / warp["knee_power"]))
+        if scale < 1.0 - 1e-3:  # a smaller change is not worth a second fit
+            field = _fitted_field(landmarks, constrained, scale * wanted, free, shape, warp, iod)
+    return field, scale
+
+
 def deform_face(
     face: np.ndarray,
     landmarks: np.ndarray,
@@ -313,15 +340,6 @@ def deform_face(
     converted with ``iod`` pixels), ``correction_iterations``, ``min_area_ratio``,
     ``knee_power``.
     """
-    constrained = np.asarray(constrained, dtype=np.int64)
-    wanted = np.asarray(constrained_moves, dtype=np.float64).reshape(len(constrained), 2)
-    field = _fitted_field(landmarks, constrained, wanted, free, face.shape, warp, iod)
-    compression = 1.0 - smallest_area_ratio(field)
-    scale = 1.0
-    if compression > 0:
-        ratio = compression / (1.0 - warp["min_area_ratio"])
-        scale = float((1.0 + ratio ** warp["knee_power"]) ** (-1.0 / warp["knee_power"]))
-        if scale < 1.0 - 1e-3:  # a smaller change is not worth a second fit
-            field = _fitted_field(landmarks, constrained, scale * wanted, free, face.shape, warp, iod)
+    field, scale = fitted_displacement(landmarks, face.shape, constrained, constrained_moves, free, warp, iod)
     image, new_landmarks, edited = warp_with_field(face, landmarks, field, grid_step_px=warp["grid_step_iod"] * iod)
-    return WarpedFace(image, new_landmarks, edited, scale)
+    return WarpedFace(image, new_landmarks, edited, scale, field)

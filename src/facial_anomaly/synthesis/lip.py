@@ -69,7 +69,7 @@ from .anatomy import (
     UPPER_LIP_OUTER,
 )
 from .base import SIDES, SyntheticFace, inter_ocular_distance, moves_metadata, per_severity
-from .deform import WarpedFace, deform_face, smooth_bump, still_vertices, vertices_near
+from .deform import WarpedFace, deform_face, fitted_displacement, smooth_bump, still_vertices, vertices_near
 
 # Landmarks of a lip template, in this order: the upper lip's outer then inner contour.
 TEMPLATE_LANDMARKS = UPPER_LIP_OUTER + UPPER_LIP_INNER
@@ -243,10 +243,10 @@ def load_lip_templates(path: str | Path) -> list[LipTemplate]:
 # --------------------------------------------------------------------------- deformations
 
 
-def _upper_lip_warp(face, landmarks, targets: dict[int, np.ndarray], params: dict, iod: float) -> WarpedFace:
-    """Warp so the moved upper-lip landmarks reach ``targets`` (index → (x, y)); the lower
-    lip and the corners are held, vertices within ``free_radius_iod`` of the upper lip
-    follow, the ``still_regions`` and the face outline stay."""
+def _upper_lip_problem(landmarks, targets: dict[int, np.ndarray], params: dict, iod: float):
+    """(constrained, moves, free) of a warp that moves the upper-lip landmarks to ``targets``
+    (index → (x, y)); the lower lip and the corners are held, vertices within
+    ``free_radius_iod`` of the upper lip follow, the ``still_regions`` and the face outline stay."""
     xy = landmarks[:, :2]
     moved = np.array(sorted(targets), dtype=np.int64)
     held = np.array(sorted(set(LOWER_LIP_OUTER + LOWER_LIP_INNER + _CORNERS)), dtype=np.int64)
@@ -256,7 +256,12 @@ def _upper_lip_warp(face, landmarks, targets: dict[int, np.ndarray], params: dic
     free = np.setdiff1d(
         vertices_near(xy, xy[list(UPPER_LIP_OUTER)], free_radius_px), still_vertices(*params["still_regions"])
     )
-    return deform_face(face, landmarks, constrained, moves, free, params["warp"], iod)
+    return constrained, moves, free
+
+
+def _upper_lip_warp(face, landmarks, targets: dict[int, np.ndarray], params: dict, iod: float) -> WarpedFace:
+    """Warp the face so the moved upper-lip landmarks reach ``targets`` (:func:`_upper_lip_problem`)."""
+    return deform_face(face, landmarks, *_upper_lip_problem(landmarks, targets, params, iod), params["warp"], iod)
 
 
 def _key_moves(targets: dict, xy: np.ndarray, side: str) -> dict:
@@ -264,17 +269,8 @@ def _key_moves(targets: dict, xy: np.ndarray, side: str) -> dict:
     return {index: targets[index] - xy[index] for index in (CUPIDS_BOW_PEAKS[side], CUPIDS_BOW_MIDPOINT)}
 
 
-def parametric_lip_deformation(face, landmarks, *, severity: int, side: str, rng, params: dict) -> SyntheticFace:
-    """LT-v1 (see the module docstring). Called through :func:`facial_anomaly.synthesis.generate`,
-    which validates the inputs and returns severity 0 untouched.
-
-    ``params``: ``peak_raise_iod``, ``bow_shift_iod``, ``notch_depth_iod`` (per severity),
-    ``peak_halfwidth_iod``, ``inner_follow``, ``bow_halfwidth_iod``, ``notch_halfwidth_iod``,
-    ``notch_offset_iod``, ``notch_outer_follow``, ``free_radius_iod``, ``still_regions``
-    (FaceMesh regions that never move, besides the face outline), ``warp``
-    (``smoothing_iod``, ``grid_step_iod``; see :func:`.deform.warp_face`). ``rng`` is unused
-    (the edit is fully determined by severity and side).
-    """
+def _lt_v1_targets(landmarks: np.ndarray, severity: int, side: str, params: dict):
+    """(targets, iod, raise px, shift px, notch px) of LT-v1 (see :func:`parametric_lip_deformation`)."""
     iod = inter_ocular_distance(landmarks)
     xy = landmarks[:, :2]
     towards_cleft = -1.0 if side == "left" else 1.0
@@ -300,6 +296,32 @@ def parametric_lip_deformation(face, landmarks, *, severity: int, side: str, rng
             ) + notch_px * notch_share * profile(x, notch_x, params["notch_halfwidth_iod"])
             across = -towards_cleft * shift_px * profile(x, middle_x, params["bow_halfwidth_iod"])
             targets[index] = xy[index] + np.array([across, -up])
+    return targets, iod, raise_px, shift_px, notch_px
+
+
+def lip_lt_v1_displacement(landmarks: np.ndarray, shape, *, severity: int, side: str, params: dict) -> np.ndarray:
+    """The forward displacement field (H×W×2, pixels) that :func:`parametric_lip_deformation`
+    applies to a face of ``shape`` with these landmarks, without warping any image (for
+    re-applying the same warp scaled; :mod:`facial_anomaly.supervised.fresh`)."""
+    targets, iod, *_ = _lt_v1_targets(np.asarray(landmarks, dtype=np.float64), severity, side, params)
+    constrained, moves, free = _upper_lip_problem(landmarks, targets, params, iod)
+    field, _ = fitted_displacement(landmarks, shape, constrained, moves, free, params["warp"], iod)
+    return field
+
+
+def parametric_lip_deformation(face, landmarks, *, severity: int, side: str, rng, params: dict) -> SyntheticFace:
+    """LT-v1 (see the module docstring). Called through :func:`facial_anomaly.synthesis.generate`,
+    which validates the inputs and returns severity 0 untouched.
+
+    ``params``: ``peak_raise_iod``, ``bow_shift_iod``, ``notch_depth_iod`` (per severity),
+    ``peak_halfwidth_iod``, ``inner_follow``, ``bow_halfwidth_iod``, ``notch_halfwidth_iod``,
+    ``notch_offset_iod``, ``notch_outer_follow``, ``free_radius_iod``, ``still_regions``
+    (FaceMesh regions that never move, besides the face outline), ``warp``
+    (``smoothing_iod``, ``grid_step_iod``; see :func:`.deform.deform_face`). ``rng`` is unused
+    (the edit is fully determined by severity and side).
+    """
+    targets, iod, raise_px, shift_px, notch_px = _lt_v1_targets(landmarks, severity, side, params)
+    xy = landmarks[:, :2]
     warped = _upper_lip_warp(face, landmarks, targets, params, iod)
     return SyntheticFace(
         warped.image,

@@ -37,7 +37,7 @@ from .anatomy import (
 )
 from .base import SyntheticFace, inter_ocular_distance, moves_metadata, per_severity
 from .colour import to_lab, write_lab_deltas
-from .deform import deform_face, still_vertices, vertices_near
+from .deform import deform_face, fitted_displacement, still_vertices, vertices_near
 
 _LIP_CONTOURS = tuple(sorted(set(UPPER_LIP_OUTER + UPPER_LIP_INNER + LOWER_LIP_OUTER + LOWER_LIP_INNER)))
 # Weights below this (1/255 of full strength) cannot change an 8-bit pixel: the
@@ -56,17 +56,8 @@ def nasolabial_weight(landmarks: np.ndarray, side: str, shape, *, halfwidth_px: 
     return weight
 
 
-def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict) -> SyntheticFace:
-    """Facial-palsy-like droop (see the module docstring). Called through
-    :func:`facial_anomaly.synthesis.generate`, which validates the inputs and returns
-    severity 0 untouched. ``rng`` is unused (the edit is determined by severity and side).
-
-    ``params``: ``corner_drop_iod``, ``corner_medial_iod``, ``nasolabial_flattening`` (per
-    severity), ``lip_follow_power``, ``free_radius_iod``, ``still_regions`` (FaceMesh
-    regions that never move, besides the face outline), ``fold_halfwidth_iod``,
-    ``fold_feather_iod``, ``band_sigma_iod`` ([fine, coarse]), ``warp`` (``smoothing_iod``,
-    ``grid_step_iod``; see :func:`.deform.warp_face`).
-    """
+def _palsy_problem(landmarks: np.ndarray, severity: int, side: str, params: dict):
+    """(constrained, moves, free, corner move px, drop px, medial px, flattening, iod) of the palsy droop."""
     iod = inter_ocular_distance(landmarks)
     xy = landmarks[:, :2]
     corner = MOUTH_CORNERS[side]
@@ -83,26 +74,61 @@ def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict
     free = np.setdiff1d(
         vertices_near(xy, xy[[corner]], params["free_radius_iod"] * iod), still_vertices(*params["still_regions"])
     )
+    return constrained, moves, free, corner_move, drop_px, medial_px, flattening, iod
+
+
+def palsy_displacement(landmarks: np.ndarray, shape, *, severity: int, side: str, params: dict) -> np.ndarray:
+    """The forward displacement field (H×W×2, pixels) of the droop that :func:`facial_palsy`
+    applies to a face of ``shape`` with these landmarks, without warping any image (the
+    flattened fold is :func:`flatten_nasolabial_fold`)."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    constrained, moves, free, *_, iod = _palsy_problem(landmarks, severity, side, params)
+    field, _ = fitted_displacement(landmarks, shape, constrained, moves, free, params["warp"], iod)
+    return field
+
+
+def flatten_nasolabial_fold(
+    image: np.ndarray, landmarks: np.ndarray, side: str, flattening: float, params: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """Remove ``flattening`` (0..1) of the crease shading in the band around the nasolabial
+    fold of ``side`` (see the module docstring); returns (uint8 image, bool mask of the band)."""
+    iod = inter_ocular_distance(landmarks)
+    weight = nasolabial_weight(
+        landmarks,
+        side,
+        image.shape,
+        halfwidth_px=params["fold_halfwidth_iod"] * iod,
+        feather_px=params["fold_feather_iod"] * iod,
+    )
+    fine_sigma, coarse_sigma = (sigma * iod for sigma in params["band_sigma_iod"])
+    lightness = to_lab(image)[..., 0]
+    crease_shading = cv2.GaussianBlur(lightness, (0, 0), fine_sigma) - cv2.GaussianBlur(lightness, (0, 0), coarse_sigma)
+    deltas = np.zeros(image.shape, dtype=np.float32)
+    deltas[..., 0] = -flattening * weight * crease_shading
+    flattened = weight > 0
+    return write_lab_deltas(image, deltas, flattened), flattened
+
+
+def facial_palsy(face, landmarks, *, severity: int, side: str, rng, params: dict) -> SyntheticFace:
+    """Facial-palsy-like droop (see the module docstring). Called through
+    :func:`facial_anomaly.synthesis.generate`, which validates the inputs and returns
+    severity 0 untouched. ``rng`` is unused (the edit is determined by severity and side).
+
+    ``params``: ``corner_drop_iod``, ``corner_medial_iod``, ``nasolabial_flattening`` (per
+    severity), ``lip_follow_power``, ``free_radius_iod``, ``still_regions`` (FaceMesh
+    regions that never move, besides the face outline), ``fold_halfwidth_iod``,
+    ``fold_feather_iod``, ``band_sigma_iod`` ([fine, coarse]), ``warp`` (``smoothing_iod``,
+    ``grid_step_iod``; see :func:`.deform.deform_face`).
+    """
+    constrained, moves, free, corner_move, drop_px, medial_px, flattening, iod = _palsy_problem(
+        landmarks, severity, side, params
+    )
+    corner = MOUTH_CORNERS[side]
     warped = deform_face(face, landmarks, constrained, moves, free, params["warp"], iod)
     image, new_landmarks, edited = warped.image, warped.landmarks, warped.edited_mask
 
     if flattening > 0:
-        weight = nasolabial_weight(
-            new_landmarks,
-            side,
-            image.shape,
-            halfwidth_px=params["fold_halfwidth_iod"] * iod,
-            feather_px=params["fold_feather_iod"] * iod,
-        )
-        fine_sigma, coarse_sigma = (sigma * iod for sigma in params["band_sigma_iod"])
-        lightness = to_lab(image)[..., 0]
-        crease_shading = cv2.GaussianBlur(lightness, (0, 0), fine_sigma) - cv2.GaussianBlur(
-            lightness, (0, 0), coarse_sigma
-        )
-        deltas = np.zeros(image.shape, dtype=np.float32)
-        deltas[..., 0] = -flattening * weight * crease_shading
-        flattened = weight > 0
-        image = write_lab_deltas(image, deltas, flattened)
+        image, flattened = flatten_nasolabial_fold(image, new_landmarks, side, flattening, params)
         edited |= flattened
 
     return SyntheticFace(

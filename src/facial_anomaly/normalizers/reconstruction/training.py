@@ -1,16 +1,19 @@
-"""Training of the reconstruction models on normal faces, with validation AUC, early
-stopping, per-epoch callbacks and resumable checkpoints.
+"""Training of the reconstruction models on normal faces, on the library's one training
+loop (:func:`facial_anomaly.training.fit`): one round = one epoch over the training faces,
+validation AUC after each, early stopping, per-epoch callbacks and resumable checkpoints.
+This module keeps only what is particular to these models: their data, their optimizers
+(one Adam per :meth:`~.base.ReconstructionModel.optimizer_groups` entry), their step
+(:meth:`~.base.ReconstructionModel.train_step`) and their validation score.
 
-Reproducibility: the model is initialised after ``torch.manual_seed(seed)``; every epoch
-re-seeds torch's global RNG and draws its shuffling permutation from a generator seeded
-with (seed, epoch) only, so an interrupted and resumed run gives exactly the same
-weights as an uninterrupted one. Batches are sliced from one prepared CPU tensor in the
-main process (no DataLoader workers) and moved to ``device`` one at a time.
-Deterministic algorithms are switched on for the duration of the call (warn-only, so
-CUDA ops without a deterministic kernel still run; for exact CUDA reproducibility set
-``CUBLAS_WORKSPACE_CONFIG=:4096:8`` before starting Python) and restored afterwards,
-and the caller's RNG state is restored too. On the CPU, results are bit-identical for
-the same seed and thread count.
+Reproducibility (see :mod:`facial_anomaly.training.loop`): the model is initialised after
+``torch.manual_seed(seed)``; every epoch re-seeds torch's global RNG and draws its shuffling
+permutation from a generator seeded with (seed, epoch) only, so an interrupted and resumed
+run gives exactly the same weights as an uninterrupted one. Batches are sliced from one
+prepared CPU tensor in the main process (no DataLoader workers) and moved to ``device`` one
+at a time. Deterministic algorithms are on for the call (warn-only, so CUDA ops without a
+deterministic kernel still run; for exact CUDA reproducibility set
+``CUBLAS_WORKSPACE_CONFIG=:4096:8`` before starting Python) and the caller's RNG state is
+restored. On the CPU, results are bit-identical for the same seed and thread count.
 
 History: one dict per epoch with ``epoch`` (1-based), the mean over the epoch's steps of
 every loss the model reports (GANomaly: ``generator``, ``discriminator``, ``adv``,
@@ -21,78 +24,22 @@ validation scores against the labels; None without validation data).
 
 from __future__ import annotations
 
-import copy
-import math
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from ...devices import resolve_device
-from ...reproducibility import epoch_seed, reproducible
+from ...training import RoundReport, Selection, TrainingResult, TrainingState, fit
 from .base import ReconstructionModel, build_model, map_batches, model_inputs, normalized_config
-from .checkpoint import (
-    Source,
-    TrainingState,
-    cpu_state_dict,
-    load_training_state,
-    model_with_state,
-    save_training_state,
-)
+from .checkpoint import Source, load_training_state, model_with_state, save_training_state
 from .data import tensor_to_images
 
 Images = Sequence[np.ndarray] | torch.Tensor
+EpochReport = RoundReport  # what ``on_epoch_end`` receives (``val_auc``: the round's validation AUC)
 
-
-@dataclass
-class EpochReport:
-    """What the ``on_epoch_end`` callback receives after each epoch.
-
-    ``epoch``: completed epochs (1-based); ``epochs``: planned total; ``losses``: name →
-    epoch mean; ``val_auc``: None without validation; ``is_best``: this epoch is the best
-    so far; ``seconds``: wall time of the epoch (training and validation); ``model``: the
-    live model on the training device (eval mode; read it, do not train it);
-    ``history``: all epochs so far; ``training_state``: call it for a resumable
-    :class:`~.checkpoint.TrainingState` of this moment (a copy of weights and optimizer states).
-    """
-
-    epoch: int
-    epochs: int
-    losses: dict[str, float]
-    val_auc: float | None
-    is_best: bool
-    seconds: float
-    model: ReconstructionModel
-    history: list[dict]
-    training_state: Callable[[], TrainingState]
-
-
-@dataclass
-class TrainingResult:
-    """The outcome of :func:`train`.
-
-    ``model_config``: the config dict; ``best_state_dict``: CPU weights of ``best_epoch``
-    (the epoch ≥ ``min_epochs`` with the highest validation AUC; the last epoch without
-    validation or when training ended before ``min_epochs``);
-    ``best_auc``; ``history`` (see the module docstring); ``epochs_run``: completed epochs
-    including resumed ones; ``stopped_early``; ``state``: the final resumable state.
-    """
-
-    model_config: dict
-    best_state_dict: dict[str, torch.Tensor]
-    best_epoch: int
-    best_auc: float | None
-    history: list[dict]
-    epochs_run: int
-    stopped_early: bool
-    state: TrainingState
-
-    def best_model(self, device: str | torch.device = "cpu") -> ReconstructionModel:
-        """A model with the best weights on ``device``, in eval mode."""
-        return model_with_state(self.model_config, self.best_state_dict, "best_state_dict", device)
+__all__ = ["EpochReport", "TrainingResult", "reconstruction_grid", "train", "validation_auc"]
 
 
 def _check_labels(val_inputs: torch.Tensor | None, val_labels: Sequence[int] | None) -> np.ndarray | None:
@@ -129,33 +76,30 @@ def validation_auc(
     return float(roc_auc_score(labels, scores))
 
 
-def _run_epoch(
-    model: ReconstructionModel,
-    optimizers: Mapping,
-    inputs: torch.Tensor,
-    batch_size: int,
-    seed: int,
-    epoch: int,
-    device: torch.device,
-) -> dict[str, float]:
-    """Train one epoch (0-based ``epoch``); returns the per-step mean of every loss."""
-    torch.manual_seed(epoch_seed(seed, epoch))
-    order = torch.randperm(len(inputs), generator=torch.Generator().manual_seed(epoch_seed(seed, epoch)))
-    model.train()
-    totals: dict[str, torch.Tensor] = {}
-    steps = 0
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[order[start : start + batch_size]].to(device, non_blocking=True)
-        for name, value in model.train_step(batch, optimizers).items():
-            totals[name] = totals.get(name, 0.0) + value
-        steps += 1
-    losses = {name: float(total) / steps for name, total in totals.items()}
-    bad = {name: value for name, value in losses.items() if not math.isfinite(value)}
-    if bad:
-        raise FloatingPointError(
-            f"epoch {epoch + 1}: non-finite losses {bad}; lower the learning rate or check the data"
-        )
-    return losses
+class ReconstructionTask:
+    """The reconstruction models' part of the training loop (:class:`facial_anomaly.training.TrainingTask`)."""
+
+    def __init__(self, config, train_images, val_images, val_labels, *, batch_size, lr, betas, device):
+        self.model = build_model(config)
+        self.inputs = model_inputs(self.model, train_images)
+        self.val_inputs = None if val_images is None else model_inputs(self.model, val_images)
+        self.labels = _check_labels(self.val_inputs, val_labels)
+        self.model.to(device)
+        self.optimizers = _optimizers(self.model, lr, betas)
+        self.batch_size, self.device = batch_size, device
+
+    def batches(self, round_index: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        order = torch.randperm(len(self.inputs), generator=generator)
+        for start in range(0, len(self.inputs), self.batch_size):
+            yield self.inputs[order[start : start + self.batch_size]].to(self.device, non_blocking=True)
+
+    def train_step(self, batch: torch.Tensor, step: int) -> Mapping[str, torch.Tensor]:
+        return self.model.train_step(batch, self.optimizers)
+
+    def evaluate(self) -> dict:
+        if self.labels is None:
+            return {"val_auc": None}
+        return {"val_auc": validation_auc(self.model, self.val_inputs, self.labels, self.batch_size, self.device)}
 
 
 def train(
@@ -172,7 +116,7 @@ def train(
     device: str,
     patience: int,
     min_epochs: int,
-    on_epoch_end: Callable[[EpochReport], None] | None = None,
+    on_epoch_end: Callable[[RoundReport], None] | None = None,
     resume_from: Source | TrainingState | None = None,
     checkpoint_path: str | None = None,
 ) -> TrainingResult:
@@ -193,10 +137,14 @@ def train(
         min_epochs: warm-up (≥ 1): epochs before this one neither count for patience nor
             compete for best (a barely trained model that happens to score a high AUC by
             chance is never kept); 1 = plain early stopping.
-        on_epoch_end: called with an :class:`EpochReport` after every epoch.
-        resume_from: a training checkpoint (path, bytes or :class:`TrainingState`) of the
-            same model config to continue from its saved epoch.
+        on_epoch_end: called with a :class:`~facial_anomaly.training.RoundReport` after every epoch.
+        resume_from: a training checkpoint (path, bytes or
+            :class:`~facial_anomaly.training.TrainingState`) of the same model config to
+            continue from its saved epoch.
         checkpoint_path: if given, the training state is written there after every epoch.
+
+    Returns:
+        :class:`~facial_anomaly.training.TrainingResult` (``best_auc``: the best validation AUC).
 
     Raises:
         ValueError: invalid config or arguments, labels without both classes, or a
@@ -205,106 +153,41 @@ def train(
     """
     if epochs < 0 or batch_size < 1 or patience < 1 or min_epochs < 1 or lr <= 0:
         raise ValueError(
-            f"need epochs ≥ 0, batch_size ≥ 1, patience ≥ 1, min_epochs ≥ 1, lr > 0; got {epochs}, {batch_size}, {patience}, {min_epochs}, {lr}"
+            f"need epochs ≥ 0, batch_size ≥ 1, patience ≥ 1, min_epochs ≥ 1, lr > 0; got {epochs}, {batch_size}, "
+            f"{patience}, {min_epochs}, {lr}"
         )
     config = normalized_config(model_config)
-    resolved = resolve_device(device)
-    with reproducible(seed, resolved):
-        model = build_model(config)
-        inputs = model_inputs(model, train_images)
-        val_inputs = None if val_images is None else model_inputs(model, val_images)
-        labels = _check_labels(val_inputs, val_labels)
-        model.to(resolved)
-        optimizers = _optimizers(model, lr, betas)
-        state = _initial_state(config, model, optimizers, resume_from)
-        if resume_from is not None:
-            model.load_state_dict(state.state_dict)
-            for name, optimizer in optimizers.items():
-                optimizer.load_state_dict(state.optimizers[name])
-
-        def snapshot() -> TrainingState:
-            """Bring ``state`` up to date with the live model and optimizers; return a copy."""
-            state.state_dict = cpu_state_dict(model.state_dict())
-            state.optimizers = {name: copy.deepcopy(optimizer.state_dict()) for name, optimizer in optimizers.items()}
-            return copy.deepcopy(state)
-
-        while state.epoch < epochs and state.epochs_without_improvement < patience:
-            started = time.perf_counter()
-            losses = _run_epoch(model, optimizers, inputs, batch_size, seed, state.epoch, resolved)
-            model.eval()
-            auc = None if labels is None else validation_auc(model, val_inputs, labels, batch_size, resolved)
-            state.epoch += 1
-            warming_up = state.epoch < min_epochs  # kept only as a fallback until the first epoch ≥ min_epochs
-            is_best = warming_up or auc is None or state.best_auc is None or auc > state.best_auc
-            if is_best:
-                state.best_epoch, state.best_auc, state.epochs_without_improvement = (
-                    state.epoch,
-                    None if warming_up else auc,
-                    0,
-                )
-                state.best_state_dict = cpu_state_dict(model.state_dict())
-            else:
-                state.epochs_without_improvement += 1
-            state.stopped_early = state.epochs_without_improvement >= patience and state.epoch < epochs
-            state.history.append({"epoch": state.epoch, **losses, "val_auc": auc})
-            if checkpoint_path is not None:
-                save_training_state(snapshot(), checkpoint_path)
-            if on_epoch_end is not None:
-                on_epoch_end(
-                    EpochReport(
-                        epoch=state.epoch,
-                        epochs=epochs,
-                        losses=losses,
-                        val_auc=auc,
-                        is_best=is_best,
-                        seconds=time.perf_counter() - started,
-                        model=model,
-                        history=list(state.history),
-                        training_state=snapshot,
-                    )
-                )
-        final = snapshot()
-    return TrainingResult(
+    resume = None
+    if resume_from is not None:
+        resume = resume_from.copy() if isinstance(resume_from, TrainingState) else load_training_state(resume_from)
+        resume.model_config = normalized_config(resume.model_config)
+    return fit(
+        lambda device: ReconstructionTask(
+            config, train_images, val_images, val_labels, batch_size=batch_size, lr=lr, betas=betas, device=device
+        ),
         model_config=config,
-        best_state_dict=final.best_state_dict,
-        best_epoch=final.best_epoch,
-        best_auc=final.best_auc,
-        history=list(final.history),
-        epochs_run=final.epoch,
-        stopped_early=final.stopped_early,
-        state=final,
+        rounds=epochs,
+        seed=seed,
+        device=device,
+        selection=Selection(metric="val_auc", patience=patience, warmup=min_epochs - 1),
+        progress_key="epoch",
+        on_round_end=on_epoch_end,
+        resume_from=resume,
+        save_state=None if checkpoint_path is None else (lambda state: save_training_state(state, checkpoint_path)),
+        model_factory=model_with_state,
+        training_data=_fingerprint(train_images),
     )
 
 
-def _initial_state(
-    config: dict, model: ReconstructionModel, optimizers: Mapping, resume_from: Source | TrainingState | None
-) -> TrainingState:
-    """A fresh state, or the checked state to resume from (same model config)."""
-    if resume_from is None:
-        weights = cpu_state_dict(model.state_dict())
-        return TrainingState(
-            model_config=config,
-            state_dict=weights,
-            best_state_dict=weights,
-            optimizers={name: optimizer.state_dict() for name, optimizer in optimizers.items()},
-            epoch=0,
-            history=[],
-            best_epoch=0,
-            best_auc=None,
-            epochs_without_improvement=0,
-            stopped_early=False,
-        )
-    if isinstance(resume_from, TrainingState):
-        state = copy.deepcopy(resume_from)  # training updates its state in place; never the caller's object
+def _fingerprint(images: Images) -> str:
+    """SHA-1 (12 hex) of the training images' bytes, in order (their provenance)."""
+    digest = hashlib.sha1()
+    if isinstance(images, torch.Tensor):
+        digest.update(images.detach().cpu().contiguous().numpy().tobytes())
     else:
-        state = load_training_state(resume_from)
-    saved = normalized_config(state.model_config)
-    if saved != config:
-        differing = sorted(key for key in set(saved) | set(config) if saved.get(key) != config.get(key))
-        raise ValueError(
-            f"cannot resume: the checkpoint's model config differs in {differing} (checkpoint {saved}, requested {config})"
-        )
-    return state
+        for image in images:
+            digest.update(np.ascontiguousarray(image).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def reconstruction_grid(model: ReconstructionModel, images: Images, n: int) -> np.ndarray:

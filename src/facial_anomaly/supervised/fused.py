@@ -1,0 +1,146 @@
+"""The fused default ``anomaly_score``: the supervised probability combined with unsupervised
+scores, refitted on the dev split after training (:func:`~.fusion.fit_fusion`).
+
+The unsupervised scores (heatmap statistics of a normalizer's output, deep-feature
+distances, ...) are computed on aligned faces at full resolution, so the fusion's dev and
+test rows are made at full resolution too (:func:`full_resolution_samples`): each dev face
+clean and with fresh anomalies drawn by the same generator as the scorer's training
+(:mod:`.fresh`, on the face itself instead of its canvas; capture changes without the
+mirror image, rotation and shift, so the face's landmarks stay valid). Each row is scored by
+the scorer (:meth:`~.scorer.SupervisedScorer.score_batch`) and by ``unsupervised(face,
+landmarks) → {column: value}`` (e.g. :func:`columns_scorer` over the scoring stage's score
+columns), then :func:`fit_default_fusion` fits the default score fusion with the scorer
+checkpoint's SHA-1 in its provenance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .fresh import Sample, prepare_face
+from .fusion import Fusion
+from .scorer import SupervisedScorer
+from .trainer import SupervisedConfig, fixed_samples
+
+PROBABILITY_COLUMN = "supervised.probability"
+SEVERITY_COLUMN = "supervised.severity"
+Unsupervised = Callable[[np.ndarray, np.ndarray], Mapping[str, float]]
+
+
+def full_resolution_samples(
+    faces: Sequence[np.ndarray],
+    landmarks: Sequence[np.ndarray],
+    names: Sequence[str],
+    *,
+    seed: int,
+    config: SupervisedConfig,
+    synth_params: Mapping,
+    clean_per_face: int = 1,
+    anomalous_per_face: int = 2,
+) -> tuple[list[Sample], list[str], list[np.ndarray]]:
+    """Clean and anomalous samples of aligned faces at their own resolution (see the module
+    docstring): ``(samples, face names, landmarks per sample)``; families and severities in
+    turn, sample ``v`` of face ``i`` drawn from ``default_rng([seed, i, v])``."""
+    prepared = [
+        prepare_face(face, points, synth_params=synth_params, crops=None, anomalies=config.anomalies, name=name)
+        for face, points, name in zip(faces, landmarks, names)
+    ]
+    capture = config.capture.model_copy(update={"flip_probability": 0.0, "geometry_probability": 0.0})
+    samples, sample_names = fixed_samples(
+        prepared,
+        seed=seed,
+        clean_per_face=clean_per_face,
+        anomalous_per_face=anomalous_per_face,
+        synth_params=synth_params,
+        anomalies=config.anomalies,
+        capture=capture,
+        partner=None,
+    )
+    points = {face.name: face.canvas.landmarks for face in prepared}
+    return samples, sample_names, [points[name] for name in sample_names]
+
+
+def score_table(
+    scorer: SupervisedScorer,
+    samples: Sequence[Sample],
+    names: Sequence[str],
+    landmarks: Sequence[np.ndarray],
+    *,
+    unsupervised: Unsupervised | None = None,
+    batch_size: int = 32,
+) -> pd.DataFrame:
+    """One row per sample: ``face``, ``label``, ``severity``, ``family``,
+    ``supervised.probability``, ``supervised.severity`` and the unsupervised columns."""
+    images = [sample.image for sample in samples]
+    probability, severity = scorer.score_batch(images, list(landmarks), batch_size=batch_size)
+    table = pd.DataFrame(
+        {
+            "face": list(names),
+            "label": [s.label for s in samples],
+            "severity": [s.severity for s in samples],
+            "family": [s.family for s in samples],
+            PROBABILITY_COLUMN: probability,
+            SEVERITY_COLUMN: severity,
+        }
+    )
+    if unsupervised is not None:
+        extra = pd.DataFrame([dict(unsupervised(image, points)) for image, points in zip(images, landmarks)])
+        table = pd.concat([table, extra], axis=1)
+    return table
+
+
+def checkpoint_sha1(checkpoint: bytes) -> str:
+    return hashlib.sha1(checkpoint).hexdigest()
+
+
+def fit_default_fusion(
+    dev_table: pd.DataFrame,
+    *,
+    unsupervised_columns: Sequence[str],
+    checkpoint: bytes,
+    C: float = 1.0,
+    max_iter: int = 1000,
+) -> Fusion:
+    """The fused default ``anomaly_score`` fitted on :func:`score_table` rows of the dev split:
+    the supervised probability and ``unsupervised_columns`` combined by the default score
+    fusion (:func:`facial_anomaly.scoring.fusion.fit_score_fusion`: non-negative
+    ``rank_logistic``, provenance kind ``score_fusion``). The provenance also names the
+    scorer checkpoint (``supervised_checkpoint_sha1``), so a scoring run can refuse a fusion
+    fitted with another scorer."""
+    from ..provenance import training_data_fingerprint
+    from ..scoring.fusion import ScoreFusionConfig, fit_score_fusion
+
+    config = ScoreFusionConfig(features=(PROBABILITY_COLUMN, *unsupervised_columns), C=C, max_iter=max_iter)
+    rows = [
+        (f"{face}#{i}", f"{label}/{family}/{severity}")
+        for i, (face, label, family, severity) in enumerate(
+            dev_table[["face", "label", "family", "severity"]].itertuples(index=False)
+        )
+    ]
+    fusion = fit_score_fusion(
+        dev_table,
+        dev_table["label"].to_numpy(),
+        config,
+        training_data=training_data_fingerprint(rows),
+    )
+    fusion.provenance["supervised_checkpoint_sha1"] = checkpoint_sha1(checkpoint)
+    return fusion
+
+
+def columns_scorer(columns: Sequence[str], **settings) -> Unsupervised:
+    """``(face, landmarks) → {column: score}`` for the scoring stage's named score columns
+    (:func:`facial_anomaly.scoring.columns.score_columns` with ``settings``: normalizers,
+    heatmap settings, region parameters and the fitted models the columns need)."""
+    from ..scoring.columns import parse_column, score_columns
+
+    for column in columns:
+        parse_column(column)  # a malformed name fails here, not on the first face
+
+    def score(face: np.ndarray, landmarks: np.ndarray) -> dict[str, float]:
+        return {name: float(value) for name, value in score_columns(face, landmarks, columns, **settings).items()}
+
+    return score

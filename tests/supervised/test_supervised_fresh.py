@@ -1,0 +1,160 @@
+"""Fresh anomalies at working resolution: the prepared warps reproduce the synthesis
+generators, every family is visible from severity 2 and grows with severity, negatives
+carry no anomaly, samples are deterministic, capture changes hit face and partner alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facial_anomaly.supervised.capture import CaptureConfig, apply_capture, strongest
+from facial_anomaly.supervised.crops import CropConfig, cut_view
+from facial_anomaly.supervised.fresh import (
+    FAMILIES,
+    AnomalyConfig,
+    changed_pixels,
+    draw_anomaly,
+    make_sample,
+    prepare_face,
+    warp_image,
+)
+from facial_anomaly.synthesis import generate
+
+NO_CAPTURE = CaptureConfig(
+    flip_probability=0,
+    geometry_probability=0,
+    light_probability=0,
+    colour_probability=0,
+    blur_probability=0,
+    noise_probability=0,
+    jpeg_probability=0,
+)
+
+
+@pytest.fixture(scope="module")
+def prepared(astronaut_aligned, synth_block):
+    return prepare_face(
+        astronaut_aligned["rgb"],
+        astronaut_aligned["landmarks"],
+        synth_params=synth_block,
+        crops=CropConfig(),
+        anomalies=AnomalyConfig(),
+        name="astronaut",
+    )
+
+
+def test_prepared_warps_reproduce_the_synthesis_generators(prepared, synth_block):
+    assert set(prepared.fields) == {"lip", "palsy"}
+    canvas = prepared.canvas
+    made = generate(
+        "lip_lt_v1", canvas.image, canvas.landmarks, severity=4, side="left", rng=0, params=synth_block["lip_lt_v1"]
+    )
+    patch = prepared.fields["lip"]
+    ours = warp_image(canvas.image, patch.box, patch.field)
+    top, left, bottom, right = patch.box
+    difference = np.abs(ours.astype(int) - made.image.astype(int))[top:bottom, left:right]
+    moved = changed_pixels(canvas.image, made.image, 8.0)
+    assert moved.sum() > 100  # the warp does change the lip
+    assert np.median(difference[moved[top:bottom, left:right]]) <= 3  # the same warp, up to interpolation
+
+
+def visible(prepared, family, severity, synth_block, draws=4) -> float:
+    crops = CropConfig()
+    counts = []
+    for seed in range(draws):
+        image = draw_anomaly(
+            prepared,
+            prepared.canvas.image,
+            family,
+            severity,
+            np.random.default_rng(seed),
+            synth_params=synth_block,
+            config=AnomalyConfig(),
+        )
+        counts.append(
+            changed_pixels(cut_view(prepared.canvas.image, "full", crops), cut_view(image, "full", crops), 8.0).sum()
+        )
+    return float(np.mean(counts))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_is_visible_from_severity_2_and_grows_with_severity(prepared, synth_block, family):
+    mild, severe = visible(prepared, family, 2, synth_block), visible(prepared, family, 4, synth_block)
+    assert mild >= 15, f"{family} severity 2 changes {mild} px of the full-face view"
+    assert severe > mild
+
+
+def test_negatives_are_clean_and_samples_are_deterministic(prepared, synth_block):
+    config = AnomalyConfig(null_warp_probability=1.0)
+    negative = make_sample(
+        prepared,
+        np.random.default_rng(3),
+        anomalous=False,
+        synth_params=synth_block,
+        anomalies=config,
+        capture=NO_CAPTURE,
+    )
+    assert negative.label == 0 and negative.severity == 0 and negative.family == "normal"
+    assert negative.change.max() == 0
+    difference = np.abs(negative.image.astype(int) - prepared.canvas.image.astype(int))
+    assert 0 < difference.max() <= 40 and changed_pixels(prepared.canvas.image, negative.image, 8.0).sum() < 60
+    kwargs = dict(
+        anomalous=True, synth_params=synth_block, anomalies=AnomalyConfig(), capture=CaptureConfig(), partner=True
+    )
+    first = make_sample(prepared, np.random.default_rng(7), **kwargs)
+    again = make_sample(prepared, np.random.default_rng(7), **kwargs)
+    assert first.label == 1 and first.severity in (2, 3, 4) and first.family in FAMILIES
+    assert np.array_equal(first.image, again.image) and np.array_equal(first.partner, again.partner)
+    assert first.change.sum() > 0
+
+
+def test_forced_family_and_second_anomalies(prepared, synth_block):
+    config = AnomalyConfig(second_anomaly_probability=1.0)
+    sample = make_sample(
+        prepared,
+        np.random.default_rng(0),
+        anomalous=True,
+        synth_params=synth_block,
+        anomalies=config,
+        capture=NO_CAPTURE,
+        family="patch",
+        severity=3,
+    )
+    assert sample.family == "patch" and len(sample.families) == 2 and sample.severity >= 3
+    assert "lip" not in AnomalyConfig().without("lip").active_families()
+    with pytest.raises(ValueError, match="unknown family"):
+        AnomalyConfig().without("freckles")
+
+
+def test_partner_is_the_mirror_of_the_clean_face_under_the_same_capture(prepared, synth_block):
+    contrast_only = NO_CAPTURE.model_copy(
+        update={"light_probability": 1.0, "brightness": 0.0, "contrast": (1.3, 1.3), "gamma": (1.0, 1.0)}
+    )
+    kwargs = dict(synth_params=synth_block, anomalies=AnomalyConfig(), partner="flip", family="scars", severity=4)
+    plain = make_sample(prepared, np.random.default_rng(11), anomalous=True, capture=NO_CAPTURE, **kwargs)
+    assert np.array_equal(plain.partner, prepared.canvas.image[:, ::-1])  # made from the clean face
+    assert changed_pixels(plain.image, prepared.canvas.image, 8.0).sum() > 0
+    from_input = make_sample(
+        prepared, np.random.default_rng(11), anomalous=True, capture=NO_CAPTURE, partner_from="input", **kwargs
+    )
+    assert np.array_equal(from_input.partner, from_input.image[:, ::-1])  # as at scoring time
+    lit = make_sample(prepared, np.random.default_rng(11), anomalous=True, capture=contrast_only, **kwargs)
+    expected = apply_capture(prepared.canvas.image, strongest(contrast_only, "light", np.random.default_rng(0)))
+    assert lit.capture == ("light",)
+    assert np.abs(lit.partner[:, ::-1].astype(int) - expected.astype(int)).max() <= 1
+    mirrored = make_sample(
+        prepared, np.random.default_rng(11), anomalous=True, capture=NO_CAPTURE, **{**kwargs, "partner": "mirror"}
+    )
+    assert np.array_equal(mirrored.partner, prepared.mirror)
+    # the mirror partner puts each side over the other: the eyes' surroundings swap sides
+    assert np.abs(prepared.mirror.astype(int) - prepared.canvas.image[:, ::-1].astype(int)).mean() < 20
+
+
+def test_strongest_capture_changes_are_applied_alone(prepared):
+    rng = np.random.default_rng(0)
+    image = prepared.canvas.image
+    jpeg = strongest(CaptureConfig(), "jpeg", rng)
+    assert jpeg.applied() == ("jpeg",) and jpeg.quality == 25
+    assert not np.array_equal(apply_capture(image, jpeg), image)
+    flipped = apply_capture(image, strongest(CaptureConfig(), "flip", rng))
+    assert np.array_equal(flipped, image[:, ::-1])

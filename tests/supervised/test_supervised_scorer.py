@@ -1,0 +1,201 @@
+"""The supervised scorer end to end on a tiny scorer_task: it learns to find strong patches on
+variants of the aligned astronaut, its checkpoint round-trips exactly, training is
+reproducible, Grad-CAM points at the patch, and bad inputs give clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import pytest
+import torch
+from scorer_helpers import TINY
+
+from facial_anomaly.provenance import ModelMismatch
+from facial_anomaly.supervised import grad_cam
+from facial_anomaly.supervised.scorer import FORMAT, load_scorer, save_scorer
+from facial_anomaly.supervised.trainer import preset, train
+
+
+def test_it_learns_and_keeps_the_best_smoothed_round(trained_scorer):
+    out = trained_scorer["out"]
+    history = out.history
+    assert list(history["step"]) == [20, 40, 60, 80] and list(history["epoch"]) == [1, 2, 3, 4]
+    assert history["dev_auc"].iloc[-1] >= 0.85 and history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    assert {"dev_auc.patch", "dev_bce", "dev_severity_rho", "selection", "train_anomaly_bce"} <= set(history.columns)
+    smoothed = history["dev_auc"].rolling(2, min_periods=1).mean()
+    assert out.result.best_epoch == int(smoothed.to_numpy().argmax()) + 1
+    assert out.result.best_auc == pytest.approx(smoothed.max())
+    assert [r.step for r in trained_scorer["reports"]] == [20, 40, 60, 80]
+
+
+def test_scores_are_probabilities_and_a_patch_scores_higher(trained_scorer, scorer_task):
+    scorer = trained_scorer["out"].scorer
+    face, landmarks = scorer_task["faces"][9], scorer_task["landmarks"][0]
+    painted = face.copy()
+    x, y = np.round(landmarks[14, :2]).astype(int)  # lower lip
+    painted[y - 30 : y + 30, x - 60 : x + 60] = (painted[y - 30 : y + 30, x - 60 : x + 60] * 0.5).astype(np.uint8)
+    probabilities, severities = scorer.score_batch([face, painted], [landmarks, landmarks])
+    assert probabilities.shape == (2,) and np.all((probabilities >= 0) & (probabilities <= 1))
+    assert np.isnan(severities).all()  # no severity head
+    assert probabilities[1] > probabilities[0]
+
+
+def test_checkpoint_round_trip_is_exact_and_checked(trained_scorer, scorer_task, tmp_path):
+    out = trained_scorer["out"]
+    faces, landmarks = scorer_task["faces"][8:], scorer_task["landmarks"][8:]
+    expected, _ = out.scorer.score_batch(faces, landmarks)
+    for source in (out.checkpoint, save_scorer(out.scorer, tmp_path / "scorer.pt")):
+        loaded = load_scorer(source, "cpu")
+        assert loaded.config == TINY.scorer and loaded.training_data == out.result.state.training_data
+        assert np.array_equal(loaded.score_batch(faces, landmarks)[0], expected)
+    with pytest.raises(ValueError, match="not a readable supervised-scorer checkpoint"):
+        load_scorer(out.checkpoint[:1000])
+    with pytest.raises(FileNotFoundError, match="absent.pt"):
+        load_scorer(tmp_path / "absent.pt")
+    payload = torch.load(io.BytesIO(out.checkpoint), weights_only=True)
+    payload["provenance_json"] = payload["provenance_json"].replace("supervised_scorer", "shape_model")
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with pytest.raises(ModelMismatch, match="not a 'supervised_scorer'"):
+        load_scorer(buffer.getvalue())
+    assert payload["format"] == FORMAT.name
+
+
+def test_same_seed_same_weights(scorer_task):
+    config = TINY.model_copy(update={"training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2})})
+    runs = [
+        train(
+            scorer_task["faces"],
+            scorer_task["landmarks"],
+            scorer_task["splits"],
+            synth_params=scorer_task["synth"],
+            config=config,
+        )
+        for _ in range(2)
+    ]
+    first, second = (run.result.best_state_dict for run in runs)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert runs[0].history["train_loss"].tolist() == runs[1].history["train_loss"].tolist()
+
+
+def test_grad_cam_of_the_scorer_lies_on_the_face(trained_scorer, scorer_task):
+    scorer = trained_scorer["out"].scorer
+    face, landmarks = scorer_task["faces"][9], scorer_task["landmarks"][0]
+    heat = grad_cam(scorer, face, None, landmarks, tap=0)
+    assert heat.shape == face.shape[:2] and heat.dtype == np.float32 and heat.min() >= 0
+    ys, xs = np.nonzero(heat > 0)
+    if len(ys):  # everything it marks is on the canvas around the face, never in the image corners
+        assert heat[:40, :40].max() == 0 and heat[-40:, -40:].max() == 0
+    with pytest.raises(ValueError, match="landmarks"):
+        grad_cam(scorer, face, None, None, tap=0)
+
+
+def test_bad_inputs_give_clear_errors(scorer_task):
+    with pytest.raises(ValueError, match="person 'p0' is in the train and the dev split"):
+        train(
+            scorer_task["faces"][:2],
+            scorer_task["landmarks"][:2],
+            ["train", "dev"],
+            synth_params=scorer_task["synth"],
+            config=TINY,
+            persons=["p0", "p0"],
+        )
+    with pytest.raises(ValueError, match="no training faces"):
+        train(
+            scorer_task["faces"][:1],
+            scorer_task["landmarks"][:1],
+            ["dev"],
+            synth_params=scorer_task["synth"],
+            config=TINY,
+        )
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset("tpu")
+    assert preset("gpu").scorer.network.backbone == "efficientnet_lite0"
+
+
+@pytest.mark.parametrize("comparison", ["siamese", "stacked"])
+def test_comparing_scorers_use_their_partner_and_heads(scorer_task, comparison):
+    network = TINY.scorer.network.model_copy(
+        update={"comparison": comparison, "severity_head": True, "dense_head": True}
+    )
+    config = TINY.model_copy(
+        update={
+            "scorer": TINY.scorer.model_copy(update={"network": network}),
+            "training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2}),
+        }
+    )
+    out = train(
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=config,
+    )
+    assert {"train_severity_bce", "train_cell_bce"} <= set(out.history.columns)
+    probabilities, severities = out.scorer.score_batch(scorer_task["faces"][:2], scorer_task["landmarks"][:2])
+    assert probabilities.shape == (2,) and np.all((severities >= 0) & (severities <= 4))
+    heat = grad_cam(out.scorer, scorer_task["faces"][0], None, scorer_task["landmarks"][0], tap=0)
+    assert heat.shape == scorer_task["faces"][0].shape[:2]
+
+
+def test_smoke_preset_trains_in_seconds(scorer_task):
+    out = train(
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=preset("smoke_test"),
+    )
+    assert len(out.history) == 2 and out.scorer.score_batch(scorer_task["faces"][:1], scorer_task["landmarks"][:1])[
+        0
+    ].shape == (1,)
+
+
+def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained_scorer, scorer_task):
+    from facial_anomaly.supervised.fused import (
+        PROBABILITY_COLUMN,
+        fit_default_fusion,
+        full_resolution_samples,
+        score_table,
+    )
+
+    out = trained_scorer["out"]
+    faces, landmarks = scorer_task["faces"][8:], scorer_task["landmarks"][8:]
+    samples, names, points = full_resolution_samples(
+        faces, landmarks, [f"dev{i}" for i in range(4)], seed=5, config=TINY, synth_params=scorer_task["synth"]
+    )
+    assert [s.label for s in samples[:3]] == [0, 1, 1] and samples[0].image.shape == faces[0].shape
+
+    def brightness_change(face, points):  # a stand-in unsupervised score: darker than the clean face
+        return {"stub.darkening": float(faces[0].mean() - face.mean())}
+
+    table = score_table(out.scorer, samples, names, points, unsupervised=brightness_change)
+    assert {PROBABILITY_COLUMN, "supervised.severity", "stub.darkening", "label", "family"} <= set(table.columns)
+    assert len(table) == 12 and table["family"].tolist()[:3] == ["normal", "patch", "patch"]
+    fusion = fit_default_fusion(table, unsupervised_columns=["stub.darkening"], checkpoint=out.checkpoint)
+    assert fusion.features == [PROBABILITY_COLUMN, "stub.darkening"]
+    assert fusion.provenance["kind"] == "score_fusion" and fusion.provenance["params"]["rows"] == 12
+    assert fusion.provenance["supervised_checkpoint_sha1"] == hashlib.sha1(out.checkpoint).hexdigest()
+    fused = fusion.fuse(table)
+    assert fused.shape == (12,) and np.isfinite(fused).all()
+
+
+def test_configure_lays_the_parameters_over_a_preset():
+    from facial_anomaly.supervised.trainer import configure
+
+    config = configure(
+        {
+            "training": {"steps": 3000},
+            "scorer": {"network": {"comparison": "stacked"}},
+            "anomalies": {"families": {"lip": 1}},
+        }
+    )
+    assert config.training.steps == 3000 and config.training.faces_per_batch == 16
+    assert config.scorer.network.comparison == "stacked" and config.anomalies.active_families() == ("lip",)
+    assert configure(preset_name="smoke_test") == preset("smoke_test")
+    with pytest.raises(ValueError, match=r"training\.stpes: unknown setting"):
+        configure({"training": {"stpes": 10}})
+    with pytest.raises(ValueError, match="steps"):
+        configure({"training": {"steps": 0}})
