@@ -124,3 +124,19 @@ def test_thumbnails_drawn_from_the_same_inputs_are_reused(tmp_path, monkeypatch)
     rescaled, _, _, _, status = draw(ReportConfig(top_bottom=1, panel={"vmax": 7.0}))
     assert not status["reused"].any() and rescaled.keys() == thumbnails.keys()
     assert all(rescaled[key] != thumbnails[key] for key in thumbnails)
+
+
+def test_a_run_with_no_scored_face_plans_and_draws_nothing(tmp_path):
+    """Every face failed normalization: the report stage draws nothing instead of failing."""
+    from facial_anomaly.batch.gallery import PLAN_COLUMNS, draw_gallery, plan_gallery
+    from facial_anomaly.parallel import ExecutorConfig
+
+    folders, report = _gallery_inputs(tmp_path)
+    failed = report.assign(status="normalize_failed")
+    plan = plan_gallery(failed, failed[["image_id"]], variant="pse_ycbcr_eroded__mouth_nose", photo_root="",
+                        config=ReportConfig())  # fmt: skip
+    assert plan.empty and list(plan.columns) == PLAN_COLUMNS
+    thumbnails, panels, photos, _, status = draw_gallery(
+        plan, failed, folders, ReportConfig(), region_params={}, executor=ExecutorConfig(kind="serial")
+    )
+    assert thumbnails == {} and panels == {} and photos == {} and status.empty

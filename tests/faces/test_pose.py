@@ -174,7 +174,10 @@ def test_pose_problem_names_the_limit():
 
 
 def test_pose_fields_round_trip_and_change_the_fingerprint(astronaut_rgb, preprocess_config, config_with):
-    from facial_anomaly.faces import config_fingerprint
+    from facial_anomaly.faces.config import PreprocessConfig
+
+    def config_fingerprint(config) -> str:
+        return PreprocessConfig.model_validate(dict(config)).fingerprint()
 
     geometry, _ = locate_face(_png(rotate_photo(astronaut_rgb, 180)), preprocess_config)
     back = geometry_from_record(geometry_to_record(geometry))

@@ -10,6 +10,7 @@ from kedro.io import DataCatalog
 from kedro.runner import SequentialRunner
 from kedro_helpers import project_config
 
+from facial_anomaly.pipelines.heatmaps import create_pipeline as heatmaps_pipeline
 from facial_anomaly.pipelines.normalize import create_pipeline as normalize_pipeline
 from facial_anomaly.pipelines.scores import create_pipeline as scores_pipeline
 from facial_anomaly.pipelines.synthesize import create_pipeline as synthesize_pipeline
@@ -29,9 +30,15 @@ def catalog_for(root, parameters_override: dict) -> DataCatalog:
     loader = project_config(
         {"input_dir": str(root / "raw"), "output_dir": str(root / "out"), "models_dir": str(root / "models")}
     )
+    from kedro.validation.parameter_validator import ParameterValidator
+
     catalog = DataCatalog.from_config(loader["catalog"])
-    parameters = loader["parameters"]
-    for name, value in {**parameters, **parameters_override}.items():
+    # Typed as `kedro run` types them, for every stage these tests run.
+    stages = synthesize_pipeline() + train_pipeline() + normalize_pipeline() + heatmaps_pipeline() + scores_pipeline()
+    parameters = ParameterValidator({"test": stages}).validate_raw_params(
+        {**loader["parameters"], **parameters_override}
+    )
+    for name, value in parameters.items():
         catalog[f"params:{name}"] = value
     return catalog
 
@@ -44,9 +51,7 @@ def trained(tmp_path_factory):
     from facial_anomaly.sample import write_embedded_sample
 
     root = tmp_path_factory.mktemp("reconstruction")
-    write_embedded_sample(
-        root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
-    )
+    write_embedded_sample(root / "sample")
     (root / "raw").mkdir()
     names = [
         "demo_astronaut.png",
@@ -104,9 +109,9 @@ def test_training_writes_a_versioned_checkpoint_history_and_grid(trained):
 
 def test_trained_ganomaly_normalizes_and_adds_its_own_score(trained):
     root, train = trained
-    normalize = {**catalog_for(root, {}).load("params:normalize"), "normalizer": "ganomaly"}
+    normalize = {"normalizer": "ganomaly"}
     catalog = catalog_for(root, {"normalize": normalize, "train_reconstruction": train})
-    SequentialRunner().run(normalize_pipeline() + scores_pipeline(), catalog)
+    SequentialRunner().run(normalize_pipeline() + heatmaps_pipeline() + scores_pipeline(), catalog)
     scores = pd.read_csv(root / "out/scores.csv")
     ok = scores[scores["status"] == "ok"]
     assert len(ok) == 5 and ok["anomaly_score"].notna().all()
@@ -115,7 +120,7 @@ def test_trained_ganomaly_normalizes_and_adds_its_own_score(trained):
 
 def test_untrained_model_says_how_to_train(trained, tmp_path):
     root, train = trained
-    normalize = {**catalog_for(root, {}).load("params:normalize"), "normalizer": "autoencoder"}
+    normalize = {"normalizer": "autoencoder"}
     with pytest.raises(Exception, match="train_reconstruction"):
         SequentialRunner().run(
             normalize_pipeline(), catalog_for(root, {"normalize": normalize, "train_reconstruction": train})

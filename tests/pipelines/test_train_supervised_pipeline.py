@@ -45,9 +45,7 @@ def trained(tmp_path_factory):
     from facial_anomaly.sample import write_embedded_sample
 
     root = tmp_path_factory.mktemp("supervised")
-    write_embedded_sample(
-        root / "sample", yaml.safe_load((PROJECT_ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
-    )
+    write_embedded_sample(root / "sample")
     (root / "raw").mkdir()
     for name in SAMPLE:
         shutil.copy(root / "sample" / name, root / "raw" / name)

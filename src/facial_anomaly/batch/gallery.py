@@ -266,6 +266,25 @@ def _image_sketch(folders: GalleryFolders, normalizer: str, row: dict) -> HeatSk
     return heatmaps.heat_sketch(arrays["heat"], face.mask)
 
 
+# The plan's columns, also when no image was scored (an empty plan draws nothing).
+PLAN_COLUMNS = [
+    "image_id",
+    "image",
+    "normalizer",
+    "source_sha1",
+    "aligned_key",
+    "normalized_key",
+    "heat_key",
+    "score",
+    "percentile",
+    "thumbnail",
+    "full_size",
+    "photo_root",
+    "source_key",
+    "variant",
+]
+
+
 def plan_gallery(
     heatmaps_report: pd.DataFrame,
     preprocess_report: pd.DataFrame,
@@ -306,7 +325,7 @@ def plan_gallery(
                     "variant": variant,
                 }
             )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 
 def draw_gallery(

@@ -71,12 +71,17 @@ class _Normalizers:
         if self.built is None:
             from ..normalizers.factory import build_normalizers, model_from_bytes
 
+            from ..parallel.executor import SetupFailed
+
             device = self.spec.config.reconstruction.device
-            models = {
-                name: model_from_bytes(name, stored.data, source=stored.path, device=device)
-                for name, stored in self.spec.models.items()
-            }
-            self.built = build_normalizers(self.spec.config, models)
+            try:
+                models = {
+                    name: model_from_bytes(name, stored.data, source=stored.path, device=device)
+                    for name, stored in self.spec.models.items()
+                }
+                self.built = build_normalizers(self.spec.config, models)
+            except Exception as error:  # a missing or broken model fails every image alike
+                raise SetupFailed(f"{type(error).__name__}: {error}") from error
         return self.built
 
 

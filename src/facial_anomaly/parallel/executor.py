@@ -143,10 +143,18 @@ def _state_for(token: str, setup: Callable, spec: Any) -> Any:
     return _WORKER_JOB["state"]
 
 
+class SetupFailed(RuntimeError):
+    """What a job needs for every image (a model, its weights) could not be made: every
+    image would fail the same way, so the run stops with the original message."""
+
+
 def is_fatal(error: BaseException) -> bool:
-    """Errors of the machine, not of the image (full disk, quota, read-only storage, out of
-    memory): every later image would fail the same way, so the run stops with them."""
-    return isinstance(error, MemoryError) or (isinstance(error, OSError) and error.errno in _FATAL_ERRNOS)
+    """Errors of the machine or of the job, not of the image (full disk, quota, read-only
+    storage, out of memory, :class:`SetupFailed`): every later image would fail the same
+    way, so the run stops with them."""
+    return isinstance(error, (MemoryError, SetupFailed)) or (
+        isinstance(error, OSError) and error.errno in _FATAL_ERRNOS
+    )
 
 
 def _run_items(state: Any, run: Callable, fail: Callable, items: list[Any]) -> list[Any]:
