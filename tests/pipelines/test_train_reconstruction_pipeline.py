@@ -45,8 +45,7 @@ def catalog_for(root, parameters_override: dict) -> DataCatalog:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    import yaml
-    from project_paths import PROJECT_ROOT, load_parameters
+    from project_paths import load_parameters
 
     from facial_anomaly.sample import write_embedded_sample
 

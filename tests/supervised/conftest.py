@@ -3,6 +3,8 @@ painted-defect task on the aligned astronaut (helpers in supervised_helpers.py).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from project_paths import load_parameters
@@ -14,7 +16,11 @@ from facial_anomaly.supervised import pairs_to_set, train, train_scorer
 
 @pytest.fixture(scope="session")
 def supervised_params() -> dict:
-    return load_parameters("train_supervised")["train_supervised"]
+    """Settings of the pair models (the previous design, library only: the train_supervised
+    pipeline trains the scorer), kept beside their tests."""
+    import yaml
+
+    return yaml.safe_load((Path(__file__).parent / "pair_models_parameters.yml").read_text())["train_supervised"]
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from project_paths import load_parameters
 from supervised_helpers import tiny_config
 
 from facial_anomaly.faces.landmarks import eye_centers
 from facial_anomaly.normalizers import build_normalizer
+from facial_anomaly.normalizers.config import NormalizeConfig
 from facial_anomaly.normalizers.geometry import face_region_mask
 from facial_anomaly.supervised import (
     LOCAL_KINDS,
@@ -36,7 +36,7 @@ def face(astronaut_aligned):
 
 @pytest.fixture(scope="module")
 def symmetry():
-    return build_normalizer("symmetry", load_parameters("normalize")["normalize"]["normalizers"])
+    return build_normalizer("symmetry", NormalizeConfig())
 
 
 @pytest.fixture(scope="module")

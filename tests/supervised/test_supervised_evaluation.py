@@ -6,16 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from project_paths import load_parameters
 
 from facial_anomaly.normalizers import build_normalizer
-from facial_anomaly.scoring import score_variants, single_variant_grid
-from facial_anomaly.supervised import NUISANCES, NormalFace, pairs_to_set
+from facial_anomaly.normalizers.config import NormalizeConfig
+from facial_anomaly.supervised import NUISANCES, NormalFace
 from facial_anomaly.supervised.evaluation import detection_metrics, nuisance_check_pairs, nuisance_false_positives
 from facial_anomaly.supervised.features import (
-    UnsupervisedPairScores,
     fusion_features,
-    scoring_options,
     supervised_columns,
 )
 
@@ -53,12 +50,12 @@ def test_nuisance_false_positives_threshold_and_rates():
 
 @pytest.fixture(scope="module")
 def symmetry():
-    return build_normalizer("symmetry", load_parameters("normalize")["normalize"]["normalizers"])
+    return build_normalizer("symmetry", NormalizeConfig())
 
 
-def test_nuisance_check_has_the_unchanged_face_and_each_nuisance_alone(astronaut_aligned, symmetry):
+def test_nuisance_check_has_the_unchanged_face_and_each_nuisance_alone(astronaut_aligned, symmetry, supervised_params):
     face = NormalFace(astronaut_aligned["rgb"], astronaut_aligned["landmarks"], "p", "astronaut")
-    params = load_parameters("train_supervised")["train_supervised"]["data"]["nuisance"]
+    params = supervised_params["data"]["nuisance"]
     pairs = nuisance_check_pairs([face], normalizer=symmetry, params=params, seed=3)
     assert [pair.record["nuisances"] for pair in pairs] == ["", *NUISANCES]
     assert all(pair.record["label"] == 0 and pair.record["family"] == "normal" for pair in pairs)
@@ -66,40 +63,6 @@ def test_nuisance_check_has_the_unchanged_face_and_each_nuisance_alone(astronaut
     assert all(not np.array_equal(pair.original, face.image) for pair in pairs[1:])
     again = nuisance_check_pairs([face], normalizer=symmetry, params=params, seed=3)
     assert all(np.array_equal(a.original, b.original) for a, b in zip(pairs, again))  # deterministic
-
-
-def test_pair_features_equal_the_scores_pipeline_numbers(astronaut_aligned, symmetry):
-    """The fusion is fitted on these columns and applied to the scores table: same numbers."""
-    heatmaps, scores = load_parameters("heatmaps")["heatmaps"], load_parameters("scores")["scores"]
-    variants = ("pse_ycbcr_eroded__mouth_nose", "ssim_base__face_without_eyes")
-    features = UnsupervisedPairScores("symmetry", variants, scores["statistic"], scoring_options(heatmaps, scores))
-    face = NormalFace(astronaut_aligned["rgb"], astronaut_aligned["landmarks"], "p", "astronaut")
-    params = load_parameters("train_supervised")["train_supervised"]["data"]["nuisance"]
-    pair = nuisance_check_pairs([face], normalizer=symmetry, params=params, seed=0)[2]
-    values = features(pair)
-    assert list(values) == features.columns == [f"symmetry.{name}" for name in variants]
-    for name in variants:
-        (expected,) = score_variants(
-            pair.original,
-            pair.normalized,
-            pair.landmarks,
-            grid=single_variant_grid(name),
-            statistic=scores["statistic"],
-            **scoring_options(heatmaps, scores),
-        ).values()
-        assert values[f"symmetry.{name}"] == pytest.approx(expected) and expected > 0
-    from supervised_helpers import tiny_config
-
-    from facial_anomaly.supervised import build_model
-
-    table = pairs_to_set(
-        [pair], build_model(tiny_config("single_branch"), load_backbone_weights=False).view_specs, features
-    ).table
-    assert table.loc[0, "symmetry.pse_ycbcr_eroded__mouth_nose"] == pytest.approx(
-        values["symmetry.pse_ycbcr_eroded__mouth_nose"]
-    )
-    with pytest.raises(ValueError, match="variant name"):
-        UnsupervisedPairScores("symmetry", ("not_a_variant",), "anomaly_score", {})
 
 
 def test_feature_column_names():

@@ -70,7 +70,6 @@ class _Normalizers:
     def get(self) -> dict:
         if self.built is None:
             from ..normalizers.factory import build_normalizers, model_from_bytes
-
             from ..parallel.executor import SetupFailed
 
             device = self.spec.config.reconstruction.device

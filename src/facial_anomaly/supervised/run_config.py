@@ -1,0 +1,71 @@
+"""Settings of a ``train_supervised`` run (``params:train_supervised``): which preset of the
+scorer (:func:`.trainer.preset`) with which values changed, the person-disjoint split, the
+seeds of the evaluation sets and the unsupervised columns fused with the scorer."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..config import Config
+from .trainer import SupervisedConfig, configure
+
+# Unsupervised score columns that need no fitted model: the face against its mirror image.
+DEFAULT_FUSED_COLUMNS = (
+    "mirror.pse_ycbcr_eroded__mouth_nose",
+    "mirror.pse_ycbcr_eroded__face_without_eyes__topk",
+)
+
+
+class SplitFractions(Config):
+    """Shares of the persons in each split (they must add up to 1)."""
+
+    train: float = Field(0.6, gt=0, le=1)
+    dev: float = Field(0.2, gt=0, le=1)
+    test: float = Field(0.2, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _adds_up(self) -> SplitFractions:
+        total = self.train + self.dev + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split fractions must add up to 1, got {total:g}")
+        return self
+
+
+class TrainSupervisedConfig(Config):
+    """``params:train_supervised``."""
+
+    parameter = "train_supervised"
+
+    preset: Literal["cpu", "gpu", "smoke_test"] = "cpu"
+    """The scorer's preset (:func:`facial_anomaly.supervised.trainer.preset`)."""
+    settings: dict[str, Any] = Field(default_factory=dict)
+    """Values laid over the preset, e.g. ``{"training": {"steps": 3000}}``."""
+    split: SplitFractions = SplitFractions()
+    split_seed: int = 0
+    """Seeds the assignment of persons to splits."""
+    test_seed: int = 7
+    """Seeds the synthetic test set and the nuisance check (never used in training)."""
+    fusion_seed: int = 11
+    """Seeds the full-resolution dev rows the fused default score is fitted on."""
+    fused_columns: tuple[str, ...] = DEFAULT_FUSED_COLUMNS
+    """Unsupervised score columns fused with the scorer's probability (empty: no fusion)."""
+    test_anomalous_per_face: int = Field(8, ge=1)
+    """Synthetic anomalies per test face in the evaluation."""
+    prepare_workers: int = Field(1, ge=1)
+    """Processes preparing the faces (the result does not depend on it)."""
+
+    @model_validator(mode="after")
+    def _settings_are_valid(self) -> TrainSupervisedConfig:
+        self.scorer_config()  # an unknown or invalid setting fails before any work
+        if self.fused_columns:
+            from ..scoring.columns import parse_column
+
+            for column in self.fused_columns:
+                parse_column(column)
+        return self
+
+    def scorer_config(self) -> SupervisedConfig:
+        """The preset with :attr:`settings` laid over it."""
+        return configure(self.settings, preset_name=self.preset)
