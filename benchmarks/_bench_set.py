@@ -179,15 +179,17 @@ def _code_fingerprint() -> str:
 
 def preprocess_config() -> dict:
     """The default preprocess configuration (conf/base/parameters_preprocess.yml)."""
-    from facial_anomaly.faces import resolve_config
+    from facial_anomaly.faces.config import PreprocessConfig
 
     parameters = load_yaml("parameters_preprocess.yml")
-    return resolve_config(parameters["preprocess"], parameters["alignment_presets"])
+    return dict(PreprocessConfig.model_validate(parameters["preprocess"]))
 
 
 def anomaly_parameters() -> tuple[dict, dict]:
     """``(synthesize block, train_supervised.data.anomalies block)`` of conf/base."""
-    synth = load_yaml("parameters_synthesize.yml")["synthesize"]
+    from facial_anomaly.synthesis.config import SynthesizeConfig
+
+    synth = SynthesizeConfig.model_validate(load_yaml("parameters_synthesize.yml")["synthesize"]).parameters()
     local = load_yaml("parameters_train_supervised.yml")["train_supervised"]["data"]["anomalies"]
     return synth, local
 
@@ -439,7 +441,7 @@ def build_bench_set(
     unknown = sorted(set(families) - set(FAMILIES)) + sorted(set(nuisances) - set(NUISANCES))
     if unknown:
         raise ValueError(f"unknown families or nuisances {unknown}; valid: {list(FAMILIES)}, {list(NUISANCES)}")
-    from facial_anomaly.faces import config_fingerprint
+    from facial_anomaly.faces.config import config_fingerprint
     from facial_anomaly.synthesis import split_by_person
 
     config = preprocess_config()

@@ -119,7 +119,8 @@ def _faces_code() -> str:
 
 def aligned_face(path: Path, change: str, config: dict, cache: Path) -> dict:
     """``rgb`` (512×512×3 uint8) and ``landmarks`` (478×3) of a changed photo, or empty arrays."""
-    from facial_anomaly.faces import config_fingerprint, locate_face, render_aligned_face
+    from facial_anomaly.faces import locate_face, render_aligned_face
+    from facial_anomaly.faces.config import config_fingerprint
 
     key = hashlib.sha1(f"{path}|{change}|{config_fingerprint(config)}|{_faces_code()}".encode()).hexdigest()[:20]
 
@@ -200,13 +201,13 @@ def main() -> None:
     if not args.demo and not (args.data / "MANIFEST.csv").exists():
         sys.exit(f"no MANIFEST.csv in {args.data}")
     pin_to_one_core()
-    from facial_anomaly.faces import resolve_config
+    from facial_anomaly.faces.config import PreprocessConfig
     from facial_anomaly.heatmaps.compare import PixelComparison, scale_key
     from facial_anomaly.normalizers import ShapeModel, build_normalizer
     from facial_anomaly.scoring import parse_variant_name, score_variants
 
     parameters = load_yaml("parameters_preprocess.yml")
-    config = resolve_config(parameters["preprocess"], parameters["alignment_presets"])
+    config = dict(PreprocessConfig.model_validate(parameters["preprocess"]))
     comparison = None
     if args.new_steps_off:
         # The state before: single-pass FaceMesh on colour, images compared as they are.

@@ -65,10 +65,10 @@ def pin_to_one_core() -> None:
 
 
 def preprocess_config(**overrides) -> dict:
-    from facial_anomaly.faces import resolve_config
+    from facial_anomaly.faces.config import PreprocessConfig
 
     parameters = load_yaml("parameters_preprocess.yml")
-    config = resolve_config(parameters["preprocess"], parameters["alignment_presets"])
+    config = dict(PreprocessConfig.model_validate(parameters["preprocess"]))
     for block, values in overrides.items():
         config = {**config, block: {**config.get(block, {}), **values}}
     return config

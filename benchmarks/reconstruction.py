@@ -47,7 +47,8 @@ SPLIT_SEED = 20240605
 def aligned_faces(photos: list[Path], config: dict, cache: Path, limit: int) -> list[dict]:
     """Aligned faces {rgb (512×512×3 uint8), landmarks (478×3), name} of the first ``limit``
     photos that preprocess ok (rejections are cached as empty arrays)."""
-    from facial_anomaly.faces import config_fingerprint, locate_face, render_aligned_face
+    from facial_anomaly.faces import locate_face, render_aligned_face
+    from facial_anomaly.faces.config import config_fingerprint
 
     folder = cache / f"aligned_{config_fingerprint(config)}"
     faces = []
@@ -154,17 +155,23 @@ def main() -> int:
     cv2.setNumThreads(args.threads)
     torch.set_num_threads(args.threads)
 
-    from facial_anomaly.faces import resolve_config
+    from facial_anomaly.faces.config import PreprocessConfig
     from facial_anomaly.normalizers import create
     from facial_anomaly.normalizers.reconstruction import reconstruction_grid, train
     from facial_anomaly.synthesis.split import split_by_person
 
     preprocess = load_yaml("parameters_preprocess.yml")
-    config = resolve_config(preprocess["preprocess"], preprocess["alignment_presets"])
-    params = load_yaml("parameters_train_reconstruction.yml")["train_reconstruction"]
-    synth = load_yaml("parameters_synthesize.yml")["synthesize"]
-    preset_name = args.preset or params["preset"]
-    preset = params["presets"][preset_name]
+    config = dict(PreprocessConfig.model_validate(preprocess["preprocess"]))
+    from facial_anomaly.normalizers.reconstruction.presets import TrainReconstructionConfig
+
+    params = TrainReconstructionConfig()
+    from facial_anomaly.synthesis.config import SynthesizeConfig
+
+    synth = SynthesizeConfig.model_validate(load_yaml("parameters_synthesize.yml")["synthesize"]).parameters()
+    preset_name = args.preset or params.preset
+    preset = {
+        name: TrainReconstructionConfig(preset=preset_name).model_preset(name).model_dump() for name in params.models
+    }
 
     persons = normal_photos_by_person(args.data)
     split = split_by_person(persons, SPLIT, seed=SPLIT_SEED)

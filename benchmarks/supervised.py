@@ -532,8 +532,9 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from facial_anomaly.supervised.fresh import REALISTIC_FAMILIES
     from facial_anomaly.supervised.trainer import preset
+    from facial_anomaly.synthesis.config import SynthesizeConfig
 
-    synth = load_yaml("parameters_synthesize.yml")["synthesize"]
+    synth = SynthesizeConfig.model_validate(load_yaml("parameters_synthesize.yml")["synthesize"]).parameters()
     config = preset(args.preset)
     training = {"workers": args.workers}
     if args.steps is not None:

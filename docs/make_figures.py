@@ -26,11 +26,12 @@ def parameters(stage: str) -> dict:
 
 
 def aligned_faces() -> list[tuple[np.ndarray, np.ndarray]]:
-    from facial_anomaly.faces import locate_face, render_aligned_face, resolve_config
+    from facial_anomaly.faces import locate_face, render_aligned_face
+    from facial_anomaly.faces.config import PreprocessConfig
     from facial_anomaly.sample import embedded_sample_files
 
     p = parameters("preprocess")
-    config = resolve_config(p["preprocess"], p["alignment_presets"])
+    config = dict(PreprocessConfig.model_validate(p["preprocess"]))
     sample = yaml.safe_load((ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
     faces = []
     for name, payload in sorted(embedded_sample_files(sample).items()):

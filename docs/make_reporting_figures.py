@@ -47,11 +47,12 @@ def load_inputs() -> tuple[dict, list[dict], np.ndarray]:
     """Aligned demo faces (``image`` → rgb, mask, landmarks, matrix), rejected rows, astronaut photo."""
     from skimage import data
 
-    from facial_anomaly.faces import locate_face, render_aligned_face, resolve_config
+    from facial_anomaly.faces import locate_face, render_aligned_face
+    from facial_anomaly.faces.config import PreprocessConfig
     from facial_anomaly.sample import embedded_sample_files
 
     preprocess = parameters("preprocess")
-    config = resolve_config(preprocess["preprocess"], preprocess["alignment_presets"])
+    config = dict(PreprocessConfig.model_validate(preprocess["preprocess"]))
     sample = yaml.safe_load((ROOT / "conf/base/parameters.yml").read_text())["embedded_sample"]
     faces, rejected = {}, []
     for name, payload in sorted(embedded_sample_files(sample).items()):

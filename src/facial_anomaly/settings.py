@@ -20,6 +20,9 @@ CONFIG_LOADER_ARGS = {
     "default_run_env": "local",
     "config_patterns": {"mlflow": ["mlflow*", "mlflow*/**"]},
     "custom_resolvers": {"fa.untracked_pipelines": untracked_pipelines},
+    # Environments (conf/smoke_test, conf/gpu, conf/paper) change single values of a block,
+    # not whole blocks: `train_supervised: {preset: gpu}` keeps the base split and columns.
+    "merge_strategy": {"parameters": "soft"},
 }
 
 # Third-party deprecation chatter that says nothing about this project's run.

@@ -9,6 +9,7 @@ from kedro_helpers import run_pipeline
 
 from facial_anomaly.pipelines.extract_lip_templates import create_pipeline as templates_pipeline
 from facial_anomaly.pipelines.synthesize import create_pipeline as synthesize_pipeline
+from facial_anomaly.synthesis.config import SynthesizeConfig
 
 
 def run(pipeline, root, input_dir=None, **runtime):
@@ -132,7 +133,12 @@ def test_lt_v2_without_templates_is_reported_not_dropped(tmp_path):
     face = np.zeros((64, 64, 4), np.uint8)
     landmarks = pd.DataFrame({"image_id": ["a"] * 478, "landmark": range(478), "x": 1.0, "y": 1.0, "z": 0.0})
     images, labels, summary = synthesize_faces(
-        plan, geometry, {"a": lambda: face}, landmarks, None, load_parameters("synthesize")["synthesize"]
+        plan,
+        geometry,
+        {"a": lambda: face},
+        landmarks,
+        None,
+        SynthesizeConfig.model_validate(load_parameters("synthesize")["synthesize"]),
     )
     assert (
         images == {}

@@ -45,7 +45,6 @@ def catalog_for(root, parameters_override: dict) -> DataCatalog:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from project_paths import load_parameters
 
     from facial_anomaly.sample import write_embedded_sample
 
@@ -62,13 +61,11 @@ def trained(tmp_path_factory):
     for name in names:
         (root / "raw" / name).write_bytes((root / "sample" / name).read_bytes())
     pd.DataFrame({"image": names, "person": ["p1", "p2", "p3", "p4", "p5"]}).to_csv(root / "persons.csv", index=False)
-    synthesize = load_parameters("synthesize")["synthesize"]
-    synthesize = {**synthesize, "families": ["palsy"], "split": {"fractions": {"train": 0.6, "dev": 0.4, "test": 0.0}}}
+    synthesize = {"families": ["palsy"], "split": {"train": 0.6, "dev": 0.4, "test": 0.0}}
     loader_catalog = catalog_for(root, {"synthesize": synthesize})
     loader_catalog["synthesis_persons"] = pd.read_csv(root / "persons.csv")
     SequentialRunner().run(synthesize_pipeline(), loader_catalog)
 
-    train = load_parameters("train_reconstruction")["train_reconstruction"]
     training = {
         "epochs": 2,
         "batch_size": 2,
@@ -85,7 +82,6 @@ def trained(tmp_path_factory):
         "d_reinit_threshold": 1.0e-5,
     }
     train = {
-        **train,
         "preset": "tiny",
         "models": ["ganomaly"],  # device: auto, as shipped
         "presets": {"tiny": {"ganomaly": {"model": ganomaly, "training": training}}},
@@ -124,3 +120,14 @@ def test_untrained_model_says_how_to_train(trained, tmp_path):
         SequentialRunner().run(
             normalize_pipeline(), catalog_for(root, {"normalize": normalize, "train_reconstruction": train})
         )
+
+
+def test_wrong_settings_fail_before_any_work():
+    from facial_anomaly.normalizers.reconstruction.presets import PRESETS, TrainReconstructionConfig
+
+    assert TrainReconstructionConfig().model_preset("ganomaly").model["image_size"] == 64
+    assert PRESETS["gpu_128"]["autoencoder"].training.batch_size == 64
+    with pytest.raises(ValueError, match="unknown preset 'cpu_32'"):
+        TrainReconstructionConfig.model_validate({"preset": "cpu_32"})
+    with pytest.raises(ValueError, match="models"):
+        TrainReconstructionConfig.model_validate({"models": ["gan"]})

@@ -25,7 +25,9 @@ def supervised_params() -> dict:
 
 @pytest.fixture(scope="session")
 def synth_block() -> dict:
-    return load_parameters("synthesize")["synthesize"]
+    from facial_anomaly.synthesis.config import SynthesizeConfig
+
+    return SynthesizeConfig.model_validate(load_parameters("synthesize")["synthesize"]).parameters()
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,10 @@ TEMPLATE_NOTCH_IOD = 0.03
 
 @pytest.fixture(scope="session")
 def synth_params() -> dict:
+    from facial_anomaly.synthesis.config import SynthesizeConfig
+
     with open(CONF_BASE / "parameters_synthesize.yml", encoding="utf-8") as handle:
-        return yaml.safe_load(handle)["synthesize"]
+        return SynthesizeConfig.model_validate(yaml.safe_load(handle)["synthesize"]).parameters()
 
 
 @pytest.fixture(scope="session")

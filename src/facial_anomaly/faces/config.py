@@ -110,3 +110,11 @@ class PreprocessConfig(Config):
     def output_settings(self) -> dict[str, Any]:
         """The settings that change an aligned face (everything but ``force`` and the preset name)."""
         return self.model_dump(mode="json", exclude={"force", "alignment_preset"})
+
+
+def config_fingerprint(config: Any) -> str:
+    """Short hash of every setting that changes an aligned face: of a :class:`PreprocessConfig`
+    or of a mapping of its blocks (e.g. one with a block replaced to relax the pose check)."""
+    if not isinstance(config, PreprocessConfig):
+        config = PreprocessConfig.model_validate(dict(config))
+    return Config.fingerprint(config.model_copy(update={"force": False, "alignment_preset": "default"}))

@@ -106,17 +106,19 @@ def test_discriminator_is_reinitialised_when_its_loss_collapses(tiny_ganomaly):
     assert model_kept.train_step(images, optimizers)["d_reinit"] == 0.0
 
 
-def test_configs_of_the_parameter_file_build():
-    with open(CONF_BASE / "parameters_train_reconstruction.yml", encoding="utf-8") as handle:
-        params = yaml.safe_load(handle)["train_reconstruction"]
-    assert params["preset"] in params["presets"]
-    for preset in params["presets"].values():
-        assert set(preset) >= set(params["models"])
+def test_configs_of_the_presets_build():
+    from facial_anomaly.normalizers.reconstruction.presets import PRESETS, TrainReconstructionConfig
+
+    params = TrainReconstructionConfig.model_validate(
+        yaml.safe_load((CONF_BASE / "parameters_train_reconstruction.yml").read_text())["train_reconstruction"]
+    )
+    assert params.preset in PRESETS
+    for preset in PRESETS.values():
+        assert set(preset) >= set(params.models)
         for name, block in preset.items():
-            assert block["model"]["architecture"] == name
+            assert block.model["architecture"] == name
             with torch.device("meta"):  # shapes only, no memory or time for the 128 px models
-                build_model(block["model"])
-            assert set(block["training"]) == {"epochs", "batch_size", "lr", "betas", "seed", "patience", "min_epochs"}
-    cpu = params["presets"]["cpu_64"]["ganomaly"]
-    assert cpu["model"]["image_size"] == 64 and cpu["model"]["loss_weights"] == {"adv": 1.0, "con": 50.0, "enc": 1.0}
-    assert params["presets"]["gpu_128"]["ganomaly"]["model"]["image_size"] == 128
+                build_model(block.model)
+    cpu = PRESETS["cpu_64"]["ganomaly"]
+    assert cpu.model["image_size"] == 64 and cpu.model["loss_weights"] == {"adv": 1.0, "con": 50.0, "enc": 1.0}
+    assert PRESETS["gpu_128"]["ganomaly"].model["image_size"] == 128

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import yaml
-from project_paths import CONF_BASE
 from reconstruction_helpers import PASTE, TINY_AUTOENCODER, TINY_GANOMALY, TINY_TRAINING, painted_defect
 
 from facial_anomaly.faces.landmarks import NUM_LANDMARKS
@@ -97,7 +95,13 @@ def test_fit_trains_the_configured_model(generated_faces, tmp_path):
     assert again.anomaly_score(faces[0]) == normalizer.anomaly_score(faces[0])
 
 
-def test_normalizer_block_of_the_parameter_file_is_accepted(trained):
-    with open(CONF_BASE / "parameters_train_reconstruction.yml", encoding="utf-8") as handle:
-        params = yaml.safe_load(handle)["train_reconstruction"]
-    GanomalyNormalizer(model=trained["ganomaly"].best_model(), device=params["device"], **params["normalizer"])
+def test_the_normalize_settings_are_accepted(trained):
+    from facial_anomaly.normalizers.config import NormalizeConfig
+
+    settings = NormalizeConfig().reconstruction
+    GanomalyNormalizer(
+        model=trained["ganomaly"].best_model(),
+        device=settings.device,
+        batch_size=settings.batch_size,
+        paste=dict(settings.paste),
+    )

@@ -14,6 +14,7 @@ import pandas as pd
 
 from facial_anomaly.faces.tables import landmarks_by_image
 from facial_anomaly.synthesis import DeformationFolds, generate, templates_from_table
+from facial_anomaly.synthesis.config import SynthesizeConfig
 from facial_anomaly.synthesis.contact_sheet import synthetic_contact_sheet
 from facial_anomaly.synthesis.split import build_labels_table, split_by_person, subset_from_age
 
@@ -40,12 +41,13 @@ def persons_by_image(persons: pd.DataFrame | None) -> dict[str, dict]:
 
 
 def plan_synthesis(
-    face_geometry: pd.DataFrame, aligned_faces: dict, persons: pd.DataFrame | None, synthesize: dict
+    face_geometry: pd.DataFrame, aligned_faces: dict, persons: pd.DataFrame | None, synthesize: SynthesizeConfig
 ) -> pd.DataFrame:
     """One row per image to make: every aligned normal face once untouched (severity 0)
     and, per family, ``severities_per_face`` severities drawn from 1..4; faces are split
     into train/dev/test by person (a ``persons`` table maps ``image`` → ``person``
     [, ``age``]; without one every photo is its own person)."""
+    synthesize = synthesize.parameters()
     known = persons_by_image(persons)
     sources = face_geometry[face_geometry["image_id"].isin(ok_image_ids(face_geometry, aligned_faces))]
     people = {
@@ -128,11 +130,12 @@ def synthesize_faces(
     aligned_faces: dict[str, Callable],
     landmarks: pd.DataFrame,
     lip_templates: pd.DataFrame | None,
-    synthesize: dict,
+    synthesize: SynthesizeConfig,
 ) -> tuple[dict[str, bytes], pd.DataFrame, dict]:
     """Generate every planned image. Returns ``<version>/<image>`` → PNG bytes, the labels
     table (one row per planned image, ``status`` ``ok`` or why it was not made) and a
     summary. Images are encoded as they are made, so memory holds PNG bytes only."""
+    synthesize = synthesize.parameters()
     templates = templates_from_table(lip_templates) if lip_templates is not None else []
     version = dataset_version(plan, face_geometry, lip_templates, synthesize)
     points = landmarks_by_image(landmarks[landmarks["image_id"].isin(set(plan["source_image_id"]))])
@@ -193,10 +196,11 @@ def draw_synthesis_sheets(
     aligned_faces: dict[str, Callable],
     landmarks: pd.DataFrame,
     lip_templates: pd.DataFrame | None,
-    synthesize: dict,
+    synthesize: SynthesizeConfig,
 ) -> dict[str, np.ndarray]:
     """Contact sheets (faces × families × severities) of a few training faces, one per view
     of ``contact_sheet.crops`` (e.g. the whole face, the mouth)."""
+    synthesize = synthesize.parameters()
     sheet = synthesize["contact_sheet"]
     source_ids = plan.loc[plan["split"] == "train", "source_image_id"].drop_duplicates().head(sheet["faces"]).tolist()
     if not source_ids:

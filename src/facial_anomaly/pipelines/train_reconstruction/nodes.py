@@ -16,6 +16,7 @@ from facial_anomaly.normalizers.reconstruction.checkpoint import (
     model_to_bytes,
     training_state_to_bytes,
 )
+from facial_anomaly.normalizers.reconstruction.presets import TrainReconstructionConfig
 from facial_anomaly.normalizers.reconstruction.training import reconstruction_grid, train
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def train_reconstruction_models(
     synthetic_faces: dict[str, Callable],
     synthetic_labels: pd.DataFrame,
     previous_states: dict[str, Callable],
-    train_reconstruction: dict,
+    train_reconstruction: TrainReconstructionConfig,
 ) -> tuple[dict[str, bytes], dict[str, bytes], pd.DataFrame, dict[str, np.ndarray], dict]:
     """Train every model of ``train_reconstruction.models`` with the chosen preset.
 
@@ -59,32 +60,31 @@ def train_reconstruction_models(
     validation AUC per model), reconstruction grids of validation faces, and a summary.
     With ``train_reconstruction.resume`` true, training continues from the saved state.
     """
-    preset = train_reconstruction["presets"][train_reconstruction["preset"]]
     train_faces, val_faces, val_labels = training_sets(
-        synthetic_faces, synthetic_labels, train_reconstruction["validation_split"]
+        synthetic_faces, synthetic_labels, train_reconstruction.validation_split
     )
     checkpoints, states, grids, summary = {}, {}, {}, {}
     history = pd.DataFrame({"step": pd.Series(dtype=int)})
-    for name in train_reconstruction["models"]:
-        config = preset[name]
+    for name in train_reconstruction.models:
+        config = train_reconstruction.model_preset(name)
         resume = None
-        if train_reconstruction["resume"] and f"{name}.pt" in previous_states:
+        if train_reconstruction.resume and f"{name}.pt" in previous_states:
             resume = load_training_state(previous_states[f"{name}.pt"]())
         start = time.perf_counter()
         result = train(
-            config["model"],
+            config.model,
             train_faces,
             val_faces,
             val_labels,
-            device=train_reconstruction["device"],
+            device=train_reconstruction.device,
             resume_from=resume,
-            **config["training"],
+            **config.training.model_dump(),
         )
         seconds = time.perf_counter() - start
         model = result.best_model()
         checkpoints[f"{name}.pt"] = model_to_bytes(model)
         states[f"{name}.pt"] = training_state_to_bytes(result.state)
-        grids[f"{name}.png"] = reconstruction_grid(model, val_faces, train_reconstruction["grid_faces"])
+        grids[f"{name}.png"] = reconstruction_grid(model, val_faces, train_reconstruction.grid_faces)
         epochs = pd.DataFrame(result.history).rename(columns={"epoch": "step"})
         epochs = epochs.rename(columns={c: f"{name}.{c}" for c in epochs.columns if c != "step"})
         history = history.merge(epochs, on="step", how="outer")

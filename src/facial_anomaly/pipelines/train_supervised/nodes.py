@@ -18,6 +18,7 @@ import pandas as pd
 from facial_anomaly.evaluation import markdown_table
 from facial_anomaly.faces.tables import landmarks_by_image
 from facial_anomaly.supervised.run_config import TrainSupervisedConfig
+from facial_anomaly.synthesis.config import SynthesizeConfig
 from facial_anomaly.synthesis.split import split_by_person
 
 from .._aligned import load_aligned, ok_image_ids
@@ -68,13 +69,14 @@ def train_supervised_scorer(
     aligned_faces: dict[str, Callable],
     landmarks: pd.DataFrame,
     train_supervised: TrainSupervisedConfig,
-    synthesize: dict,
+    synthesize: SynthesizeConfig,
 ) -> tuple[bytes, pd.DataFrame, dict]:
     """The scorer checkpoint (best state by smoothed dev AUC), its training history (one row
     per evaluation; an MLflow metric history per column) and a summary."""
     from facial_anomaly.supervised.trainer import train
 
     config = train_supervised.scorer_config()
+    synthesize = synthesize.parameters()
     chosen = split_table[split_table["split"].isin(["train", "dev"])]
     faces, points, ids = [], [], []
     for split in ("train", "dev"):
@@ -138,7 +140,7 @@ def evaluate_supervised_scorer(
     aligned_faces: dict[str, Callable],
     landmarks: pd.DataFrame,
     train_supervised: TrainSupervisedConfig,
-    synthesize: dict,
+    synthesize: SynthesizeConfig,
 ) -> tuple[dict, pd.DataFrame, dict, str]:
     """The fused default score fitted on full-resolution dev rows (JSON with provenance; an
     empty dict when no columns are fused), the evaluation table (one row per score: the
@@ -157,6 +159,7 @@ def evaluate_supervised_scorer(
 
     started = time.perf_counter()
     config = train_supervised.scorer_config()
+    synthesize = synthesize.parameters()
     scorer = load_scorer(checkpoint, config.training.device)
     test_faces, test_points, test_ids = _faces(split_table, aligned_faces, landmarks, "test")
     rows: dict[str, dict] = {}
