@@ -72,7 +72,7 @@ def _setup(spec: HeatmapsSpec) -> HeatmapsSpec:
 def _pse_grid(grid: dict) -> dict | None:
     if "pse" not in grid["kinds"]:
         return None
-    return {**grid, "kinds": ["pse"]}
+    return {**grid, "kinds": ["pse"], "summaries": ["mean"]}
 
 
 def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks) -> dict[str, Any]:

@@ -56,12 +56,17 @@ class RegionsConfig(Config):
 
 
 class GridConfig(Config):
-    """The variant grid: every kind × colour space × erosion × region is one score column."""
+    """The variant grid: every kind × local contrast normalisation × colour space × erosion ×
+    region × summary is one score column."""
 
     kinds: tuple[str, ...] = ("pse", "ssim", "lpips")
     color_spaces: tuple[str, ...] = ("rgb", "ycbcr")
     erosion: tuple[bool, ...] = (False, True)
     regions: tuple[str, ...] = ("mouth_nose", "face_without_eyes")
+    lcn: tuple[bool, ...] = (False,)
+    """With (true) and/or without (false) local contrast normalisation (pixel kinds only)."""
+    summaries: tuple[Literal["mean", "topk"], ...] = ("mean",)
+    """mean of the region's heat | topk: mean of its top 1 %."""
 
     @field_validator("kinds")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from ..config import Config
 from .scores import parse_variant_name
@@ -15,9 +15,27 @@ class ScoresConfig(Config):
 
     default_variant: str = "pse_ycbcr_eroded__mouth_nose"
     """The variant of the first normalizer behind ``anomaly_score`` (``<kind>_<processing>__<region>``)."""
+    use_fusion: bool = True
+    """Use the fused score of ``fit_fusion`` as ``anomaly_score`` when one is fitted."""
 
     @field_validator("default_variant")
     @classmethod
     def _canonical(cls, value: str) -> str:
         parse_variant_name(value)
         return value
+
+
+class FitFusionConfig(Config):
+    """How ``fit_fusion`` fits the fused default score (``params:fit_fusion``)."""
+
+    parameter = "fit_fusion"
+
+    columns: tuple[str, ...] = ()
+    """Score columns of scores.csv to fuse (``<normalizer>.<variant>``); empty = every score
+    column with a value for every labelled row."""
+    label_column: str = "label"
+    """Column of the labels table: 0 = normal (harmless variants included), 1 = anomalous."""
+    C: float = Field(default=1.0, gt=0)
+    """Inverse L2 strength of the logistic regression."""
+    min_per_class: int = Field(default=5, ge=2)
+    """Fewer normal or anomalous labelled rows than this is an error (a fusion of too few is noise)."""

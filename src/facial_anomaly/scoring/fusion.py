@@ -81,15 +81,23 @@ def load_score_fusion(path: str | os.PathLike, *, features: Sequence[str] | None
         facial_anomaly.provenance.ModelMismatch: another kind, schema or landmark layout,
             or columns the caller does not have (naming the file and the mismatch).
     """
+    return _checked(Fusion.load(path), source=str(Path(path)), features=features)
+
+
+def score_fusion_from_record(data: dict, *, source: str, features: Sequence[str] | None = None) -> Fusion:
+    """:func:`load_score_fusion` for the JSON already read (what a Kedro JSON dataset gives)."""
+    return _checked(Fusion.from_dict(data, source=source), source=source, features=features)
+
+
+def _checked(fusion: Fusion, *, source: str, features: Sequence[str] | None) -> Fusion:
     from ..provenance import ModelMismatch
 
-    fusion = Fusion.load(path)
-    check_provenance(fusion.provenance or None, kind=MODEL_KIND, schema_version=SCHEMA_VERSION, source=str(path))
+    check_provenance(fusion.provenance or None, kind=MODEL_KIND, schema_version=SCHEMA_VERSION, source=source)
     if features is not None:
         missing = sorted(set(fusion.features) - set(features))
         if missing:
-            raise ModelMismatch(f"{Path(path)}: fuses columns {missing} that this run does not compute")
+            raise ModelMismatch(f"{source}: fuses columns {missing} that this run does not compute")
     return fusion
 
 
-__all__ = ["Fusion", "ScoreFusionConfig", "fit_score_fusion", "load_score_fusion"]
+__all__ = ["Fusion", "ScoreFusionConfig", "fit_score_fusion", "load_score_fusion", "score_fusion_from_record"]

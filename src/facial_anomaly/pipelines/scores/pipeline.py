@@ -12,7 +12,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 assemble_scores,
-                inputs=["preprocess_report", "normalize_report", "heatmaps_report", "params:scores"],
+                inputs=[
+                    "preprocess_report",
+                    "normalize_report",
+                    "heatmaps_report",
+                    "score_fusion_if_fitted",
+                    "params:scores",
+                ],
                 outputs=["scores", "scores_summary"],
                 name="assemble_scores",
             ),

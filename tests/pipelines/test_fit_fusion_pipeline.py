@@ -1,0 +1,119 @@
+"""fit_fusion on a labelled scores table, then the scores stage using the fused score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
+
+from facial_anomaly.faces.io import image_id_from_path
+from facial_anomaly.pipelines.fit_fusion import create_pipeline
+from facial_anomaly.pipelines.scores.nodes import assemble_scores
+from facial_anomaly.scoring.config import FitFusionConfig, ScoresConfig
+
+COLUMNS = ["mirror.pse_ycbcr_eroded__mouth_nose", "symmetry.pse_ycbcr_eroded__mouth_nose"]
+
+
+def _scores(n: int = 40, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A scores table where the first column separates the labels and the second is noise."""
+    rng = np.random.default_rng(seed)
+    label = np.arange(n) % 2
+    images = [f"img{i}.png" for i in range(n)]
+    table = pd.DataFrame(
+        {
+            "image_id": [image_id_from_path(image) for image in images],
+            "image": images,
+            "status": "ok",
+            "detail": "",
+            "anomaly_score": 0.0,
+            COLUMNS[0]: label * 1.0 + rng.normal(0, 0.3, n),
+            COLUMNS[1]: rng.normal(0, 1, n),
+        }
+    )
+    return table, pd.DataFrame({"image": table["image"], "label": label})
+
+
+def _fit(scores, labels, **settings) -> tuple[dict, dict]:
+    catalog = DataCatalog(
+        {
+            "scores": MemoryDataset(scores),
+            "labels": MemoryDataset(labels),
+            "params:fit_fusion": MemoryDataset(FitFusionConfig(**settings)),
+        }
+    )
+    SequentialRunner().run(create_pipeline(), catalog)
+    return catalog.load("score_fusion"), catalog.load("fit_fusion_summary")
+
+
+def test_fusion_weights_the_informative_column_and_records_its_data():
+    scores, labels = _scores()
+    fusion, summary = _fit(scores, labels)
+    weights = summary["weights"]
+    assert set(weights) == set(COLUMNS) and weights[COLUMNS[0]] > 0 and weights[COLUMNS[0]] >= weights[COLUMNS[1]]
+    assert summary["rows"] == 40 and summary["fit_auc.fused"] >= summary[f"fit_auc.{COLUMNS[1]}"]
+    assert fusion["provenance"]["kind"] == "score_fusion" and fusion["provenance"]["training_data"]
+    again, _ = _fit(scores, labels)
+    same = {key: value for key, value in again.items() if key != "provenance"}
+    assert same == {key: value for key, value in fusion.items() if key != "provenance"}  # deterministic
+    assert again["provenance"]["training_data"] == fusion["provenance"]["training_data"]
+    _, other = _fit(scores, labels.assign(label=1 - labels["label"]))
+    assert other["weights"] != weights
+
+
+def test_named_columns_and_clear_errors():
+    scores, labels = _scores()
+    _, summary = _fit(scores, labels, columns=[COLUMNS[0]])
+    assert list(summary["weights"]) == [COLUMNS[0]]
+    with pytest.raises(Exception, match=r"fit_fusion.columns: \['nope.pse_base__mouth_nose'\]"):
+        _fit(scores, labels, columns=["nope.pse_base__mouth_nose"])
+    with pytest.raises(Exception, match="at least 5 scored rows labelled 0 and 1"):
+        _fit(scores, labels.head(6))
+    with pytest.raises(Exception, match="fit_fusion.label_column"):
+        _fit(scores, labels.rename(columns={"label": "y"}))
+
+
+def _reports(scores: pd.DataFrame):
+    preprocess = scores[["image_id", "image", "status", "detail"]]
+    normalize = pd.DataFrame(
+        {"image_id": scores["image_id"], "normalizer": "mirror", "status": "ok", "detail": "", "model_score": np.nan}
+    )
+    variant = COLUMNS[0].split(".", 1)[1]
+    heatmaps = pd.DataFrame(
+        {
+            "image_id": scores["image_id"],
+            "normalizer": "mirror",
+            "status": "ok",
+            "detail": "",
+            variant: scores[COLUMNS[0]],
+        }
+    )
+    sym = heatmaps.assign(normalizer="symmetry", **{variant: scores[COLUMNS[1]]})
+    normalize = pd.concat([normalize, normalize.assign(normalizer="symmetry")], ignore_index=True)
+    return preprocess, normalize, pd.concat([heatmaps, sym], ignore_index=True)
+
+
+def test_the_scores_stage_uses_a_fitted_fusion_and_falls_back_without_its_columns():
+    from facial_anomaly.supervised.fusion import Fusion
+
+    scores, labels = _scores()
+    fusion, _ = _fit(scores, labels)
+    preprocess, normalize, heatmaps = _reports(scores)
+    config = ScoresConfig(default_variant=COLUMNS[0].split(".", 1)[1])
+    table, summary = assemble_scores(preprocess, normalize, heatmaps, fusion, config)
+    assert summary["anomaly_score_source"] == "score_fusion" and summary["fusion_columns"] == COLUMNS
+    expected = Fusion.from_dict(fusion).fuse(table)
+    assert np.allclose(table["anomaly_score"], expected)
+    assert np.allclose(table["unsupervised_score"], scores[COLUMNS[0]])
+    # Switched off, or a run without the symmetry normalizer: the default variant, and the summary says why.
+    off, summary = assemble_scores(
+        preprocess, normalize, heatmaps, fusion, config.model_copy(update={"use_fusion": False})
+    )
+    assert summary["anomaly_score_source"] == "unsupervised"
+    mirror_only = heatmaps[heatmaps["normalizer"] == "mirror"]
+    table, summary = assemble_scores(
+        preprocess, normalize[normalize["normalizer"] == "mirror"], mirror_only, fusion, config
+    )
+    assert summary["anomaly_score_source"] == "unsupervised" and "symmetry" in summary["fusion_unavailable"]
+    assert np.allclose(table["anomaly_score"], off["anomaly_score"])
