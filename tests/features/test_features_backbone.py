@@ -134,7 +134,7 @@ def test_config_errors_name_the_field():
         BackboneConfig(taps=(4, 2))
     with pytest.raises(ValueError, match="multiple of 32"):
         BackboneConfig(input_size=200)
-    with pytest.raises(ValueError, match="extra"):
+    with pytest.raises(ValueError, match="tapz: Extra inputs are not permitted"):
         BackboneConfig.model_validate({"tapz": [2]})
 
 
