@@ -13,6 +13,7 @@ from kedro.runner import SequentialRunner
 from project_paths import PROJECT_ROOT
 
 from facial_anomaly.hooks import untracked_pipelines
+from facial_anomaly.settings import CONFIG_LOADER_ARGS
 
 
 def project_config(runtime_params: dict, env: str | None = None) -> OmegaConfigLoader:
@@ -25,6 +26,7 @@ def project_config(runtime_params: dict, env: str | None = None) -> OmegaConfigL
         runtime_params=runtime_params,
         # The project's own resolver: OmegaConf keeps the first one registered process-wide.
         custom_resolvers={"fa.untracked_pipelines": untracked_pipelines},
+        merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"],  # as settings.py gives kedro run
     )
 
 

@@ -1,5 +1,6 @@
 """Start-up cost: the per-image stages of the scoring contract import neither torch nor
-mlflow (seconds each) unless a configuration needs them, and the LPIPS check finds its
+mlflow (seconds each) unless a configuration needs them (the deep and lpips kinds need
+torch; the pixel kinds and the geometric normalizers do not), and the LPIPS check finds its
 weight files where torch would look for them."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from facial_anomaly.heatmaps.config import HeatmapsConfig
 from facial_anomaly.normalizers.config import NormalizeConfig
 from facial_anomaly.normalizers.factory import build_normalizers
 
-normalizers = build_normalizers(NormalizeConfig(), {})
+normalizers = build_normalizers(NormalizeConfig(normalizer="symmetry"), {})
 try:
     ensure_kind_available("lpips", kind_options=HeatmapsConfig().kind_options.model_dump())
     lpips = "available"

@@ -47,7 +47,7 @@ def test_environments_override_single_values(env, expected):
     assert typed["train_reconstruction"].preset == expected["train_reconstruction"]
     assert typed["normalize"].stylegan2.preset == expected["stylegan2"]
     # What the environment does not name keeps the base value (a soft merge, not a new block).
-    assert typed["train_supervised"].split.train == 0.6 and typed["normalize"].normalizer == "symmetry"
+    assert typed["train_supervised"].split.train == 0.6 and typed["normalize"].normalizer == "mirror"
 
 
 def test_paper_environment_is_the_published_setting():

@@ -59,8 +59,13 @@ def test_scores_csv_has_a_row_for_every_input_file(scored):
     assert np.isfinite(scores.loc[ok, "anomaly_score"]).all() and (scores.loc[ok, "anomaly_score"] >= 0).all()
     assert scores.loc[~ok, "anomaly_score"].isna().all()
     assert (scores.loc[~ok, "detail"].fillna("") != "").all()  # every rejection says why
-    assert "symmetry.pse_ycbcr_eroded__mouth_nose" in scores.columns
-    np.testing.assert_allclose(scores.loc[ok, "anomaly_score"], scores.loc[ok, "symmetry.pse_ycbcr_eroded__mouth_nose"])
+    # The default: the best variant of the detection bench that needs no fitted model.
+    assert (
+        "mirror.deep_base__lower_face__topk" in scores.columns
+        and "mirror.pse_ycbcr_eroded__mouth_nose" in scores.columns
+    )
+    np.testing.assert_allclose(scores.loc[ok, "anomaly_score"], scores.loc[ok, "mirror.deep_base__lower_face__topk"])
+    assert {"yaw_degrees", "pitch_degrees", "roll_degrees"} <= set(scores.columns)
     assert "normality_index" in scores.columns  # the paper's S
     assert (scores.loc[ok, "face_count"] >= 1).all()
     np.testing.assert_allclose(scores.loc[ok, "anomaly_score"], scores.loc[ok, "unsupervised_score"])
@@ -74,8 +79,8 @@ def test_one_mlflow_run_named_after_the_pipeline_and_folder_with_plain_parameter
     parent = runs[runs["tags.mlflow.parentRunId"].isna()].iloc[0]
     assert parent["tags.mlflow.runName"] == "score_photos · raw"
     assert parent["params.input_dir"].endswith("raw") and parent["params.output_dir"].endswith("out")
-    assert parent["params.normalizer"] == "symmetry"
-    assert parent["params.default_variant"] == "pse_ycbcr_eroded__mouth_nose"
+    assert parent["params.normalizer"] == "mirror"
+    assert parent["params.default_variant"] == "deep_base__lower_face__topk"
     assert parent["params.preprocess.alignment_preset"] == "default"  # typed parameters, flattened
     assert not any(column.startswith("params.train_supervised") for column in runs.columns)
     experiment = mlflow.get_experiment_by_name("facial_anomaly")
@@ -89,25 +94,25 @@ def test_every_variant_is_a_nested_mlflow_run_with_its_parameters(scored):
     children = runs[runs["tags.mlflow.parentRunId"].notna()]
     assert len(parents) == 1
     assert (children["tags.mlflow.parentRunId"] == parents["run_id"].iloc[0]).all()
-    variant_columns = [c for c in scored["scores"].columns if c.startswith("symmetry.")]
+    variant_columns = [c for c in scored["scores"].columns if c.startswith("mirror.")]
     assert set(variant_columns) <= set(children["tags.mlflow.runName"])
     grid = children[children["tags.mlflow.runName"].isin(variant_columns)]
-    assert set(grid["params.region"]) == {"mouth_nose", "face_without_eyes"}
-    assert set(grid["params.normalizer"]) == {"symmetry"}
+    assert set(grid["params.region"]) == {"mouth_nose", "face_without_eyes", "lower_face"}
+    assert set(grid["params.normalizer"]) == {"mirror"}
     assert (grid["metrics.scored"] == OK_COUNT).all()
 
 
 def test_heatmaps_are_written_with_their_scores(scored):
     out = scored["root"] / "out"
     ok_ids = {p.stem for p in (out / "02_intermediate/aligned").glob("*.png")}
-    assert {p.stem for p in (out / "04_feature/heatmaps/symmetry").glob("*.npz")} == ok_ids
+    assert {p.stem for p in (out / "04_feature/heatmaps/mirror").glob("*.npz")} == ok_ids
     from facial_anomaly.storage.artifacts import decode_npz
 
     scores = scored["scores"].set_index("image_id")
-    for path in (out / "04_feature/heatmaps/symmetry").glob("*.npz"):
+    for path in (out / "04_feature/heatmaps/mirror").glob("*.npz"):
         arrays, provenance = decode_npz(path.read_bytes())
         assert arrays["heat"].shape == (512, 512) and arrays["heat"].dtype == np.float32
-        stored = provenance.record["scores"]["pse_ycbcr_eroded__mouth_nose"]
+        stored = provenance.record["scores"]["deep_base__lower_face__topk"]
         assert stored == pytest.approx(scores.loc[path.stem, "anomaly_score"])
 
 
@@ -121,8 +126,8 @@ def test_contract_with_labels_evaluates_in_the_same_run(scored, tmp_path, monkey
     )  # fmt: skip
     runs = mlflow.search_runs(experiment_names=["facial_anomaly"])
     children = runs[runs["tags.mlflow.parentRunId"].notna()]
-    default = children[children["tags.mlflow.runName"] == "symmetry.pse_ycbcr_eroded__mouth_nose"].iloc[0]
-    assert 0.0 <= default["metrics.auc"] <= 1.0 and default["params.kind"] == "pse"
+    default = children[children["tags.mlflow.runName"] == "mirror.deep_base__lower_face__topk"].iloc[0]
+    assert 0.0 <= default["metrics.auc"] <= 1.0 and default["params.kind"] == "deep"
     metrics = json.loads((out / "08_reporting/metrics.json").read_text())
     assert metrics["evaluated"] and metrics["default"]["overall"]["n_anomalous"] == 3
 
@@ -161,11 +166,11 @@ def test_labels_with_image_label_and_severity_only_are_enough(scored, tmp_path, 
 
 def test_readable_panels_share_one_colour_scale_and_heat_goes_back_on_the_photos(scored):
     out = scored["root"] / "out/08_reporting"
-    panels = sorted((out / "heatmap_gallery/symmetry").glob("*.png"))
-    photos = sorted((out / "photo_overlays/symmetry").glob("*.png"))
+    panels = sorted((out / "heatmap_gallery/mirror").glob("*.png"))
+    photos = sorted((out / "photo_overlays/mirror").glob("*.png"))
     assert len(panels) == OK_COUNT and {p.name for p in photos} == {p.name for p in panels}
     summary = json.loads((out / "report_summary.json").read_text())
-    assert summary["vmax"]["symmetry"] > 0 and summary["thumbnails"] == OK_COUNT
+    assert summary["vmax"]["mirror"] > 0 and summary["thumbnails"] == OK_COUNT
     from facial_anomaly.storage.artifacts import decode_png
 
     photo = decode_png(next(p for p in photos if "demo_astronaut.png" in p.name).read_bytes(), channels=3)

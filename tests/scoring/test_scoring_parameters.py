@@ -20,8 +20,12 @@ def test_paper_defaults_and_table_1_grid():
     assert (heatmaps.kind, heatmaps.color_space) == ("pse", "ycbcr")
     assert (heatmaps.erosion_size, heatmaps.erosion_iterations) == (3, 1)
     names = [variant.name for variant in variant_grid(heatmaps.grid.model_dump())]
-    assert len(names) == 24 and scores.default_variant in names
-    assert parse_variant_name(scores.default_variant).region == "mouth_nose"
+    # Table 1 ({PSE, SSIM, LPIPS} × {base, YCbCr, eroded, both} × regions) plus the deep kind,
+    # the lower face and the top-1 % summary of the detection bench.
+    assert len(names) == 4 * 4 * 3 * 2 and "pse_ycbcr_eroded__mouth_nose" in names
+    assert scores.default_variant in names
+    default = parse_variant_name(scores.default_variant)
+    assert (default.kind, default.region, default.summary) == ("deep", "lower_face", "topk")
     assert configured(EvaluateConfig, "evaluate").subset_controls in ("within", "all_normals")
 
 
@@ -36,7 +40,7 @@ def test_parameter_blocks_run_through_the_library(astronaut_aligned):
     result = score_variants(
         face, other, landmarks, grid=local_grid, statistic=heatmaps.statistic, **heatmaps.scoring_options()
     )
-    assert len(result) == 16 and all(np.isfinite(list(result.values())))
+    assert len(result) == 2 * 4 * 3 * 2 and all(np.isfinite(list(result.values())))
 
 
 def test_a_wrong_setting_fails_in_one_line_naming_the_parameter():

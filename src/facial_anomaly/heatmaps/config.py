@@ -47,12 +47,18 @@ class FullFaceRegion(Config):
     """The hull of the face oval; no parameters."""
 
 
+class LowerFaceRegion(Config):
+    below_eyes_iod: float = Field(default=0.3, ge=0)
+    """The face oval below a line this many eye distances under the eye line (cheeks, nose, mouth, chin)."""
+
+
 class RegionsConfig(Config):
     """Face regions, in eye distances (eye-corner midpoints)."""
 
     mouth_nose: MouthNoseRegion = MouthNoseRegion()
     face_without_eyes: FaceWithoutEyesRegion = FaceWithoutEyesRegion()
     full_face: FullFaceRegion = FullFaceRegion()
+    lower_face: LowerFaceRegion = LowerFaceRegion()
 
 
 class GridConfig(Config):
