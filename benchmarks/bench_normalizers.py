@@ -47,7 +47,7 @@ NUISANCES = ("rotate", "jpeg", "blur", "bright", "downscale")
 
 
 def kedro_run(pipeline: str, **params: str) -> float:
-    """``kedro run --pipeline <pipeline> --params ...`` in-process (``a.b`` keys nest)."""
+    """``kedro run --pipelines <pipeline> --params ...`` in-process (``a.b`` keys nest)."""
     from kedro.framework.session import KedroSession
     from kedro.framework.startup import bootstrap_project
 

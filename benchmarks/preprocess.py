@@ -7,7 +7,7 @@ Prints:
   * images/s of a plain Python loop over the library functions (decode, detect,
     landmarks, align, mirrored padding, segmentation, PNG encode + write), warm — target ≥ 10;
   * the same loop as a new process (cold: interpreter, imports, model loading);
-  * wall time of ``kedro run --pipeline preprocess`` over the same images (tracking off,
+  * wall time of ``kedro run --pipelines preprocess`` over the same images (tracking off,
     fresh output folder) and its ratio to the cold loop — target ≤ 1.3;
   * a second ``kedro run`` that finds everything done and skips it;
   * the share of images that came out ``ok``.
@@ -102,8 +102,8 @@ def main() -> None:
             target.symlink_to(path)
         params = f"input_dir={inputs},output_dir={scratch / 'kedro'},mlflow_tracking=false"
         kedro = str(Path(sys.executable).with_name("kedro"))
-        cold_kedro = timed_subprocess([kedro, "run", "--pipeline", "preprocess", "--params", params])
-        rerun = timed_subprocess([kedro, "run", "--pipeline", "preprocess", "--params", params])
+        cold_kedro = timed_subprocess([kedro, "run", "--pipelines", "preprocess", "--params", params])
+        rerun = timed_subprocess([kedro, "run", "--pipelines", "preprocess", "--params", params])
     n = len(files)
     print(f"images: {n} from {', '.join(args.folders)} (1 core); ok: {ok} ({100.0 * ok / n:.1f}%)")
     print(f"plain loop, warm:      {loop_seconds:7.2f} s  {n / loop_seconds:6.2f} images/s  (target >= 10)")

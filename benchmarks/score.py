@@ -10,7 +10,7 @@ parameters_heatmaps.yml and parameters_scores.yml. Prints images/s of
 second, which on a shared machine includes waiting for the core) and the speed-up over
 scoring each variant separately on the full frame.
 
-With ``--end-to-end FOLDER`` it also times ``kedro run --pipeline score`` (preprocess →
+With ``--end-to-end FOLDER`` it also times ``kedro run --pipelines score`` (preprocess →
 normalize (symmetry) → heatmaps → scores, tracking off) over the photos in FOLDER, pinned
 to one core, and prints images/s of the whole contract.
 """
@@ -70,7 +70,7 @@ def images_per_second(score_one, images: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60, help="images timed for score_variants")
-    parser.add_argument("--end-to-end", metavar="FOLDER", help="also time `kedro run --pipeline score` on FOLDER")
+    parser.add_argument("--end-to-end", metavar="FOLDER", help="also time `kedro run --pipelines score` on FOLDER")
     args = parser.parse_args()
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
@@ -144,14 +144,14 @@ def end_to_end(folder: Path) -> None:
         params = f"input_dir={folder},output_dir={out},mlflow_tracking=false"
         start = time.perf_counter()
         subprocess.run(
-            ["taskset", "-c", core, kedro, "run", "--pipeline", "score", "--params", params],
+            ["taskset", "-c", core, kedro, "run", "--pipelines", "score_photos", "--params", params],
             cwd=CONF.parents[1],
             check=True,
             capture_output=True,
         )
         seconds = time.perf_counter() - start
     print(
-        f"kedro run --pipeline score on {images} images of {folder}: {seconds:.1f} s, "
+        f"kedro run --pipelines score on {images} images of {folder}: {seconds:.1f} s, "
         f"{images / seconds:.2f} images/s end to end (1 core, start-up included)"
     )
 

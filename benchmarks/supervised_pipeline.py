@@ -51,7 +51,7 @@ def persons_table(data: Path) -> pd.DataFrame:
 
 
 def kedro(pipeline: str, params: dict, log: Path) -> float:
-    """``kedro run --pipeline <pipeline> --params ...``; returns the wall time in seconds."""
+    """``kedro run --pipelines <pipeline> --params ...``; returns the wall time in seconds."""
     argument = ",".join(f"{key}={value}" for key, value in params.items())
     started = time.perf_counter()
     with log.open("w") as stream:
@@ -64,7 +64,7 @@ def kedro(pipeline: str, params: dict, log: Path) -> float:
         )
     seconds = time.perf_counter() - started
     if result.returncode != 0:
-        raise SystemExit(f"kedro run --pipeline {pipeline} failed (exit {result.returncode}); see {log}")
+        raise SystemExit(f"kedro run --pipelines {pipeline} failed (exit {result.returncode}); see {log}")
     return seconds
 
 

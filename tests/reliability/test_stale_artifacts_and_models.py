@@ -114,8 +114,8 @@ def test_damaged_or_foreign_artifacts_are_recomputed_not_reused(sample_input, tm
     run_pipeline(create_pipeline(), sample_input, out)
     clean = pd.read_csv(out / "scores.csv")
     aligned = sorted((out / "02_intermediate/aligned").glob("*.png"))
-    normalized = sorted((out / "03_primary/normalized/symmetry").glob("*.png"))
-    heatmaps = sorted((out / "04_feature/heatmaps/symmetry").glob("*.npz"))
+    normalized = sorted((out / "03_primary/normalized/mirror").glob("*.png"))
+    heatmaps = sorted((out / "04_feature/heatmaps/mirror").glob("*.npz"))
     aligned[0].write_bytes(aligned[0].read_bytes()[:-100])  # truncated
     normalized[1].write_bytes(normalized[2].read_bytes())  # another image's normalized face
     heatmaps[3].write_bytes(heatmaps[3].read_bytes()[:500])  # damaged

@@ -1,4 +1,4 @@
-"""Normalizers: an aligned face → the same face with the anomaly removed (issue 3).
+"""Normalizers: an aligned face → the same face with the anomaly removed.
 
 CPU normalizers that need no downloaded weights: ``symmetry``, ``mirror``,
 ``shape_model``, ``appearance_model`` and ``inpaint``. Create one by name with :func:`create` and the

@@ -36,7 +36,7 @@ class NormalizedFace:
 
 
 class Normalizer(ABC):
-    """Interface of every normalizer (see ``ARCHITECTURE.md``)."""
+    """Interface of every normalizer (docs/normalizers.md)."""
 
     name: ClassVar[str]
 

@@ -53,7 +53,7 @@ def load_trained_models(checkpoints: dict[str, Callable[[], bytes]], train_super
     missing = [name for name in train_supervised["models"] if name not in models]
     if models and missing:
         logger.warning(
-            "no trained checkpoint for supervised models %s (run `kedro run --pipeline train_supervised`)", missing
+            "no trained checkpoint for supervised models %s (run `kedro run --pipelines train_supervised`)", missing
         )
     return models
 

@@ -1,4 +1,4 @@
-"""Reconstruction normalizers trained on normal faces only (issue 6): GANomaly (Akcay et
+"""Reconstruction normalizers trained on normal faces only: GANomaly (Akcay et
 al. 2018, as used by Wang et al. for facial palsy) and a convolutional autoencoder
 baseline. Kedro-free.
 

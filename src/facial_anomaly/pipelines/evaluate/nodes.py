@@ -148,7 +148,9 @@ def _variant_params(column: str) -> dict:
         "param.kind": variant.kind,
         "param.color_space": variant.color_space,
         "param.eroded": variant.eroded,
+        "param.lcn": variant.lcn,
         "param.region": variant.region,
+        "param.summary": variant.summary,
     }
 
 

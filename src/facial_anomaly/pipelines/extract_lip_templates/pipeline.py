@@ -1,4 +1,4 @@
-"""``kedro run --pipeline extract_lip_templates --params template_dir=<cleft-lip photos>``."""
+"""``kedro run --pipelines extract_lip_templates --params template_dir=<cleft-lip photos>``."""
 
 from kedro.pipeline import Node, Pipeline
 

@@ -1,4 +1,4 @@
-"""``kedro run --pipeline fit_normal_models --params input_dir=<normal faces>``: preprocess, then fit."""
+"""``kedro run --pipelines fit_normal_models --params input_dir=<normal faces>``: preprocess, then fit."""
 
 from kedro.pipeline import Node, Pipeline
 

@@ -1,4 +1,4 @@
-"""``kedro run --pipeline stylegan2_inspect [--params stylegan2.preset=...]``."""
+"""``kedro run --pipelines stylegan2_inspect [--params stylegan2.preset=...]``."""
 
 from kedro.pipeline import Node, Pipeline
 

@@ -1,4 +1,4 @@
-"""``kedro run --pipeline synthesize --params "input_dir=<normal faces>[,persons=persons.csv]"``."""
+"""``kedro run --pipelines synthesize --params "input_dir=<normal faces>[,persons=persons.csv]"``."""
 
 from kedro.pipeline import Node, Pipeline
 

@@ -1,4 +1,4 @@
-"""Training nodes for the learned reconstruction normalizers (issue 6): normal training
+"""Training nodes for the learned reconstruction normalizers: normal training
 faces and the dev split (controls + synthetic anomalies) come from the synthesize stage."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``kedro run --pipeline train_reconstruction [--params train_reconstruction.models=[ganomaly]]``
+"""``kedro run --pipelines train_reconstruction [--params train_reconstruction.models=[ganomaly]]``
 after ``synthesize`` (same output_dir)."""
 
 from kedro.pipeline import Node, Pipeline
