@@ -18,3 +18,17 @@ EXPECTED_STATUS = {
     "rejected/demo_notes.txt": "unsupported_format",
 }
 OK_COUNT = sum(status == "ok" for status in EXPECTED_STATUS.values())
+
+# anomaly_score of every ok file with the default settings (the mirror normalizer's
+# deep_base__lower_face__topk), to 6 significant digits: the contract's outputs on the sample
+# must not change unless a change of method says so (update these numbers in that commit).
+EXPECTED_DEFAULT_SCORES = {
+    "demo_astronaut.png": 1.06962,
+    "demo_astronaut_16bit.png": 1.13052,
+    "demo_astronaut_bright.jpg": 1.2011,
+    "demo_astronaut_exif_orientation.jpg": 1.06971,
+    "demo_astronaut_gray.png": 1.13052,
+    "demo_astronaut_mirrored.jpg": 1.06945,
+    "demo_astronaut_rgba.png": 1.06962,
+    "demo_astronaut_rolled.png": 1.06562,
+}

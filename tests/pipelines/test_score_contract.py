@@ -73,6 +73,16 @@ def test_scores_csv_has_a_row_for_every_input_file(scored):
     assert summary["anomaly_score_source"] == "unsupervised" and summary["scored"] == OK_COUNT
 
 
+def test_scores_of_the_sample_are_unchanged(scored):
+    """A refactoring keeps the contract's numbers (relative 1e-4: MediaPipe and torch may round
+    differently on another CPU; a real change of the method moves them by far more)."""
+    from sample_expectations import EXPECTED_DEFAULT_SCORES
+
+    scores = scored["scores"].set_index("image")
+    got = {image: scores.loc[image, "anomaly_score"] for image in EXPECTED_DEFAULT_SCORES}
+    assert got == pytest.approx(EXPECTED_DEFAULT_SCORES, rel=1e-4)
+
+
 def test_one_mlflow_run_named_after_the_pipeline_and_folder_with_plain_parameters(scored):
     mlflow.set_tracking_uri(scored["uri"])
     runs = mlflow.search_runs(experiment_names=["facial_anomaly"])
