@@ -71,3 +71,20 @@ def test_lpips_file_is_where_torch_looks(tmp_path, monkeypatch, variables):
     for net, weights in maps._LPIPS_BACKBONE_WEIGHTS.items():
         url = getattr(torchvision.models, weights).IMAGENET1K_V1.url
         assert url.rsplit("/", 1)[1] == maps._LPIPS_BACKBONE_FILES[net]
+
+
+def test_registering_the_pipelines_imports_no_torch_or_sklearn():
+    """``kedro registry list`` / ``kedro run`` register every pipeline: their node modules
+    import the heavy libraries where a node runs, not at import."""
+    code = (
+        "import json, sys\n"
+        "from kedro.framework.project import configure_project\n"
+        "configure_project('facial_anomaly')\n"
+        "from facial_anomaly.pipeline_registry import register_pipelines\n"
+        "pipelines = register_pipelines()\n"
+        f"print(json.dumps({{'pipelines': len(pipelines), 'imported': sorted(n for n in {HEAVY!r} if n in sys.modules)}}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["pipelines"] > 10
+    assert report["imported"] == []

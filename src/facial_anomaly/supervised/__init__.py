@@ -43,88 +43,76 @@ control faces with and without synthetic lip deformations. Here:
 Parameters: ``conf/base/parameters_train_supervised.yml``.
 """
 
-from .anomalies import LOCAL_KINDS, anomaly_kinds, lower_face_mask, make_anomaly
-from .base import (
-    SEVERITY_LEVELS,
-    ModelConfig,
-    Scorer,
-    SupervisedModel,
-    architectures,
-    build_model,
-    normalized_config,
-    parse_config,
-)
-from .cam import grad_cam
-from .capture import CaptureConfig
-from .checkpoint import load_model, model_to_bytes, save_model
-from .crops import CropConfig
-from .data import NormalFace, Pair, PairSet, build_pair_set, make_pair, pairs_to_set, split_faces
-from .fresh import FAMILIES, GENERIC_FAMILIES, REALISTIC_FAMILIES, AnomalyConfig
-from .fusion import Fusion, fit_fusion
-from .networks import NetworkConfig
-from .nuisance import NUISANCES, apply_nuisances
-from .paper_eval import accuracy_by_subset, compare_models, two_proportion_z_test
-from .scorer import ScorerConfig, SupervisedScorer, load_scorer, save_scorer, scorer_to_bytes
-from .trainer import SupervisedConfig, TrainedScorer, TrainingConfig, configure, preset
-from .trainer import train as train_scorer
-from .training import EpochReport, TrainingResult, auc_by_family, train
-from .views import VIEWS, ViewSpec, mirror_face, prepare_views
+# Public names are imported on first use (PEP 562): importing one light module of the
+# package (a config) must not import torch through its neighbours (seconds of start-up).
+from ..lazy import lazy_exports
 
-__all__ = [
-    "AnomalyConfig",
-    "CaptureConfig",
-    "CropConfig",
-    "FAMILIES",
-    "GENERIC_FAMILIES",
-    "NetworkConfig",
-    "REALISTIC_FAMILIES",
-    "ScorerConfig",
-    "SupervisedConfig",
-    "SupervisedScorer",
-    "TrainedScorer",
-    "TrainingConfig",
-    "configure",
-    "load_scorer",
-    "preset",
-    "save_scorer",
-    "scorer_to_bytes",
-    "train_scorer",
-    "EpochReport",
-    "Fusion",
-    "LOCAL_KINDS",
-    "ModelConfig",
-    "NUISANCES",
-    "NormalFace",
-    "Pair",
-    "PairSet",
-    "SEVERITY_LEVELS",
-    "Scorer",
-    "SupervisedModel",
-    "TrainingResult",
-    "VIEWS",
-    "ViewSpec",
-    "accuracy_by_subset",
-    "anomaly_kinds",
-    "apply_nuisances",
-    "architectures",
-    "auc_by_family",
-    "build_model",
-    "build_pair_set",
-    "compare_models",
-    "fit_fusion",
-    "grad_cam",
-    "load_model",
-    "lower_face_mask",
-    "make_anomaly",
-    "make_pair",
-    "mirror_face",
-    "model_to_bytes",
-    "normalized_config",
-    "pairs_to_set",
-    "parse_config",
-    "prepare_views",
-    "save_model",
-    "split_faces",
-    "train",
-    "two_proportion_z_test",
-]
+_EXPORTS = {
+    "AnomalyConfig": "fresh",
+    "CaptureConfig": "capture",
+    "CropConfig": "crops",
+    "EpochReport": "training",
+    "FAMILIES": "fresh",
+    "Fusion": "fusion",
+    "GENERIC_FAMILIES": "fresh",
+    "LOCAL_KINDS": "anomalies",
+    "ModelConfig": "base",
+    "NUISANCES": "nuisance",
+    "NetworkConfig": "networks",
+    "NormalFace": "data",
+    "Pair": "data",
+    "PairSet": "data",
+    "REALISTIC_FAMILIES": "fresh",
+    "SEVERITY_LEVELS": "base",
+    "Scorer": "base",
+    "ScorerConfig": "scorer",
+    "SupervisedConfig": "trainer",
+    "SupervisedModel": "base",
+    "SupervisedScorer": "scorer",
+    "TrainedScorer": "trainer",
+    "TrainingConfig": "trainer",
+    "TrainingResult": "training",
+    "VIEWS": "views",
+    "ViewSpec": "views",
+    "accuracy_by_subset": "paper_eval",
+    "anomaly_kinds": "anomalies",
+    "apply_nuisances": "nuisance",
+    "architectures": "base",
+    "auc_by_family": "training",
+    "build_model": "base",
+    "build_pair_set": "data",
+    "compare_models": "paper_eval",
+    "configure": "trainer",
+    "fit_fusion": "fusion",
+    "grad_cam": "cam",
+    "load_model": "checkpoint",
+    "load_scorer": "scorer",
+    "lower_face_mask": "anomalies",
+    "make_anomaly": "anomalies",
+    "make_pair": "data",
+    "mirror_face": "views",
+    "model_to_bytes": "checkpoint",
+    "normalized_config": "base",
+    "pairs_to_set": "data",
+    "parse_config": "base",
+    "prepare_views": "views",
+    "preset": "trainer",
+    "save_model": "checkpoint",
+    "save_scorer": "scorer",
+    "scorer_to_bytes": "scorer",
+    "split_faces": "data",
+    "train": "training",
+    "two_proportion_z_test": "paper_eval",
+}
+_lazy_getattr, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name == "train_scorer":  # the scorer's trainer, beside the pair models' ``train``
+        from .trainer import train
+
+        return train
+    return _lazy_getattr(name)
+
+
+__all__ = [*sorted(_EXPORTS), "train_scorer"]

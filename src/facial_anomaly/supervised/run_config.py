@@ -9,7 +9,6 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ..config import Config
-from .trainer import SupervisedConfig, configure
 
 # Unsupervised score columns that need no fitted model: the face against its mirror image.
 DEFAULT_FUSED_COLUMNS = (
@@ -66,6 +65,9 @@ class TrainSupervisedConfig(Config):
                 parse_column(column)
         return self
 
-    def scorer_config(self) -> SupervisedConfig:
-        """The preset with :attr:`settings` laid over it."""
+    def scorer_config(self) -> SupervisedConfig:  # noqa: F821  (imported on use: torch)
+        """The preset with :attr:`settings` laid over it
+        (:class:`facial_anomaly.supervised.trainer.SupervisedConfig`)."""
+        from .trainer import configure
+
         return configure(self.settings, preset_name=self.preset)

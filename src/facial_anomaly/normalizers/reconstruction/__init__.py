@@ -12,52 +12,41 @@ baseline. Kedro-free.
 Parameters: ``conf/base/parameters_train_reconstruction.yml``.
 """
 
-from .autoencoder import AutoencoderConfig, ConvAutoencoder
-from .base import ReconstructionModel, architectures, build_model, normalized_config
-from .checkpoint import (
-    TrainingState,
-    load_model,
-    load_training_state,
-    model_from_bytes,
-    model_to_bytes,
-    save_model,
-    save_training_state,
-    training_state_to_bytes,
-)
-from .data import CropSpec, PasteSpec, crop_face, faces_to_tensor, paste_reconstruction, tensor_to_images
-from .ganomaly import Ganomaly, GanomalyConfig, LossWeights
-from .normalizer import AutoencoderNormalizer, GanomalyNormalizer, ReconstructionNormalizer
-from .training import EpochReport, TrainingResult, reconstruction_grid, train
+# Public names are imported on first use (PEP 562): the settings in :mod:`.presets` are read
+# when pipelines are registered, and must not import torch through the models.
+from ...lazy import lazy_exports
 
-__all__ = [
-    "AutoencoderConfig",
-    "AutoencoderNormalizer",
-    "ConvAutoencoder",
-    "CropSpec",
-    "EpochReport",
-    "Ganomaly",
-    "GanomalyConfig",
-    "GanomalyNormalizer",
-    "LossWeights",
-    "PasteSpec",
-    "ReconstructionModel",
-    "ReconstructionNormalizer",
-    "TrainingResult",
-    "TrainingState",
-    "architectures",
-    "build_model",
-    "crop_face",
-    "faces_to_tensor",
-    "load_model",
-    "load_training_state",
-    "model_from_bytes",
-    "model_to_bytes",
-    "normalized_config",
-    "paste_reconstruction",
-    "reconstruction_grid",
-    "save_model",
-    "save_training_state",
-    "tensor_to_images",
-    "train",
-    "training_state_to_bytes",
-]
+_EXPORTS = {
+    "AutoencoderConfig": "autoencoder",
+    "AutoencoderNormalizer": "normalizer",
+    "ConvAutoencoder": "autoencoder",
+    "CropSpec": "data",
+    "EpochReport": "training",
+    "Ganomaly": "ganomaly",
+    "GanomalyConfig": "ganomaly",
+    "GanomalyNormalizer": "normalizer",
+    "LossWeights": "ganomaly",
+    "PasteSpec": "data",
+    "ReconstructionModel": "base",
+    "ReconstructionNormalizer": "normalizer",
+    "TrainingResult": "training",
+    "TrainingState": "checkpoint",
+    "architectures": "base",
+    "build_model": "base",
+    "crop_face": "data",
+    "faces_to_tensor": "data",
+    "load_model": "checkpoint",
+    "load_training_state": "checkpoint",
+    "model_from_bytes": "checkpoint",
+    "model_to_bytes": "checkpoint",
+    "normalized_config": "base",
+    "paste_reconstruction": "data",
+    "reconstruction_grid": "training",
+    "save_model": "checkpoint",
+    "save_training_state": "checkpoint",
+    "tensor_to_images": "data",
+    "train": "training",
+    "training_state_to_bytes": "checkpoint",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -12,7 +12,6 @@ import pandas as pd
 
 from facial_anomaly.provenance import training_data_fingerprint
 from facial_anomaly.scoring.config import FitFusionConfig
-from facial_anomaly.scoring.fusion import ScoreFusionConfig, fit_score_fusion
 from facial_anomaly.scoring.table import variant_columns
 
 from ..evaluate.nodes import _with_image_id
@@ -29,6 +28,8 @@ def fit_score_fusion_node(scores: pd.DataFrame, labels: pd.DataFrame, fit_fusion
             scores table lacks or that have no value on a labelled row.
     """
     from sklearn.metrics import roc_auc_score
+
+    from facial_anomaly.scoring.fusion import ScoreFusionConfig, fit_score_fusion
 
     labels = _with_image_id(labels, "labels")
     if fit_fusion.label_column not in labels:

@@ -11,13 +11,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from facial_anomaly.normalizers.reconstruction.checkpoint import (
-    load_training_state,
-    model_to_bytes,
-    training_state_to_bytes,
-)
 from facial_anomaly.normalizers.reconstruction.presets import TrainReconstructionConfig
-from facial_anomaly.normalizers.reconstruction.training import reconstruction_grid, train
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +54,14 @@ def train_reconstruction_models(
     validation AUC per model), reconstruction grids of validation faces, and a summary.
     With ``train_reconstruction.resume`` true, training continues from the saved state.
     """
+    # torch is imported here, not when the pipelines are registered (start-up).
+    from facial_anomaly.normalizers.reconstruction.checkpoint import (
+        load_training_state,
+        model_to_bytes,
+        training_state_to_bytes,
+    )
+    from facial_anomaly.normalizers.reconstruction.training import reconstruction_grid, train
+
     train_faces, val_faces, val_labels = training_sets(
         synthetic_faces, synthetic_labels, train_reconstruction.validation_split
     )
