@@ -129,16 +129,17 @@ def test_lt_v2_without_templates_is_reported_not_dropped(tmp_path):
             }
         ]
     )
+    from facial_anomaly.parallel import ExecutorConfig
+    from facial_anomaly.storage.artifacts import ArtifactFolder
+
     geometry = pd.DataFrame({"image_id": ["a"], "source_sha1": ["x"], "params_hash": ["y"]})
-    face = np.zeros((64, 64, 4), np.uint8)
-    landmarks = pd.DataFrame({"image_id": ["a"] * 478, "landmark": range(478), "x": 1.0, "y": 1.0, "z": 0.0})
     images, labels, summary = synthesize_faces(
         plan,
         geometry,
-        {"a": lambda: face},
-        landmarks,
+        ArtifactFolder(str(tmp_path / "aligned")),  # the face is never read: the templates are missing first
         None,
         SynthesizeConfig.model_validate(load_parameters("synthesize")["synthesize"]),
+        ExecutorConfig(kind="serial"),
     )
     assert (
         images == {}
@@ -146,3 +147,30 @@ def test_lt_v2_without_templates_is_reported_not_dropped(tmp_path):
         and "extract_lip_templates" in labels.loc[0, "detail"]
     )
     assert summary["failed"] == 1
+
+
+def test_the_process_pool_makes_the_same_set(synthesized, tmp_path):
+    """Synthesis runs on the executor, one source face per task: two worker processes give
+    the same labels and the same image bytes as the serial run."""
+    root, labels = synthesized
+    other = tmp_path / "processes"
+    run_pipeline(
+        synthesize_pipeline(),
+        root / "raw",
+        other,
+        {"executor.kind": "processes", "executor.workers": 2},
+        models_dir=root / "models",
+        persons=root / "persons.csv",
+    )
+    again = pd.read_csv(other / "05_model_input/synthetic_labels.csv")
+    pd.testing.assert_frame_equal(again, labels)
+    version = labels["dataset_version"].iloc[0]
+    serial = {
+        p.relative_to(root / "out").as_posix(): p.read_bytes()
+        for p in (root / "out/05_model_input/synthetic" / version).rglob("*.png")
+    }
+    pooled = {
+        p.relative_to(other).as_posix(): p.read_bytes()
+        for p in (other / "05_model_input/synthetic" / version).rglob("*.png")
+    }
+    assert pooled == serial and len(serial) == len(labels)

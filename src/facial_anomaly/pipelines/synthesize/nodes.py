@@ -7,12 +7,18 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import pandas as pd
 
+from facial_anomaly.batch import preprocess
+from facial_anomaly.batch.inputs import InputProblem, read_aligned_face
 from facial_anomaly.faces.tables import landmarks_by_image
+from facial_anomaly.parallel import ExecutorConfig, Job, run_job
+from facial_anomaly.storage.artifacts import ArtifactFolder, Provenance
 from facial_anomaly.synthesis import DeformationFolds, generate, templates_from_table
 from facial_anomaly.synthesis.config import SynthesizeConfig
 from facial_anomaly.synthesis.contact_sheet import synthetic_contact_sheet
@@ -22,6 +28,7 @@ from .._aligned import load_aligned, ok_image_ids
 
 logger = logging.getLogger(__name__)
 
+STAGE = "synthesize"
 CONTROL_FOLDER = "control"
 TEMPLATE_FAMILY = "lip_lt_v2"
 
@@ -124,55 +131,113 @@ def _png(rgb: np.ndarray) -> bytes:
     return encoded.tobytes()
 
 
+@dataclass(frozen=True)
+class SynthesisSpec:
+    """What every worker needs: the aligned faces' folder, the generators' settings, the lip
+    templates and the set's version (sent once per worker)."""
+
+    aligned: ArtifactFolder
+    params: dict
+    templates: list
+    version: str
+
+
+@dataclass(frozen=True)
+class SynthesisItem:
+    """One source face and the rows of the plan made from it."""
+
+    source_id: str
+    source_sha1: str
+    aligned_key: str
+    rows: tuple
+
+
+def _setup(spec: SynthesisSpec) -> SynthesisSpec:
+    return spec
+
+
+def _synthesize_one(spec: SynthesisSpec, item: SynthesisItem) -> list[dict[str, Any]]:
+    """``[{"record": label row, "png": bytes | None}]`` for the rows of one source face."""
+    face = None
+    results = []
+    for planned in item.rows:
+        # A table stores missing values as NaN: controls have no family, unknown ages no subset.
+        row = {key: None if isinstance(value, float) and np.isnan(value) else value for key, value in planned.items()}
+        family = row["family"]
+        record = {**row, "side": None, "status": "ok", "detail": "", "metadata": "{}"}
+        png = None
+        try:
+            if family == TEMPLATE_FAMILY and not spec.templates:
+                raise MissingTemplates("no lip templates: run extract_lip_templates first")
+            if face is None:
+                expected = Provenance(preprocess.STAGE, item.source_sha1, item.aligned_key)
+                face = read_aligned_face(spec.aligned, preprocess.aligned_name(item.source_id), expected)
+            if family is None:
+                made = face.rgb
+            else:
+                synthetic = generate(
+                    family,
+                    face.rgb,
+                    face.landmarks,
+                    severity=row["severity"],
+                    rng=row["seed"],
+                    params=_family_params(spec.params, family, spec.templates),
+                )
+                made = synthetic.image
+                record["side"] = synthetic.metadata.get("side")
+                record["metadata"] = json.dumps(synthetic.metadata, sort_keys=True, default=float)
+            png = _png(made)
+        except MissingTemplates as error:
+            record.update(status="no_templates", detail=str(error))
+        except InputProblem as problem:
+            record.update(status=problem.status, detail=str(problem))
+        except (DeformationFolds, ValueError) as error:
+            record.update(status="generation_failed", detail=f"{type(error).__name__}: {error}")
+        results.append({"record": record, "png": png})
+    return results
+
+
+def _failure(item: SynthesisItem, reason: str) -> list[dict[str, Any]]:
+    rows = [{key: None if isinstance(v, float) and np.isnan(v) else v for key, v in r.items()} for r in item.rows]
+    return [
+        {"record": {**row, "side": None, "status": "processing_error", "detail": reason, "metadata": "{}"}, "png": None}
+        for row in rows
+    ]
+
+
 def synthesize_faces(
     plan: pd.DataFrame,
     face_geometry: pd.DataFrame,
-    aligned_faces: dict[str, Callable],
-    landmarks: pd.DataFrame,
+    aligned_faces: ArtifactFolder,
     lip_templates: pd.DataFrame | None,
     synthesize: SynthesizeConfig,
+    executor: ExecutorConfig,
 ) -> tuple[dict[str, bytes], pd.DataFrame, dict]:
-    """Generate every planned image. Returns ``<version>/<image>`` → PNG bytes, the labels
-    table (one row per planned image, ``status`` ``ok`` or why it was not made) and a
-    summary. Images are encoded as they are made, so memory holds PNG bytes only."""
+    """Generate every planned image, one source face per task on the run's executor (the
+    same images and rows on every executor). Returns ``<version>/<image>`` → PNG bytes, the
+    labels table (one row per planned image, ``status`` ``ok`` or why it was not made) and a
+    summary. Images are encoded where they are made, so memory holds PNG bytes only."""
     synthesize = synthesize.parameters()
     templates = templates_from_table(lip_templates) if lip_templates is not None else []
     version = dataset_version(plan, face_geometry, lip_templates, synthesize)
-    points = landmarks_by_image(landmarks[landmarks["image_id"].isin(set(plan["source_image_id"]))])
+    sources = face_geometry.set_index("image_id")
+    items = [
+        SynthesisItem(
+            source_id,
+            str(sources.loc[source_id, "source_sha1"]),
+            str(sources.loc[source_id, "params_hash"]),
+            tuple(rows.to_dict("records")),
+        )
+        for source_id, rows in plan.groupby("source_image_id", sort=False)
+    ]
+    spec = SynthesisSpec(aligned_faces, synthesize, templates, version)
     images: dict[str, bytes] = {}
     records = []
-    for source_id, rows in plan.groupby("source_image_id", sort=False):
-        face, _ = load_aligned(aligned_faces, source_id)
-        for planned in rows.to_dict("records"):
-            # A table stores missing values as NaN: controls have no family, unknown ages no subset.
-            row = {
-                key: None if isinstance(value, float) and np.isnan(value) else value for key, value in planned.items()
-            }
-            family = row["family"]
-            record = {**row, "side": None, "status": "ok", "detail": "", "metadata": "{}"}
-            try:
-                if family is None:
-                    made = face
-                else:
-                    if family == TEMPLATE_FAMILY and not templates:
-                        raise MissingTemplates("no lip templates: run extract_lip_templates first")
-                    synthetic = generate(
-                        family,
-                        face,
-                        points[source_id],
-                        severity=row["severity"],
-                        rng=row["seed"],
-                        params=_family_params(synthesize, family, templates),
-                    )
-                    made = synthetic.image
-                    record["side"] = synthetic.metadata.get("side")
-                    record["metadata"] = json.dumps(synthetic.metadata, sort_keys=True, default=float)
-                images[f"{version}/{row['image']}"] = _png(made)
-            except MissingTemplates as error:
-                record.update(status="no_templates", detail=str(error))
-            except (DeformationFolds, ValueError) as error:
-                record.update(status="generation_failed", detail=f"{type(error).__name__}: {error}")
-            records.append(record)
+    for results in run_job(Job(STAGE, _setup, _synthesize_one, _failure, spec), items, executor):
+        for result in results:
+            records.append(result["record"])
+            if result["png"] is not None:
+                images[f"{version}/{result['record']['image']}"] = result["png"]
     labels = build_labels_table(records)
     for column in ("detail", "metadata"):  # why a row failed; the generator's own measurements
         labels[column] = [record[column] for record in records]

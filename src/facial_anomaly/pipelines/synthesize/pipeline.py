@@ -20,10 +20,10 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "synthesis_plan",
                     "preprocess_report",
-                    "aligned_face_images",
-                    "landmarks",
+                    "aligned_faces",
                     "lip_templates_if_extracted",
                     "params:synthesize",
+                    "params:executor",
                 ],
                 outputs=["synthetic_faces", "synthetic_labels", "synthesis_summary"],
                 name="synthesize_faces",
