@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/setup_env.sh
 .venv/bin/kedro run "$@"
-echo "Scores: data/07_model_output/scores.csv; aligned faces, heatmaps and reports under data/02_intermediate … data/08_reporting."
+echo "Scores: data/scores.csv; the report: data/08_reporting/report.html; aligned faces, heatmaps and figures under data/02_intermediate … data/08_reporting."
 echo "MLflow:  .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db"
