@@ -156,13 +156,17 @@ def _setup(spec: SynthesisSpec) -> SynthesisSpec:
     return spec
 
 
+def _plain(planned: dict) -> dict:
+    # A table stores missing values as NaN: controls have no family, unknown ages no subset.
+    return {key: None if isinstance(value, float) and np.isnan(value) else value for key, value in planned.items()}
+
+
 def _synthesize_one(spec: SynthesisSpec, item: SynthesisItem) -> list[dict[str, Any]]:
     """``[{"record": label row, "png": bytes | None}]`` for the rows of one source face."""
     face = None
     results = []
     for planned in item.rows:
-        # A table stores missing values as NaN: controls have no family, unknown ages no subset.
-        row = {key: None if isinstance(value, float) and np.isnan(value) else value for key, value in planned.items()}
+        row = _plain(planned)
         family = row["family"]
         record = {**row, "side": None, "status": "ok", "detail": "", "metadata": "{}"}
         png = None
@@ -198,10 +202,12 @@ def _synthesize_one(spec: SynthesisSpec, item: SynthesisItem) -> list[dict[str, 
 
 
 def _failure(item: SynthesisItem, reason: str) -> list[dict[str, Any]]:
-    rows = [{key: None if isinstance(v, float) and np.isnan(v) else v for key, v in r.items()} for r in item.rows]
     return [
-        {"record": {**row, "side": None, "status": "processing_error", "detail": reason, "metadata": "{}"}, "png": None}
-        for row in rows
+        {
+            "record": {**_plain(row), "side": None, "status": "processing_error", "detail": reason, "metadata": "{}"},
+            "png": None,
+        }
+        for row in item.rows
     ]
 
 

@@ -192,8 +192,12 @@ def evaluate_supervised_scorer(
     if columns:
         unsupervised = _unsupervised_columns(columns)
         tables = {}
+        loaded = {
+            "dev": _faces(split_table, aligned_faces, landmarks, "dev"),
+            "test": (test_faces, test_points, test_ids),  # decoded once, above
+        }
         for split, seed in (("dev", train_supervised.fusion_seed), ("test", train_supervised.test_seed)):
-            faces, points, ids = _faces(split_table, aligned_faces, landmarks, split)
+            faces, points, ids = loaded[split]
             if not faces:
                 continue
             samples, names, sample_points = full_resolution_samples(
