@@ -186,11 +186,17 @@ def preprocess_config() -> dict:
 
 
 def anomaly_parameters() -> tuple[dict, dict]:
-    """``(synthesize block, train_supervised.data.anomalies block)`` of conf/base."""
+    """``(synthesize parameters of conf/base, local anomaly kinds of the pair models)``.
+
+    The local kinds (local_warp, lesions, scars magnitudes) are the pair models' settings,
+    which live beside their tests since ``train_supervised`` trains the new scorer."""
+    import yaml
+
     from facial_anomaly.synthesis.config import SynthesizeConfig
 
     synth = SynthesizeConfig.model_validate(load_yaml("parameters_synthesize.yml")["synthesize"]).parameters()
-    local = load_yaml("parameters_train_supervised.yml")["train_supervised"]["data"]["anomalies"]
+    pair_models = PROJECT_ROOT / "tests" / "supervised" / "pair_models_parameters.yml"
+    local = yaml.safe_load(pair_models.read_text())["train_supervised"]["data"]["anomalies"]
     return synth, local
 
 

@@ -23,3 +23,14 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
     with pytest.raises(OSError, match="disk full"):
         write_bytes_atomically(target, b"new")
     assert target.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
+
+
+def test_a_file_that_already_holds_the_bytes_is_not_rewritten(tmp_path, monkeypatch):
+    target = write_bytes_atomically(tmp_path / "same.bin", b"payload")
+    replaced = []
+    monkeypatch.setattr("facial_anomaly.atomic.os.replace", lambda *args: replaced.append(args))
+    write_bytes_atomically(target, b"payload")
+    assert replaced == [] and target.read_bytes() == b"payload"
+    monkeypatch.undo()
+    write_bytes_atomically(target, b"payloaD")  # same size, other bytes: written
+    assert target.read_bytes() == b"payloaD"

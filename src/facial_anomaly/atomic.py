@@ -13,8 +13,14 @@ from pathlib import Path
 
 
 def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to the local file ``path`` atomically (creating its folder); returns the path."""
+    """Write ``data`` to the local file ``path`` atomically (creating its folder); returns the path.
+
+    A file that already holds exactly ``data`` is left alone: a rerun that saves the same
+    outputs again then costs a read per file instead of a write, a flush and a rename.
+    """
     path = Path(path)
+    if _holds(path, data):
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.parent / f".{path.name}.{uuid.uuid4().hex}.partial"
     try:
@@ -26,3 +32,12 @@ def write_bytes_atomically(path: str | os.PathLike, data: bytes) -> Path:
     finally:
         temporary.unlink(missing_ok=True)
     return path
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        if path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False

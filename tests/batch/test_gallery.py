@@ -119,11 +119,55 @@ def test_thumbnails_drawn_from_the_same_inputs_are_reused(tmp_path, monkeypatch)
     # The two ends of the score range are drawn in full anyway; the middle ones are reused.
     assert status.set_index("image_id")["reused"].to_dict() == {"img0": False, "img1": True, "img2": True,
                                                                 "img3": False}  # fmt: skip
-    assert all(np.array_equal(panels[key], panels_again[key]) for key in panels)
+    assert panels_again == panels
     # Another colour scale: every thumbnail is drawn again.
     rescaled, _, _, _, status = draw(ReportConfig(top_bottom=1, panel={"vmax": 7.0}))
     assert not status["reused"].any() and rescaled.keys() == thumbnails.keys()
     assert all(rescaled[key] != thumbnails[key] for key in thumbnails)
+
+
+def test_full_size_panels_drawn_from_the_same_inputs_are_reused(tmp_path, monkeypatch):
+    from facial_anomaly.batch.gallery import draw_gallery, figure_name, plan_gallery, thumbnail_name
+    from facial_anomaly.parallel import ExecutorConfig
+    from facial_anomaly.storage.artifacts import decode_png, png_provenance
+
+    monkeypatch.setattr(gallery, "region_mask", lambda landmarks, shape, region, **params: np.ones(shape[:2], bool))
+    folders, report = _gallery_inputs(tmp_path)
+    folders = GalleryFolders(
+        folders.aligned, folders.normalized, folders.heatmaps, folders.thumbnails, ArtifactFolder(str(tmp_path / "g"))
+    )
+    config = ReportConfig(top_bottom=1)
+    plan = plan_gallery(report, report[["image_id"]], variant="pse_ycbcr_eroded__mouth_nose", photo_root="",
+                        config=config)  # fmt: skip
+
+    def draw(settings):
+        return draw_gallery(
+            plan, report, folders, settings, region_params={"mouth_nose": {}}, executor=ExecutorConfig(kind="serial")
+        )
+
+    def save(thumbnails, panels):  # what the report's datasets save
+        for key, data in thumbnails.items():
+            folders.thumbnails.write(thumbnail_name(*key.split("/")), data)
+        for key, data in panels.items():
+            folders.gallery.write(figure_name(*key.split("/")), data)
+
+    thumbnails, panels, _, _, status = draw(config)
+    assert sorted(panels) == ["symmetry/img0", "symmetry/img3"] and not status["reused"].any()
+    image = decode_png(panels["symmetry/img3"], channels=3)
+    assert image.ndim == 3 and image.shape[2] == 3 and image.shape[1] > 64  # a whole panel, not a tile
+    assert png_provenance(panels["symmetry/img3"]).stage == "gallery:panel"
+    save(thumbnails, panels)
+    again, panels_again, _, _, status = draw(config)
+    assert status["reused"].all() and again == thumbnails and panels_again == panels
+    # A damaged panel file is drawn again, the others are still reused.
+    folders.gallery.write(figure_name("symmetry", "img0"), panels["symmetry/img0"][:-20])
+    _, repaired, _, _, status = draw(config)
+    assert status.set_index("image_id")["reused"].to_dict() == {"img0": False, "img1": True, "img2": True,
+                                                                "img3": True}  # fmt: skip
+    assert repaired == panels
+    # Another colour scale: the panels are drawn again.
+    _, rescaled, _, _, status = draw(ReportConfig(top_bottom=1, panel={"vmax": 7.0}))
+    assert not status["reused"].any() and all(rescaled[key] != panels[key] for key in panels)
 
 
 def test_a_run_with_no_scored_face_plans_and_draws_nothing(tmp_path):

@@ -76,13 +76,24 @@ def test_every_normalizer_writes_one_folder_and_a_report_row_per_file(fitted):
     assert face.shape == (512, 512, 3) and face.dtype == np.uint8
 
 
-def test_rerun_reuses_normalized_faces_and_a_refitted_model_recomputes_them(fitted, tmp_path):
+def test_rerun_reuses_normalized_faces_and_a_refitted_model_recomputes_them(fitted, tmp_path, monkeypatch):
+    from facial_anomaly.pipelines.normalize import nodes
+
     normalize(fitted, fitted / "models", "symmetry+shape_model")
     first = latest_table(fitted / "out", "normalize_report")
+    sheets = {name: (fitted / f"out/08_reporting/normalize_sheets/{name}.png").read_bytes()
+              for name in ("symmetry", "shape_model")}  # fmt: skip
+    drawn = []
+    monkeypatch.setattr(nodes, "comparison_sheet", lambda *args, **kwargs: drawn.append(1))
     normalize(fitted, fitted / "models", "symmetry+shape_model")
     again = latest_table(fitted / "out", "normalize_report")
     assert again.loc[again["status"] == "ok", "reused"].all()
     pd.testing.assert_series_equal(first["params_hash"], again["params_hash"])
+    # The sheets were drawn from the same faces: reused, not drawn again.
+    assert drawn == [] and all(
+        (fitted / f"out/08_reporting/normalize_sheets/{name}.png").read_bytes() == data for name, data in sheets.items()
+    )
+    monkeypatch.undo()
     # Another shape model (fitted on other faces) changes the shape_model faces' key, not symmetry's.
     import shutil
 

@@ -121,3 +121,30 @@ def test_npz_round_trip_members_and_level():
     assert len(stored) > heat.nbytes and np.array_equal(decode_npz(stored)[0]["heat"], heat)
     with pytest.raises(ArtifactError):
         decode_npz(data[: len(data) // 2])
+
+
+def test_npz_integrity_check_catches_truncation_and_bit_flips():
+    import struct
+    import zipfile
+
+    from facial_anomaly.storage.artifacts import npz_intact
+
+    data = encode_npz({"heat": np.linspace(0, 1, 4096, dtype=np.float32).reshape(64, 64)}, Provenance("s", "a", "k"))
+    assert npz_intact(data)
+    for cut in (1, 20, len(data) // 2):
+        assert not npz_intact(data[:-cut])
+    for position in (40, len(data) // 2, len(data) - 30):
+        flipped = bytearray(data)
+        flipped[position] ^= 0x01
+        assert not npz_intact(bytes(flipped))
+    # A file written without the checksum (numpy's own) is checked member by member.
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, heat=np.ones((8, 8)))
+    assert npz_intact(buffer.getvalue())
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
+        member = archive.getinfo("heat.npy")
+    damaged = bytearray(buffer.getvalue())
+    name_length, extra_length = struct.unpack("<HH", damaged[member.header_offset + 26 : member.header_offset + 30])
+    start = member.header_offset + 30 + name_length + extra_length  # the member's compressed bytes
+    damaged[start + member.compress_size // 2] ^= 0xFF
+    assert not npz_intact(bytes(damaged))

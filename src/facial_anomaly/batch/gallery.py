@@ -26,7 +26,16 @@ from ..heatmaps.panel import HeatSketch, PanelConfig, image_panel, overlay_on_ph
 from ..heatmaps.regions import region_mask
 from ..parallel import ExecutorConfig, Job, JobStats, run_job
 from ..scoring import parse_variant_name
-from ..storage.artifacts import ArtifactError, ArtifactFolder, Provenance, decode_npz, stage_key
+from ..storage.artifacts import (
+    ArtifactError,
+    ArtifactFolder,
+    Provenance,
+    decode_npz,
+    encode_png,
+    png_intact,
+    png_provenance,
+    stage_key,
+)
 from . import heatmaps, normalize, preprocess
 from .inputs import InputProblem, read_aligned_face, read_checked_npz, read_checked_png
 
@@ -57,13 +66,17 @@ class GalleryFolders:
 
     ``thumbnails``: where the run's thumbnails are saved (``<normalizer>/<image_id>.jpg``);
     when given, a thumbnail already there that was drawn from the same inputs (its JPEG
-    comment carries their key) is reused instead of drawn again.
+    comment carries their key) is reused instead of drawn again. ``gallery`` and
+    ``photo_overlays``: where the full-size panels and the heat on the photos are saved
+    (``<normalizer>/<image_id>.png``, the key in the PNG's record), reused the same way.
     """
 
     aligned: ArtifactFolder
     normalized: ArtifactFolder
     heatmaps: ArtifactFolder
     thumbnails: ArtifactFolder | None = None
+    gallery: ArtifactFolder | None = None
+    photo_overlays: ArtifactFolder | None = None
 
 
 @dataclass(frozen=True)
@@ -147,22 +160,63 @@ def jpeg_comment(jpeg: bytes) -> str | None:
     return payload[len(_COMMENT_PREFIX) :].decode("ascii", errors="replace")
 
 
-def _reusable_thumbnail(spec: GallerySpec, item: GalleryItem, key: str) -> bytes | None:
-    if spec.folders.thumbnails is None or item.full_size:
+def figure_name(normalizer: str, image_id: str) -> str:
+    """File name of a full-size panel or photo overlay in its folder (as the report's datasets save them)."""
+    return f"{normalizer}/{image_id}.png"
+
+
+def _existing(folder: ArtifactFolder | None, name: str) -> bytes | None:
+    if folder is None:
         return None
     try:
-        existing = spec.folders.thumbnails.read(thumbnail_name(item.normalizer, item.image_id))
+        return folder.read(name)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    return existing if jpeg_comment(existing) == key else None
+
+
+def _reusable_thumbnail(spec: GallerySpec, item: GalleryItem, key: str) -> bytes | None:
+    existing = _existing(spec.folders.thumbnails, thumbnail_name(item.normalizer, item.image_id))
+    return existing if existing is not None and jpeg_comment(existing) == key else None
+
+
+def _figure_provenance(kind: str, item: GalleryItem, key: str) -> Provenance:
+    return Provenance(f"{STAGE}:{kind}", item.source_sha1, key)
+
+
+def _reusable_figure(folder: ArtifactFolder | None, kind: str, item: GalleryItem, key: str) -> bytes | None:
+    existing = _existing(folder, figure_name(item.normalizer, item.image_id))
+    if existing is None or not png_intact(existing):
+        return None
+    stored = png_provenance(existing)
+    return existing if stored is not None and _figure_provenance(kind, item, key).matches(stored) else None
+
+
+def _reused(spec: GallerySpec, item: GalleryItem, key: str) -> dict[str, bytes | None] | None:
+    """The image's figures as saved by an earlier run from the same inputs, or None when
+    any of those it needs is missing or was drawn from something else."""
+    found = {"thumbnail": None, "panel": None, "photo": None}
+    if item.thumbnail:
+        found["thumbnail"] = _reusable_thumbnail(spec, item, key)
+        if found["thumbnail"] is None:
+            return None
+    if item.full_size:
+        found["panel"] = _reusable_figure(spec.folders.gallery, "panel", item, key)
+        if found["panel"] is None:
+            return None
+        if item.photo_root:
+            # a photo that could not be drawn on is tried again: it may be readable now
+            found["photo"] = _reusable_figure(spec.folders.photo_overlays, "photo", item, key)
+            if found["photo"] is None:
+                return None
+    return found
 
 
 def _draw(spec: GallerySpec, item: GalleryItem) -> dict[str, Any]:
     row = {"image_id": item.image_id, "normalizer": item.normalizer, "status": "ok", "detail": "", "thumbnail": None,
            "panel": None, "photo": None, "reused": False}  # fmt: skip
-    key = thumbnail_key(spec, item) if item.thumbnail else ""
-    if item.thumbnail and (existing := _reusable_thumbnail(spec, item, key)) is not None:
-        return {**row, "thumbnail": existing, "reused": True}
+    key = thumbnail_key(spec, item) if (item.thumbnail or item.full_size) else ""
+    if (item.thumbnail or item.full_size) and (reused := _reused(spec, item, key)) is not None:
+        return {**row, **reused, "reused": True}
     try:
         face, normalized, heat = _read(spec.folders, item)
     except InputProblem as problem:
@@ -187,9 +241,9 @@ def _draw(spec: GallerySpec, item: GalleryItem) -> dict[str, Any]:
         config=spec.config.panel,
     )
     if item.full_size:
-        row["panel"] = panel
-        if item.photo_root:
-            row["photo"] = _draw_on_photo(spec, item, face, heat, region)
+        row["panel"] = encode_png(panel, _figure_provenance("panel", item, key))
+        if item.photo_root and (photo := _draw_on_photo(spec, item, face, heat, region)) is not None:
+            row["photo"] = encode_png(photo, _figure_provenance("photo", item, key))
     if item.thumbnail:
         jpeg = encode_thumbnail(
             panel, width_px=spec.config.html.thumbnail_width_px, jpeg_quality=spec.config.html.jpeg_quality
@@ -339,8 +393,8 @@ def draw_gallery(
     stats: JobStats | None = None,
 ) -> tuple[dict[str, bytes], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, float], pd.DataFrame]:
     """(thumbnails ``<normalizer>/<image_id>`` → JPEG bytes, full-size panels and heat on the
-    original photos of the ends of the score range (same keys → RGB arrays), vmax per
-    normalizer, one status row per drawn image)."""
+    original photos of the ends of the score range (same keys → PNG bytes whose record
+    carries the key they were drawn from), vmax per normalizer, one status row per drawn image)."""
     vmax = run_vmax(heatmaps_report, folders, config)
     items = [GalleryItem(**row) for row in plan.to_dict("records") if row["thumbnail"] or row["full_size"]]
     reference = f"all {int(plan['score'].notna().sum() / max(plan['normalizer'].nunique(), 1))} scored images"

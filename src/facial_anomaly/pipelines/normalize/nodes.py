@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from facial_anomaly.batch.inputs import InputProblem, read_aligned_face, read_checked_png
@@ -17,7 +16,7 @@ from facial_anomaly.normalizers.config import NormalizeConfig
 from facial_anomaly.normalizers.factory import missing_model_message, model_from_bytes
 from facial_anomaly.normalizers.sheets import comparison_sheet
 from facial_anomaly.parallel import ExecutorConfig, JobStats
-from facial_anomaly.storage.artifacts import ArtifactFolder, Provenance
+from facial_anomaly.storage.artifacts import ArtifactFolder, Provenance, encode_png, stage_key
 from facial_anomaly.storage.models import ModelStore, StoredModel
 
 from ..preprocess.nodes import stage_summary
@@ -61,20 +60,32 @@ def run_normalizers(
     return report, summary
 
 
+# Bump when the sheet's drawing changes, so a rerun draws the sheets again.
+SHEET_VERSION = 1
+
+
 def draw_comparison_sheets(
     normalize_report: pd.DataFrame,
     aligned_faces: ArtifactFolder,
     normalized_faces: ArtifactFolder,
+    normalize_sheet_files: ArtifactFolder,
     normalize: NormalizeConfig,
-) -> dict[str, np.ndarray]:
-    """One sheet per normalizer: original | normalized | difference, for its first
-    ``normalize.sheet_faces`` normalized faces, each row labelled with the image."""
-    sheet_faces = normalize.sheet_faces
+) -> dict[str, bytes]:
+    """One sheet per normalizer (PNG bytes): original | normalized | difference, for its first
+    ``normalize.sheet_faces`` normalized faces, each row labelled with the image. A sheet
+    already saved from the same faces and settings (its PNG record carries their key) is
+    reused as it is."""
     sheets = {}
     done = normalize_report[normalize_report["status"] == "ok"]
     for name, rows in done.groupby("normalizer", sort=False):
+        rows = rows.head(normalize.sheet_faces).to_dict("records")
+        drawn_from = [(row["image"], row["source_sha1"], row["aligned_key"], row["params_hash"]) for row in rows]
+        record = Provenance(f"{STAGE}_sheet:{name}", "", stage_key("sheet", SHEET_VERSION, name, drawn_from))
+        if record.matches(normalize_sheet_files.intact_png_provenance(f"{name}.png")):
+            sheets[name] = normalize_sheet_files.read(f"{name}.png")
+            continue
         pairs, ids = [], []
-        for row in rows.head(sheet_faces).to_dict("records"):
+        for row in rows:
             try:
                 face = read_aligned_face(
                     aligned_faces,
@@ -93,5 +104,6 @@ def draw_comparison_sheets(
             pairs.append((face.rgb, normalized))
             ids.append(row["image"])
         if pairs:
-            sheets[name] = comparison_sheet(pairs, image_ids=ids)
+            complete = len(pairs) == len(rows)  # a sheet missing a face is drawn again next time
+            sheets[name] = encode_png(comparison_sheet(pairs, image_ids=ids), record if complete else None)
     return sheets

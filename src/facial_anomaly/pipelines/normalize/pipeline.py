@@ -24,7 +24,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 draw_comparison_sheets,
-                inputs=["normalize_report", "aligned_faces", "normalized_faces", "params:normalize"],
+                inputs=[
+                    "normalize_report",
+                    "aligned_faces",
+                    "normalized_faces",
+                    "normalize_sheet_files",
+                    "params:normalize",
+                ],
                 outputs="normalize_sheets",
                 name="draw_comparison_sheets",
             ),

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from facial_anomaly.batch.gallery import GalleryFolders, ReportConfig, draw_gallery, plan_gallery
@@ -44,9 +43,9 @@ def draw_report_figures(
     heatmaps: HeatmapsConfig,
     report: ReportConfig,
     executor: ExecutorConfig,
-) -> tuple[dict[str, bytes], dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+) -> tuple[dict[str, bytes], dict[str, bytes], dict[str, bytes], dict[str, Any]]:
     """(thumbnails for report.html, full-size panels and heat on the photos of the highest- and
-    lowest-scoring images — one colour scale per run and normalizer — and a summary)."""
+    lowest-scoring images — one colour scale per run and normalizer, PNG bytes — and a summary)."""
     stats = JobStats()
     thumbnails, panels, photos, vmax, status = draw_gallery(
         gallery_plan,
@@ -62,6 +61,7 @@ def draw_report_figures(
         "thumbnails": len(thumbnails),
         "panels": len(panels),
         "photo_overlays": len(photos),
+        "reused": int(status["reused"].sum()),
         "failed": {str(k): int(v) for k, v in status.loc[status["status"] != "ok", "status"].value_counts().items()},
         "seconds": round(stats.seconds, 3),
     }
