@@ -24,6 +24,15 @@ def test_serial_results_are_in_order_and_state_is_built_once():
     assert list(stats.initialisations.values()) == [1]
 
 
+def test_free_heap_pages_are_returned_after_every_chunk(monkeypatch):
+    from facial_anomaly.parallel import executor
+
+    calls = []
+    monkeypatch.setattr(executor, "_TRIM", lambda pad: calls.append(pad) or 1)
+    assert list(run_job(job(), ITEMS, ExecutorConfig(kind="serial", chunk_size=4))) == EXPECTED
+    assert calls == [0] * 5  # 23 items: after every 4th
+
+
 def test_processes_give_the_serial_results_in_order_and_build_state_once_per_worker():
     stats = JobStats()
     results = list(run_job(job(), ITEMS, ExecutorConfig(kind="processes", workers=2, chunk_size=3), stats))
