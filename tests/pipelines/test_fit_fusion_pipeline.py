@@ -10,7 +10,7 @@ from kedro.runner import SequentialRunner
 
 from facial_anomaly.faces.io import image_id_from_path
 from facial_anomaly.pipelines.fit_fusion import create_pipeline
-from facial_anomaly.pipelines.scores.nodes import assemble_scores
+from facial_anomaly.pipelines.scores.nodes import assemble_scores, choose_fusion
 from facial_anomaly.scoring.config import FitFusionConfig, ScoresConfig
 
 COLUMNS = ["mirror.pse_ycbcr_eroded__mouth_nose", "symmetry.pse_ycbcr_eroded__mouth_nose"]
@@ -94,6 +94,12 @@ def _reports(scores: pd.DataFrame):
     return preprocess, normalize, pd.concat([heatmaps, sym], ignore_index=True)
 
 
+def _assemble(preprocess, normalize, heatmaps, fusion, config):
+    """The scores stage's last two nodes, with no fitted model columns."""
+    chosen = choose_fusion(fusion, None, {}, config)
+    return assemble_scores(preprocess, normalize, heatmaps, pd.DataFrame(columns=["image_id"]), chosen, config)
+
+
 def test_the_scores_stage_uses_a_fitted_fusion_and_falls_back_without_its_columns():
     from facial_anomaly.supervised.fusion import Fusion
 
@@ -101,19 +107,15 @@ def test_the_scores_stage_uses_a_fitted_fusion_and_falls_back_without_its_column
     fusion, _ = _fit(scores, labels)
     preprocess, normalize, heatmaps = _reports(scores)
     config = ScoresConfig(default_variant=COLUMNS[0].split(".", 1)[1])
-    table, summary = assemble_scores(preprocess, normalize, heatmaps, fusion, config)
+    table, summary = _assemble(preprocess, normalize, heatmaps, fusion, config)
     assert summary["anomaly_score_source"] == "score_fusion" and summary["fusion_columns"] == COLUMNS
     expected = Fusion.from_dict(fusion).fuse(table)
     assert np.allclose(table["anomaly_score"], expected)
     assert np.allclose(table["unsupervised_score"], scores[COLUMNS[0]])
     # Switched off, or a run without the symmetry normalizer: the default variant, and the summary says why.
-    off, summary = assemble_scores(
-        preprocess, normalize, heatmaps, fusion, config.model_copy(update={"use_fusion": False})
-    )
+    off, summary = _assemble(preprocess, normalize, heatmaps, fusion, config.model_copy(update={"use_fusion": False}))
     assert summary["anomaly_score_source"] == "unsupervised"
     mirror_only = heatmaps[heatmaps["normalizer"] == "mirror"]
-    table, summary = assemble_scores(
-        preprocess, normalize[normalize["normalizer"] == "mirror"], mirror_only, fusion, config
-    )
+    table, summary = _assemble(preprocess, normalize[normalize["normalizer"] == "mirror"], mirror_only, fusion, config)
     assert summary["anomaly_score_source"] == "unsupervised" and "symmetry" in summary["fusion_unavailable"]
     assert np.allclose(table["anomaly_score"], off["anomaly_score"])

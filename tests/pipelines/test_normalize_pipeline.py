@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -130,3 +131,72 @@ def test_model_normalizer_without_a_fitted_model_says_how_to_fit(tmp_path, fitte
 def test_unknown_normalizer_lists_the_available_ones(fitted):
     with pytest.raises(Exception, match=r"normalize\.normalizer.*'codeformer'.*symmetry, mirror"):
         normalize(fitted, fitted / "models", "codeformer")
+
+
+def test_padim_and_the_shape_residual_are_fitted_and_become_score_columns(fitted):
+    from facial_anomaly.batch.inputs import read_aligned_face
+    from facial_anomaly.batch.preprocess import STAGE, aligned_name
+    from facial_anomaly.normalizers import ShapeModel
+    from facial_anomaly.pipelines.score_photos import create_pipeline as score_pipeline
+    from facial_anomaly.scoring.padim import PadimScorer
+    from facial_anomaly.scoring.shape_residual import ShapeResidualConfig, shape_residual_score
+    from facial_anomaly.storage.artifacts import Provenance
+
+    (padim_file,) = glob.glob(str(fitted / "models/padim.npz/*/padim.npz"))
+    padim = PadimScorer.load(padim_file)
+    assert padim.provenance["params"]["faces"] == OK_COUNT and padim.provenance["params"]["mirror_augment"]
+    summary = pd.read_json(fitted / "out/08_reporting/padim_model_summary.json", typ="series")
+    assert summary["faces"] == OK_COUNT and summary["channels"] == 100
+
+    run_pipeline(score_pipeline(), fitted / "raw", fitted / "scored", {"normalize.normalizer": "mirror"},
+                 models_dir=fitted / "models")  # fmt: skip
+    scores = pd.read_csv(fitted / "scored/scores.csv")
+    ok = scores[scores["status"] == "ok"]
+    assert len(ok) == OK_COUNT
+    assert ok["padim__lower_face__topk"].gt(0).all() and ok["shape_residual__lips__mean"].gt(0).all()
+    # Each column is the library's value on the aligned face the run wrote.
+    report = latest_table(fitted / "scored", "normalize_report")
+    row = report[report["status"] == "ok"].iloc[0]
+    face = read_aligned_face(
+        ArtifactFolder(str(fitted / "scored/02_intermediate/aligned")),
+        aligned_name(row["image_id"]),
+        Provenance(STAGE, row["source_sha1"], row["aligned_key"]),
+    )
+    (shape_file,) = glob.glob(str(fitted / "models/shape_model.npz/*/shape_model.npz"))
+    expected = shape_residual_score(
+        face.landmarks, ShapeModel.load(shape_file), ShapeResidualConfig(landmarks="lips", summary="mean")
+    )
+    value = ok.set_index("image").loc[row["image"], "shape_residual__lips__mean"]
+    assert value == pytest.approx(expected, rel=1e-9)
+    heat = padim.score_map(face.rgb, face.landmarks)
+    assert heat.shape == face.rgb.shape[:2] and heat.max() > 0
+
+    # The normal-variation maps add the z-scored summaries, equal to the library's.
+    import yaml
+    from kedro_helpers import PROJECT_ROOT
+
+    from facial_anomaly.batch.heatmaps import load_normal_variation, z_grid
+    from facial_anomaly.heatmaps.config import HeatmapsConfig
+    from facial_anomaly.scoring import score_variants
+
+    (maps_file,) = glob.glob(str(fitted / "models/normal_variation.npz/*/normal_variation.npz"))
+    maps = load_normal_variation(Path(maps_file).read_bytes())
+    assert sorted(maps.maps) == ["mirror"]
+    heat_summary = pd.read_json(fitted / "scored/08_reporting/heatmaps_summary.json", typ="series")
+    assert heat_summary["normal_variation"]["path"] == maps_file
+    column = "mirror.pse_ycbcr_eroded__lower_face__ztopk"
+    assert ok[column].notna().all() and ok["mirror.pse_ycbcr_eroded__lower_face__topk"].notna().all()
+    normalized = decode_png(
+        (fitted / f"scored/03_primary/normalized/mirror/{row['image_id']}.png").read_bytes(), channels=3
+    )
+    # The grid the stage scored (its window over the regions decides the z maps' edges).
+    config = HeatmapsConfig.model_validate(
+        yaml.safe_load((PROJECT_ROOT / "conf/base/parameters_heatmaps.yml").read_text())["heatmaps"]
+    )
+    grid = z_grid({**config.grid.model_dump(), "kinds": [k for k in config.grid.kinds if k != "lpips"]})
+    expected = score_variants(
+        face.rgb, normalized, face.landmarks, grid=grid, statistic="anomaly_score",
+        normal_variation=maps.for_normalizer("mirror"),
+        **config.scoring_options(),
+    )[column.split(".", 1)[1]]  # fmt: skip
+    assert ok.set_index("image").loc[row["image"], column] == pytest.approx(expected, rel=1e-6)

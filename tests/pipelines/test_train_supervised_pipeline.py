@@ -83,6 +83,68 @@ def test_training_writes_a_versioned_checkpoint_fusion_and_reports(trained):
     assert report.startswith("# Supervised scorer") and "Fused default score" in report
 
 
+def _score(root, monkeypatch, output: str, **scores) -> tuple[pd.DataFrame, dict]:
+    runtime = {"input_dir": str(root / "raw"), "output_dir": str(root / output), "models_dir": str(root / "models"),
+               "mlflow_tracking": False, "scores": scores}  # fmt: skip
+    run_session(root, monkeypatch, "score_photos", **runtime)
+    summary = json.loads((root / output / "08_reporting/scores_summary.json").read_text())
+    return pd.read_csv(root / output / "scores.csv"), summary
+
+
+def test_a_scoring_run_adds_the_scorer_and_applies_its_fusion(trained, monkeypatch):
+    from facial_anomaly.batch.fitted_models import PROBABILITY_COLUMN as COLUMN
+    from facial_anomaly.supervised.fused import PROBABILITY_COLUMN, checkpoint_sha1
+    from facial_anomaly.supervised.fusion import Fusion
+    from facial_anomaly.supervised.scorer import load_scorer
+
+    assert COLUMN == PROBABILITY_COLUMN
+    table, summary = _score(trained, monkeypatch, "scored")
+    ok = table[table["status"] == "ok"]
+    assert len(ok) == len(SAMPLE) and ok[COLUMN].between(0, 1).all()
+    # The probability is the scorer's on the aligned face the run wrote.
+    checkpoint = _latest(trained / "models/supervised_scorer.pt").read_bytes()
+    used = json.loads((trained / "scored/08_reporting/model_scores_summary.json").read_text())
+    assert used["supervised_checkpoint_sha1"] == checkpoint_sha1(checkpoint) and used["scored"] == len(SAMPLE)
+    assert used["models"]["supervised_scorer"]["sha1"] == checkpoint_sha1(checkpoint)
+    from facial_anomaly.batch.inputs import read_aligned_face
+    from facial_anomaly.batch.preprocess import STAGE, aligned_name
+    from facial_anomaly.storage.artifacts import ArtifactFolder, Provenance
+
+    report = pd.read_parquet(_latest(trained / "scored/08_reporting/normalize_report.parquet"))
+    row = report[report["status"] == "ok"].iloc[0]
+    face = read_aligned_face(
+        ArtifactFolder(str(trained / "scored/02_intermediate/aligned")),
+        aligned_name(row["image_id"]),
+        Provenance(STAGE, row["source_sha1"], row["aligned_key"]),
+    )
+    expected, _ = load_scorer(checkpoint, "cpu").score(face.rgb, face.landmarks)
+    assert ok.set_index("image")[COLUMN][row["image"]] == pytest.approx(expected, abs=1e-6)
+    # anomaly_score is the supervised fusion of the scorer and the mirror columns.
+    fusion = Fusion.load(_latest(trained / "models/supervised_fusion.json"))
+    assert summary["anomaly_score_source"] == "supervised_fusion"
+    assert summary["fusion_columns"] == list(fusion.features)
+    assert ok["anomaly_score"].to_numpy() == pytest.approx(fusion.fuse(ok), abs=1e-9)
+    assert not ok["anomaly_score"].equals(ok["unsupervised_score"])
+
+    # Switched off: no scorer column, the default variant again.
+    table, summary = _score(trained, monkeypatch, "unsupervised", use_supervised=False)
+    assert COLUMN not in table.columns and summary["anomaly_score_source"] == "unsupervised"
+    ok = table[table["status"] == "ok"]
+    assert ok["anomaly_score"].equals(ok["unsupervised_score"])
+
+
+def test_a_fusion_fitted_with_another_scorer_is_not_applied(trained, tmp_path, monkeypatch):
+    root = tmp_path
+    shutil.copytree(trained / "raw", root / "raw")
+    shutil.copytree(trained / "models", root / "models")
+    fusion_file = _latest(root / "models/supervised_fusion.json")
+    record = json.loads(fusion_file.read_text())
+    record["provenance"]["supervised_checkpoint_sha1"] = "0" * 40
+    fusion_file.write_text(json.dumps(record))
+    table, summary = _score(root, monkeypatch, "scored")
+    assert "supervised.probability" in table.columns and summary["anomaly_score_source"] == "unsupervised"
+
+
 def test_training_is_logged_to_mlflow(trained):
     import mlflow
 

@@ -8,6 +8,7 @@ which the report takes the run's colour scale without decoding any face or map."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -53,6 +54,26 @@ class HeatmapsSpec:
     normalized: ArtifactFolder
     heatmaps: ArtifactFolder
     key: str
+    normal_variation: bytes | None = None  # the fitted maps' .npz (z-scored summaries), or None
+
+
+def z_grid(grid: dict) -> dict:
+    """``grid`` with the z-scored counterpart of each of its summaries added (``topk`` → ``ztopk``)."""
+    summaries = list(grid.get("summaries", ["mean"]))
+    return {**grid, "summaries": summaries + [f"z{summary}" for summary in summaries if not summary.startswith("z")]}
+
+
+def load_normal_variation(data: bytes):
+    """A :class:`~facial_anomaly.scoring.normal_variation.NormalVariation` from its file's bytes."""
+    import tempfile
+    from pathlib import Path
+
+    from ..scoring.normal_variation import NormalVariation
+
+    with tempfile.TemporaryDirectory() as folder:  # the model file reader takes a path
+        path = Path(folder) / "normal_variation.npz"
+        path.write_bytes(data)
+        return NormalVariation.load(path)
 
 
 @dataclass(frozen=True)
@@ -65,8 +86,21 @@ class HeatmapsItem:
     normalized_keys: tuple[str, ...]
 
 
-def _setup(spec: HeatmapsSpec) -> HeatmapsSpec:
-    return spec
+@dataclass(frozen=True)
+class _State:
+    spec: HeatmapsSpec
+    normal_variation: Any  # NormalVariation or None
+
+
+def _setup(spec: HeatmapsSpec) -> _State:
+    if spec.normal_variation is None:
+        return _State(spec, None)
+    from ..parallel.executor import SetupFailed
+
+    try:
+        return _State(spec, load_normal_variation(spec.normal_variation))
+    except Exception as error:  # a broken model file fails every image alike: stop the run
+        raise SetupFailed(f"the normal-variation maps cannot be loaded: {type(error).__name__}: {error}") from error
 
 
 def _pse_grid(grid: dict) -> dict | None:
@@ -75,13 +109,17 @@ def _pse_grid(grid: dict) -> dict | None:
     return {**grid, "kinds": ["pse"], "summaries": ["mean"]}
 
 
-def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks) -> dict[str, Any]:
+def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks, z_maps=None) -> dict[str, Any]:
     options = spec.config.scoring_options()
     # Both statistics score the same regions of the same face: their masks are made once.
     options["region_masks"] = grid_region_masks(
         landmarks, original.shape, spec.grid["regions"], options["region_params"]
     )
-    scores = score_variants(original, normalized, landmarks, grid=spec.grid, statistic=spec.config.statistic, **options)
+    grid = spec.grid if z_maps is None else z_grid(spec.grid)
+    scores = score_variants(
+        original, normalized, landmarks, grid=grid, statistic=spec.config.statistic, normal_variation=z_maps,
+        **options,
+    )  # fmt: skip
     record: dict[str, Any] = {"scores": scores}
     pse = _pse_grid(spec.grid)
     if pse is not None:
@@ -92,7 +130,8 @@ def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks) -> dict[st
     return record
 
 
-def _heatmaps_one(spec: HeatmapsSpec, item: HeatmapsItem) -> list[dict[str, Any]]:
+def _heatmaps_one(state: _State, item: HeatmapsItem) -> list[dict[str, Any]]:
+    spec = state.spec
     base = {
         "image_id": item.image_id,
         "image": item.image,
@@ -119,7 +158,10 @@ def _heatmaps_one(spec: HeatmapsSpec, item: HeatmapsItem) -> list[dict[str, Any]
             normalized, _ = read_checked_png(
                 spec.normalized, normalize.normalized_name(name, item.image_id), expected, channels=3
             )
-            record = _pair_scores(spec, face.rgb, normalized, face.landmarks)
+            z_maps = None
+            if state.normal_variation is not None and name in state.normal_variation.maps:
+                z_maps = state.normal_variation.for_normalizer(name)
+            record = _pair_scores(spec, face.rgb, normalized, face.landmarks, z_maps)
             heat = heatmap(face.rgb, normalized, **spec.config.map_settings())
             provenance = Provenance(target.stage, item.source_sha1, target.key, record)
             sketch = json.dumps(heat_sketch(heat, face.mask).to_dict(), separators=(",", ":"))
@@ -159,12 +201,20 @@ def compute_heatmaps(
     grid: dict,
     executor: ExecutorConfig | None = None,
     stats: JobStats | None = None,
+    normal_variation: bytes | None = None,
 ) -> pd.DataFrame:
     """One row per (input file, normalizer): status, and for ``ok`` rows one column per
     variant of ``grid`` (the score) and ``normality_index:<variant>`` for the PSE variants;
     rows that were not ``ok`` upstream are passed on with their reason. The normalize
-    report's ``aligned_key`` and ``params_hash`` are the aligned and normalized faces' keys."""
-    spec = HeatmapsSpec(config, grid, aligned, normalized, heatmaps, settings_key(config, grid))
+    report's ``aligned_key`` and ``params_hash`` are the aligned and normalized faces' keys.
+
+    ``normal_variation``: the ``.npz`` bytes of fitted normal-variation maps; the normalizers
+    they cover also get the z-scored summaries (:func:`z_grid`), and their SHA-1 is part of
+    every heat map's key."""
+    key = settings_key(config, grid)
+    if normal_variation is not None:
+        key = stage_key(key, hashlib.sha1(normal_variation).hexdigest())
+    spec = HeatmapsSpec(config, grid, aligned, normalized, heatmaps, key, normal_variation)
     ok = normalize_report[normalize_report["status"] == "ok"]
     items = [
         HeatmapsItem(
@@ -190,7 +240,7 @@ def compute_heatmaps(
         row = computed.get((record["image_id"], record["normalizer"]))
         table.append(_flatten(row) if row is not None else {**record, "reused": False})
     # Columns in grid order, whether a row was computed now or read back from its file.
-    names = [variant.name for variant in variant_grid(grid)]
+    names = [variant.name for variant in variant_grid(z_grid(grid) if normal_variation is not None else grid)]
     pse = [f"{NORMALITY_PREFIX}{name}" for name in names if name.startswith("pse_")]
     return pd.DataFrame(table).reindex(columns=[*FILE_COLUMNS, *names, *pse])
 

@@ -120,6 +120,9 @@ class HeatmapsConfig(Config):
     kind_options: KindOptions = KindOptions()
     regions: RegionsConfig = RegionsConfig()
     grid: GridConfig = GridConfig()
+    normal_variation: bool = True
+    """When ``fit_normal_models`` has fitted normal-variation maps for a normalizer, add the
+    z-scored summary (``zmean``, ``ztopk``) of every summary of the grid for it."""
 
     @field_validator("kind")
     @classmethod

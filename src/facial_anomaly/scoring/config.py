@@ -16,7 +16,27 @@ class ScoresConfig(Config):
     default_variant: str = "pse_ycbcr_eroded__mouth_nose"
     """The variant of the first normalizer behind ``anomaly_score`` (``<kind>_<processing>__<region>``)."""
     use_fusion: bool = True
-    """Use the fused score of ``fit_fusion`` as ``anomaly_score`` when one is fitted."""
+    """Use a fitted fused score as ``anomaly_score``: ``fit_fusion``'s, else the one
+    ``train_supervised`` refitted with its scorer."""
+    use_supervised: bool = True
+    """Score every face with the supervised scorer (column ``supervised.probability``) when
+    ``train_supervised`` has saved one in ``models_dir``."""
+    model_columns: tuple[str, ...] = ("padim__lower_face__topk", "shape_residual__lips__mean")
+    """Columns of the models ``fit_normal_models`` fits (``padim__<region>__<max|topk|mean>``,
+    ``shape_residual__<mouth_nose|lips|face>__<mean|topk>``), computed when the model is in
+    ``models_dir``."""
+    device: str = "auto"
+    """Where the scorer and PaDiM's backbone run: ``auto`` (cuda when present), ``cpu``, ``cuda``..."""
+
+    @field_validator("model_columns")
+    @classmethod
+    def _model_columns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from .columns import parse_column
+
+        for column in value:
+            if parse_column(column)[0] == "variant":
+                raise ValueError(f"{column!r} is a heatmap variant, not a fitted model's column")
+        return value
 
     @field_validator("default_variant")
     @classmethod

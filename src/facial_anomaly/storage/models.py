@@ -15,6 +15,9 @@ from typing import Any
 MODEL_FILES = {
     "shape_model": "shape_model.npz",
     "appearance_model": "appearance_model.npz",
+    "padim": "padim.npz",
+    "normal_variation": "normal_variation.npz",
+    "supervised_scorer": "supervised_scorer.pt",
     "ganomaly": "reconstruction/ganomaly.pt",
     "autoencoder": "reconstruction/autoencoder.pt",
 }

@@ -136,6 +136,15 @@ def comparison_markdown(comparison: pd.DataFrame, decimals: int) -> str:
 def _variant_params(column: str) -> dict:
     if column in (SCORE_COLUMN, NEGATED_NORMALITY_COLUMN):
         return {"param.kind": column}
+    if "." not in column:  # a fitted model's column: padim__<region>__<summary>, shape_residual__…
+        from facial_anomaly.scoring.columns import parse_column
+
+        try:
+            source, _, (where, summary) = parse_column(column)
+        except ValueError:
+            return {"param.kind": column}
+        key = "param.region" if source == "padim" else "param.landmarks"
+        return {"param.kind": source, key: where, "param.summary": summary}
     normalizer, variant_name = column.split(".", 1)
     if variant_name == MODEL_SCORE:
         return {"param.normalizer": normalizer, "param.kind": MODEL_SCORE}

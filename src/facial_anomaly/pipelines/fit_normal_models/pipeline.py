@@ -3,7 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from ..preprocess import create_pipeline as create_preprocess_pipeline
-from .nodes import fit_appearance_model, fit_shape_model
+from .nodes import fit_appearance_model, fit_normal_variation_maps, fit_padim_model, fit_shape_model
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -20,6 +20,27 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["aligned_face_images", "preprocess_report", "landmarks", "params:fit_normal_models"],
                 outputs=["appearance_model", "appearance_model_summary"],
                 name="fit_appearance_model",
+            ),
+            Node(
+                fit_padim_model,
+                inputs=["aligned_face_images", "preprocess_report", "landmarks", "params:fit_normal_models"],
+                outputs=["padim_model", "padim_model_summary"],
+                name="fit_padim_model",
+                tags="gpu",
+            ),
+            Node(
+                fit_normal_variation_maps,
+                inputs=[
+                    "aligned_face_images",
+                    "preprocess_report",
+                    "landmarks",
+                    "params:fit_normal_models",
+                    "params:normalize",
+                    "params:heatmaps",
+                ],
+                outputs=["normal_variation_model", "normal_variation_model_summary"],
+                name="fit_normal_variation_maps",
+                tags="gpu",
             ),
         ],
         tags="fit_normal_models",

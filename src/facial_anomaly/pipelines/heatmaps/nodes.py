@@ -8,11 +8,12 @@ from typing import Any
 
 import pandas as pd
 
+from facial_anomaly.batch.gallery import GalleryFolders
 from facial_anomaly.batch.heatmaps import compute_heatmaps
 from facial_anomaly.heatmaps import HeatmapKindUnavailable, ensure_kind_available
 from facial_anomaly.heatmaps.config import HeatmapsConfig
 from facial_anomaly.parallel import ExecutorConfig, JobStats
-from facial_anomaly.storage.artifacts import ArtifactFolder
+from facial_anomaly.storage.models import ModelStore
 
 from ..preprocess.nodes import stage_summary
 
@@ -35,18 +36,29 @@ def available_grid(heatmaps: HeatmapsConfig) -> tuple[dict, dict[str, str]]:
 
 def run_heatmaps(
     normalize_report: pd.DataFrame,
-    aligned_faces: ArtifactFolder,
-    normalized_faces: ArtifactFolder,
-    heatmap_maps: ArtifactFolder,
+    run_artifacts: GalleryFolders,
+    models: ModelStore,
     heatmaps: HeatmapsConfig,
     executor: ExecutorConfig,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(report: one row per (file, normalizer) with a column per variant, summary)."""
+    """(report: one row per (file, normalizer) with a column per variant, summary). The
+    aligned and normalized faces are read from, and the heat maps written to, the run's
+    artifact folders; normal-variation maps in ``models_dir`` add the z-scored summaries."""
     grid, unavailable = available_grid(heatmaps)
+    stored = models.latest("normal_variation") if heatmaps.normal_variation else None
     stats = JobStats()
     report = compute_heatmaps(
-        normalize_report, aligned_faces, normalized_faces, heatmap_maps, heatmaps, grid, executor, stats
+        normalize_report,
+        run_artifacts.aligned,
+        run_artifacts.normalized,
+        run_artifacts.heatmaps,
+        heatmaps,
+        grid,
+        executor,
+        stats,
+        normal_variation=stored.data if stored is not None else None,
     )
     summary = stage_summary(report, stats, heatmaps)
     summary["unavailable_kinds"] = unavailable
+    summary["normal_variation"] = {"path": stored.path, "sha1": stored.sha1} if stored is not None else None
     return report, summary

@@ -10,14 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 run_heatmaps,
-                inputs=[
-                    "normalize_report",
-                    "aligned_faces",
-                    "normalized_faces",
-                    "heatmap_maps",
-                    "params:heatmaps",
-                    "params:executor",
-                ],
+                inputs=["normalize_report", "run_artifacts", "models", "params:heatmaps", "params:executor"],
                 outputs=["heatmaps_report", "heatmaps_summary"],
                 name="compute_heatmaps",
                 tags="gpu",  # LPIPS (and the deep-feature kinds) run on the GPU when one is present

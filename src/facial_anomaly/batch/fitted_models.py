@@ -1,0 +1,170 @@
+"""Per-image work of the scoring run's columns that come from fitted models rather than from a
+normalizer: the supervised scorer trained by ``train_supervised``
+(:mod:`facial_anomaly.supervised.scorer`: ``supervised.probability``, ``supervised.severity``),
+PaDiM (:mod:`facial_anomaly.scoring.padim`: ``padim__<region>__<summary>``) and the
+shape-model landmark residual (:mod:`facial_anomaly.scoring.shape_residual`:
+``shape_residual__<landmarks>__<summary>``), the last two fitted by ``fit_normal_models``.
+
+Each worker builds the models it is given once (a model that cannot be loaded stops the run
+with its own message, :class:`~facial_anomaly.parallel.executor.SetupFailed`), reads the
+aligned face with its landmarks (checked against its provenance) and returns the columns.
+A face costs ~10 ms (scorer, CPU preset) plus ~60 ms (PaDiM's backbone) on one core, so
+nothing is cached between runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..parallel import ExecutorConfig, Job, JobStats, run_job
+from ..storage.artifacts import ArtifactFolder, Provenance
+from . import preprocess
+from .inputs import InputProblem, read_aligned_face
+
+STAGE = "fitted_models"
+PROBABILITY_COLUMN = "supervised.probability"
+SEVERITY_COLUMN = "supervised.severity"
+DETAIL_COLUMN = "fitted_models_detail"
+
+
+@dataclass(frozen=True)
+class FittedModels:
+    """The model files a scoring run uses (bytes as saved in ``models_dir``; None = not used)."""
+
+    supervised_scorer: bytes | None = None
+    padim: bytes | None = None
+    shape_model: bytes | None = None
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class FittedModelsSpec:
+    models: FittedModels
+    columns: tuple[str, ...]  # padim__… and shape_residual__… columns
+    region_params: Mapping[str, Mapping] = field(default_factory=dict)
+    aligned: ArtifactFolder | None = None
+
+
+@dataclass(frozen=True)
+class FittedModelsItem:
+    image_id: str
+    source_sha1: str
+    aligned_key: str
+
+
+def output_columns(models: FittedModels, columns: tuple[str, ...]) -> list[str]:
+    """The columns :func:`score_faces` returns for these models (after ``image_id``)."""
+    supervised = [PROBABILITY_COLUMN, SEVERITY_COLUMN] if models.supervised_scorer is not None else []
+    return [*supervised, *columns]
+
+
+def _padim_from_bytes(data: bytes):
+    import tempfile
+    from pathlib import Path
+
+    from ..scoring.padim import PadimScorer
+
+    with tempfile.TemporaryDirectory() as folder:  # the model file reader takes a path
+        path = Path(folder) / "padim.npz"
+        path.write_bytes(data)
+        return PadimScorer.load(path)
+
+
+def _setup(spec: FittedModelsSpec):
+    from ..parallel.executor import SetupFailed
+
+    built: dict[str, Any] = {"scorer": None, "padim": None, "shape_model": None}
+    try:
+        if spec.models.supervised_scorer is not None:
+            from ..supervised.scorer import load_scorer
+
+            built["scorer"] = load_scorer(spec.models.supervised_scorer, spec.models.device)
+        if spec.models.padim is not None:
+            built["padim"] = _padim_from_bytes(spec.models.padim)
+        if spec.models.shape_model is not None:
+            from ..normalizers.factory import model_from_bytes
+
+            built["shape_model"] = model_from_bytes("shape_model", spec.models.shape_model, source="shape_model.npz")
+    except Exception as error:  # a broken model fails every image alike: stop the run
+        raise SetupFailed(f"a fitted model cannot be loaded: {type(error).__name__}: {error}") from error
+    return spec, built
+
+
+def _score_one(state, item: FittedModelsItem) -> dict[str, Any]:
+    from ..scoring.columns import score_columns
+
+    spec, built = state
+    try:
+        face = read_aligned_face(
+            spec.aligned,
+            preprocess.aligned_name(item.image_id),
+            Provenance(preprocess.STAGE, item.source_sha1, item.aligned_key),
+        )
+    except InputProblem as problem:
+        return _failure(item, str(problem))
+    row: dict[str, Any] = {"image_id": item.image_id, DETAIL_COLUMN: ""}
+    if built["scorer"] is not None:
+        row[PROBABILITY_COLUMN], row[SEVERITY_COLUMN] = built["scorer"].score(face.rgb, face.landmarks)
+    if spec.columns:
+        row.update(
+            score_columns(
+                face.rgb,
+                face.landmarks,
+                spec.columns,
+                normalizers={},
+                heatmap_settings={},
+                region_params=spec.region_params,
+                padim=built["padim"],
+                shape_model=built["shape_model"],
+            )
+        )
+    return row
+
+
+def _failure(item: FittedModelsItem, reason: str) -> dict[str, Any]:
+    return {"image_id": item.image_id, DETAIL_COLUMN: reason}
+
+
+def score_faces(
+    normalize_report: pd.DataFrame,
+    aligned: ArtifactFolder,
+    models: FittedModels,
+    columns: tuple[str, ...] = (),
+    *,
+    region_params: Mapping[str, Mapping] | None = None,
+    executor: ExecutorConfig | None = None,
+    stats: JobStats | None = None,
+) -> pd.DataFrame:
+    """One row per image normalized ``ok`` by some normalizer: ``image_id``, the columns of
+    :func:`output_columns` (NaN where a face could not be read) and the reason in
+    ``fitted_models_detail``. The scorer's probability is in [0, 1]; PaDiM columns are
+    Mahalanobis distances; shape residuals are in inter-ocular distances.
+
+    Raises:
+        facial_anomaly.parallel.executor.SetupFailed: a model cannot be loaded.
+        ValueError: a column whose model is not given (named).
+    """
+    from ..scoring.columns import parse_column
+
+    for column in columns:
+        source = parse_column(column)[0]
+        needed = {"padim": models.padim, "shape_residual": models.shape_model}.get(source, b"")
+        if source == "variant" or needed is None:
+            raise ValueError(f"column {column!r} needs a fitted {source} model, which is not given")
+    ok = normalize_report[normalize_report["status"] == "ok"].drop_duplicates("image_id")
+    items = [
+        FittedModelsItem(row["image_id"], row["source_sha1"], row["aligned_key"])
+        for row in ok[["image_id", "source_sha1", "aligned_key"]].to_dict("records")
+    ]
+    spec = FittedModelsSpec(models, tuple(columns), dict(region_params or {}), aligned)
+    rows = list(run_job(Job(STAGE, _setup, _score_one, _failure, spec, gpu=True), items, executor, stats))
+    names = ["image_id", *output_columns(models, tuple(columns)), DETAIL_COLUMN]
+    table = pd.DataFrame(rows).reindex(columns=names)
+    for name in names[1:-1]:
+        table[name] = table[name].astype(float)
+    table[DETAIL_COLUMN] = table[DETAIL_COLUMN].fillna("")
+    return table
