@@ -152,7 +152,7 @@ def main() -> int:
         f"{fitted['columns']} in {fitted.get('seconds')} s"
     )
 
-    scores = pd.read_csv(output / "scores.csv")
+    scores = pd.read_csv(output / "scores.csv").copy()  # one block: columns are added below
     scores["subset"] = scores["image"].str.split("/").str[0]
     ok = scores[scores["status"] == "ok"]
     print(
