@@ -31,7 +31,10 @@ Parts (each prints a table):
   model (:data:`FUSED_COLUMNS`, mirror-normalizer PSE) by the default score fusion, fitted
   on full-resolution dev rows (each dev face clean and with 2 fresh anomalies) and measured
   on full-resolution test rows, the photo nuisance variants and the real photos against
-  every input alone.
+  every input alone;
+* ``fused_models``: the same with :data:`MODEL_COLUMNS` added — the default variant, z-scored
+  variants, PaDiM and the shape residual, their models fitted on the train persons as
+  ``fit_normal_models`` fits them (:func:`fit_bench_models`).
 
 ``--figure`` draws every run's dev AUC per step (learning curves).
 """
@@ -67,7 +70,20 @@ HEATMAP_SETTINGS = {
     "channel_reduction": "sum",
     "kind_options": {"ssim": {"win_size": 7}, "deep": {}},
 }
-REGIONS = {"mouth_nose": {"margin_iod": 0.15}, "face_without_eyes": {"eye_margin_iod": 0.15}, "full_face": {}}
+REGIONS = {
+    "mouth_nose": {"margin_iod": 0.15},
+    "face_without_eyes": {"eye_margin_iod": 0.15},
+    "full_face": {},
+    "lower_face": {"below_eyes_iod": 0.3},
+}
+# ``fused_models``: the columns of the models fit_normal_models fits, fitted here on the train persons.
+MODEL_COLUMNS = (
+    "mirror.deep_base__lower_face__topk",
+    "mirror.deep_base__lower_face__ztopk",
+    "mirror.ssim_ycbcr_lcn_eroded__lower_face__ztopk",
+    "padim__lower_face__topk",
+    "shape_residual__lips__mean",
+)
 
 
 def digest(*parts) -> str:
@@ -386,8 +402,50 @@ def print_main_table(rows: dict) -> None:
         print(f"  {name}: {details}")
 
 
-def part_fused(run: dict, data: dict, synth: dict) -> None:
-    """The fused default score against its inputs (see the module docstring)."""
+def fit_bench_models(data: dict, cache: Path) -> dict:
+    """The shape model, PaDiM and the mirror normal-variation maps of MODEL_COLUMNS, fitted on
+    the train persons' aligned faces as ``fit_normal_models`` fits them (cached)."""
+    from facial_anomaly.normalizers import ShapeModel
+    from facial_anomaly.normalizers.mirror import MirrorNormalizer
+    from facial_anomaly.scoring import PadimConfig, PadimScorer, variant_maps
+    from facial_anomaly.scoring.normal_variation import (
+        NormalVariation,
+        NormalVariationConfig,
+        NormalVariationFitter,
+    )
+
+    normals = data["normals"]
+    index = [i for i, s in enumerate(normals["splits"]) if s == "train"]
+    folder = cache / "fused_models" / digest([normals["names"][i] for i in index], 1)
+    folder.mkdir(parents=True, exist_ok=True)
+    faces = [normals["faces"][i][..., :3] for i in index]
+    points = [normals["landmarks"][i] for i in index]
+    started = time.perf_counter()
+    if not (folder / "shape_model.npz").exists():
+        params = load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]["shape_model"]
+        ShapeModel.fit(points, **params).save(folder / "shape_model.npz")
+    if not (folder / "padim.npz").exists():
+        PadimScorer.fit(faces, points, PadimConfig()).save(folder / "padim.npz")
+    if not (folder / "normal_variation.npz").exists():
+        grid = {"kinds": ["deep", "ssim"], "color_spaces": ["rgb", "ycbcr"], "erosion": [False, True],
+                "lcn": [False, True], "regions": ["lower_face"]}  # fmt: skip
+        fitter = NormalVariationFitter(NormalVariationConfig())
+        mirror = MirrorNormalizer()
+        for face, landmarks in zip(faces, points):
+            normalized = mirror.normalize(face, landmarks).image
+            fitter.add("mirror", variant_maps(face, normalized, landmarks, grid=grid, **HEATMAP_SETTINGS))
+        fitter.finish().save(folder / "normal_variation.npz")
+    print(f"  models of {len(index)} train faces: {time.perf_counter() - started:.0f} s ({folder})", flush=True)
+    return {
+        "shape_model": ShapeModel.load(folder / "shape_model.npz"),
+        "padim": PadimScorer.load(folder / "padim.npz"),
+        "normal_variation": NormalVariation.load(folder / "normal_variation.npz"),
+    }
+
+
+def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None) -> None:
+    """The fused default score against its inputs (see the module docstring); ``columns``
+    (default FUSED_COLUMNS) with the fitted ``models`` they need."""
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
@@ -403,11 +461,13 @@ def part_fused(run: dict, data: dict, synth: dict) -> None:
 
     started = time.perf_counter()
     scorer = load_scorer(run["checkpoint"], "cpu")
+    columns = tuple(columns or FUSED_COLUMNS)
     unsupervised = columns_scorer(
-        FUSED_COLUMNS,
+        columns,
         normalizers={"mirror": MirrorNormalizer()},
         heatmap_settings=HEATMAP_SETTINGS,
         region_params=REGIONS,
+        **(models or {}),
     )
     normals = data["normals"]
     tables = {}
@@ -422,7 +482,7 @@ def part_fused(run: dict, data: dict, synth: dict) -> None:
             synth_params=synth,
         )
         tables[split] = score_table(scorer, samples, names, points, unsupervised=unsupervised)
-    fusion = fit_default_fusion(tables["dev"], unsupervised_columns=FUSED_COLUMNS, checkpoint=run["checkpoint"])
+    fusion = fit_default_fusion(tables["dev"], unsupervised_columns=columns, checkpoint=run["checkpoint"])
 
     def rows_of(items) -> pd.DataFrame:
         out = []
@@ -449,7 +509,7 @@ def part_fused(run: dict, data: dict, synth: dict) -> None:
         probability, _ = scorer.score_batch([image], [points])
         relaxed.append({PROBABILITY_COLUMN: float(probability[0]), **unsupervised(image, points), "family": "relaxed"})
     real = pd.concat([real, pd.DataFrame(relaxed)], ignore_index=True)
-    inputs = [PROBABILITY_COLUMN, *FUSED_COLUMNS]
+    inputs = [PROBABILITY_COLUMN, *columns]
     print(
         f"\nFused default score (weights {dict(zip(fusion.features, np.round(fusion.coefficients, 3)))}; "
         f"{time.perf_counter() - started:.0f} s):"
@@ -599,6 +659,14 @@ def main() -> int:
     if "fused" in args.parts:
         part_fused(
             runs.get("all families") or train_cached("main", config, data, prepared, synth, args.cache), data, synth
+        )
+    if "fused_models" in args.parts:
+        part_fused(
+            runs.get("all families") or train_cached("main", config, data, prepared, synth, args.cache),
+            data,
+            synth,
+            columns=(*FUSED_COLUMNS, *MODEL_COLUMNS),
+            models=fit_bench_models(data, args.cache),
         )
 
     if args.figure is not None and runs:
