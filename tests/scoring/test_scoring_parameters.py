@@ -51,3 +51,11 @@ def test_a_wrong_setting_fails_in_one_line_naming_the_parameter():
         HeatmapsConfig.model_validate({"erosion_size": 0})
     with pytest.raises(ValueError, match=r"^heatmaps\.grid\.regions: .*'nose'"):
         HeatmapsConfig.model_validate({"grid": {"regions": ["nose"]}})
+    for column, message in (
+        ("mirror.pse_base__mouth_nose", "is a heatmap variant"),
+        ("padim__nowhere__topk", "unknown region 'nowhere'"),
+        ("shape_residual__teeth__mean", "is not <normalizer>.<variant>"),
+    ):
+        with pytest.raises(ValueError, match=rf"^scores\.model_columns: .*{message}") as caught:
+            ScoresConfig.model_validate({"model_columns": [column]})
+        assert "\n" not in str(caught.value)

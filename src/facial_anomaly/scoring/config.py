@@ -33,9 +33,14 @@ class ScoresConfig(Config):
     def _model_columns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         from .columns import parse_column
 
+        from ..heatmaps.regions import REGIONS
+
         for column in value:
-            if parse_column(column)[0] == "variant":
+            source, _, details = parse_column(column)
+            if source == "variant":
                 raise ValueError(f"{column!r} is a heatmap variant, not a fitted model's column")
+            if source == "padim" and details[0] not in REGIONS:
+                raise ValueError(f"{column!r}: unknown region {details[0]!r}; valid: {list(REGIONS)}")
         return value
 
     @field_validator("default_variant")
