@@ -31,9 +31,8 @@ class ScoresConfig(Config):
     @field_validator("model_columns")
     @classmethod
     def _model_columns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from .columns import parse_column
-
         from ..heatmaps.regions import REGIONS
+        from .columns import parse_column
 
         for column in value:
             source, _, details = parse_column(column)
