@@ -126,6 +126,12 @@ def test_a_scoring_run_adds_the_scorer_and_applies_its_fusion(trained, monkeypat
     assert ok["anomaly_score"].to_numpy() == pytest.approx(fusion.fuse(ok), abs=1e-9)
     assert not ok["anomaly_score"].equals(ok["unsupervised_score"])
 
+    # A rerun reads every face's columns back instead of scoring again.
+    again, _ = _score(trained, monkeypatch, "scored")
+    used = json.loads((trained / "scored/08_reporting/model_scores_summary.json").read_text())
+    assert used["reused"] == len(SAMPLE)
+    pd.testing.assert_series_equal(again[COLUMN], table[COLUMN])
+
     # Switched off: no scorer column, the default variant again.
     table, summary = _score(trained, monkeypatch, "unsupervised", use_supervised=False)
     assert COLUMN not in table.columns and summary["anomaly_score_source"] == "unsupervised"

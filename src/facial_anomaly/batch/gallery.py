@@ -77,6 +77,7 @@ class GalleryFolders:
     thumbnails: ArtifactFolder | None = None
     gallery: ArtifactFolder | None = None
     photo_overlays: ArtifactFolder | None = None
+    fitted_models: ArtifactFolder | None = None  # the fitted models' columns per face (scores stage)
 
 
 @dataclass(frozen=True)

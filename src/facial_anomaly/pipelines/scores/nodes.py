@@ -8,11 +8,11 @@ import logging
 import numpy as np
 import pandas as pd
 
+from facial_anomaly.batch.gallery import GalleryFolders
 from facial_anomaly.heatmaps.config import HeatmapsConfig
 from facial_anomaly.parallel import ExecutorConfig
 from facial_anomaly.scoring.config import ScoresConfig
 from facial_anomaly.scoring.table import NOT_SCORED, SCORE_COLUMN, UNSUPERVISED_COLUMN, build_scores_table
-from facial_anomaly.storage.artifacts import ArtifactFolder
 from facial_anomaly.storage.models import ModelStore
 
 logger = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def score_fitted_models(
     normalize_report: pd.DataFrame,
-    aligned_faces: ArtifactFolder,
+    run_artifacts: GalleryFolders,
     models: ModelStore,
     scores: ScoresConfig,
     heatmaps: HeatmapsConfig,
@@ -60,15 +60,16 @@ def score_fitted_models(
         return pd.DataFrame(columns=["image_id"]), {**summary, "scored": 0}
     stats = JobStats()
     table = score_faces(
-        normalize_report, aligned_faces, fitted, columns, region_params=heatmaps.regions.model_dump(),
-        executor=executor, stats=stats,
+        normalize_report, run_artifacts.aligned, fitted, columns, region_params=heatmaps.regions.model_dump(),
+        output=run_artifacts.fitted_models, executor=executor, stats=stats,
     )  # fmt: skip
     # the severity is NaN by design when the scorer has no severity head
-    values = table.drop(columns=["image_id", "fitted_models_detail", "supervised.severity"], errors="ignore")
+    values = table.drop(columns=["image_id", "fitted_models_detail", "reused", "supervised.severity"], errors="ignore")
     summary["scored"] = int(values.notna().all(axis=1).sum())
     summary["failed"] = int(len(table) - summary["scored"])
+    summary["reused"] = int(table["reused"].sum())
     summary["seconds"] = round(stats.seconds, 3)
-    return table, summary
+    return table.drop(columns=["reused"]), summary
 
 
 def choose_fusion(

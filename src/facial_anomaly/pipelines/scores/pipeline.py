@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 score_fitted_models,
                 inputs=[
                     "normalize_report",
-                    "aligned_faces",
+                    "run_artifacts",
                     "models",
                     "params:scores",
                     "params:heatmaps",
