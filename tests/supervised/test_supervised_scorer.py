@@ -201,3 +201,31 @@ def test_configure_lays_the_parameters_over_a_preset():
         configure({"training": {"stpes": 10}})
     with pytest.raises(ValueError, match="steps"):
         configure({"training": {"steps": 0}})
+
+
+def test_the_gpu_preset_fine_tunes_the_imagenet_trunk_and_round_trips(scorer_task):
+    """The GPU preset, two steps on the CPU: EfficientNet-Lite0 starts from the packaged
+    ImageNet weights, trains, and its checkpoint loads back to the same scores."""
+    from facial_anomaly.features.backbone import weights_file
+
+    config = preset("gpu")
+    training = config.training.model_copy(
+        update={"steps": 2, "faces_per_batch": 2, "warmup_steps": 1, "eval_every": 2, "smoothing": 1, "workers": 0}
+    )
+    out = train(
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=config.model_copy(update={"training": training}),
+    )
+    stem = torch.load(weights_file(), map_location="cpu", weights_only=True)["_conv_stem.weight"]  # (32, 3, 3, 3)
+    trained = dict(out.scorer.network.named_parameters())["encoder.stem.0.weight"].detach()
+    # The RGB input channels start from ImageNet's stem (the extra ones at zero) and barely move in 2 steps.
+    assert trained.shape[1] > 3 and torch.allclose(trained[:, :3], stem, atol=0.05)
+    assert not torch.allclose(trained[:, :3], stem, atol=0.0)  # but they did train
+    loaded = load_scorer(out.checkpoint, "cpu")
+    faces, points = scorer_task["faces"][:2], scorer_task["landmarks"][:2]
+    np.testing.assert_allclose(
+        loaded.score_batch(faces, points)[0], out.scorer.score_batch(faces, points)[0], atol=1e-6
+    )
