@@ -126,8 +126,15 @@ def test_a_scoring_run_adds_the_scorer_and_applies_its_fusion(trained, monkeypat
     assert ok["anomaly_score"].to_numpy() == pytest.approx(fusion.fuse(ok), abs=1e-9)
     assert not ok["anomaly_score"].equals(ok["unsupervised_score"])
 
-    # A rerun reads every face's columns back instead of scoring again.
+    # A rerun reads every face's columns back instead of scoring again: no model is even loaded.
+    import facial_anomaly.supervised.scorer as scorer_module
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the rerun loaded the scorer")
+
+    monkeypatch.setattr(scorer_module, "load_scorer", must_not_load)
     again, _ = _score(trained, monkeypatch, "scored")
+    monkeypatch.undo()
     used = json.loads((trained / "scored/08_reporting/model_scores_summary.json").read_text())
     assert used["reused"] == len(SAMPLE)
     pd.testing.assert_series_equal(again[COLUMN], table[COLUMN])

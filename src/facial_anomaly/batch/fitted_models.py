@@ -90,30 +90,47 @@ def _padim_from_bytes(data: bytes):
         return PadimScorer.load(path)
 
 
+class _Models:
+    """The worker's models, built when the first face needs them: a rerun whose columns are
+    all kept loads none (and imports no torch)."""
+
+    def __init__(self, spec: FittedModelsSpec) -> None:
+        self.spec = spec
+        self.built: dict[str, Any] | None = None
+
+    def get(self) -> dict[str, Any]:
+        if self.built is not None:
+            return self.built
+        from ..parallel.executor import SetupFailed
+
+        spec, built = self.spec, {"scorer": None, "padim": None, "shape_model": None}
+        try:
+            if spec.models.supervised_scorer is not None:
+                from ..supervised.scorer import load_scorer
+
+                built["scorer"] = load_scorer(spec.models.supervised_scorer, spec.models.device)
+            if spec.models.padim is not None:
+                built["padim"] = _padim_from_bytes(spec.models.padim)
+            if spec.models.shape_model is not None:
+                from ..normalizers.factory import model_from_bytes
+
+                built["shape_model"] = model_from_bytes(
+                    "shape_model", spec.models.shape_model, source="shape_model.npz"
+                )
+        except Exception as error:  # a broken model fails every image alike: stop the run
+            raise SetupFailed(f"a fitted model cannot be loaded: {type(error).__name__}: {error}") from error
+        self.built = built
+        return built
+
+
 def _setup(spec: FittedModelsSpec):
-    from ..parallel.executor import SetupFailed
-
-    built: dict[str, Any] = {"scorer": None, "padim": None, "shape_model": None}
-    try:
-        if spec.models.supervised_scorer is not None:
-            from ..supervised.scorer import load_scorer
-
-            built["scorer"] = load_scorer(spec.models.supervised_scorer, spec.models.device)
-        if spec.models.padim is not None:
-            built["padim"] = _padim_from_bytes(spec.models.padim)
-        if spec.models.shape_model is not None:
-            from ..normalizers.factory import model_from_bytes
-
-            built["shape_model"] = model_from_bytes("shape_model", spec.models.shape_model, source="shape_model.npz")
-    except Exception as error:  # a broken model fails every image alike: stop the run
-        raise SetupFailed(f"a fitted model cannot be loaded: {type(error).__name__}: {error}") from error
-    return spec, built
+    return spec, _Models(spec)
 
 
 def _score_one(state, item: FittedModelsItem) -> dict[str, Any]:
     from ..scoring.columns import score_columns
 
-    spec, built = state
+    spec, models = state
     target = Provenance(STAGE, item.source_sha1, stage_key(spec.key, item.aligned_key))
     if spec.output is not None:
         stored = spec.output.npz_provenance(record_name(item.image_id))
@@ -127,6 +144,7 @@ def _score_one(state, item: FittedModelsItem) -> dict[str, Any]:
         )
     except InputProblem as problem:
         return _failure(item, str(problem))
+    built = models.get()
     row: dict[str, Any] = {"image_id": item.image_id, DETAIL_COLUMN: ""}
     if built["scorer"] is not None:
         row[PROBABILITY_COLUMN], row[SEVERITY_COLUMN] = built["scorer"].score(face.rgb, face.landmarks)
