@@ -27,11 +27,20 @@ class ModelMismatch(ValueError):
     """A model or checkpoint file that is readable but not what this run needs."""
 
 
-@functools.lru_cache(maxsize=1)
-def landmark_layout_fingerprint() -> str:
+# landmark_layout_fingerprint() of the bundled FaceMesh (478 points): checking a model's
+# layout then needs no MediaPipe import; a test recomputes it from the mesh.
+FACEMESH_478_LAYOUT = "acb95a2740b0"
+
+
+@functools.lru_cache(maxsize=2)
+def landmark_layout_fingerprint(*, recompute: bool = False) -> str:
     """SHA-1 (12 hex) of the landmark layout models are fitted on: the FaceMesh point count
-    and its tessellation (which point is joined to which), i.e. what each index means."""
+    and its tessellation (which point is joined to which), i.e. what each index means.
+    ``recompute``: from MediaPipe's mesh instead of the stored value of the 478-point mesh."""
     from .faces.landmarks import NUM_LANDMARKS
+
+    if NUM_LANDMARKS == 478 and not recompute:
+        return FACEMESH_478_LAYOUT
     from .faces.mesh import mesh_edges
 
     payload = json.dumps({"count": NUM_LANDMARKS, "edges": sorted(mesh_edges())})

@@ -86,21 +86,31 @@ class HeatmapsItem:
     normalized_keys: tuple[str, ...]
 
 
-@dataclass(frozen=True)
 class _State:
-    spec: HeatmapsSpec
-    normal_variation: Any  # NormalVariation or None
+    """The worker's spec and normal-variation maps, loaded when the first face is computed:
+    a rerun that reuses every heat map does not load (and check) them."""
+
+    def __init__(self, spec: HeatmapsSpec) -> None:
+        self.spec = spec
+        self._maps = None
+
+    @property
+    def normal_variation(self):
+        if self.spec.normal_variation is None:
+            return None
+        if self._maps is None:
+            from ..parallel.executor import SetupFailed
+
+            try:
+                self._maps = load_normal_variation(self.spec.normal_variation)
+            except Exception as error:  # a broken model file fails every image alike: stop the run
+                message = f"the normal-variation maps cannot be loaded: {type(error).__name__}: {error}"
+                raise SetupFailed(message) from error
+        return self._maps
 
 
 def _setup(spec: HeatmapsSpec) -> _State:
-    if spec.normal_variation is None:
-        return _State(spec, None)
-    from ..parallel.executor import SetupFailed
-
-    try:
-        return _State(spec, load_normal_variation(spec.normal_variation))
-    except Exception as error:  # a broken model file fails every image alike: stop the run
-        raise SetupFailed(f"the normal-variation maps cannot be loaded: {type(error).__name__}: {error}") from error
+    return _State(spec)
 
 
 def _pse_grid(grid: dict) -> dict | None:
@@ -158,9 +168,9 @@ def _heatmaps_one(state: _State, item: HeatmapsItem) -> list[dict[str, Any]]:
             normalized, _ = read_checked_png(
                 spec.normalized, normalize.normalized_name(name, item.image_id), expected, channels=3
             )
-            z_maps = None
-            if state.normal_variation is not None and name in state.normal_variation.maps:
-                z_maps = state.normal_variation.for_normalizer(name)
+            z_maps, maps = None, state.normal_variation
+            if maps is not None and name in maps.maps:
+                z_maps = maps.for_normalizer(name)
             record = _pair_scores(spec, face.rgb, normalized, face.landmarks, z_maps)
             heat = heatmap(face.rgb, normalized, **spec.config.map_settings())
             provenance = Provenance(target.stage, item.source_sha1, target.key, record)

@@ -57,7 +57,8 @@ class TrainSupervisedConfig(Config):
 
     @model_validator(mode="after")
     def _settings_are_valid(self) -> TrainSupervisedConfig:
-        self.scorer_config()  # an unknown or invalid setting fails before any work
+        if self.settings:  # an unknown or invalid setting fails before any work; a bare
+            self.scorer_config()  # preset is valid, and checking it would import torch at start-up
         if self.fused_columns:
             from ..scoring.columns import parse_column
 
