@@ -26,9 +26,7 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from _shared_data import PHOTO_SUFFIXES  # noqa: E402
+from rerun import KEDRO, timed_command  # noqa: E402  (the rerun benchmark's command runner)
 
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_WORK = Path("/tmp") / f"facial_anomaly_contract_fitted_{os.getuid()}"
@@ -46,30 +45,14 @@ RELAXED_POSE = {
     "preprocess.pose.max_pitch_degrees": 90,
     "preprocess.pose.min_visible_fraction": 0.0,
 }
-FIRST_NODE = "Running node:"
 
 
 def kedro(pipeline: str | None, params: dict, log: Path) -> tuple[float, float]:
-    """(wall seconds, seconds until the first node started) of a ``kedro run``."""
+    """(wall seconds, seconds until the first node started) of a ``kedro run``, its output in ``log``."""
     argument = ",".join(f"{key}={value}" for key, value in params.items())
-    command = [str(PROJECT_ROOT / ".venv/bin/kedro"), "run", "--params", argument]
-    if pipeline:
-        command[2:2] = ["--pipelines", pipeline]
-    started, first = time.perf_counter(), None
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "COLUMNS": "200"}
-    with (
-        log.open("w") as stream,
-        subprocess.Popen(
-            command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-        ) as process,
-    ):
-        for line in process.stdout:
-            stream.write(line)
-            if first is None and FIRST_NODE in line:
-                first = time.perf_counter() - started
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"kedro run {pipeline or ''} failed (exit {process.returncode}); see {log}")
+    command = [*KEDRO, "run", "--params", argument, *(["--pipelines", pipeline] if pipeline else [])]
+    seconds, first, output = timed_command(command)
+    log.write_text(output)
     return seconds, first or 0.0
 
 

@@ -78,18 +78,6 @@ def output_columns(models: FittedModels, columns: tuple[str, ...]) -> list[str]:
     return [*supervised, *columns]
 
 
-def _padim_from_bytes(data: bytes):
-    import tempfile
-    from pathlib import Path
-
-    from ..scoring.padim import PadimScorer
-
-    with tempfile.TemporaryDirectory() as folder:  # the model file reader takes a path
-        path = Path(folder) / "padim.npz"
-        path.write_bytes(data)
-        return PadimScorer.load(path)
-
-
 class _Models:
     """The worker's models, built when the first face needs them: a rerun whose columns are
     all kept loads none (and imports no torch)."""
@@ -110,7 +98,10 @@ class _Models:
 
                 built["scorer"] = load_scorer(spec.models.supervised_scorer, spec.models.device)
             if spec.models.padim is not None:
-                built["padim"] = _padim_from_bytes(spec.models.padim)
+                from ..scoring.model_files import load_model_bytes
+                from ..scoring.padim import PadimScorer
+
+                built["padim"] = load_model_bytes(PadimScorer.load, spec.models.padim, "padim.npz")
             if spec.models.shape_model is not None:
                 from ..normalizers.factory import model_from_bytes
 

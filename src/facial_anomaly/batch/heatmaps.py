@@ -65,15 +65,10 @@ def z_grid(grid: dict) -> dict:
 
 def load_normal_variation(data: bytes):
     """A :class:`~facial_anomaly.scoring.normal_variation.NormalVariation` from its file's bytes."""
-    import tempfile
-    from pathlib import Path
-
+    from ..scoring.model_files import load_model_bytes
     from ..scoring.normal_variation import NormalVariation
 
-    with tempfile.TemporaryDirectory() as folder:  # the model file reader takes a path
-        path = Path(folder) / "normal_variation.npz"
-        path.write_bytes(data)
-        return NormalVariation.load(path)
+    return load_model_bytes(NormalVariation.load, data, "normal_variation.npz")
 
 
 @dataclass(frozen=True)

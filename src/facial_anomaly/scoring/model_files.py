@@ -61,3 +61,23 @@ def load_model_file(path: str | os.PathLike, *, kind: str, schema_version: int) 
         raise ModelMismatch(f"{path}: not a readable .npz model file ({error})") from error
     check_provenance(record.get(PROVENANCE_KEY), kind=kind, schema_version=schema_version, source=str(path))
     return arrays, record
+
+
+def model_file_bytes(model, filename: str) -> bytes:
+    """The bytes of ``model.save(path)`` (a model class of this package), for a catalog
+    dataset that stores files as bytes."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return Path(model.save(Path(folder) / filename)).read_bytes()
+
+
+def load_model_bytes(load, data: bytes, filename: str):
+    """``load(path)`` (e.g. ``PadimScorer.load``) of a model file given as bytes; messages
+    name ``filename``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / filename
+        path.write_bytes(data)
+        return load(path)

@@ -67,9 +67,7 @@ def fit_padim_model(
     """PaDiM (a Gaussian of EfficientNet-Lite0 features per location, shrunk covariances) of
     every aligned face of the run, as the ``.npz`` bytes the scoring run loads; its summary.
     ``params["padim"]``: :class:`~facial_anomaly.scoring.padim.PadimConfig` fields."""
-    import tempfile
-    from pathlib import Path
-
+    from facial_anomaly.scoring.model_files import model_file_bytes
     from facial_anomaly.scoring.padim import PadimConfig, PadimScorer
 
     config = PadimConfig.model_validate(params.get("padim") or {})
@@ -81,8 +79,7 @@ def fit_padim_model(
     model = PadimScorer.fit(
         faces, [shapes[image_id] for image_id in image_ids], config, training_data=_training_data(face_geometry)
     )
-    with tempfile.TemporaryDirectory() as folder:
-        data = model.save(Path(folder) / "padim.npz").read_bytes()
+    data = model_file_bytes(model, "padim.npz")
     summary = {"faces": len(image_ids), "grid": config.grid, "channels": int(model.mean.shape[-1])}
     logger.info("PaDiM: %s", summary)
     return data, summary
@@ -101,12 +98,10 @@ def fit_normal_variation_maps(
     (mirror and symmetry when it names none), as the ``.npz`` bytes the heatmaps stage loads;
     its summary. ``params["normal_variation"]``:
     :class:`~facial_anomaly.scoring.normal_variation.NormalVariationConfig` fields."""
-    import tempfile
-    from pathlib import Path
-
     from facial_anomaly.normalizers.config import REQUIRED_MODELS
     from facial_anomaly.normalizers.factory import build_normalizer
     from facial_anomaly.scoring import variant_maps
+    from facial_anomaly.scoring.model_files import model_file_bytes
     from facial_anomaly.scoring.normal_variation import NormalVariationConfig, NormalVariationFitter
 
     from ..heatmaps.nodes import available_grid
@@ -129,8 +124,7 @@ def fit_normal_variation_maps(
         if done % 50 == 0:
             logger.info("normal-variation maps: %d/%d faces", done, len(image_ids))
     model = fitter.finish(training_data=_training_data(face_geometry))
-    with tempfile.TemporaryDirectory() as folder:
-        data = model.save(Path(folder) / "normal_variation.npz").read_bytes()
+    data = model_file_bytes(model, "normal_variation.npz")
     summary = {"faces": len(image_ids), "normalizers": names, "maps": sorted(next(iter(model.maps.values())).names)}
     logger.info("normal-variation maps: %s", summary)
     return data, summary
