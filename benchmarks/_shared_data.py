@@ -107,3 +107,19 @@ def cached_arrays(path: Path, make) -> dict:
     np.savez_compressed(temporary, **arrays)
     temporary.replace(path)
     return arrays
+
+
+def work_folder(data: Path, work: Path) -> Path:
+    """``work`` resolved and created, after checking that the shared data is at ``data`` and
+    that ``work`` lies outside the repository (nothing derived from the photos goes there).
+
+    Raises:
+        SystemExit: (exit 1, the reason on stderr) when either check fails.
+    """
+    if not (data / "MANIFEST.csv").exists():
+        raise SystemExit(f"shared face data not found at {data}")
+    work = work.resolve()
+    if PROJECT_ROOT in work.parents or work == PROJECT_ROOT:
+        raise SystemExit("--work must live outside the repository")
+    work.mkdir(parents=True, exist_ok=True)
+    return work

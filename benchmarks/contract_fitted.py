@@ -34,7 +34,7 @@ import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from _shared_data import PHOTO_SUFFIXES  # noqa: E402
+from _shared_data import PHOTO_SUFFIXES, work_folder  # noqa: E402
 from rerun import KEDRO, timed_command  # noqa: E402  (the rerun benchmark's command runner)
 
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
@@ -82,14 +82,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--skip-fit", action="store_true", help="reuse the models fitted in --work")
     args = parser.parse_args()
-    if not (args.data / "MANIFEST.csv").exists():
-        print(f"shared face data not found at {args.data}", file=sys.stderr)
-        return 1
-    work = args.work.resolve()
-    if PROJECT_ROOT in work.parents or work == PROJECT_ROOT:
-        print("--work must live outside the repository", file=sys.stderr)
-        return 1
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.data, args.work)
     splits = sorted((args.supervised_work / "train/05_model_input/supervised_split.parquet").glob("*/*.parquet"))
     split = pd.read_parquet(splits[-1])
     faces = args.data / "faces"

@@ -30,7 +30,7 @@ import pandas as pd
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
-from _shared_data import PHOTO_SUFFIXES, manifest_normals  # noqa: E402
+from _shared_data import PHOTO_SUFFIXES, manifest_normals, work_folder  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 DEFAULT_WORK = Path("/tmp") / f"facial_anomaly_supervised_pipeline_{os.getuid()}"
@@ -91,14 +91,7 @@ def main() -> int:
     )
     parser.add_argument("--skip-training", action="store_true", help="reuse the models already in --work")
     args = parser.parse_args()
-    if not (args.data / "MANIFEST.csv").exists():
-        print(f"shared face data not found at {args.data}", file=sys.stderr)
-        return 1
-    work = args.work.resolve()
-    if PROJECT_ROOT in work.parents or work == PROJECT_ROOT:
-        print("--work must live outside the repository", file=sys.stderr)
-        return 1
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.data, args.work)
     persons = persons_table(args.data)
     persons.to_csv(work / "persons.csv", index=False)
     common = {"models_dir": work / "models", "mlflow_tracking_uri": f"sqlite:///{work / 'mlflow.db'}"}
