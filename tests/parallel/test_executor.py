@@ -64,6 +64,58 @@ def test_an_image_that_always_kills_its_worker_gets_a_row_with_the_reason():
     assert stats.crashed_items == 1
 
 
+class _PoolThatBreaksOnItsSecondTask:
+    """Stands in for ``ProcessPoolExecutor`` in this process. The first pool breaks the way
+    a real one does when a worker dies between two submissions: the task in flight fails
+    with ``BrokenProcessPool`` and the next ``submit`` raises it."""
+
+    created: list = []
+
+    def __init__(self, max_workers, mp_context, initializer, initargs):
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.broken_error, self.first = BrokenProcessPool, not self.created
+        self.created.append(self)
+        self.submitted, self._broken, self.killed, self.waited = 0, False, [], None
+        self._processes = {1: self} if self.first else {}
+        initializer(*initargs)
+
+    def kill(self):
+        self.killed.append(True)
+
+    def submit(self, function, *args):
+        from concurrent.futures import Future
+
+        self.submitted += 1
+        future = Future()
+        if self.first and self.submitted >= 2:
+            self._broken = True
+            raise self.broken_error("a child process terminated abruptly")
+        if self.first:
+            future.set_exception(self.broken_error("a child process terminated abruptly"))
+        else:
+            future.set_result(function(*args))
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        self.waited = wait
+
+
+def test_a_pool_that_breaks_between_two_submissions_is_replaced_without_waiting_for_it(monkeypatch):
+    import concurrent.futures
+
+    _PoolThatBreaksOnItsSecondTask.created = []
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", _PoolThatBreaksOnItsSecondTask)
+    stats = JobStats()
+    results = list(run_job(job(), ITEMS, ExecutorConfig(kind="processes", workers=2, chunk_size=4), stats))
+    assert results == EXPECTED and stats.worker_restarts == 1
+    broken, replacement = _PoolThatBreaksOnItsSecondTask.created
+    # The broken pool's workers are killed and it is not waited for (its manager thread
+    # could wait forever for a worker started as it broke); the healthy one is.
+    assert broken.killed == [True] and broken.waited is False
+    assert replacement.waited is True
+
+
 @pytest.mark.parametrize("kind", ["serial", "processes"])
 def test_a_job_whose_state_is_none_runs(kind):
     stateless = Job("stateless", no_state, echo, fail)

@@ -31,6 +31,7 @@ tasks itself (``retries``) and reschedules the work of a lost worker.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import logging
 import math
@@ -346,19 +347,30 @@ def _processes(job, items, config, workers, stats, progress) -> Iterator[Any]:
     window = max(2 * workers, 1)
     pool = new_pool()
     in_flight: dict[Any, tuple[int, list, int]] = {}
+
+    def submit(source: collections.deque) -> bool:
+        """Send the next unit of ``source`` to the pool; False if the pool has already
+        broken (the unit goes back where it came from, it never ran)."""
+        unit = source.popleft()
+        try:
+            in_flight[pool.submit(_pool_chunk, token, job.run, job.fail, unit[1])] = unit
+        except BrokenProcessPool:
+            source.appendleft(unit)
+            return False
+        return True
+
     try:
         while queue or suspects or in_flight:
+            healthy = True
             if suspects:
                 if not in_flight:
-                    start, chunk, attempts = suspects.popleft()
-                    in_flight[pool.submit(_pool_chunk, token, job.run, job.fail, chunk)] = (start, chunk, attempts)
+                    healthy = submit(suspects)
             else:
-                while queue and len(in_flight) < window:
-                    start, chunk, attempts = queue.popleft()
-                    in_flight[pool.submit(_pool_chunk, token, job.run, job.fail, chunk)] = (start, chunk, attempts)
+                while healthy and queue and len(in_flight) < window:
+                    healthy = submit(queue)
             isolated = len(in_flight) == 1  # a death with one chunk in flight names its culprit
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            broken = False
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED) if in_flight else (set(), set())
+            broken = not healthy
             for future in done:
                 start, chunk, attempts = in_flight.pop(future)
                 try:
@@ -377,7 +389,7 @@ def _processes(job, items, config, workers, stats, progress) -> Iterator[Any]:
                 # Every task still in the dead pool is lost with it.
                 suspects.extend(in_flight.values())
                 in_flight.clear()
-                pool.shutdown(wait=False, cancel_futures=True)
+                _discard_broken_pool(pool)
                 stats.worker_restarts += 1
                 logger.warning("%s: a worker process died; restarting the pool and retrying its images", job.name)
                 pool = new_pool()
@@ -386,7 +398,24 @@ def _processes(job, items, config, workers, stats, progress) -> Iterator[Any]:
                 yield results.pop(next_index)
                 next_index += 1
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if getattr(pool, "_broken", False):
+            _discard_broken_pool(pool)
+        else:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _discard_broken_pool(pool) -> None:
+    """Shut down a pool whose worker died, without waiting for it.
+
+    The standard library terminates a broken pool's workers and then joins them, but a
+    worker it started while the pool was breaking is never signalled and waits for work
+    forever, and with it the pool's manager thread (seen here on Python 3.11 under load:
+    the run hung at the end). Every worker this process still knows of is killed first.
+    """
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # gone, or never started
+            process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _indexed_chunks(items, size):
