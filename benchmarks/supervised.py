@@ -331,10 +331,12 @@ def train_cached(name: str, config, data: dict, prepared: dict, synth: dict, cac
     return {"checkpoint": trained.checkpoint, "history": trained.history, "seconds": trained.seconds, "config": config}
 
 
-def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bool = True):
+def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bool = True, mirror_average: bool = True):
     """The scorer's evaluation (facial_anomaly.supervised.assess) plus the bench set's parts:
-    its photo-level nuisance variants (FPR at 95 % specificity of the clean test faces) and
-    its synthetic anomalies made by the synthesis generators at 512 px (AUC per family)."""
+    its photo-level nuisance variants (FPR at 95 % specificity of the clean test faces; the
+    median relative difference between a clean test face and its mirrored photo, landmarks
+    detected again) and its synthetic anomalies made by the synthesis generators at 512 px
+    (AUC per family)."""
     from sklearn.metrics import roc_auc_score
 
     from facial_anomaly.supervised.assess import evaluate
@@ -342,7 +344,7 @@ def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bo
 
     normals = data["normals"]
     test = [i for i, s in enumerate(normals["splits"]) if s == "test"]
-    scorer = load_scorer(run["checkpoint"], "cpu")
+    scorer = load_scorer(run["checkpoint"], "cpu", mirror_average=mirror_average)
     evaluation = evaluate(
         scorer,
         prepared["test"],
@@ -361,6 +363,17 @@ def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bo
         for name in sorted({item.nuisance for item in variants}):
             chosen = np.array([item.nuisance == name for item in variants])
             evaluation.metrics[f"photo_nuisance_fpr.{name}"] = float((variant_scores[chosen] > threshold).mean())
+        clean_by_source = dict(zip((item.source for item in data["bench_clean_test"]), clean))
+        pairs = np.array(
+            [
+                (clean_by_source[item.source], score)
+                for item, score in zip(variants, variant_scores)
+                if item.nuisance == "mirror" and item.source in clean_by_source
+            ]
+        )
+        if len(pairs):
+            a, b = pairs[:, 0], pairs[:, 1]
+            evaluation.metrics["mirror_rel"] = float(np.median(np.abs(a - b) / np.maximum((a + b) / 2, 1e-12)))
         anomalies = data["bench_anomalies"]
         anomaly_scores = score_items(scorer, anomalies)
         labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalies))]
@@ -380,12 +393,14 @@ def print_main_table(rows: dict) -> None:
         ("test AUC", "test_auc", 3),
         *[(family, f"test_auc.{family}", 3) for family in FAMILIES],
         ("severity ρ", "test_severity_rho", 2),
+        *[(f"ρ {family}", f"test_severity_rho.{family}", 2) for family in FAMILIES],
         ("capture FPR", "nuisance_fpr", 3),
         ("photo nuisance FPR", "photo_nuisance_fpr", 3),
         ("other-code AUC", "other_code_auc", 3),
         ("real cleft", "real_auc.cleft", 3),
         ("real acne", "real_auc.acne", 3),
         ("real acne, pose check relaxed", "real_auc.acne_relaxed_pose", 3),
+        ("face vs mirror Δ", "mirror_rel", 3),
     ]
     print("\n| run | " + " | ".join(name for name, _, _ in columns) + " | train s |")
     print("|---|" + "---|" * (len(columns) + 1))
@@ -577,6 +592,9 @@ def main() -> int:
         "--lofo", nargs="+", default=None, help="families held out in turn (default: the realistic ones)"
     )
     parser.add_argument("--figure", type=Path, default=None)
+    parser.add_argument(
+        "--no-mirror-average", action="store_true", help="also evaluate each run scoring the inputs only as given"
+    )
     args = parser.parse_args()
     if not (args.data / "MANIFEST.csv").exists():
         print(f"shared face data not found at {args.data}", file=sys.stderr)
@@ -634,9 +652,11 @@ def main() -> int:
         variant = config.model_copy(update={"scorer": config.scorer.model_copy(update={"network": network})})
         runs["siamese (mirror partner)"] = train_cached("siamese", variant, data, prepared, synth, args.cache)
     for name, run in runs.items():
-        evaluation = evaluate_run(run, data, prepared, synth)
-        rows[name] = (evaluation.metrics, run["seconds"])
-        print(f"{name}: {json.dumps({k: round(v, 4) for k, v in evaluation.metrics.items()})}", flush=True)
+        for mirror_average in (True, False) if args.no_mirror_average else (True,):
+            label = name if mirror_average else f"{name}, not mirror-averaged"
+            evaluation = evaluate_run(run, data, prepared, synth, mirror_average=mirror_average)
+            rows[label] = (evaluation.metrics, run["seconds"])
+            print(f"{label}: {json.dumps({k: round(v, 4) for k, v in evaluation.metrics.items()})}", flush=True)
     if rows:
         print_main_table(rows)
 

@@ -229,3 +229,40 @@ def test_the_gpu_preset_fine_tunes_the_imagenet_trunk_and_round_trips(scorer_tas
     np.testing.assert_allclose(
         loaded.score_batch(faces, points)[0], out.scorer.score_batch(faces, points)[0], atol=1e-6
     )
+
+
+@pytest.mark.parametrize("comparison", ["single", "siamese"])
+def test_a_face_and_its_mirror_image_score_the_same(scorer_task, comparison):
+    from facial_anomaly.faces.mesh import mirrored_landmarks
+    from facial_anomaly.supervised.scorer import ScorerConfig, SupervisedScorer, build_network
+
+    torch.manual_seed(3)
+    config = ScorerConfig(network=TINY.scorer.network.model_copy(update={"comparison": comparison}))
+    scorer = SupervisedScorer(config, build_network(config, pretrained=False))
+    face, landmarks = scorer_task["faces"][0], scorer_task["landmarks"][0]
+    mirror_face, mirror_points = np.ascontiguousarray(face[:, ::-1]), mirrored_landmarks(landmarks, face.shape[1])
+    # Flipped inputs (and partners) are exactly the inputs of the mirrored face: same scores.
+    faces, partners = scorer.inputs(
+        [scorer.canvases([face], [landmarks])[0].image], landmarks=[scorer.canvases([face], [landmarks])[0].landmarks]
+    )
+    flipped = scorer.score_inputs(faces.flip(-1), None if partners is None else partners.flip(-1))
+    np.testing.assert_allclose(flipped[0], scorer.score_inputs(faces, partners)[0], rtol=1e-6)
+    # From the photos: equal up to the resampling of the canvas.
+    averaged = scorer.score_batch([face, mirror_face], [landmarks, mirror_points])[0]
+    assert abs(averaged[0] - averaged[1]) < 0.02 * averaged.mean()
+    scorer.mirror_average = False
+    one_sided = scorer.score_batch([face, mirror_face], [landmarks, mirror_points])[0]
+    assert abs(one_sided[0] - one_sided[1]) > 5 * abs(averaged[0] - averaged[1])
+
+
+def test_the_mirror_average_needs_views_symmetric_about_the_midline(scorer_task):
+    from facial_anomaly.supervised.crops import CropConfig
+    from facial_anomaly.supervised.scorer import ScorerConfig, SupervisedScorer, build_network
+
+    config = ScorerConfig(crops=CropConfig(lower_face_box=(-0.75, 1.25, 0.25, 2.25)), network=TINY.scorer.network)
+    scorer = SupervisedScorer(config, build_network(config, pretrained=False))
+    face, landmarks = scorer_task["faces"][0], scorer_task["landmarks"][0]
+    with pytest.raises(ValueError, match=r"crops\.lower_face_box"):
+        scorer.score_batch([face], [landmarks])
+    scorer.mirror_average = False
+    assert scorer.score_batch([face], [landmarks])[0].shape == (1,)

@@ -27,7 +27,8 @@ from . import preprocess
 from .inputs import InputProblem, read_aligned_face
 
 STAGE = "fitted_models"
-CODE_VERSION = 1
+# 2: the supervised scorer averages each face with its mirror image.
+CODE_VERSION = 2
 PROBABILITY_COLUMN = "supervised.probability"
 SEVERITY_COLUMN = "supervised.severity"
 DETAIL_COLUMN = "fitted_models_detail"

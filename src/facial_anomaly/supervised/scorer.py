@@ -12,6 +12,12 @@ network without one. A Siamese network compares the face with its partner made f
 input (:func:`~.crops.partner_image`: ``mirror`` — its own mirror image warped onto its
 landmarks — or ``flip``).
 
+A network is not mirror-equivariant, so by default (``mirror_average``) every input is
+scored twice, as given and left-right flipped, and the two outputs are averaged: a face and
+its mirror image then get the same score (the views are symmetric about the face's
+midline, so the flipped views are the views of the mirrored face, and the flipped mirror
+partner is the mirrored face's partner).
+
 Checkpoint (:mod:`facial_anomaly.training.checkpoint`; ``format``
 ``facial_anomaly.supervised_scorer``, ``version`` 1): ``config_json`` (the
 :class:`ScorerConfig`), ``provenance_json`` and the network's ``state_dict``, read with
@@ -66,10 +72,13 @@ class ScorerConfig(Config):
 class SupervisedScorer:
     """A trained network with its geometry (see the module docstring); eval mode, on ``device``."""
 
-    def __init__(self, config: ScorerConfig, network: AnomalyNet, *, training_data: str = "unknown"):
+    def __init__(
+        self, config: ScorerConfig, network: AnomalyNet, *, training_data: str = "unknown", mirror_average: bool = True
+    ):
         self.config = config
         self.network = network.eval()
         self.training_data = training_data
+        self.mirror_average = mirror_average
 
     @property
     def device(self) -> torch.device:
@@ -121,18 +130,27 @@ class SupervisedScorer:
     def score_inputs(
         self, faces: torch.Tensor, partners: torch.Tensor | None, *, batch_size: int = 64
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Prepared inputs → ``(probabilities (N,), severities (N,))`` float64."""
+        """Prepared inputs → ``(probabilities (N,), severities (N,))`` float64 (the mean over
+        the inputs and their left-right flips when ``mirror_average``)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        if self.mirror_average:
+            _check_mirror_symmetric_views(self.config.crops)
         device = self.device
         probabilities, severities = [], []
         self.network.eval()
         for start in range(0, len(faces), batch_size):
             chunk = slice(start, start + batch_size)
-            out = self.network(faces[chunk].to(device), None if partners is None else partners[chunk].to(device))
-            probabilities.append(torch.sigmoid(out["logit"]).double().cpu())
-            if out["severity_logits"] is not None:
-                severities.append(torch.sigmoid(out["severity_logits"]).sum(dim=1).double().cpu())
+            face_batch = faces[chunk].to(device)
+            partner_batch = None if partners is None else partners[chunk].to(device)
+            outputs = [self.network(face_batch, partner_batch)]
+            if self.mirror_average:
+                flipped = None if partner_batch is None else partner_batch.flip(-1)
+                outputs.append(self.network(face_batch.flip(-1), flipped))
+            probabilities.append(torch.stack([torch.sigmoid(out["logit"]) for out in outputs]).mean(0).double().cpu())
+            if outputs[0]["severity_logits"] is not None:
+                expected = [torch.sigmoid(out["severity_logits"]).sum(dim=1) for out in outputs]
+                severities.append(torch.stack(expected).mean(0).double().cpu())
         if not probabilities:
             return np.zeros(0), np.zeros(0)
         probability = torch.cat(probabilities).numpy()
@@ -167,6 +185,16 @@ class SupervisedScorer:
 
 
 # ---------------------------------------------------------------------------- checkpoints
+
+
+def _check_mirror_symmetric_views(crops: CropConfig) -> None:
+    for name in ("full_face_box", "lower_face_box"):
+        x0, x1 = getattr(crops, name)[:2]
+        if not np.isclose(x0, -x1):
+            raise ValueError(
+                f"mirror_average needs views symmetric about the midline: crops.{name} has x0 = {x0}, x1 = {x1}; "
+                "score with mirror_average=False"
+            )
 
 
 def build_network(config: ScorerConfig, *, pretrained: bool) -> AnomalyNet:
@@ -222,8 +250,11 @@ def scorer_with_state(
     return SupervisedScorer(config, network.to(resolve_device(device) if isinstance(device, str) else device))
 
 
-def load_scorer(source: Source, device: str | torch.device = "auto") -> SupervisedScorer:
-    """A scorer from a checkpoint file or bytes, on ``device`` (``auto``: cuda when present).
+def load_scorer(
+    source: Source, device: str | torch.device = "auto", *, mirror_average: bool = True
+) -> SupervisedScorer:
+    """A scorer from a checkpoint file or bytes, on ``device`` (``auto``: cuda when present),
+    averaging each input with its mirror image when ``mirror_average``.
 
     Raises:
         FileNotFoundError: a missing file (named).
@@ -237,5 +268,6 @@ def load_scorer(source: Source, device: str | torch.device = "auto") -> Supervis
     except ValueError as error:
         raise ValueError(f"{name}: invalid scorer config: {error}") from error
     scorer = scorer_with_state(config, payload["state_dict"], name, device)
+    scorer.mirror_average = mirror_average
     scorer.training_data = json_entry(payload, "provenance_json", name).get("training_data", "unknown")
     return scorer

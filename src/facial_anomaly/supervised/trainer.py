@@ -256,7 +256,8 @@ def severity_spearman(severity_output: np.ndarray, table: pd.DataFrame) -> float
 
 def detection_metrics(probabilities: np.ndarray, severities: np.ndarray, table: pd.DataFrame, prefix: str) -> dict:
     """``<prefix>auc``, ``<prefix>bce``, ``<prefix>auc.<family>``, ``<prefix>severity_rho``
-    (of the severity head when there is one, else of the probability)."""
+    over all anomalous samples and ``<prefix>severity_rho.<family>`` within each family (of
+    the severity head when there is one, else of the probability)."""
     labels = table["label"].to_numpy()
     metrics = {
         f"{prefix}auc": float(roc_auc_score(labels, probabilities)),
@@ -265,6 +266,10 @@ def detection_metrics(probabilities: np.ndarray, severities: np.ndarray, table: 
     metrics.update({f"{prefix}auc.{family}": value for family, value in auc_by_family(probabilities, table).items()})
     ranked = severities if np.isfinite(severities).all() else probabilities
     metrics[f"{prefix}severity_rho"] = severity_spearman(ranked, table)
+    families = table["family"].to_numpy(dtype=object)
+    for family in sorted(set(families[labels == 1].tolist())):
+        chosen = families == family
+        metrics[f"{prefix}severity_rho.{family}"] = severity_spearman(ranked[chosen], table[chosen])
     return metrics
 
 
