@@ -1,7 +1,8 @@
 """Benchmark of the supervised scorer: train on real normal faces, evaluate on held-out people.
 
     .venv/bin/python benchmarks/supervised.py [--parts pixels speed main lofo heads siamese]
-        [--preset cpu] [--steps N] [--threads 2] [--workers 1] [--figure docs/figures/supervised_learning_curves.png]
+        [--preset cpu] [--steps N] [--seed N] [--threads 2] [--workers 1] [--no-mirror-average]
+        [--figure docs/figures/supervised_learning_curves.png]
 
 Data: the detection bench set (benchmarks/_bench_set.py, built at run time from
 ../shared/data): the normal photos aligned with the default preprocess settings, split by
@@ -19,10 +20,12 @@ Parts (each prints a table):
   the preset's network (same batch), both on this process's threads;
 * ``main``: the preset trained on all families: dev AUC per step (learning curve), and on
   the test people — a synthetic test set made by the generator with another seed (test AUC,
-  per family, severity ρ), the false-positive rate of the capture changes and of the bench
+  per family, severity ρ over all families and within each), the false-positive rate of the capture changes and of the bench
   set's photo-level nuisance variants at 95 % specificity, the bench set's anomalies made
   by other code (the synthesis generators at 512 px, severities 1-4), and the real cleft
-  and acne photos against the held-out normal photos;
+  and acne photos against the held-out normal photos, and the median relative difference
+  between a test face's score and its mirrored photo's (``--no-mirror-average`` adds the
+  same rows scored without the scorer's mirror average);
 * ``lofo``: leave-one-family-out — trained without one realistic family, tested on it;
 * ``heads``: with the severity head, and with the per-cell (dense) head;
 * ``single``: the single-branch baseline (the face alone; Rosero et al. 2024's baseline);
@@ -31,7 +34,7 @@ Parts (each prints a table):
   model (:data:`FUSED_COLUMNS`, mirror-normalizer PSE) by the default score fusion, fitted
   on full-resolution dev rows (each dev face clean and with 2 fresh anomalies) and measured
   on full-resolution test rows, the photo nuisance variants and the real photos against
-  every input alone;
+  every input alone, and each one's severity ρ over all families and within each;
 * ``fused_models``: the same with :data:`MODEL_COLUMNS` added — the default variant, z-scored
   variants, PaDiM and the shape residual, their models fitted on the train persons as
   ``fit_normal_models`` fits them (:func:`fit_bench_models`).
@@ -555,6 +558,25 @@ def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None) ->
             labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalous))]
             cells.append(f"{roc_auc_score(labels, np.r_[values(clean), anomalous]):.3f}")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    print_severity_table(tables["test"], [*inputs, "fused"], fusion)
+
+
+def print_severity_table(test, names, fusion) -> None:
+    """Spearman ρ of each score against the drawn severity over the anomalous test rows, all
+    families and within each (the synthetic test rows of part_fused)."""
+    from facial_anomaly.supervised.trainer import severity_spearman
+
+    families = sorted(set(test["family"]) - {"normal"})
+    print("\nSeverity Spearman ρ over the anomalous test rows:")
+    print("| score | all | " + " | ".join(families) + " |")
+    print("|---|---|" + "---|" * len(families))
+    for name in names:
+        scores = fusion.fuse(test) if name == "fused" else test[name].to_numpy(dtype=float)
+        cells = [f"{severity_spearman(scores, test):+.2f}"]
+        for family in families:
+            chosen = (test["family"] == family).to_numpy()
+            cells.append(f"{severity_spearman(scores[chosen], test[chosen]):+.2f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 def draw_curves(histories: dict, path: Path) -> None:
@@ -585,6 +607,7 @@ def main() -> int:
     parser.add_argument("--parts", nargs="+", default=["pixels", "speed", "main"])
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
+    parser.add_argument("--seed", type=int, default=None, help="override the preset's training seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--workers", type=int, default=1, help="processes making training batches")
     parser.add_argument("--prepare-workers", type=int, default=2)
@@ -617,6 +640,8 @@ def main() -> int:
     training = {"workers": args.workers}
     if args.steps is not None:
         training["steps"] = args.steps
+    if args.seed is not None:
+        training["seed"] = args.seed
     config = config.model_copy(update={"training": config.training.model_copy(update=training)})
     data = load_faces(args.data, args.cache, args.prepare_workers)
     counts = {split: data["normals"]["splits"].count(split) for split in FRACTIONS}
