@@ -147,3 +147,16 @@ def test_column_errors(setting):
             heatmap_settings=SETTINGS,
             region_params=REGIONS,
         )
+
+
+def test_tables_are_keyed_by_the_image_id_of_their_relative_paths():
+    import pandas as pd
+
+    from facial_anomaly.scoring.table import keyed_by_image_id
+
+    keyed = keyed_by_image_id(pd.DataFrame({"image": ["faces/a b.JPG"], "label": [1]}), "labels")
+    assert keyed["image_id"].tolist() == ["faces__a_b.JPG-67bf3831"]
+    already = pd.DataFrame({"image_id": ["x"], "image": ["faces/a b.JPG"]})
+    assert keyed_by_image_id(already, "labels") is already
+    with pytest.raises(KeyError, match=r"the labels table needs an 'image' column.*\['path'\]"):
+        keyed_by_image_id(pd.DataFrame({"path": ["a.jpg"]}), "labels")

@@ -94,3 +94,22 @@ def variant_columns(scores_table: pd.DataFrame) -> list[str]:
     a file, status, pose or summary column)."""
     fixed = {*FILE_COLUMNS, SCORE_COLUMN, NORMALITY_COLUMN, UNSUPERVISED_COLUMN, *POSE_COLUMNS}
     return [column for column in scores_table.columns if column not in fixed]
+
+
+def keyed_by_image_id(table: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``table`` with an ``image_id`` column: kept when present, else derived from its
+    ``image`` column (paths relative to the input folder, as the preprocess stage names
+    images).
+
+    Raises:
+        KeyError: neither column; the message names the ``what`` table and its columns.
+    """
+    from ..faces import image_id_from_path
+
+    if "image_id" in table:
+        return table
+    if "image" not in table:
+        raise KeyError(
+            f"the {what} table needs an 'image' column (path relative to input_dir); has {list(table.columns)}"
+        )
+    return table.assign(image_id=table["image"].astype(str).map(image_id_from_path))

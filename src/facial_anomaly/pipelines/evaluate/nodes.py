@@ -8,22 +8,11 @@ import numpy as np
 import pandas as pd
 
 from facial_anomaly.evaluation.config import EvaluateConfig
-from facial_anomaly.faces import image_id_from_path
 from facial_anomaly.scoring import parse_variant_name
-from facial_anomaly.scoring.table import MODEL_SCORE, NORMALITY_COLUMN, SCORE_COLUMN, variant_columns
+from facial_anomaly.scoring.table import MODEL_SCORE, NORMALITY_COLUMN, SCORE_COLUMN, keyed_by_image_id, variant_columns
 
 # The paper's S is a normality index (higher = more normal): evaluated negated.
 NEGATED_NORMALITY_COLUMN = f"minus_{NORMALITY_COLUMN}"
-
-
-def _with_image_id(table: pd.DataFrame, what: str) -> pd.DataFrame:
-    if "image_id" in table:
-        return table
-    if "image" not in table:
-        raise KeyError(
-            f"the {what} table needs an 'image' column (path relative to input_dir); has {list(table.columns)}"
-        )
-    return table.assign(image_id=table["image"].astype(str).map(image_id_from_path))
 
 
 def prepare_labels(labels: pd.DataFrame, evaluate: EvaluateConfig) -> pd.DataFrame:
@@ -33,7 +22,7 @@ def prepare_labels(labels: pd.DataFrame, evaluate: EvaluateConfig) -> pd.DataFra
     Raises:
         KeyError: neither a label nor a severity column.
     """
-    table = _with_image_id(labels, "labels")
+    table = keyed_by_image_id(labels, "labels")
     if evaluate.label_column not in table:
         if evaluate.severity_column not in table:
             raise KeyError(
@@ -59,7 +48,7 @@ def _metric_options(table: pd.DataFrame, evaluate: EvaluateConfig) -> dict:
 
 
 def _scored_columns(scores: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    table = _with_image_id(scores, "scores")
+    table = keyed_by_image_id(scores, "scores")
     if NORMALITY_COLUMN in table:
         table = table.assign(**{NEGATED_NORMALITY_COLUMN: -pd.to_numeric(table[NORMALITY_COLUMN], errors="coerce")})
     columns = [SCORE_COLUMN, *variant_columns(table.drop(columns=[NEGATED_NORMALITY_COLUMN], errors="ignore"))]
@@ -196,7 +185,7 @@ def plot_evaluation(scores: pd.DataFrame, labels: pd.DataFrame | None, evaluate:
         return {}
     from facial_anomaly.evaluation import binary_labels, roc_figure, score_histogram_figure, severity_scatter_figure
 
-    table = _with_image_id(scores, "scores")
+    table = keyed_by_image_id(scores, "scores")
     labels = prepare_labels(labels, evaluate)
     label_column, severity_column = evaluate.label_column, evaluate.severity_column
     wanted = ["image_id", label_column] + ([severity_column] if severity_column in labels else [])

@@ -12,9 +12,7 @@ import pandas as pd
 
 from facial_anomaly.provenance import training_data_fingerprint
 from facial_anomaly.scoring.config import FitFusionConfig
-from facial_anomaly.scoring.table import variant_columns
-
-from ..evaluate.nodes import _with_image_id
+from facial_anomaly.scoring.table import keyed_by_image_id, variant_columns
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +29,7 @@ def fit_score_fusion_node(scores: pd.DataFrame, labels: pd.DataFrame, fit_fusion
 
     from facial_anomaly.scoring.fusion import ScoreFusionConfig, fit_score_fusion
 
-    labels = _with_image_id(labels, "labels")
+    labels = keyed_by_image_id(labels, "labels")
     if fit_fusion.label_column not in labels:
         raise ValueError(
             f"fit_fusion.label_column: the labels table has no {fit_fusion.label_column!r} column "
