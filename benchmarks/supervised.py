@@ -27,7 +27,8 @@ Parts (each prints a table):
   between a test face's score and its mirrored photo's (``--no-mirror-average`` adds the
   same rows scored without the scorer's mirror average);
 * ``lofo``: leave-one-family-out — trained without one realistic family, tested on it;
-* ``heads``: with the severity head, and with the per-cell (dense) head;
+* ``heads``: the preset with each optional head switched the other way (+ severity head,
+  − the per-cell dense head);
 * ``single``: the single-branch baseline (the face alone; Rosero et al. 2024's baseline);
 * ``siamese``: the Siamese comparison with the mirror partner (same encoder, 2× its cost);
 * ``fused``: the preset's scorer fused with unsupervised score columns that need no fitted
@@ -35,6 +36,8 @@ Parts (each prints a table):
   on full-resolution dev rows (each dev face clean and with 2 fresh anomalies) and measured
   on full-resolution test rows, the photo nuisance variants and the real photos against
   every input alone, and each one's severity ρ over all families and within each;
+* ``curves``: no training: adds every finished training of the preset found in the cache
+  (all families, the heads, leave-one-family-out) to ``--figure``;
 * ``fused_models``: the same with :data:`MODEL_COLUMNS` added — the default variant, z-scored
   variants, PaDiM and the shape residual, their models fitted on the train persons as
   ``fit_normal_models`` fits them (:func:`fit_bench_models`).
@@ -287,6 +290,32 @@ def part_speed(prepared: dict, synth: dict, config) -> None:
     print(f"| generation / network | {per_batch / step:.2f} |")
 
 
+def run_folder(name: str, config, data: dict, synth: dict, cache: Path) -> Path:
+    """Where the training ``name`` of ``config`` on the bench set's faces is cached."""
+    normals = data["normals"]
+    key = digest(config.model_dump(mode="json"), normals["names"], normals["splits"], synth["acne"], SPLIT_SEED)
+    return cache / "runs" / f"{name}-{key}"
+
+
+def head_variants(config) -> dict:
+    """The preset with each optional head switched the other way (the CPU preset has the
+    per-cell head and no severity head: "+ severity head", "− dense head")."""
+    network = config.scorer.network
+    variants = {}
+    for head in ("severity", "dense"):
+        field = f"{head}_head"
+        label = f"{'−' if getattr(network, field) else '+'} {head} head"
+        update = {field: not getattr(network, field)}
+        variants[label] = config.model_copy(
+            update={"scorer": config.scorer.model_copy(update={"network": network.model_copy(update=update)})}
+        )
+    return variants
+
+
+def cache_name(label: str) -> str:
+    return label.replace(" ", "").replace("+", "with_").replace("−", "without_")
+
+
 def train_cached(name: str, config, data: dict, prepared: dict, synth: dict, cache: Path) -> dict:
     """Train (or reuse) a scorer; returns {"checkpoint", "history", "seconds", "config"}."""
     import pandas as pd
@@ -294,8 +323,7 @@ def train_cached(name: str, config, data: dict, prepared: dict, synth: dict, cac
     from facial_anomaly.supervised.trainer import train
 
     normals = data["normals"]
-    key = digest(config.model_dump(mode="json"), normals["names"], normals["splits"], synth["acne"], SPLIT_SEED)
-    folder = cache / "runs" / f"{name}-{key}"
+    folder = run_folder(name, config, data, synth, cache)
     if (folder / "done.json").exists():
         print(f"{name}: reusing {folder}", flush=True)
         return {
@@ -660,14 +688,8 @@ def main() -> int:
     if "main" in args.parts:
         runs["all families"] = train_cached("main", config, data, prepared, synth, args.cache)
     if "heads" in args.parts:
-        network = config.scorer.network
-        for name, update in (("+ severity head", {"severity_head": True}), ("+ dense head", {"dense_head": True})):
-            variant = config.model_copy(
-                update={"scorer": config.scorer.model_copy(update={"network": network.model_copy(update=update)})}
-            )
-            runs[name] = train_cached(
-                name.replace(" ", "").replace("+", "with_"), variant, data, prepared, synth, args.cache
-            )
+        for name, variant in head_variants(config).items():
+            runs[name] = train_cached(cache_name(name), variant, data, prepared, synth, args.cache)
     if "single" in args.parts:
         network = config.scorer.network.model_copy(update={"comparison": "single"})
         variant = config.model_copy(update={"scorer": config.scorer.model_copy(update={"network": network})})
@@ -714,6 +736,21 @@ def main() -> int:
             models=fit_bench_models(data, args.cache),
         )
 
+    if "curves" in args.parts:
+        # Every finished training of this preset found in the cache, none trained or evaluated.
+        import pandas as pd
+
+        from facial_anomaly.supervised.fresh import REALISTIC_FAMILIES
+
+        candidates = {"all families": ("main", config)}
+        candidates.update({name: (cache_name(name), variant) for name, variant in head_variants(config).items()})
+        for family in args.lofo or REALISTIC_FAMILIES:
+            variant = config.model_copy(update={"anomalies": config.anomalies.without(family)})
+            candidates[f"without {family}"] = (f"without_{family}", variant)
+        for label, (name, variant) in candidates.items():
+            folder = run_folder(name, variant, data, synth, args.cache)
+            if label not in runs and (folder / "done.json").exists():
+                runs[label] = {"history": pd.read_csv(folder / "history.csv")}
     if args.figure is not None and runs:
         draw_curves({name: run["history"] for name, run in runs.items()}, args.figure)
     return 0

@@ -16,7 +16,8 @@ def test_small_cnn_has_stride_16_and_mean_max_pooling():
     faces = torch.randint(0, 256, (3, 2, 3, 128, 128), dtype=torch.uint8)
     out = network(faces)
     assert out["logit"].shape == (3,) and out["maps"].shape == (3, 2, 128, 8, 8)
-    assert out["severity_logits"] is None and out["cells"] is None
+    assert out["severity_logits"] is None and out["cells"].shape == (3, 2, 8, 8)  # the dense head is on by default
+    assert AnomalyNet(config.model_copy(update={"dense_head": False}))(faces)["cells"] is None
     assert network.anomaly.in_features == 2 * 2 * 128  # two views × (mean, max) × channels
 
 
