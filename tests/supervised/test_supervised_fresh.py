@@ -158,3 +158,38 @@ def test_strongest_capture_changes_are_applied_alone(prepared):
     assert not np.array_equal(apply_capture(image, jpeg), image)
     flipped = apply_capture(image, strongest(CaptureConfig(), "flip", rng))
     assert np.array_equal(flipped, image[:, ::-1])
+
+
+def test_points_move_with_the_geometry_of_a_capture_change(prepared):
+    from dataclasses import replace
+
+    from facial_anomaly.supervised.capture import apply_to_points
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((101, 61, 3), np.uint8)
+    image[70, 45] = 255  # one bright pixel, followed through the change
+    draw = replace(strongest(CaptureConfig(), "geometry", rng), angle_deg=90.0, shift=(2.0, -3.0))
+    moved = apply_to_points(np.array([[45.0, 70.0, 7.0]]), draw, image.shape)
+    # 90° counter-clockwise about the centre (30, 50): (45, 70) → (30 + 20, 50 − 15), then the shift.
+    np.testing.assert_allclose(moved, [[52.0, 32.0, 7.0]], atol=1e-9)
+    changed = apply_capture(image, draw)
+    assert changed[32, 52, 0] == 255  # (row, column) = (y, x) of the moved point
+    flipped = apply_to_points(np.array([[45.0, 70.0]]), strongest(CaptureConfig(), "flip", rng), image.shape)
+    np.testing.assert_allclose(flipped, [[15.0, 70.0]])
+
+
+def test_the_nuisance_check_makes_partners_with_the_landmarks_where_the_face_is(prepared):
+    from facial_anomaly.supervised.assess import nuisance_set
+    from facial_anomaly.supervised.capture import apply_to_points
+    from facial_anomaly.supervised.crops import partner_image
+    from facial_anomaly.supervised.trainer import preset
+
+    config = preset("cpu")
+    checked = nuisance_set([prepared], seed=5, config=config, changes=["geometry"])
+    draw = strongest(config.capture, "geometry", np.random.default_rng([5, 0]))
+    image = apply_capture(prepared.canvas.image, draw)
+    expected = partner_image(image, apply_to_points(prepared.canvas.landmarks, draw, image.shape), "mirror")
+    crops = config.scorer.crops
+    np.testing.assert_array_equal(checked.partners[1, 0].numpy().transpose(1, 2, 0), cut_view(expected, "lower", crops))
+    stale = partner_image(image, prepared.canvas.landmarks, "mirror")
+    assert not np.array_equal(cut_view(stale, "lower", crops), cut_view(expected, "lower", crops))

@@ -8,8 +8,9 @@ training pipeline reports.
   samples, Spearman ρ between the severity output (the probability when the network has no
   severity head) and the true grade over the anomalous samples.
 * **Nuisance check** (:func:`nuisance_set`): each test face unchanged and under each
-  capture change alone at the edge of its training range (:func:`~.capture.strongest`);
-  the threshold is the ``specificity`` quantile of the unchanged faces' scores, the false
+  capture change alone at the edge of its training range (:func:`~.capture.strongest`),
+  its Siamese partner made from the changed image with the landmarks moved with the face
+  (as at scoring time, where landmarks are found on the image scored); the threshold is the ``specificity`` quantile of the unchanged faces' scores, the false
   positive rate of a change is the share of its variants scored above it.
 * **Real photos**: the AUC of real anomaly photos (e.g. the 7 cleft-lip and 7 acne photos
   of ``../shared/data/anomalies``) against held-out real normal photos, all scored from
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from .capture import CHANGES, apply_capture, strongest
+from .capture import CHANGES, apply_capture, apply_to_points, strongest
 from .crops import partner_image
 from .fresh import PreparedFace, Sample
 from .scorer import SupervisedScorer
@@ -68,14 +69,18 @@ def nuisance_set(
     samples, names = [], []
     for i, face in enumerate(faces):
         rng = np.random.default_rng([int(seed), i])
-        variants = [(UNCHANGED, face.canvas.image)] + [
-            (name, apply_capture(face.canvas.image, strongest(config.capture, name, rng))) for name in changes
-        ]
-        for name, image in variants:
+        landmarks, shape = face.canvas.landmarks, face.canvas.image.shape
+        variants = [(UNCHANGED, face.canvas.image, landmarks)]
+        for name in changes:
+            draw = strongest(config.capture, name, rng)
+            # The partner is made from the changed image with the landmarks where the face now
+            # is, as at scoring time (landmarks are found on the image that is scored).
+            variants.append((name, apply_capture(face.canvas.image, draw), apply_to_points(landmarks, draw, shape)))
+        for name, image, points in variants:
             samples.append(
                 Sample(
                     image=image,
-                    partner=None if partner is None else partner_image(image, face.canvas.landmarks, partner),
+                    partner=None if partner is None else partner_image(image, points, partner),
                     change=np.zeros(image.shape[:2], np.float32),
                     label=0,
                     severity=0,

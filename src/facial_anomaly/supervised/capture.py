@@ -148,8 +148,7 @@ def apply_capture(image: np.ndarray, draw: CaptureDraw, *, flip_about: float | N
             matrix = np.array([[-1.0, 0.0, 2.0 * flip_about], [0.0, 1.0, 0.0]])
             out = cv2.warpAffine(out, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     if draw.geometry:
-        matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), draw.angle_deg, 1.0)
-        matrix[:, 2] += draw.shift
+        matrix = geometry_matrix(draw, (height, width))
         out = cv2.warpAffine(out, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     if draw.light or draw.colour:
         values = out.astype(np.float32)
@@ -182,9 +181,31 @@ def apply_to_mask(mask: np.ndarray, draw: CaptureDraw) -> np.ndarray:
     if draw.flip:
         out = np.ascontiguousarray(out[:, ::-1])
     if draw.geometry:
-        matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), draw.angle_deg, 1.0)
-        matrix[:, 2] += draw.shift
+        matrix = geometry_matrix(draw, (height, width))
         out = cv2.warpAffine(out, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return out
+
+
+def geometry_matrix(draw: CaptureDraw, shape: tuple[int, int]) -> np.ndarray:
+    """(2, 3) affine of the draw's rotation (about the image centre) and shift, for an
+    image of ``shape`` (H, W)."""
+    height, width = shape[:2]
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2.0, (height - 1) / 2.0), draw.angle_deg, 1.0)
+    matrix[:, 2] += draw.shift
+    return matrix
+
+
+def apply_to_points(points: np.ndarray, draw: CaptureDraw, shape: tuple[int, int]) -> np.ndarray:
+    """The geometric part of a draw (flip, rotation, shift) applied to (N, 2|3) pixel
+    coordinates of an image of ``shape`` (H, W): where the points are in the changed image,
+    rows unchanged (a flip does not relabel left and right)."""
+    height, width = shape[:2]
+    out = np.asarray(points, dtype=np.float64).copy()
+    if draw.flip:
+        out[:, 0] = width - 1 - out[:, 0]
+    if draw.geometry:
+        matrix = geometry_matrix(draw, (height, width))
+        out[:, :2] = out[:, :2] @ matrix[:, :2].T + matrix[:, 2]
     return out
 
 
