@@ -242,9 +242,8 @@ def test_a_face_and_its_mirror_image_score_the_same(scorer_task, comparison):
     face, landmarks = scorer_task["faces"][0], scorer_task["landmarks"][0]
     mirror_face, mirror_points = np.ascontiguousarray(face[:, ::-1]), mirrored_landmarks(landmarks, face.shape[1])
     # Flipped inputs (and partners) are exactly the inputs of the mirrored face: same scores.
-    faces, partners = scorer.inputs(
-        [scorer.canvases([face], [landmarks])[0].image], landmarks=[scorer.canvases([face], [landmarks])[0].landmarks]
-    )
+    (canvas,) = scorer.canvases([face], [landmarks])
+    faces, partners = scorer.inputs([canvas.image], landmarks=[canvas.landmarks])
     flipped = scorer.score_inputs(faces.flip(-1), None if partners is None else partners.flip(-1))
     np.testing.assert_allclose(flipped[0], scorer.score_inputs(faces, partners)[0], rtol=1e-6)
     # From the photos: equal up to the resampling of the canvas.

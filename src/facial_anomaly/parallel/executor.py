@@ -398,6 +398,8 @@ def _processes(job, items, config, workers, stats, progress) -> Iterator[Any]:
                 yield results.pop(next_index)
                 next_index += 1
     finally:
+        # ``_broken`` is the standard library's own flag (no public way to ask); a broken
+        # pool is not waited for, see _discard_broken_pool.
         if getattr(pool, "_broken", False):
             _discard_broken_pool(pool)
         else:

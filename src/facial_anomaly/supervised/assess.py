@@ -10,8 +10,9 @@ training pipeline reports.
 * **Nuisance check** (:func:`nuisance_set`): each test face unchanged and under each
   capture change alone at the edge of its training range (:func:`~.capture.strongest`),
   its Siamese partner made from the changed image with the landmarks moved with the face
-  (as at scoring time, where landmarks are found on the image scored); the threshold is the ``specificity`` quantile of the unchanged faces' scores, the false
-  positive rate of a change is the share of its variants scored above it.
+  (as at scoring time, where landmarks are found on the image scored); the threshold is
+  the ``specificity`` quantile of the unchanged faces' scores, the false positive rate of
+  a change is the share of its variants scored above it.
 * **Real photos**: the AUC of real anomaly photos (e.g. the 7 cleft-lip and 7 acne photos
   of ``../shared/data/anomalies``) against held-out real normal photos, all scored from
   their aligned faces with :meth:`~.scorer.SupervisedScorer.score_batch`.

@@ -184,9 +184,6 @@ class SupervisedScorer:
         return float(probability[0]), float(severity[0])
 
 
-# ---------------------------------------------------------------------------- checkpoints
-
-
 def _check_mirror_symmetric_views(crops: CropConfig) -> None:
     for name in ("full_face_box", "lower_face_box"):
         x0, x1 = getattr(crops, name)[:2]
@@ -195,6 +192,9 @@ def _check_mirror_symmetric_views(crops: CropConfig) -> None:
                 f"mirror_average needs views symmetric about the midline: crops.{name} has x0 = {x0}, x1 = {x1}; "
                 "score with mirror_average=False"
             )
+
+
+# ---------------------------------------------------------------------------- checkpoints
 
 
 def build_network(config: ScorerConfig, *, pretrained: bool) -> AnomalyNet:
