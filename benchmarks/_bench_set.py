@@ -159,6 +159,13 @@ class BenchSet:
 # --------------------------------------------------------------------------- helpers
 
 
+def mirror_relative_difference(face_scores, mirror_scores) -> float:
+    """Median over faces of |s(face) − s(mirrored photo)| / mean(|s(face)|, |s(mirrored photo)|):
+    how far a score moves when the photo is mirrored (its ``mirror`` nuisance variant)."""
+    a, b = np.asarray(face_scores, dtype=float), np.asarray(mirror_scores, dtype=float)
+    return float(np.median(np.abs(a - b) / np.maximum((np.abs(a) + np.abs(b)) / 2, 1e-12)))
+
+
 def _digest(*parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

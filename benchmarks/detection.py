@@ -51,7 +51,7 @@ import numpy as np
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
-from _bench_set import DEFAULT_DATA, FAMILIES, NUISANCES, build_bench_set  # noqa: E402
+from _bench_set import DEFAULT_DATA, FAMILIES, NUISANCES, build_bench_set, mirror_relative_difference  # noqa: E402
 from _shared_data import load_yaml  # noqa: E402
 
 DEFAULT_BENCH_CACHE = Path("/tmp") / "facial_anomaly_bench_cache"
@@ -347,7 +347,7 @@ def evaluate(table, column: str) -> dict:
     mirrored = nuisance[nuisance["nuisance"] == "mirror"].set_index("source")[column]
     paired = clean.set_index("source")[column].to_frame("face").join(mirrored.rename("mirror"), how="inner")
     a, b = paired["face"].to_numpy(float), paired["mirror"].to_numpy(float)
-    out["mirror_rel"] = float(np.median(np.abs(a - b) / np.maximum((np.abs(a) + np.abs(b)) / 2, 1e-12)))
+    out["mirror_rel"] = mirror_relative_difference(a, b)
     ranks = np.sort(clean_scores)
     percentile = lambda values: np.searchsorted(ranks, values, side="right") / len(ranks) * 100  # noqa: E731
     out["mirror_pct"] = float(np.median(np.abs(percentile(a) - percentile(b))))

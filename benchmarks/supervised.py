@@ -20,8 +20,9 @@ Parts (each prints a table):
   the preset's network (same batch), both on this process's threads;
 * ``main``: the preset trained on all families: dev AUC per step (learning curve), and on
   the test people — a synthetic test set made by the generator with another seed (test AUC,
-  per family, severity ρ over all families and within each), the false-positive rate of the capture changes and of the bench
-  set's photo-level nuisance variants at 95 % specificity, the bench set's anomalies made
+  per family, severity ρ over all families and within each), the false-positive rate of
+  the capture changes and of the bench set's photo-level nuisance variants at 95 %
+  specificity, the bench set's anomalies made
   by other code (the synthesis generators at 512 px, severities 1-4), and the real cleft
   and acne photos against the held-out normal photos, and the median relative difference
   between a test face's score and its mirrored photo's (``--no-mirror-average`` adds the
@@ -312,6 +313,11 @@ def head_variants(config) -> dict:
     return variants
 
 
+def without_family(config, family: str):
+    """The preset trained without one anomaly family (leave-one-family-out)."""
+    return config.model_copy(update={"anomalies": config.anomalies.without(family)})
+
+
 def cache_name(label: str) -> str:
     return label.replace(" ", "").replace("+", "with_").replace("−", "without_")
 
@@ -403,8 +409,9 @@ def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bo
             ]
         )
         if len(pairs):
-            a, b = pairs[:, 0], pairs[:, 1]
-            evaluation.metrics["mirror_rel"] = float(np.median(np.abs(a - b) / np.maximum((a + b) / 2, 1e-12)))
+            from _bench_set import mirror_relative_difference
+
+            evaluation.metrics["mirror_rel"] = mirror_relative_difference(pairs[:, 0], pairs[:, 1])
         anomalies = data["bench_anomalies"]
         anomaly_scores = score_items(scorer, anomalies)
         labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalies))]
@@ -712,7 +719,7 @@ def main() -> int:
         print("\nLeave-one-family-out (trained without the family, AUC of that family's test samples vs clean ones):")
         lofo_rows = []
         for family in held:
-            variant = config.model_copy(update={"anomalies": config.anomalies.without(family)})
+            variant = without_family(config, family)
             run = train_cached(f"without_{family}", variant, data, prepared, synth, args.cache)
             runs[f"without {family}"] = run
             # the test set of the full config, so the held-out family is in it
@@ -745,7 +752,7 @@ def main() -> int:
         candidates = {"all families": ("main", config)}
         candidates.update({name: (cache_name(name), variant) for name, variant in head_variants(config).items()})
         for family in args.lofo or REALISTIC_FAMILIES:
-            variant = config.model_copy(update={"anomalies": config.anomalies.without(family)})
+            variant = without_family(config, family)
             candidates[f"without {family}"] = (f"without_{family}", variant)
         for label, (name, variant) in candidates.items():
             folder = run_folder(name, variant, data, synth, args.cache)
