@@ -8,6 +8,11 @@ finished ``train_supervised`` run on ../shared/data/faces: its person split and 
 
 1. ``kedro run --pipelines fit_normal_models`` on the **train** persons' photos only (shape
    and appearance models, PaDiM, normal-variation maps) into a copy of those models: wall time.
+1b. The fused default refitted with those models, as a ``train_supervised`` run that finds
+   them in ``models_dir`` does: ``kedro run --pipelines train_supervised --nodes
+   index_supervised_faces,evaluate_supervised_scorer`` on a hard-linked copy of the training
+   run's outputs (its split, aligned faces and landmarks; the scorer is not retrained), so the
+   fusion also fuses the normal models' columns (``--keep-fusion``: skip, keep the pipeline's).
 2. ``kedro run`` (the contract, serial, one process) on the **test** persons' normal photos
    (never seen by any fit) plus the real cleft-lip and acne photos of ../shared/data/anomalies,
    with the pose check relaxed for every photo (the ACNE04 close-ups are oblique): wall time,
@@ -47,10 +52,11 @@ RELAXED_POSE = {
 }
 
 
-def kedro(pipeline: str | None, params: dict, log: Path) -> tuple[float, float]:
+def kedro(pipeline: str | None, params: dict, log: Path, nodes: str | None = None) -> tuple[float, float]:
     """(wall seconds, seconds until the first node started) of a ``kedro run``, its output in ``log``."""
     argument = ",".join(f"{key}={value}" for key, value in params.items())
     command = [*KEDRO, "run", "--params", argument, *(["--pipelines", pipeline] if pipeline else [])]
+    command += ["--nodes", nodes] if nodes else []
     seconds, first, output = timed_command(command)
     log.write_text(output)
     return seconds, first or 0.0
@@ -81,6 +87,7 @@ def main() -> int:
     parser.add_argument("--supervised-work", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--skip-fit", action="store_true", help="reuse the models fitted in --work")
+    parser.add_argument("--keep-fusion", action="store_true", help="do not refit the fusion with the fitted models")
     args = parser.parse_args()
     work = work_folder(args.data, args.work)
     splits = sorted((args.supervised_work / "train/05_model_input/supervised_split.parquet").glob("*/*.parquet"))
@@ -107,6 +114,20 @@ def main() -> int:
             for name in ("shape_model", "padim_model", "normal_variation_model")
         }
         print(f"fit_normal_models on {len(train)} train photos: {seconds:.0f} s wall; {summaries}")
+        if not args.keep_fusion:
+            refit_out = work / "refit_out"
+            shutil.rmtree(refit_out, ignore_errors=True)
+            shutil.copytree(args.supervised_work / "train", refit_out, copy_function=os.link)
+            seconds, _ = kedro(
+                "train_supervised",
+                {"output_dir": refit_out, "models_dir": models, "persons": args.supervised_work / "persons.csv",
+                 **common},
+                work / "refit.log",
+                nodes="index_supervised_faces,evaluate_supervised_scorer",
+            )  # fmt: skip
+            fusion = json.loads(sorted(models.glob("supervised_fusion.json/*/supervised_fusion.json"))[-1].read_text())
+            weights = dict(zip(fusion["features"], np.round(fusion["coefficients"], 3).tolist()))
+            print(f"fusion refitted with the fitted models: {seconds:.0f} s wall; weights {weights}")
 
     test = work / "test_photos"
     shutil.rmtree(test, ignore_errors=True)

@@ -1,6 +1,6 @@
 """Benchmark of the supervised scorer: train on real normal faces, evaluate on held-out people.
 
-    .venv/bin/python benchmarks/supervised.py [--parts pixels speed main lofo heads siamese]
+    .venv/bin/python benchmarks/supervised.py [--parts pixels ceiling speed main lofo heads siamese]
         [--preset cpu] [--steps N] [--seed N] [--threads 2] [--workers 1] [--no-mirror-average]
         [--figure docs/figures/supervised_learning_curves.png]
 
@@ -16,6 +16,8 @@ Parts (each prints a table):
 
 * ``pixels``: pixels changed by more than 8 grey levels on the 128 px lower-face view and
   on the 128 px full-face view, per family and severity (median over the test faces);
+* ``ceiling``: severity ρ of each synthetic test anomaly's true extent (its change mask),
+  over all families and within each — the most a score measuring how much changed can reach;
 * ``speed``: ms per fresh training sample and per batch, and seconds per training step of
   the preset's network (same batch), both on this process's threads;
 * ``main``: the preset trained on all families: dev AUC per step (learning curve), and on
@@ -233,6 +235,35 @@ def part_pixels(prepared: dict, synth: dict) -> None:
         print(f"| {family} | " + " | ".join(cells) + " |")
 
 
+def part_ceiling(prepared: dict, synth: dict, config) -> None:
+    """Severity ρ of the true extent of each test anomaly (its change mask, known to the
+    generator): what a score measuring only how much of the face changed could reach."""
+    from scipy.stats import spearmanr
+
+    from facial_anomaly.supervised.assess import synthetic_test_set
+
+    test = synthetic_test_set(prepared["test"], seed=TEST_SEED, config=config, synth_params=synth)
+    masks = test.masks.numpy()
+    table = test.table
+    anomalous = table["label"].to_numpy() == 1
+    severity = table["severity"].to_numpy()
+    families = table["family"].to_numpy(dtype=object)
+    measures = {
+        "changed area, both views": (masks > 0).sum(axis=(1, 2, 3)),
+        "change mass, both views": masks.sum(axis=(1, 2, 3)),
+    }
+    names = sorted(set(families[anomalous]))
+    print("\nSeverity ρ of the true extent of the synthetic test anomalies (the ceiling of a visibility measure):")
+    print("| measure | all | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for label, values in measures.items():
+        cells = [spearmanr(values[anomalous], severity[anomalous]).statistic]
+        for family in names:
+            chosen = anomalous & (families == family)
+            cells.append(spearmanr(values[chosen], severity[chosen]).statistic)
+        print(f"| {label} | " + " | ".join(f"{value:.2f}" for value in cells) + " |")
+
+
 def part_speed(prepared: dict, synth: dict, config) -> None:
     import torch
 
@@ -300,7 +331,8 @@ def run_folder(name: str, config, data: dict, synth: dict, cache: Path) -> Path:
 
 def head_variants(config) -> dict:
     """The preset with each optional head switched the other way (the CPU preset has the
-    per-cell head and no severity head: "+ severity head", "− dense head")."""
+    per-cell head and no severity head: "+ severity head", "− dense head") and, with the
+    per-cell head, its other target ("share-target dense head")."""
     network = config.scorer.network
     variants = {}
     for head in ("severity", "dense"):
@@ -309,6 +341,11 @@ def head_variants(config) -> dict:
         update = {field: not getattr(network, field)}
         variants[label] = config.model_copy(
             update={"scorer": config.scorer.model_copy(update={"network": network.model_copy(update=update)})}
+        )
+    if network.dense_head:  # the per-cell head trained on the share of each cell changed, not on "changed"
+        other = "binary" if config.training.dense_target == "share" else "share"
+        variants[f"{other}-target dense head"] = config.model_copy(
+            update={"training": config.training.model_copy(update={"dense_target": other})}
         )
     return variants
 
@@ -690,6 +727,8 @@ def main() -> int:
         part_pixels(prepared, synth)
     if "speed" in args.parts:
         part_speed(prepared, synth, config)
+    if "ceiling" in args.parts:
+        part_ceiling(prepared, synth, config)
 
     runs, rows = {}, {}
     if "main" in args.parts:

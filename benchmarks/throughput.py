@@ -1,6 +1,6 @@
 """Single-core cost of the scoring contract per stage and step, and its scale-out figures.
 
-    taskset -c 0 python benchmarks/throughput.py [--photos DIR] [--images 120]
+    taskset -c 0 python benchmarks/throughput.py [--photos DIR] [--images 120] [--env full_grid]
     python benchmarks/throughput.py --executors [--images 120] [--memory-images 120 480]
 
 Photos: ``--photos`` (default ``$FACIAL_ANOMALY_SHARED_DATA/faces``, i.e.
@@ -223,6 +223,7 @@ def project_catalog(input_dir: Path, output_dir: Path, params: dict):
     from kedro.validation.parameter_validator import ParameterValidator
 
     from facial_anomaly.hooks import untracked_pipelines
+    from facial_anomaly.settings import CONFIG_LOADER_ARGS
 
     bootstrap_project(PROJECT_ROOT)
     runtime = {"input_dir": str(input_dir), "output_dir": str(output_dir), "mlflow_tracking": False}
@@ -236,8 +237,10 @@ def project_catalog(input_dir: Path, output_dir: Path, params: dict):
         conf_source=str(PROJECT_ROOT / "conf"),
         base_env="base",
         default_run_env="local",
+        env=os.environ.get("THROUGHPUT_ENV") or None,
         runtime_params=runtime,
         custom_resolvers={"fa.untracked_pipelines": untracked_pipelines},
+        merge_strategy=CONFIG_LOADER_ARGS["merge_strategy"],  # as settings.py gives kedro run
     )
     catalog_config = loader["catalog"]
     if PROPOSED_CATALOG:  # the report's workers also get the thumbnails folder (see benchmarks/rerun.py)
@@ -418,6 +421,7 @@ def main() -> None:
         "--compression", type=int, default=None, help="zlib level of the per-image artifacts (default: the catalog's)"
     )
     parser.add_argument("--rerun", action="store_true", help="profile a rerun with nothing new instead")
+    parser.add_argument("--env", default=None, help="Kedro environment of conf/ laid over base (e.g. full_grid)")
     parser.add_argument(
         "--proposed-catalog", action="store_true", help="run_artifacts also names the thumbnails folder (reuse)"
     )
@@ -425,6 +429,8 @@ def main() -> None:
     args = parser.parse_args()
     photos = args.photos or shared_faces_folder()
     quiet_logs()
+    if args.env:
+        os.environ["THROUGHPUT_ENV"] = args.env  # for the --one-run processes too
     if args.proposed_catalog:
         global PROPOSED_CATALOG
         PROPOSED_CATALOG = True

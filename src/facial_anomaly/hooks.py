@@ -489,6 +489,7 @@ class RunGuardHook:
         from .run_checks import (
             LABEL_KEYS,
             LABEL_VALUES,
+            check_default_variant,
             check_input_folder,
             check_output_folder,
             check_runtime_names,
@@ -518,6 +519,8 @@ class RunGuardHook:
             check_table_file("scores", self._resolve(runtime["scores"]), required_any=(LABEL_KEYS,))
         if "synthesis_persons" in datasets and runtime.get("persons"):
             check_table_file("persons", self._resolve(runtime["persons"]), required_any=(("image",), ("person",)))
+        if "heatmaps_report" in datasets and "params:scores" in datasets:
+            check_default_variant(catalog.load("params:heatmaps"), catalog.load("params:scores"))
         output_dir = self._resolve(runtime.get("output_dir", "data"))
         check_output_folder("output_dir", output_dir, input_dir=input_dir)
         if "://" not in output_dir:

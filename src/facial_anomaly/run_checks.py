@@ -132,3 +132,24 @@ def check_runtime_names(runtime: dict, known_blocks: set[str]) -> None:
         raise RunConfigurationError(
             f"unknown parameter {top!r}{hint} Runtime parameters: {', '.join(RUNTIME_PARAMETERS)}"
         )
+
+
+def check_default_variant(heatmaps, scores) -> None:
+    """``scores.default_variant`` is one of the variants ``heatmaps.grid`` computes (with the
+    z-scored ones when ``heatmaps.normal_variation`` is on), so a run cannot finish with no
+    ``anomaly_score`` for any photo. Both arguments are the blocks' configs or mappings."""
+    from .batch.heatmaps import z_grid
+    from .config import validated
+    from .heatmaps.config import HeatmapsConfig
+    from .scoring.config import ScoresConfig
+    from .scoring.scores import variant_grid
+
+    heatmaps = validated(HeatmapsConfig, heatmaps, name="heatmaps")
+    default = validated(ScoresConfig, scores, name="scores").default_variant
+    grid = heatmaps.grid.model_dump()
+    names = [variant.name for variant in variant_grid(z_grid(grid) if heatmaps.normal_variation else grid)]
+    if default not in names:
+        raise RunConfigurationError(
+            f"scores.default_variant={default!r} is not a variant of heatmaps.grid; add it to "
+            f"heatmaps.grid.variants or choose one of the grid's {len(names)} (e.g. {names[0]!r})"
+        )

@@ -96,7 +96,7 @@ def _reports(scores: pd.DataFrame):
 
 def _assemble(preprocess, normalize, heatmaps, fusion, config):
     """The scores stage's last two nodes, with no fitted model columns."""
-    chosen = choose_fusion(fusion, None, {}, config)
+    chosen = choose_fusion(fusion, None, {}, {}, config)
     return assemble_scores(preprocess, normalize, heatmaps, pd.DataFrame(columns=["image_id"]), chosen, config)
 
 

@@ -200,3 +200,15 @@ def test_padim_and_the_shape_residual_are_fitted_and_become_score_columns(fitted
         **config.scoring_options(),
     )[column.split(".", 1)[1]]  # fmt: skip
     assert ok.set_index("image").loc[row["image"], column] == pytest.approx(expected, rel=1e-6)
+
+
+def test_maps_fitted_for_another_grid_stop_the_run_with_the_fix(fitted, tmp_path):
+    from facial_anomaly.pipelines.score_photos import create_pipeline as score_pipeline
+
+    other_grid = {"normalize.normalizer": "mirror", "heatmaps.grid.color_spaces": ["rgb"]}
+    with pytest.raises(
+        Exception,
+        match=r"heatmaps\.grid: the normal-variation maps of normalizer 'mirror' were "
+        r"fitted for another grid and lack \['pse_eroded', .*fit_normal_models",
+    ):
+        run_pipeline(score_pipeline(), fitted / "raw", tmp_path / "scored", other_grid, models_dir=fitted / "models")

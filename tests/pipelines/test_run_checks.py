@@ -81,3 +81,14 @@ def test_a_missing_labels_file_is_named(tmp_path, monkeypatch):
         tmp_path, monkeypatch, "evaluate", r"labels='.*missing\.csv': no such file",
         scores=str(tmp_path / "s.csv"), labels=str(tmp_path / "missing.csv"),
     )  # fmt: skip
+
+
+def test_a_default_variant_the_grid_does_not_compute_is_refused(sample_input, tmp_path, monkeypatch):
+    grid = {"kinds": ["pse"], "lcn": [False], "color_spaces": ["ycbcr"], "erosion": [True],
+            "regions": ["mouth_nose"], "summaries": ["mean"], "variants": []}  # fmt: skip
+    message = fails_before_work(
+        tmp_path, monkeypatch, "score_photos",
+        r"scores\.default_variant='deep_base__lower_face__topk' is not a variant of heatmaps\.grid",
+        input_dir=str(sample_input), heatmaps={"grid": grid},
+    )  # fmt: skip
+    assert "\n" not in message and "heatmaps.grid.variants" in message

@@ -3,12 +3,15 @@ MLflow: the split, the scorer checkpoint, its history, the fused score and the e
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
 import pandas as pd
 import pytest
 from kedro_helpers import run_session
+
+from facial_anomaly.supervised.run_config import TrainSupervisedConfig
 
 SAMPLE = [
     "demo_astronaut.png",
@@ -43,6 +46,10 @@ def trained(tmp_path_factory):
     pd.DataFrame({"image": SAMPLE, "person": [f"p{i}" for i in range(5)]}).to_csv(root / "persons.csv", index=False)
     monkeypatch = pytest.MonkeyPatch()
     try:
+        # The normal models first, so the fused default also fuses their columns.
+        run_session(root, monkeypatch, "fit_normal_models", mlflow_tracking=False,
+                    **{k: v for k, v in _runtime(root).items() if k in ("input_dir", "models_dir")},
+                    output_dir=str(root / "fit_out"))  # fmt: skip
         run_session(root, monkeypatch, "train_supervised", **_runtime(root))
     finally:
         monkeypatch.undo()
@@ -72,8 +79,12 @@ def test_training_writes_a_versioned_checkpoint_fusion_and_reports(trained):
     summary = json.loads((root / "models/supervised_summary.json").read_text())
     assert summary["steps"] == 4 and summary["train_faces"] + summary["dev_faces"] <= len(SAMPLE)
     fusion = Fusion.load(_latest(root / "models/supervised_fusion.json"))
-    assert fusion.features[0] == PROBABILITY_COLUMN and len(fusion.features) == 3
+    # The scorer and every default fused column: the models they need were fitted first.
+    assert list(fusion.features) == [PROBABILITY_COLUMN, *TrainSupervisedConfig().fused_columns]
     assert fusion.provenance["supervised_checkpoint_sha1"] == checkpoint_sha1(checkpoint)
+    fitted = {name: hashlib.sha1(_latest(root / f"models/{name}.npz").read_bytes()).hexdigest()
+              for name in ("normal_variation", "padim", "shape_model")}  # fmt: skip
+    assert fusion.provenance["fitted_models_sha1"] == fitted
     evaluation = pd.read_csv(root / "out/08_reporting/supervised_evaluation.csv").set_index("score")
     if (split["split"] == "test").any():
         assert 0 <= evaluation.loc["supervised", "test_auc"] <= 1
@@ -156,6 +167,28 @@ def test_a_fusion_fitted_with_another_scorer_is_not_applied(trained, tmp_path, m
     fusion_file.write_text(json.dumps(record))
     table, summary = _score(root, monkeypatch, "scored")
     assert "supervised.probability" in table.columns and summary["anomaly_score_source"] == "unsupervised"
+
+
+def test_a_fusion_fitted_with_other_normal_models_is_not_applied(trained, tmp_path, monkeypatch):
+    root = tmp_path
+    shutil.copytree(trained / "raw", root / "raw")
+    shutil.copytree(trained / "models", root / "models")
+    fusion_file = _latest(root / "models/supervised_fusion.json")
+    record = json.loads(fusion_file.read_text())
+    record["provenance"]["fitted_models_sha1"]["padim"] = "0" * 40  # as if PaDiM had been refitted since
+    fusion_file.write_text(json.dumps(record))
+    table, summary = _score(root, monkeypatch, "scored")
+    assert "padim__lower_face__topk" in table.columns and summary["anomaly_score_source"] == "unsupervised"
+
+
+def test_fused_columns_whose_model_is_not_fitted_are_left_out(tmp_path):
+    from facial_anomaly.pipelines.train_supervised.nodes import _column_model, _fitted_models
+    from facial_anomaly.storage.models import ModelStore
+
+    columns = TrainSupervisedConfig().fused_columns
+    assert [_column_model(c) for c in columns] == [None, None, None, "normal_variation", "normal_variation",
+                                                   "padim", "shape_model"]  # fmt: skip
+    assert _fitted_models(ModelStore(str(tmp_path)), columns) == ({}, {})
 
 
 def test_training_is_logged_to_mlflow(trained):

@@ -11,8 +11,8 @@ from facial_anomaly.scoring import parse_variant_name, score_variants, variant_g
 from facial_anomaly.scoring.config import ScoresConfig
 
 
-def configured(config_type, block: str):
-    return config_type.model_validate(project_config({})["parameters"][block])
+def configured(config_type, block: str, env: str | None = None):
+    return config_type.model_validate(project_config({}, env=env)["parameters"][block])
 
 
 def test_paper_defaults_and_table_1_grid():
@@ -20,13 +20,20 @@ def test_paper_defaults_and_table_1_grid():
     assert (heatmaps.kind, heatmaps.color_space) == ("pse", "ycbcr")
     assert (heatmaps.erosion_size, heatmaps.erosion_iterations) == (3, 1)
     names = [variant.name for variant in variant_grid(heatmaps.grid.model_dump())]
-    # Table 1 ({PSE, SSIM, LPIPS} × {base, YCbCr, eroded, both} × regions) plus the deep kind,
-    # the lower face and the top-1 % summary of the detection bench.
-    assert len(names) == 4 * 4 * 3 * 2 and "pse_ycbcr_eroded__mouth_nose" in names
+    # The default grid: the pixel kinds in YCbCr, eroded, with and without LCN, and the deep
+    # kind on RGB, in the three regions with both summaries — what the bench ranks best.
+    assert len(names) == (2 * 2 + 1) * 3 * 2 and "pse_ycbcr_eroded__mouth_nose" in names
+    assert "ssim_ycbcr_lcn_eroded__lower_face__topk" in names and "deep_base__mouth_nose" in names
     assert scores.default_variant in names
     default = parse_variant_name(scores.default_variant)
     assert (default.kind, default.region, default.summary) == ("deep", "lower_face", "topk")
     assert configured(EvaluateConfig, "evaluate").subset_controls in ("within", "all_normals")
+    # The full_grid environment: Table 1 ({PSE, SSIM, LPIPS} × {base, YCbCr, eroded, both} ×
+    # regions) plus the deep kind and LCN on the pixel kinds, the default variant among them.
+    full = configured(HeatmapsConfig, "heatmaps", env="full_grid")
+    names = [variant.name for variant in variant_grid(full.grid.model_dump())]
+    assert len(names) == (2 * 2 * 4 + 4 + 4) * 3 * 2  # pse and ssim with and without LCN, lpips, deep
+    assert {"lpips_base__mouth_nose", "pse_ycbcr_eroded__mouth_nose", scores.default_variant} <= set(names)
 
 
 def test_parameter_blocks_run_through_the_library(astronaut_aligned):
@@ -36,11 +43,11 @@ def test_parameter_blocks_run_through_the_library(astronaut_aligned):
     heat = heatmap(face, other, **heatmaps.map_settings())
     assert heat.shape == face.shape[:2] and heat.dtype == np.float32
     ensure_kind_available("ssim", kind_options=heatmaps.kind_options.model_dump())
-    local_grid = {**heatmaps.grid.model_dump(), "kinds": ["pse", "ssim"]}  # LPIPS weights are not on this machine
     result = score_variants(
-        face, other, landmarks, grid=local_grid, statistic=heatmaps.statistic, **heatmaps.scoring_options()
-    )
-    assert len(result) == 2 * 4 * 3 * 2 and all(np.isfinite(list(result.values())))
+        face, other, landmarks, grid=heatmaps.grid.model_dump(), statistic=heatmaps.statistic,
+        **heatmaps.scoring_options(),
+    )  # fmt: skip
+    assert len(result) == 5 * 3 * 2 and all(np.isfinite(list(result.values())))
 
 
 def test_a_wrong_setting_fails_in_one_line_naming_the_parameter():

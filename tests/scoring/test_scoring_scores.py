@@ -222,3 +222,29 @@ def test_precomputed_region_masks_and_indices_give_the_same_scores(astronaut_ali
     assert anomaly_score(heat[..., 0], mask, index=np.flatnonzero(mask)) == anomaly_score(heat[..., 0], mask)
     with pytest.raises(ValueError, match="empty"):
         anomaly_score(heat[..., 0], np.zeros((64, 64), bool), index=np.array([], np.intp))
+
+
+def test_both_statistics_share_one_pass_of_maps_and_score_the_same(astronaut_aligned, monkeypatch):
+    face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
+    normalized = face.copy()
+    normalized[300:360, 200:300] = np.clip(normalized[300:360, 200:300].astype(int) + 25, 0, 255).astype(np.uint8)
+    grid = {"kinds": ["pse", "ssim"], "color_spaces": ["ycbcr"], "erosion": [True], "lcn": [False, True],
+            "regions": ["mouth_nose", "lower_face"], "summaries": ["mean", "topk"]}  # fmt: skip
+    pse = {**grid, "kinds": ["pse"], "summaries": ["mean"]}
+    options = {**HEATMAP_SETTINGS, "region_params": {**REGION_PARAMS, "lower_face": {"below_eyes_iod": 0.3}}}
+    alone = [score_variants(face, normalized, landmarks, grid=grid, statistic="anomaly_score", **options),
+             score_variants(face, normalized, landmarks, grid=pse, statistic="normality_index", **options)]  # fmt: skip
+    calls = []
+    original = maps_module.channel_map_converted
+    monkeypatch.setattr("facial_anomaly.scoring.scores.channel_map_converted",
+                        lambda *a, **k: calls.append(k["kind"]) or original(*a, **k))  # fmt: skip
+    kept = {}
+    together = [score_variants(face, normalized, landmarks, grid=grid, statistic="anomaly_score", shared_maps=kept,
+                               **options),
+                score_variants(face, normalized, landmarks, grid=pse, statistic="normality_index", shared_maps=kept,
+                               **options)]  # fmt: skip
+    assert together == alone
+    assert sorted(calls) == ["pse", "pse", "ssim", "ssim"]  # each map once (with and without LCN), none again
+    # Another pair never reuses them.
+    other = score_variants(face, face, landmarks, grid=pse, statistic="normality_index", shared_maps=kept, **options)
+    assert all(value == math.inf for value in other.values())

@@ -265,3 +265,15 @@ def test_the_mirror_average_needs_views_symmetric_about_the_midline(scorer_task)
         scorer.score_batch([face], [landmarks])
     scorer.mirror_average = False
     assert scorer.score_batch([face], [landmarks])[0].shape == (1,)
+
+
+def test_dense_targets_are_the_changed_flag_or_the_saturated_share():
+    from facial_anomaly.supervised.trainer import TrainingConfig, configure, dense_targets
+
+    share = torch.tensor([0.0, 0.01, 0.02, 0.05, 0.1, 0.4])
+    binary = dense_targets(share, TrainingConfig(dense_threshold=0.02))
+    assert binary.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    soft = dense_targets(share, TrainingConfig(dense_target="share", dense_saturation=0.1))
+    assert torch.allclose(soft, torch.tensor([0.0, 0.1, 0.2, 0.5, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"training\.dense_target"):
+        configure({"training": {"dense_target": "area"}})

@@ -21,7 +21,7 @@ from ..heatmaps import HeatSketch, heatmap
 from ..heatmaps.config import HeatmapsConfig
 from ..parallel import ExecutorConfig, Job, JobStats, run_job
 from ..scoring import score_variants, variant_grid
-from ..scoring.scores import grid_region_masks
+from ..scoring.scores import grid_region_masks, parse_variant_name
 from ..storage.artifacts import ArtifactFolder, Provenance, encode_npz, stage_key
 from . import normalize, preprocess
 from .faults import exit_if_requested
@@ -58,9 +58,16 @@ class HeatmapsSpec:
 
 
 def z_grid(grid: dict) -> dict:
-    """``grid`` with the z-scored counterpart of each of its summaries added (``topk`` → ``ztopk``)."""
+    """``grid`` with the z-scored counterpart of each of its summaries (``topk`` → ``ztopk``)
+    and of each of its named ``variants`` added."""
     summaries = list(grid.get("summaries", ["mean"]))
-    return {**grid, "summaries": summaries + [f"z{summary}" for summary in summaries if not summary.startswith("z")]}
+    named = list(grid.get("variants", ()))
+    z_named = [variant._replace(summary=f"z{variant.summary}").name for variant in map(parse_variant_name, named)]
+    return {
+        **grid,
+        "summaries": summaries + [f"z{summary}" for summary in summaries if not summary.startswith("z")],
+        "variants": named + [name for name in z_named if name not in named],
+    }
 
 
 def load_normal_variation(data: bytes):
@@ -103,6 +110,28 @@ class _State:
                 raise SetupFailed(message) from error
         return self._maps
 
+    def z_maps(self, normalizer: str):
+        """The fitted maps of ``normalizer`` (None when it has none).
+
+        Raises:
+            SetupFailed: they lack a map of the grid (fitted for another ``heatmaps.grid``):
+                every face would fail alike, so the run stops with the fix.
+        """
+        maps = self.normal_variation
+        if maps is None or normalizer not in maps.maps:
+            return None
+        fitted = maps.for_normalizer(normalizer)
+        missing = sorted({variant.map_name for variant in variant_grid(self.spec.grid)} - set(fitted.names))
+        if missing:
+            from ..parallel.executor import SetupFailed
+
+            raise SetupFailed(
+                f"heatmaps.grid: the normal-variation maps of normalizer {normalizer!r} were fitted for another "
+                f"grid and lack {missing}; rerun `kedro run --pipelines fit_normal_models` with this grid "
+                "or set heatmaps.normal_variation=false"
+            )
+        return fitted
+
 
 def _setup(spec: HeatmapsSpec) -> _State:
     return _State(spec)
@@ -111,15 +140,18 @@ def _setup(spec: HeatmapsSpec) -> _State:
 def _pse_grid(grid: dict) -> dict | None:
     if "pse" not in grid["kinds"]:
         return None
-    return {**grid, "kinds": ["pse"], "summaries": ["mean"]}
+    named = [parse_variant_name(name) for name in grid.get("variants", ())]
+    pse = [variant.name for variant in named if variant.kind == "pse" and variant.summary == "mean"]
+    return {**grid, "kinds": ["pse"], "summaries": ["mean"], "variants": pse}
 
 
 def _pair_scores(spec: HeatmapsSpec, original, normalized, landmarks, z_maps=None) -> dict[str, Any]:
     options = spec.config.scoring_options()
-    # Both statistics score the same regions of the same face: their masks are made once.
+    # Both statistics score the same regions of the same face: their masks are made once
     options["region_masks"] = grid_region_masks(
         landmarks, original.shape, spec.grid["regions"], options["region_params"]
     )
+    options["shared_maps"] = {}  # and the normality index reuses the first pass's PSE maps
     grid = spec.grid if z_maps is None else z_grid(spec.grid)
     scores = score_variants(
         original, normalized, landmarks, grid=grid, statistic=spec.config.statistic, normal_variation=z_maps,
@@ -163,9 +195,7 @@ def _heatmaps_one(state: _State, item: HeatmapsItem) -> list[dict[str, Any]]:
             normalized, _ = read_checked_png(
                 spec.normalized, normalize.normalized_name(name, item.image_id), expected, channels=3
             )
-            z_maps, maps = None, state.normal_variation
-            if maps is not None and name in maps.maps:
-                z_maps = maps.for_normalizer(name)
+            z_maps = state.z_maps(name)
             record = _pair_scores(spec, face.rgb, normalized, face.landmarks, z_maps)
             heat = heatmap(face.rgb, normalized, **spec.config.map_settings())
             provenance = Provenance(target.stage, item.source_sha1, target.key, record)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from ..config import Config
 from .color import COLOR_SPACES
@@ -73,6 +73,9 @@ class GridConfig(Config):
     """With (true) and/or without (false) local contrast normalisation (pixel kinds only)."""
     summaries: tuple[Literal["mean", "topk"], ...] = ("mean",)
     """mean of the region's heat | topk: mean of its top 1 %."""
+    variants: tuple[str, ...] = ()
+    """Further variants by name beyond the product (``<kind>_<processing>__<region>[__<summary>]``,
+    in one of ``regions``): e.g. the deep kind on plain RGB beside pixel kinds in YCbCr."""
 
     @field_validator("kinds")
     @classmethod
@@ -88,6 +91,20 @@ class GridConfig(Config):
     @classmethod
     def _regions(cls, value):
         return _members(value, REGIONS, "region")
+
+    @field_validator("variants")
+    @classmethod
+    def _named_variants(cls, value, info: ValidationInfo):
+        from ..scoring.scores import parse_variant_name
+
+        regions = info.data.get("regions", ())
+        for name in value:
+            variant = parse_variant_name(name)
+            if variant.summary.startswith("z"):
+                raise ValueError(f"{name!r}: z-scored summaries follow normal_variation, name the plain one")
+            if variant.region not in regions:
+                raise ValueError(f"{name!r} is in region {variant.region!r}, not among regions {list(regions)}")
+        return tuple(value)
 
 
 def _members(values, valid, what: str):

@@ -272,7 +272,9 @@ def variant_grid(grid: Mapping) -> list[Variant]:
             "regions": [...]}`` (the ``grid`` block of ``parameters_scores.yml``), and
             optionally ``"lcn": [false, true]`` (default ``[false]``): with and without
             local contrast normalisation, which is combined with the pixel kinds only;
-            ``"summaries": [...]`` (:data:`SUMMARIES`; default ``["mean"]``).
+            ``"summaries": [...]`` (:data:`SUMMARIES`; default ``["mean"]``); ``"variants":
+            [...]``: further variants by name, beyond the product (e.g. one deep kind on
+            plain RGB beside pixel kinds in YCbCr), each in one of the grid's regions.
 
     Raises:
         ValueError: a missing key or an unknown value, naming it.
@@ -298,6 +300,11 @@ def variant_grid(grid: Mapping) -> list[Variant]:
     ]
     for variant in variants:
         _check_variant(variant)
+    extras = [parse_variant_name(name) for name in grid.get("variants", ())]
+    outside = [variant.name for variant in extras if variant.region not in grid["regions"]]
+    if outside:
+        raise ValueError(f"grid variants {outside} are in regions not among the grid's regions {list(grid['regions'])}")
+    variants += [variant for variant in dict.fromkeys(extras) if variant not in variants]
     return variants
 
 
@@ -423,6 +430,7 @@ def score_variants(
     comparison: PixelComparison | Mapping | None = None,
     normal_variation=None,
     top_k_fraction: float = DEFAULT_TOP_K_FRACTION,
+    shared_maps: dict | None = None,
 ) -> dict[str, float]:
     """One score per variant of the grid for a face and its normalized version.
 
@@ -455,6 +463,10 @@ def score_variants(
             (:meth:`.normal_variation.NormalVariation.for_normalizer`), needed by the
             ``zmean`` / ``ztopk`` summaries.
         top_k_fraction: share of a region's pixels averaged by ``topk`` / ``ztopk``.
+        shared_maps: a dict the caller keeps across calls on the same pair (the same
+            ``original`` and ``normalized`` arrays and settings, e.g. both statistics): the
+            maps computed by one call are reused by the next, which then works on the first
+            call's window when that contains its own (scores are unchanged). None = not kept.
 
     Returns:
         ``{variant name: score}`` in :func:`variant_grid` order.
@@ -484,25 +496,32 @@ def score_variants(
     # Maps are computed only on the masks' bounding box, padded by how far a masked value
     # depends on its surroundings (map context + erosion), so scores equal full-frame ones;
     # z maps need whole normal-variation cells, so the box then grows to cell boundaries.
-    radii = [context_radius(kind, kind_options=kind_options) for kind in grid["kinds"]]
-    reach = erosion_reach(size=erosion_size, iterations=erosion_iterations) if any(grid["erosion"]) else 0
+    radii = [context_radius(kind, kind_options=kind_options) for kind in dict.fromkeys(v.kind for v in variants)]
+    reach = erosion_reach(size=erosion_size, iterations=erosion_iterations) if any(v.eroded for v in variants) else 0
     context = max([radius for radius in radii if radius is not None], default=0)
     window = _bounding_window(full_masks.values(), pad=context + reach)
     if needs_z:
         window = normal_variation.cell_window(window)
+    pair = (id(original), id(normalized))
+    kept = shared_maps.get("maps") if shared_maps is not None and shared_maps.get("pair") == pair else None
+    if kept is not None and _contains(kept.window, window):
+        maps, window = kept, kept.window
+    else:
+        maps = _Maps(
+            original,
+            normalized,
+            landmarks,
+            window,
+            erosion_size=erosion_size,
+            erosion_iterations=erosion_iterations,
+            kind_options=kind_options,
+            local_contrast=local_contrast,
+            comparison=comparison,
+        )
+        if shared_maps is not None:
+            shared_maps.update(pair=pair, maps=maps)
     masks = {region: mask[window] for region, mask in full_masks.items()}
     indices = {region: np.flatnonzero(mask) for region, mask in masks.items()}
-    maps = _Maps(
-        original,
-        normalized,
-        landmarks,
-        window,
-        erosion_size=erosion_size,
-        erosion_iterations=erosion_iterations,
-        kind_options=kind_options,
-        local_contrast=local_contrast,
-        comparison=comparison,
-    )
 
     @functools.cache
     def z_map(variant_map: Variant) -> np.ndarray:
@@ -576,6 +595,10 @@ def grid_region_masks(
 ) -> dict[str, np.ndarray]:
     """``{region: H×W bool mask}`` of ``regions`` for a face (``region_masks`` of :func:`score_variants`)."""
     return {region: region_mask(landmarks, shape, region, **region_params[region]) for region in regions}
+
+
+def _contains(outer: tuple[slice, slice], inner: tuple[slice, slice]) -> bool:
+    return all(o.start <= i.start and i.stop <= o.stop for o, i in zip(outer, inner))
 
 
 def _bounding_window(masks, *, pad: int) -> tuple[slice, slice]:

@@ -102,6 +102,7 @@ def fit_default_fusion(
     *,
     unsupervised_columns: Sequence[str],
     checkpoint: bytes,
+    fitted_models: Mapping[str, str] | None = None,
     C: float = 1.0,
     max_iter: int = 1000,
 ) -> Fusion:
@@ -109,8 +110,9 @@ def fit_default_fusion(
     the supervised probability and ``unsupervised_columns`` combined by the default score
     fusion (:func:`facial_anomaly.scoring.fusion.fit_score_fusion`: non-negative
     ``rank_logistic``, provenance kind ``score_fusion``). The provenance also names the
-    scorer checkpoint (``supervised_checkpoint_sha1``), so a scoring run can refuse a fusion
-    fitted with another scorer."""
+    scorer checkpoint (``supervised_checkpoint_sha1``) and the fitted models behind the
+    columns (``fitted_models_sha1``: model name → SHA-1 of its file), so a scoring run can
+    refuse a fusion fitted with another scorer or other models."""
     from ..provenance import training_data_fingerprint
     from ..scoring.fusion import ScoreFusionConfig, fit_score_fusion
 
@@ -128,6 +130,7 @@ def fit_default_fusion(
         training_data=training_data_fingerprint(rows),
     )
     fusion.provenance["supervised_checkpoint_sha1"] = checkpoint_sha1(checkpoint)
+    fusion.provenance["fitted_models_sha1"] = dict(fitted_models or {})
     return fusion
 
 

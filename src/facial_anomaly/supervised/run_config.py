@@ -14,6 +14,12 @@ from ..config import Config
 DEFAULT_FUSED_COLUMNS = (
     "mirror.pse_ycbcr_eroded__mouth_nose",
     "mirror.pse_ycbcr_eroded__face_without_eyes__topk",
+    "mirror.deep_base__lower_face__topk",
+    # these need the models of fit_normal_models in models_dir when training; left out otherwise
+    "mirror.deep_base__lower_face__ztopk",
+    "mirror.ssim_ycbcr_lcn_eroded__lower_face__ztopk",
+    "padim__lower_face__topk",
+    "shape_residual__lips__mean",
 )
 
 
@@ -49,7 +55,9 @@ class TrainSupervisedConfig(Config):
     fusion_seed: int = 11
     """Seeds the full-resolution dev rows the fused default score is fitted on."""
     fused_columns: tuple[str, ...] = DEFAULT_FUSED_COLUMNS
-    """Unsupervised score columns fused with the scorer's probability (empty: no fusion)."""
+    """Unsupervised score columns fused with the scorer's probability (empty: no fusion);
+    those whose model (normal-variation maps, PaDiM, shape model) is not in ``models_dir``
+    when training are left out, and the fusion names the SHA-1 of each model it used."""
     test_anomalous_per_face: int = Field(8, ge=1)
     """Synthetic anomalies per test face in the evaluation."""
     prepare_workers: int = Field(1, ge=1)

@@ -5,8 +5,11 @@ Every step draws ``faces_per_batch`` training faces and makes each of them twice
 and with an anomaly — so every batch is balanced and the network compares like with like;
 every sample gets its own capture changes. Loss: binary cross-entropy of the anomaly logit;
 plus ``severity_weight`` × the ordinal BCE of the severity logits against (severity ≥ k)
-and ``dense_weight`` × the per-cell BCE against "≥ ``dense_threshold`` of the cell's pixels
-changed", when the network has those heads. AdamW (``lr``, ``weight_decay``), a linear
+and ``dense_weight`` × the per-cell BCE, when the network has those heads. The per-cell
+target (``dense_target``) is "≥ ``dense_threshold`` of the cell's pixels changed"
+(``binary``) or the share of the cell's pixels changed ÷ ``dense_saturation``, at most 1
+(``share``: a soft target, so the sum of the cells' outputs estimates how much of the face
+changed). AdamW (``lr``, ``weight_decay``), a linear
 warm-up over ``warmup_steps`` then a cosine decay to ``final_lr_factor`` × ``lr`` at
 ``steps``. Every ``eval_every`` steps the network scores a fixed, person-disjoint dev set
 (made once from the dev faces with ``data_seed``: ``dev_clean_per_face`` clean samples and
@@ -30,6 +33,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -64,6 +68,12 @@ class TrainingConfig(Config):
     severity_weight: float = Field(0.5, ge=0, description="weight of the ordinal severity loss (severity head only)")
     dense_weight: float = Field(1.0, ge=0, description="weight of the per-cell loss (dense head only)")
     dense_threshold: float = Field(0.02, gt=0, lt=1, description="a cell is 'changed' from this share of its pixels")
+    dense_target: Literal["binary", "share"] = Field(
+        "binary", description="per-cell target: binary (≥ dense_threshold changed) or the changed share (soft)"
+    )
+    dense_saturation: float = Field(
+        0.1, gt=0, le=1, description="dense_target share: the share of changed pixels that counts as fully changed"
+    )
     dev_clean_per_face: int = Field(2, ge=1, description="clean dev samples per dev face")
     dev_anomalous_per_face: int = Field(2, ge=1, description="anomalous dev samples per dev face")
     seed: int = Field(0, description="seeds the network and every training batch")
@@ -244,6 +254,13 @@ def auc_by_family(scores: np.ndarray, table: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def dense_targets(share: torch.Tensor, training: TrainingConfig) -> torch.Tensor:
+    """Per-cell targets in [0, 1] from the share of each cell's pixels changed (same shape)."""
+    if training.dense_target == "binary":
+        return (share >= training.dense_threshold).float()
+    return (share / training.dense_saturation).clamp(0.0, 1.0)
+
+
 def severity_spearman(severity_output: np.ndarray, table: pd.DataFrame) -> float:
     """Spearman ρ of a severity output against the true grade over the anomalous samples (NaN when undefined)."""
     anomalous = table["label"].to_numpy() == 1
@@ -386,9 +403,7 @@ class ScorerTask:
             stride = self.config.scorer.network.stride
             n, v, size, _ = batch["masks"].shape
             share = F.avg_pool2d(batch["masks"].reshape(n * v, 1, size, size), stride).reshape(out["cells"].shape)
-            losses["cell_bce"] = F.binary_cross_entropy_with_logits(
-                out["cells"], (share >= training.dense_threshold).float()
-            )
+            losses["cell_bce"] = F.binary_cross_entropy_with_logits(out["cells"], dense_targets(share, training))
             total = total + training.dense_weight * losses["cell_bce"]
         optimizer = self.optimizers["model"]
         optimizer.zero_grad(set_to_none=True)

@@ -31,6 +31,7 @@ def available_grid(heatmaps: HeatmapsConfig) -> tuple[dict, dict[str, str]]:
             unavailable[kind] = str(error)
             logger.warning("heatmap kind %r left out of the scoring grid: %s", kind, error)
     grid["kinds"] = [kind for kind in grid["kinds"] if kind not in unavailable]
+    grid["variants"] = [name for name in grid["variants"] if name.partition("_")[0] not in unavailable]
     return grid, unavailable
 
 

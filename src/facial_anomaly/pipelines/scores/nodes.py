@@ -73,26 +73,35 @@ def score_fitted_models(
 
 
 def choose_fusion(
-    score_fusion: dict | None, supervised_fusion: dict | None, model_scores_summary: dict, scores: ScoresConfig
+    score_fusion: dict | None,
+    supervised_fusion: dict | None,
+    model_scores_summary: dict,
+    heatmaps_summary: dict,
+    scores: ScoresConfig,
 ) -> dict:
     """The fitted fusion this run applies, as ``{"source", "record"}``, or ``{}`` (Kedro saves
     no None): the one
     ``fit_fusion`` fitted (on the user's labelled photos), else the one ``train_supervised``
-    refitted with its scorer — only when this run scored with that same scorer (the SHA-1
-    of the checkpoint in the fusion's provenance)."""
+    refitted with its scorer — only when this run scored with that same scorer and the same
+    fitted models (the SHA-1s of the checkpoint and of each model in the fusion's provenance)."""
     if not scores.use_fusion:
         return {}
     if score_fusion:
         return {"source": "score_fusion", "record": score_fusion}
     if supervised_fusion:
-        wanted = (supervised_fusion.get("provenance") or {}).get("supervised_checkpoint_sha1")
-        used = model_scores_summary.get("supervised_checkpoint_sha1")
-        if used and wanted == used:
+        provenance = supervised_fusion.get("provenance") or {}
+        run_models = {name: model["sha1"] for name, model in (model_scores_summary.get("models") or {}).items()}
+        if heatmaps_summary.get("normal_variation"):
+            run_models["normal_variation"] = heatmaps_summary["normal_variation"]["sha1"]
+        wanted = {"supervised_scorer": provenance.get("supervised_checkpoint_sha1")}
+        wanted.update(provenance.get("fitted_models_sha1") or {})
+        different = {name: sha1 for name, sha1 in wanted.items() if run_models.get(name) != sha1}
+        if not different and model_scores_summary.get("supervised_checkpoint_sha1"):
             return {"source": "supervised_fusion", "record": supervised_fusion}
         logger.warning(
-            "the supervised fusion is not used: it was fitted with scorer %s, this run scored with %s",
-            wanted,
-            used or "no scorer",
+            "the supervised fusion is not used: it was fitted with %s, this run used %s",
+            different,
+            {name: run_models.get(name, "none") for name in different},
         )
     return {}
 

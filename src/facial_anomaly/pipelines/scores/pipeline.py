@@ -30,6 +30,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "score_fusion_if_fitted",
                     "supervised_fusion_if_fitted",
                     "model_scores_summary",
+                    "heatmaps_summary",
                     "params:scores",
                 ],
                 outputs="fusion_to_apply",

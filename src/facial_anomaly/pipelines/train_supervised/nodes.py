@@ -17,6 +17,7 @@ import pandas as pd
 
 from facial_anomaly.evaluation import markdown_table
 from facial_anomaly.faces.tables import landmarks_by_image
+from facial_anomaly.storage.models import ModelStore
 from facial_anomaly.supervised.run_config import TrainSupervisedConfig
 from facial_anomaly.synthesis.config import SynthesizeConfig
 from facial_anomaly.synthesis.split import split_by_person
@@ -57,17 +58,22 @@ def split_supervised_faces(
     return table
 
 
-def _faces(split_table: pd.DataFrame, aligned_faces: dict, landmarks: pd.DataFrame, split: str):
-    rows = split_table[split_table["split"] == split]
-    points = landmarks_by_image(landmarks[landmarks["image_id"].isin(set(rows["image_id"]))])
+def index_supervised_faces(split_table: pd.DataFrame, landmarks: pd.DataFrame) -> pd.DataFrame:
+    """The split table with each face's (478, 3) landmarks in a ``points`` column, what the
+    training and evaluation nodes read their faces by."""
+    points = landmarks_by_image(landmarks[landmarks["image_id"].isin(set(split_table["image_id"]))])
+    return split_table.assign(points=[points[i] for i in split_table["image_id"]])
+
+
+def _faces(faces: pd.DataFrame, aligned_faces: dict, split: str):
+    rows = faces[faces["split"] == split]
     ids = list(rows["image_id"])
-    return [load_aligned(aligned_faces, i)[0] for i in ids], [points[i] for i in ids], ids
+    return [load_aligned(aligned_faces, i)[0] for i in ids], list(rows["points"]), ids
 
 
 def train_supervised_scorer(
-    split_table: pd.DataFrame,
+    faces_table: pd.DataFrame,
     aligned_faces: dict[str, Callable],
-    landmarks: pd.DataFrame,
     train_supervised: TrainSupervisedConfig,
     synthesize: SynthesizeConfig,
 ) -> tuple[bytes, pd.DataFrame, dict]:
@@ -77,10 +83,10 @@ def train_supervised_scorer(
 
     config = train_supervised.scorer_config()
     synthesize = synthesize.parameters()
-    chosen = split_table[split_table["split"].isin(["train", "dev"])]
+    chosen = faces_table[faces_table["split"].isin(["train", "dev"])]
     faces, points, ids = [], [], []
     for split in ("train", "dev"):
-        split_faces, split_points, split_ids = _faces(chosen, aligned_faces, landmarks, split)
+        split_faces, split_points, split_ids = _faces(chosen, aligned_faces, split)
         faces += split_faces
         points += split_points
         ids += split_ids
@@ -109,8 +115,42 @@ def train_supervised_scorer(
     return trained.checkpoint, history, summary
 
 
-def _unsupervised_columns(columns: tuple[str, ...]):
-    """The scorer of the fused columns with the library's default heatmap and region settings."""
+# The fitted model each kind of fused column needs (none for the mirror normalizer's plain variants).
+_COLUMN_MODELS = {"padim": "padim", "shape_residual": "shape_model", "z": "normal_variation"}
+
+
+def _column_model(column: str) -> str | None:
+    from facial_anomaly.scoring.columns import parse_column
+
+    source, _, details = parse_column(column)
+    if source == "variant":
+        return _COLUMN_MODELS["z"] if details[1].summary.startswith("z") else None
+    return _COLUMN_MODELS[source]
+
+
+def _fitted_models(models: ModelStore, columns: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
+    """(the loaded models the columns need and ``models_dir`` holds, their SHA-1 by name)."""
+    from facial_anomaly.batch.heatmaps import load_normal_variation
+    from facial_anomaly.normalizers.factory import model_from_bytes
+    from facial_anomaly.scoring.model_files import load_model_bytes
+    from facial_anomaly.scoring.padim import PadimScorer
+
+    loaders = {
+        "padim": lambda data: load_model_bytes(PadimScorer.load, data, "padim.npz"),
+        "shape_model": lambda data: model_from_bytes("shape_model", data, source="shape_model.npz"),
+        "normal_variation": load_normal_variation,
+    }
+    loaded, sha1 = {}, {}
+    for name in sorted({model for model in map(_column_model, columns) if model}):
+        stored = models.latest(name)
+        if stored is not None:
+            loaded[name], sha1[name] = loaders[name](stored.data), stored.sha1
+    return loaded, sha1
+
+
+def _unsupervised_columns(columns: tuple[str, ...], fitted: dict):
+    """The scorer of the fused columns with the library's default heatmap and region settings
+    and the fitted models in ``fitted``."""
     from facial_anomaly.heatmaps.config import HeatmapsConfig
     from facial_anomaly.normalizers.config import NormalizeConfig
     from facial_anomaly.normalizers.factory import build_normalizer
@@ -131,20 +171,24 @@ def _unsupervised_columns(columns: tuple[str, ...]):
             "kind_options": heatmaps.kind_options,
         },
         region_params=heatmaps.regions,
+        normal_variation=fitted.get("normal_variation"),
+        padim=fitted.get("padim"),
+        shape_model=fitted.get("shape_model"),
     )
 
 
 def evaluate_supervised_scorer(
     checkpoint: bytes,
-    split_table: pd.DataFrame,
+    faces_table: pd.DataFrame,
     aligned_faces: dict[str, Callable],
-    landmarks: pd.DataFrame,
+    models: ModelStore,
     train_supervised: TrainSupervisedConfig,
     synthesize: SynthesizeConfig,
 ) -> tuple[dict, pd.DataFrame, dict, str]:
     """The fused default score fitted on full-resolution dev rows (JSON with provenance; an
     empty dict when no columns are fused), the evaluation table (one row per score: the
-    scorer, each fused column and the fused score), its metrics and a Markdown report."""
+    scorer, each fused column and the fused score), its metrics and a Markdown report.
+    Fused columns whose model is not in ``models_dir`` are left out (named in the metrics)."""
     from sklearn.metrics import roc_auc_score
 
     from facial_anomaly.supervised.assess import evaluate
@@ -161,7 +205,7 @@ def evaluate_supervised_scorer(
     config = train_supervised.scorer_config()
     synthesize = synthesize.parameters()
     scorer = load_scorer(checkpoint, config.training.device)
-    test_faces, test_points, test_ids = _faces(split_table, aligned_faces, landmarks, "test")
+    test_faces, test_points, test_ids = _faces(faces_table, aligned_faces, "test")
     rows: dict[str, dict] = {}
     metrics: dict[str, float] = {}
     if test_faces:
@@ -188,12 +232,17 @@ def evaluate_supervised_scorer(
         logger.warning("train_supervised: no test faces (split.test = 0): the scorer is not evaluated")
 
     fusion_json: dict = {}
-    columns = train_supervised.fused_columns
+    fitted, fitted_sha1 = _fitted_models(models, train_supervised.fused_columns)
+    columns = tuple(c for c in train_supervised.fused_columns if _column_model(c) in (None, *fitted))
+    left_out = [c for c in train_supervised.fused_columns if c not in columns]
+    if left_out:
+        logger.warning("train_supervised: fused columns left out, their model is not in models_dir: %s", left_out)
+        metrics["fused_columns_without_model"] = len(left_out)
     if columns:
-        unsupervised = _unsupervised_columns(columns)
+        unsupervised = _unsupervised_columns(columns, fitted)
         tables = {}
         loaded = {
-            "dev": _faces(split_table, aligned_faces, landmarks, "dev"),
+            "dev": _faces(faces_table, aligned_faces, "dev"),
             "test": (test_faces, test_points, test_ids),  # decoded once, above
         }
         for split, seed in (("dev", train_supervised.fusion_seed), ("test", train_supervised.test_seed)):
@@ -204,7 +253,10 @@ def evaluate_supervised_scorer(
                 faces, points, ids, seed=seed, config=config, synth_params=synthesize
             )
             tables[split] = score_table(scorer, samples, names, sample_points, unsupervised=unsupervised)
-        fusion = fit_default_fusion(tables["dev"], unsupervised_columns=columns, checkpoint=checkpoint)
+        used = {name: sha1 for name, sha1 in fitted_sha1.items() if any(_column_model(c) == name for c in columns)}
+        fusion = fit_default_fusion(
+            tables["dev"], unsupervised_columns=columns, checkpoint=checkpoint, fitted_models=used
+        )
         fusion_json = fusion.to_dict()
         if "test" in tables:
             test = tables["test"]
@@ -218,7 +270,7 @@ def evaluate_supervised_scorer(
                 metrics[f"{name}.full_resolution_test_auc"] = auc
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("score").reset_index()
     metrics["seconds"] = round(time.perf_counter() - started, 2)
-    report = _markdown_report(table, split_table, fusion_json)
+    report = _markdown_report(table, faces_table, fusion_json)
     return fusion_json, table, metrics, report
 
 
