@@ -98,21 +98,36 @@ class _Models:
                 from ..supervised.scorer import load_scorer
 
                 built["scorer"] = load_scorer(spec.models.supervised_scorer, spec.models.device)
-            if spec.models.padim is not None:
-                from ..scoring.model_files import load_model_bytes
-                from ..scoring.padim import PadimScorer
-
-                built["padim"] = load_model_bytes(PadimScorer.load, spec.models.padim, "padim.npz")
-            if spec.models.shape_model is not None:
-                from ..normalizers.factory import model_from_bytes
-
-                built["shape_model"] = model_from_bytes(
-                    "shape_model", spec.models.shape_model, source="shape_model.npz"
-                )
+            for name in ("padim", "shape_model"):
+                if getattr(spec.models, name) is not None:
+                    built[name] = load_normal_model(name, getattr(spec.models, name))
         except Exception as error:  # a broken model fails every image alike: stop the run
             raise SetupFailed(f"a fitted model cannot be loaded: {type(error).__name__}: {error}") from error
         self.built = built
         return built
+
+
+def load_normal_model(name: str, data: bytes):
+    """One of the models ``fit_normal_models`` saves, from its file's bytes: ``padim``
+    (:class:`~facial_anomaly.scoring.padim.PadimScorer`), ``shape_model``
+    (:class:`~facial_anomaly.normalizers.ShapeModel`) or ``normal_variation``
+    (:class:`~facial_anomaly.scoring.normal_variation.NormalVariation`); each checks its
+    provenance, naming the file."""
+    from ..scoring.model_files import load_model_bytes
+
+    if name == "padim":
+        from ..scoring.padim import PadimScorer
+
+        return load_model_bytes(PadimScorer.load, data, "padim.npz")
+    if name == "normal_variation":
+        from ..scoring.normal_variation import NormalVariation
+
+        return load_model_bytes(NormalVariation.load, data, "normal_variation.npz")
+    if name == "shape_model":
+        from ..normalizers.factory import model_from_bytes
+
+        return model_from_bytes("shape_model", data, source="shape_model.npz")
+    raise ValueError(f"unknown normal model {name!r}; known: padim, shape_model, normal_variation")
 
 
 def _setup(spec: FittedModelsSpec):

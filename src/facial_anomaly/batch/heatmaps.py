@@ -72,10 +72,9 @@ def z_grid(grid: dict) -> dict:
 
 def load_normal_variation(data: bytes):
     """A :class:`~facial_anomaly.scoring.normal_variation.NormalVariation` from its file's bytes."""
-    from ..scoring.model_files import load_model_bytes
-    from ..scoring.normal_variation import NormalVariation
+    from .fitted_models import load_normal_model
 
-    return load_model_bytes(NormalVariation.load, data, "normal_variation.npz")
+    return load_normal_model("normal_variation", data)
 
 
 @dataclass(frozen=True)

@@ -130,21 +130,13 @@ def _column_model(column: str) -> str | None:
 
 def _fitted_models(models: ModelStore, columns: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
     """(the loaded models the columns need and ``models_dir`` holds, their SHA-1 by name)."""
-    from facial_anomaly.batch.heatmaps import load_normal_variation
-    from facial_anomaly.normalizers.factory import model_from_bytes
-    from facial_anomaly.scoring.model_files import load_model_bytes
-    from facial_anomaly.scoring.padim import PadimScorer
+    from facial_anomaly.batch.fitted_models import load_normal_model
 
-    loaders = {
-        "padim": lambda data: load_model_bytes(PadimScorer.load, data, "padim.npz"),
-        "shape_model": lambda data: model_from_bytes("shape_model", data, source="shape_model.npz"),
-        "normal_variation": load_normal_variation,
-    }
     loaded, sha1 = {}, {}
     for name in sorted({model for model in map(_column_model, columns) if model}):
         stored = models.latest(name)
         if stored is not None:
-            loaded[name], sha1[name] = loaders[name](stored.data), stored.sha1
+            loaded[name], sha1[name] = load_normal_model(name, stored.data), stored.sha1
     return loaded, sha1
 
 
@@ -253,9 +245,8 @@ def evaluate_supervised_scorer(
                 faces, points, ids, seed=seed, config=config, synth_params=synthesize
             )
             tables[split] = score_table(scorer, samples, names, sample_points, unsupervised=unsupervised)
-        used = {name: sha1 for name, sha1 in fitted_sha1.items() if any(_column_model(c) == name for c in columns)}
         fusion = fit_default_fusion(
-            tables["dev"], unsupervised_columns=columns, checkpoint=checkpoint, fitted_models=used
+            tables["dev"], unsupervised_columns=columns, checkpoint=checkpoint, fitted_models=fitted_sha1
         )
         fusion_json = fusion.to_dict()
         if "test" in tables:
