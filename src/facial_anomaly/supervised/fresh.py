@@ -107,10 +107,7 @@ class PaintConfig(Config):
         description="patch semi-axis per severity 1..4, [low, high] IOD",
     )
     patch_aspect: Range = Field((0.5, 2.0), description="patch elongation, [low, high]")
-    line_width_iod: PerSeverityRange = Field(
-        ((0.015, 0.025), (0.025, 0.04), (0.035, 0.055), (0.05, 0.075)),
-        description="line width per severity 1..4, [low, high] IOD (grows with severity, so the change does)",
-    )
+    line_width_iod: Range = Field((0.02, 0.05), description="line width, [low, high] IOD")
     line_length_iod: PerSeverityRange = Field(
         ((0.1, 0.2), (0.2, 0.35), (0.3, 0.5), (0.45, 0.7)), description="line chord per severity 1..4, [low, high] IOD"
     )
@@ -418,8 +415,8 @@ def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
 def paint(face: PreparedFace, image: np.ndarray, kind: str, severity: int, rng, config: PaintConfig) -> np.ndarray:
     """The generic ``patch`` or ``line`` family: a soft shape inside the face whose colour
     changes by the drawn relative amount in one of a few directions (darker, lighter,
-    redder, browner); both the change and the shape's size (patch radius, line length and
-    width) grow with severity."""
+    redder, browner); both the change and the shape's size (patch radius, line length) grow
+    with severity."""
     iod = face.canvas.iod
     height, width = image.shape[:2]
     centre = _random_point(face.face_region, rng)
@@ -448,7 +445,7 @@ def paint(face: PreparedFace, image: np.ndarray, kind: str, severity: int, rng, 
         control = centre + rng.uniform(-1, 1) * config.line_bend_iod * iod * np.array([-direction[1], direction[0]])
         t = np.linspace(0.0, 1.0, 40)[:, None]
         curve = (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
-        thickness = max(1, int(round(_uniform(rng, config.line_width_iod[severity - 1]) * iod)))
+        thickness = max(1, int(round(_uniform(rng, config.line_width_iod) * iod)))
         cv2.polylines(shape, [np.round(curve * 16).astype(np.int32)], False, 1.0, thickness, cv2.LINE_AA, shift=4)
     weight = np.clip(_soft(shape, config.feather_iod * iod), 0.0, 1.0) * face.face_region
     change = _uniform(rng, config.change[severity - 1])
