@@ -157,28 +157,28 @@ def test_a_scoring_run_adds_the_scorer_and_applies_its_fusion(trained, monkeypat
     assert ok["anomaly_score"].equals(ok["unsupervised_score"])
 
 
-def test_a_fusion_fitted_with_another_scorer_is_not_applied(trained, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("changed", "column"),
+    [
+        (("supervised_checkpoint_sha1",), "supervised.probability"),  # fitted with another scorer
+        (("fitted_models_sha1", "padim"), "padim__lower_face__topk"),  # as if PaDiM had been refitted since
+    ],
+)
+def test_a_fusion_fitted_with_another_scorer_or_other_models_is_not_applied(
+    trained, tmp_path, monkeypatch, changed, column
+):
     root = tmp_path
     shutil.copytree(trained / "raw", root / "raw")
     shutil.copytree(trained / "models", root / "models")
     fusion_file = _latest(root / "models/supervised_fusion.json")
     record = json.loads(fusion_file.read_text())
-    record["provenance"]["supervised_checkpoint_sha1"] = "0" * 40
+    provenance = record["provenance"]
+    for key in changed[:-1]:
+        provenance = provenance[key]
+    provenance[changed[-1]] = "0" * 40
     fusion_file.write_text(json.dumps(record))
     table, summary = _score(root, monkeypatch, "scored")
-    assert "supervised.probability" in table.columns and summary["anomaly_score_source"] == "unsupervised"
-
-
-def test_a_fusion_fitted_with_other_normal_models_is_not_applied(trained, tmp_path, monkeypatch):
-    root = tmp_path
-    shutil.copytree(trained / "raw", root / "raw")
-    shutil.copytree(trained / "models", root / "models")
-    fusion_file = _latest(root / "models/supervised_fusion.json")
-    record = json.loads(fusion_file.read_text())
-    record["provenance"]["fitted_models_sha1"]["padim"] = "0" * 40  # as if PaDiM had been refitted since
-    fusion_file.write_text(json.dumps(record))
-    table, summary = _score(root, monkeypatch, "scored")
-    assert "padim__lower_face__topk" in table.columns and summary["anomaly_score_source"] == "unsupervised"
+    assert column in table.columns and summary["anomaly_score_source"] == "unsupervised"
 
 
 def test_fused_columns_whose_model_is_not_fitted_are_left_out(tmp_path):
