@@ -238,15 +238,13 @@ def part_pixels(prepared: dict, synth: dict) -> None:
 def part_ceiling(prepared: dict, synth: dict, config) -> None:
     """Severity ρ of the true extent of each test anomaly (its change mask, known to the
     generator): what a score measuring only how much of the face changed could reach."""
-    from scipy.stats import spearmanr
-
     from facial_anomaly.supervised.assess import synthetic_test_set
+    from facial_anomaly.supervised.trainer import severity_spearman
 
     test = synthetic_test_set(prepared["test"], seed=TEST_SEED, config=config, synth_params=synth)
     masks = test.masks.numpy()
     table = test.table
     anomalous = table["label"].to_numpy() == 1
-    severity = table["severity"].to_numpy()
     families = table["family"].to_numpy(dtype=object)
     measures = {
         "changed area, both views": (masks > 0).sum(axis=(1, 2, 3)),
@@ -257,10 +255,8 @@ def part_ceiling(prepared: dict, synth: dict, config) -> None:
     print("| measure | all | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for label, values in measures.items():
-        cells = [spearmanr(values[anomalous], severity[anomalous]).statistic]
-        for family in names:
-            chosen = anomalous & (families == family)
-            cells.append(spearmanr(values[chosen], severity[chosen]).statistic)
+        cells = [severity_spearman(values, table)]
+        cells += [severity_spearman(values[families == family], table[families == family]) for family in names]
         print(f"| {label} | " + " | ".join(f"{value:.2f}" for value in cells) + " |")
 
 
