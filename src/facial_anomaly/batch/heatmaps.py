@@ -94,6 +94,7 @@ class _State:
     def __init__(self, spec: HeatmapsSpec) -> None:
         self.spec = spec
         self._maps = None
+        self._checked: set[str] = set()  # normalizers whose maps cover the grid
 
     @property
     def normal_variation(self):
@@ -120,6 +121,8 @@ class _State:
         if maps is None or normalizer not in maps.maps:
             return None
         fitted = maps.for_normalizer(normalizer)
+        if normalizer in self._checked:
+            return fitted
         missing = sorted({variant.map_name for variant in variant_grid(self.spec.grid)} - set(fitted.names))
         if missing:
             from ..parallel.executor import SetupFailed
@@ -129,6 +132,7 @@ class _State:
                 f"grid and lack {missing}; rerun `kedro run --pipelines fit_normal_models` with this grid "
                 "or set heatmaps.normal_variation=false"
             )
+        self._checked.add(normalizer)
         return fitted
 
 

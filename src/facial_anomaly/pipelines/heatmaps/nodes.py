@@ -13,6 +13,7 @@ from facial_anomaly.batch.heatmaps import compute_heatmaps
 from facial_anomaly.heatmaps import HeatmapKindUnavailable, ensure_kind_available
 from facial_anomaly.heatmaps.config import HeatmapsConfig
 from facial_anomaly.parallel import ExecutorConfig, JobStats
+from facial_anomaly.scoring.scores import parse_variant_name
 from facial_anomaly.storage.models import ModelStore
 
 from ..preprocess.nodes import stage_summary
@@ -31,7 +32,7 @@ def available_grid(heatmaps: HeatmapsConfig) -> tuple[dict, dict[str, str]]:
             unavailable[kind] = str(error)
             logger.warning("heatmap kind %r left out of the scoring grid: %s", kind, error)
     grid["kinds"] = [kind for kind in grid["kinds"] if kind not in unavailable]
-    grid["variants"] = [name for name in grid["variants"] if name.partition("_")[0] not in unavailable]
+    grid["variants"] = [name for name in grid["variants"] if parse_variant_name(name).kind not in unavailable]
     return grid, unavailable
 
 
