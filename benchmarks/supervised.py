@@ -529,9 +529,11 @@ def fit_bench_models(data: dict, cache: Path) -> dict:
     }
 
 
-def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None) -> None:
+def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None, test_anomalies: int = 2) -> None:
     """The fused default score against its inputs (see the module docstring); ``columns``
-    (default FUSED_COLUMNS) with the fitted ``models`` they need."""
+    (default FUSED_COLUMNS) with the fitted ``models`` they need; ``test_anomalies`` per
+    test face. Two fusions: the default graded one (fitted to the drawn severities) and the
+    one fitted to the 0/1 label only."""
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
@@ -566,9 +568,13 @@ def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None) ->
             seed=seed,
             config=run["config"],
             synth_params=synth,
+            anomalous_per_face=test_anomalies if split == "test" else 2,
         )
         tables[split] = score_table(scorer, samples, names, points, unsupervised=unsupervised)
     fusion = fit_default_fusion(tables["dev"], unsupervised_columns=columns, checkpoint=run["checkpoint"])
+    binary = fit_default_fusion(
+        tables["dev"], unsupervised_columns=columns, checkpoint=run["checkpoint"], target="label"
+    )
 
     def rows_of(items) -> pd.DataFrame:
         out = []
@@ -596,9 +602,12 @@ def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None) ->
         relaxed.append({PROBABILITY_COLUMN: float(probability[0]), **unsupervised(image, points), "family": "relaxed"})
     real = pd.concat([real, pd.DataFrame(relaxed)], ignore_index=True)
     inputs = [PROBABILITY_COLUMN, *columns]
+    fused = {"fused, fitted to the 0/1 label": binary, "fused": fusion}
     print(
-        f"\nFused default score (weights {dict(zip(fusion.features, np.round(fusion.coefficients, 3)))}; "
-        f"{time.perf_counter() - started:.0f} s):"
+        f"\nFused default score (graded weights {dict(zip(fusion.features, np.round(fusion.coefficients, 3)))}; "
+        f"0/1 weights {dict(zip(binary.features, np.round(binary.coefficients, 3)))}; "
+        f"{time.perf_counter() - started:.0f} s; {int((tables['test']['label'] == 1).sum())} anomalous and "
+        f"{int((tables['test']['label'] == 0).sum())} clean test rows):"
     )
     print(
         "| score | test AUC | "
@@ -606,10 +615,10 @@ def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None) ->
         + " | photo nuisance FPR | real cleft | real acne | real acne, pose check relaxed |"
     )
     print("|---|---|" + "---|" * (len(set(tables["test"]["family"])) - 1) + "---|---|---|---|")
-    for name in [*inputs, "fused"]:
+    for name in [*inputs, *fused]:
 
         def values(table):
-            return fusion.fuse(table) if name == "fused" else table[name].to_numpy(dtype=float)
+            return fused[name].fuse(table) if name in fused else table[name].to_numpy(dtype=float)
 
         test = tables["test"]
         scores = values(test)
@@ -626,10 +635,10 @@ def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None) ->
             labels = np.r_[np.zeros(len(clean)), np.ones(len(anomalous))]
             cells.append(f"{roc_auc_score(labels, np.r_[values(clean), anomalous]):.3f}")
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print_severity_table(tables["test"], [*inputs, "fused"], fusion)
+    print_severity_table(tables["test"], [*inputs, *fused], fused)
 
 
-def print_severity_table(test, names, fusion) -> None:
+def print_severity_table(test, names, fused: dict) -> None:
     """Spearman ρ of each score against the drawn severity over the anomalous test rows, all
     families and within each (the synthetic test rows of part_fused)."""
     from facial_anomaly.supervised.trainer import severity_spearman
@@ -639,7 +648,7 @@ def print_severity_table(test, names, fusion) -> None:
     print("| score | all | " + " | ".join(families) + " |")
     print("|---|---|" + "---|" * len(families))
     for name in names:
-        scores = fusion.fuse(test) if name == "fused" else test[name].to_numpy(dtype=float)
+        scores = fused[name].fuse(test) if name in fused else test[name].to_numpy(dtype=float)
         cells = [f"{severity_spearman(scores, test):+.2f}"]
         for family in families:
             chosen = (test["family"] == family).to_numpy()
@@ -683,6 +692,9 @@ def main() -> int:
         "--lofo", nargs="+", default=None, help="families held out in turn (default: the realistic ones)"
     )
     parser.add_argument("--figure", type=Path, default=None)
+    parser.add_argument(
+        "--fusion-test-anomalies", type=int, default=2, help="anomalies per test face in fused/fused_models (default 2)"
+    )
     parser.add_argument(
         "--no-mirror-average", action="store_true", help="also evaluate each run scoring the inputs only as given"
     )
@@ -767,7 +779,10 @@ def main() -> int:
 
     if "fused" in args.parts:
         part_fused(
-            runs.get("all families") or train_cached("main", config, data, prepared, synth, args.cache), data, synth
+            runs.get("all families") or train_cached("main", config, data, prepared, synth, args.cache),
+            data,
+            synth,
+            test_anomalies=args.fusion_test_anomalies,
         )
     if "fused_models" in args.parts:
         part_fused(
@@ -776,6 +791,7 @@ def main() -> int:
             synth,
             columns=(*FUSED_COLUMNS, *MODEL_COLUMNS),
             models=fit_bench_models(data, args.cache),
+            test_anomalies=args.fusion_test_anomalies,
         )
 
     if "curves" in args.parts:

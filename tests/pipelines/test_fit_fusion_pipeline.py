@@ -119,3 +119,18 @@ def test_the_scores_stage_uses_a_fitted_fusion_and_falls_back_without_its_column
     table, summary = _assemble(preprocess, normalize[normalize["normalizer"] == "mirror"], mirror_only, fusion, config)
     assert summary["anomaly_score_source"] == "unsupervised" and "symmetry" in summary["fusion_unavailable"]
     assert np.allclose(table["anomaly_score"], off["anomaly_score"])
+
+
+def test_labels_with_severities_fit_the_graded_fusion():
+    scores, labels = _scores(60)
+    grades = np.where(labels["label"] == 1, 2 + np.arange(60) % 3, 0)
+    _, binary = _fit(scores, labels)
+    fusion, summary = _fit(scores, labels.assign(severity=grades))
+    assert binary["target"] == "label" and "fit_severity_spearman.fused" not in binary
+    assert summary["target"] == "severity" and fusion["provenance"]["params"]["target"] == "severity"
+    assert np.isfinite(summary["fit_severity_spearman.fused"])
+    _, plain = _fit(scores, labels.assign(severity=grades), severity_column="")
+    assert plain["target"] == "label" and plain["weights"] == binary["weights"]
+    ungraded = labels.assign(severity=np.where(np.arange(60) == 1, np.nan, grades))  # row 1 is anomalous
+    with pytest.raises(Exception, match=r"fit_fusion.severity_column: 1 anomalous rows have no severity"):
+        _fit(scores, ungraded)

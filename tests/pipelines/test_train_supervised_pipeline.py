@@ -85,11 +85,13 @@ def test_training_writes_a_versioned_checkpoint_fusion_and_reports(trained):
     fitted = {name: hashlib.sha1(_latest(root / f"models/{name}.npz").read_bytes()).hexdigest()
               for name in ("normal_variation", "padim", "shape_model")}  # fmt: skip
     assert fusion.provenance["fitted_models_sha1"] == fitted
+    assert fusion.provenance["params"]["target"] == "severity"  # fitted to the drawn grades by default
     evaluation = pd.read_csv(root / "out/08_reporting/supervised_evaluation.csv").set_index("score")
     if (split["split"] == "test").any():
         assert 0 <= evaluation.loc["supervised", "test_auc"] <= 1
         assert 0 <= evaluation.loc["supervised", "nuisance_fpr"] <= 1
         assert evaluation.loc["fused", "full_resolution_test_auc"] >= 0
+        assert "full_resolution_severity_spearman" in evaluation.columns
     report = (root / "out/08_reporting/supervised_report.md").read_text()
     assert report.startswith("# Supervised scorer") and "Fused default score" in report
 

@@ -182,6 +182,13 @@ def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained_scorer, s
     assert fusion.provenance["supervised_checkpoint_sha1"] == hashlib.sha1(out.checkpoint).hexdigest()
     fused = fusion.fuse(table)
     assert fused.shape == (12,) and np.isfinite(fused).all()
+    assert fusion.provenance["params"]["target"] == "severity"
+    binary = fit_default_fusion(
+        table, unsupervised_columns=["stub.darkening"], checkpoint=out.checkpoint, target="label"
+    )
+    assert binary.provenance["params"]["target"] == "label" and binary.coefficients != fusion.coefficients
+    with pytest.raises(ValueError, match="target must be 'severity' or 'label'"):
+        fit_default_fusion(table, unsupervised_columns=["stub.darkening"], checkpoint=out.checkpoint, target="grade")
 
 
 def test_configure_lays_the_parameters_over_a_preset():

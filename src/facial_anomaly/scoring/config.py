@@ -59,6 +59,10 @@ class FitFusionConfig(Config):
     column with a value for every labelled row."""
     label_column: str = "label"
     """Column of the labels table: 0 = normal (harmless variants included), 1 = anomalous."""
+    severity_column: str = "severity"
+    """Column of the labels table with each anomaly's severity (> 0): when the table has it,
+    the graded (proportional-odds) fusion is fitted, whose weights also rank anomalies by
+    severity; empty, or a table without it, fits the 0/1 label only."""
     C: float = Field(default=1.0, gt=0)
     """Inverse L2 strength of the logistic regression."""
     min_per_class: int = Field(default=5, ge=2)

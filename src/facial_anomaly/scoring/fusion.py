@@ -36,7 +36,12 @@ class ScoreFusionConfig(Config):
 
 
 def fit_score_fusion(
-    table: pd.DataFrame, labels: Sequence[int], config: ScoreFusionConfig, *, training_data: str = "unspecified"
+    table: pd.DataFrame,
+    labels: Sequence[int],
+    config: ScoreFusionConfig,
+    *,
+    grades: Sequence[float] | None = None,
+    training_data: str = "unspecified",
 ) -> Fusion:
     """Fit the non-negative ``rank_logistic`` fusion of ``config.features`` on dev rows.
 
@@ -44,6 +49,9 @@ def fit_score_fusion(
         table: one row per dev image with the feature columns.
         labels: 0 (normal, including harmless variants) / 1 (anomalous) per row.
         config: the fused columns and the regression settings.
+        grades: the anomalies' severities (> 0 on every anomalous row): fit the graded
+            (proportional-odds) model, whose weights also order anomalies by severity; the
+            provenance records ``target: severity`` (else ``label``).
         training_data: fingerprint of the dev rows (``provenance.training_data_fingerprint``).
 
     Raises:
@@ -57,11 +65,13 @@ def fit_score_fusion(
         C=config.C,
         max_iter=config.max_iter,
         nonnegative=True,
+        grades=grades,
     )
+    target = "label" if grades is None else "severity"
     fusion.provenance = model_provenance(
         MODEL_KIND,
         schema_version=SCHEMA_VERSION,
-        params={**config.model_dump(mode="json"), "rows": int(len(table))},
+        params={**config.model_dump(mode="json"), "rows": int(len(table)), "target": target},
         training_data=training_data,
         uses_landmarks=True,
     )

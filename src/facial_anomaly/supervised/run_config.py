@@ -58,6 +58,9 @@ class TrainSupervisedConfig(Config):
     """Unsupervised score columns fused with the scorer's probability (empty: no fusion);
     those whose model (normal-variation maps, PaDiM, shape model) is not in ``models_dir``
     when training are left out, and the fusion names the SHA-1 of each model it used."""
+    fusion_target: Literal["severity", "label"] = "severity"
+    """What the fused default is fitted to: ``severity`` (graded: the drawn severity of each
+    anomalous dev row, so its weights also rank anomalies by severity) or ``label`` (0/1)."""
     test_anomalous_per_face: int = Field(8, ge=1)
     """Synthetic anomalies per test face in the evaluation."""
     prepare_workers: int = Field(1, ge=1)

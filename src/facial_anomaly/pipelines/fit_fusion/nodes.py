@@ -35,9 +35,9 @@ def fit_score_fusion_node(scores: pd.DataFrame, labels: pd.DataFrame, fit_fusion
             f"fit_fusion.label_column: the labels table has no {fit_fusion.label_column!r} column "
             f"(has {list(labels.columns)})"
         )
-    table = scores[scores["status"] == "ok"].merge(
-        labels[["image_id", fit_fusion.label_column]], on="image_id", how="inner"
-    )
+    graded = bool(fit_fusion.severity_column) and fit_fusion.severity_column in labels
+    wanted = ["image_id", fit_fusion.label_column, *([fit_fusion.severity_column] if graded else [])]
+    table = scores[scores["status"] == "ok"].merge(labels[wanted], on="image_id", how="inner")
     table = table[table[fit_fusion.label_column].isin([0, 1])]
     counts = table[fit_fusion.label_column].value_counts().to_dict()
     if min(counts.get(0, 0), counts.get(1, 0)) < fit_fusion.min_per_class:
@@ -53,11 +53,25 @@ def fit_score_fusion_node(scores: pd.DataFrame, labels: pd.DataFrame, fit_fusion
             f"fit_fusion.columns: {missing} are not score columns with a value on every labelled row; "
             f"available: {available}"
         )
-    rows = sorted(zip(table["image_id"].astype(str), table[fit_fusion.label_column].astype(int).astype(str)))
+    grades = None
+    if graded:
+        grades = pd.to_numeric(table[fit_fusion.severity_column], errors="coerce").to_numpy(float)
+        ungraded = (table[fit_fusion.label_column].astype(int).to_numpy() == 1) & ~(grades > 0)
+        if ungraded.any():
+            raise ValueError(
+                f"fit_fusion.severity_column: {int(ungraded.sum())} anomalous rows have no severity > 0 in "
+                f"{fit_fusion.severity_column!r} (e.g. {table['image_id'][ungraded].iloc[0]}); "
+                "grade them all, or set it to '' to fit the 0/1 label only"
+            )
+    targets = table[fit_fusion.label_column].astype(int).astype(str)
+    if graded:  # the fingerprint names what was fitted: label and grade
+        targets = targets + "/" + pd.Series(np.nan_to_num(grades), index=table.index).map("{:g}".format)
+    rows = sorted(zip(table["image_id"].astype(str), targets))
     fusion = fit_score_fusion(
         table,
         table[fit_fusion.label_column].astype(int).to_numpy(),
         ScoreFusionConfig(features=tuple(columns), C=fit_fusion.C),
+        grades=grades,
         training_data=training_data_fingerprint(rows),
     )
     label = table[fit_fusion.label_column].astype(int).to_numpy()
@@ -67,10 +81,16 @@ def fit_score_fusion_node(scores: pd.DataFrame, labels: pd.DataFrame, fit_fusion
         "normal_rows": int(counts.get(0, 0)),
         "anomalous_rows": int(counts.get(1, 0)),
         "columns": len(columns),
+        "target": "severity" if graded else "label",
         "weights": {name: round(float(w), 4) for name, w in zip(fusion.features, fusion.coefficients)},
         "fit_auc.fused": float(roc_auc_score(label, fused)),
         **{f"fit_auc.{column}": float(roc_auc_score(label, table[column].to_numpy(float))) for column in columns},
     }
+    if graded:
+        from scipy.stats import spearmanr
+
+        anomalous = label == 1
+        summary["fit_severity_spearman.fused"] = float(spearmanr(fused[anomalous], grades[anomalous]).statistic)
     logger.info(
         "fit_fusion: %d rows, fused AUC %.3f on them (best column %.3f); weights %s",
         len(table),

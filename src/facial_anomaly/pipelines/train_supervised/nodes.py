@@ -192,6 +192,7 @@ def evaluate_supervised_scorer(
         score_table,
     )
     from facial_anomaly.supervised.scorer import load_scorer
+    from facial_anomaly.supervised.trainer import severity_spearman
 
     started = time.perf_counter()
     config = train_supervised.scorer_config()
@@ -246,7 +247,11 @@ def evaluate_supervised_scorer(
             )
             tables[split] = score_table(scorer, samples, names, sample_points, unsupervised=unsupervised)
         fusion = fit_default_fusion(
-            tables["dev"], unsupervised_columns=columns, checkpoint=checkpoint, fitted_models=fitted_sha1
+            tables["dev"],
+            unsupervised_columns=columns,
+            checkpoint=checkpoint,
+            fitted_models=fitted_sha1,
+            target=train_supervised.fusion_target,
         )
         fusion_json = fusion.to_dict()
         if "test" in tables:
@@ -257,8 +262,11 @@ def evaluate_supervised_scorer(
             scored["fused"] = fusion.fuse(test)
             for name, values in scored.items():
                 auc = float(roc_auc_score(labels, values)) if len(set(labels)) == 2 else float("nan")
+                rho = severity_spearman(values, test)
                 rows.setdefault(name, {})["full_resolution_test_auc"] = auc
+                rows[name]["full_resolution_severity_spearman"] = rho
                 metrics[f"{name}.full_resolution_test_auc"] = auc
+                metrics[f"{name}.full_resolution_severity_spearman"] = rho
     table = pd.DataFrame.from_dict(rows, orient="index").rename_axis("score").reset_index()
     metrics["seconds"] = round(time.perf_counter() - started, 2)
     report = _markdown_report(table, faces_table, fusion_json)
