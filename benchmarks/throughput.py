@@ -43,6 +43,7 @@ from _shared_data import PROJECT_ROOT, photo_folder, shared_faces_folder
 WORK = Path("/tmp/throughput_cache/bench")
 PROPOSED_CATALOG = False  # --proposed-catalog
 PIPELINE = "score_photos"
+MODELS_DIR: Path | None = None  # --models-dir
 
 # (module, attribute, step): the functions whose time is booked to a step. A class method is
 # named "module:Class.method". A step may be a function of the call's (args, kwargs).
@@ -91,6 +92,11 @@ STEPS = [
     ("facial_anomaly.batch.gallery", "run_vmax", "colour scale (sketches)"),
     ("facial_anomaly.batch.gallery", "_reusable_thumbnail", "thumbnail reuse check"),
     ("hashlib", "sha1", "SHA-1 of photos and ids"),
+    ("facial_anomaly.features.backbone:FeatureExtractor.features_of_inputs", None, "backbone forward passes"),
+    ("facial_anomaly.scoring.normal_variation:NormalVariationMaps.zscore", None, "z-score against normal variation"),
+    ("facial_anomaly.supervised.scorer:SupervisedScorer.score", None, "supervised scorer"),
+    ("facial_anomaly.scoring.padim:PadimScorer.score_map", None, "PaDiM map (besides the backbone)"),
+    ("facial_anomaly.scoring.columns", "shape_residual_score", "shape residual"),
 ]
 SETUP_STEP = "worker set-up"
 
@@ -227,6 +233,8 @@ def project_catalog(input_dir: Path, output_dir: Path, params: dict):
 
     bootstrap_project(PROJECT_ROOT)
     runtime = {"input_dir": str(input_dir), "output_dir": str(output_dir), "mlflow_tracking": False}
+    if MODELS_DIR is not None:  # --models-dir: the contract with every model fitted there
+        runtime["models_dir"] = str(MODELS_DIR)
     for dotted, value in params.items():
         node = runtime
         *parents, last = dotted.split(".")
@@ -425,12 +433,18 @@ def main() -> None:
     parser.add_argument(
         "--proposed-catalog", action="store_true", help="run_artifacts also names the thumbnails folder (reuse)"
     )
+    parser.add_argument(
+        "--models-dir", type=Path, default=None, help="models_dir of the runs (fitted models; default: none fitted)"
+    )
     parser.add_argument("--one-run", nargs=2, metavar=("KIND", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     photos = args.photos or shared_faces_folder()
     quiet_logs()
     if args.env:
         os.environ["THROUGHPUT_ENV"] = args.env  # for the --one-run processes too
+    if args.models_dir is not None:
+        global MODELS_DIR
+        MODELS_DIR = args.models_dir.resolve()
     if args.proposed_catalog:
         global PROPOSED_CATALOG
         PROPOSED_CATALOG = True

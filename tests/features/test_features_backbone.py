@@ -150,3 +150,45 @@ def test_a_missing_package_is_named(monkeypatch, module):
             efficientnet_lite0("cpu")
     finally:
         backbone_module._load_model.cache_clear()
+
+
+def test_cached_features_outlive_the_small_cache_in_the_runs_memory_budget(astronaut_aligned, monkeypatch):
+    from facial_anomaly.features import cached_features, clear_feature_cache
+    from facial_anomaly.storage import memory
+
+    config = BackboneConfig(input_size=128, device="cpu")
+    face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
+    runs = []
+    original = backbone_module.FeatureExtractor.features_of_inputs
+    monkeypatch.setattr(
+        backbone_module.FeatureExtractor,
+        "features_of_inputs",
+        lambda self, images: runs.append(len(images)) or original(self, images),
+    )
+    try:
+        memory.configure(0)  # no run budget: only the last few faces are remembered
+        clear_feature_cache()
+        first = cached_features(face, landmarks, config)
+        clear_feature_cache()
+        cached_features(face, landmarks, config)
+        assert len(runs) == 2
+        memory.configure(64 * 2**20)  # a serial run's budget: a later stage finds them
+        clear_feature_cache()
+        kept = cached_features(face, landmarks, config)
+        clear_feature_cache()
+        again = cached_features(face, landmarks, config.model_copy(update={"batch_size": 3}))
+        assert len(runs) == 3 and again is kept
+        for maps, reference in zip(again.maps, first.maps):
+            np.testing.assert_array_equal(maps, reference)
+            assert not maps.flags.writeable  # shared between stages: nobody may change them
+        clear_feature_cache()
+        cached_features((face * 0.9).astype(np.uint8), landmarks, config)  # other pixels: computed
+        assert len(runs) == 4
+        partner = (face * 0.8).astype(np.uint8)
+        cached_features(partner, landmarks, config, keep_for_run=False)  # not kept for later stages
+        clear_feature_cache()
+        cached_features(partner, landmarks, config)
+        assert len(runs) == 6
+    finally:
+        memory.configure(0)
+        clear_feature_cache()

@@ -286,17 +286,32 @@ _feature_cache: OrderedDict[tuple, FaceFeatures] = OrderedDict()
 
 
 def cached_features(
-    image: np.ndarray, landmarks: np.ndarray | None, config: BackboneConfig, crop: FaceCrop | None = None
+    image: np.ndarray,
+    landmarks: np.ndarray | None,
+    config: BackboneConfig,
+    crop: FaceCrop | None = None,
+    *,
+    keep_for_run: bool = True,
 ) -> FaceFeatures:
     """The features of one uint8 face (N = 1), remembered for the last few faces (keyed by
     the pixels, the crop and the configuration), so the deep heatmaps of one face against
     several normalized versions, and PaDiM on the same face, run the backbone once on it.
 
+    When a run keeps decoded artifacts in memory (:mod:`facial_anomaly.storage.memory`, the
+    serial executor), the features are also kept there within its budget, so a later stage
+    of the same run (PaDiM's fitted-model column after the heatmaps stage) finds the face's
+    features instead of running the backbone again; ``keep_for_run=False`` leaves out
+    features no later stage asks for (a normalized partner's). The arrays returned are
+    read-only.
+
     ``crop`` defaults to the face's own (from ``landmarks``).
     """
+    from ..storage import memory
+
     crop = crop if crop is not None else config.crop_of(landmarks, image.shape)
     key = (
-        config.model_dump_json(),
+        "backbone_features",
+        config.model_dump_json(exclude={"batch_size", "device"}),  # neither changes the features
         hashlib.sha1(np.ascontiguousarray(image).data).hexdigest(),
         image.shape,
         crop.matrix.tobytes(),
@@ -305,7 +320,13 @@ def cached_features(
     if key in _feature_cache:
         _feature_cache.move_to_end(key)
         return _feature_cache[key]
-    features = feature_extractor(config).features([image], [landmarks], crops=[crop])
+    features = memory.get(key, count=False) if memory.enabled() else None
+    if features is None:
+        features = feature_extractor(config).features([image], [landmarks], crops=[crop])
+        for maps in features.maps:
+            maps.flags.writeable = False
+        if keep_for_run and memory.enabled():
+            memory.put(key, features, sum(maps.nbytes for maps in features.maps))
     _feature_cache[key] = features
     while len(_feature_cache) > _CACHE_SIZE:
         _feature_cache.popitem(last=False)

@@ -72,15 +72,30 @@ def local_contrast_normalize(image: np.ndarray, *, color_space: str, sigma_px: f
     squared = centred * centred
     # One contrast for all channels (their mean local power): chroma, whose own contrast
     # is small, keeps its size relative to luma instead of being blown up to it.
-    power = gaussian_smooth(squared.mean(axis=2) if squared.ndim == 3 else squared, float(sigma_px))
+    power = gaussian_smooth(_channel_mean(squared), float(sigma_px))
     rms = np.sqrt(np.maximum(power, 0.0) + np.float32(rms_floor) ** 2)
-    rms = rms[..., None] if values.ndim == 3 else rms
     if rms_floor == 0 and (rms == 0).any():
         raise ValueError("a flat image region with rms_floor 0: local contrast normalisation divides by zero")
     low, high = channel_ranges(color_space)
     channels = values.shape[2] if values.ndim == 3 else 1
     low, high = low[:channels], high[:channels]
-    return ((low + high) / 2.0 + centred / rms * ((high - low) * _RMS_PER_RANGE)).astype(np.float32)
+    # All in float32 (the ranges are float32 too): mixing in float64 doubled the time.
+    gain = np.float32(1.0) / rms
+    gain = gain[..., None] if values.ndim == 3 else gain
+    mid = ((low + high) / 2.0).astype(np.float32)
+    per_rms = ((high - low) * _RMS_PER_RANGE).astype(np.float32)
+    return centred * gain * per_rms + mid
+
+
+def _channel_mean(image: np.ndarray) -> np.ndarray:
+    """The mean over the channels of an H×W×C float32 image (H×W as given): OpenCV's
+    per-pixel weighted sum, ~50× faster than numpy's mean over a short last axis."""
+    if image.ndim == 2:
+        return image
+    channels = image.shape[2]
+    if channels > 4:  # cv2.transform takes at most 4 channels
+        return image.mean(axis=2, dtype=np.float32)
+    return cv2.transform(image, np.full((1, channels), 1.0 / channels, dtype=np.float32))
 
 
 # Wide windows are blurred at a reduced resolution where σ is still this many pixels.

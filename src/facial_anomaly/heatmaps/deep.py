@@ -110,7 +110,8 @@ def deep_distance_map(
         raise ValueError(f"original {original.shape} and normalized {normalized.shape} differ in shape")
     crop = config.backbone.crop_of(landmarks, original.shape)
     face = cached_features(original, landmarks, config.backbone, crop)
-    partner = cached_features(normalized, landmarks, config.backbone, crop)
+    # only the face's own features are asked for again (PaDiM), never a partner's
+    partner = cached_features(normalized, landmarks, config.backbone, crop, keep_for_run=False)
     grid = combine_layers(layer_distances(face, partner), config.weights)
     heat, _ = crop.to_face(grid, original.shape)
     return np.clip(heat, 0.0, 4.0, out=heat)

@@ -108,7 +108,7 @@ def grid_features(features: FaceFeatures, config: PadimConfig) -> np.ndarray:
             factor = height // grid
             maps = maps.reshape(n, channels, grid, factor, grid, factor).mean(axis=(3, 5))
         elif height < grid:
-            resized = F.interpolate(torch.from_numpy(maps), size=(grid, grid), mode="bilinear", align_corners=False)
+            resized = F.interpolate(torch.tensor(maps), size=(grid, grid), mode="bilinear", align_corners=False)
             maps = resized.numpy()
         parts.append(maps)
     stacked = np.concatenate(parts, axis=1)[:, config.channel_index()]

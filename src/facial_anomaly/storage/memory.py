@@ -67,18 +67,17 @@ def file_key(path: str) -> tuple | None:
     return (path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def get(key: tuple | None) -> Any:
-    """The entry kept for ``key``, or None."""
+def get(key: tuple | None, *, count: bool = True) -> Any:
+    """The entry kept for ``key``, or None; ``count=False`` leaves the hit and miss counts
+    (which count file reads) alone."""
     global _hits, _misses
     if key is None:
         return None
     with _lock:
         found = _entries.get(key)
-        if found is None:
-            _misses += 1
-            return None
-        _hits += 1
-        return found[0]
+        if count:
+            _hits, _misses = (_hits + 1, _misses) if found is not None else (_hits, _misses + 1)
+        return None if found is None else found[0]
 
 
 def put(key: tuple | None, value: Any, nbytes: int) -> bool:
