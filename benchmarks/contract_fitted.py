@@ -86,7 +86,11 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--supervised-work", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--skip-fit", action="store_true", help="reuse the models fitted in --work")
+    parser.add_argument(
+        "--skip-fit",
+        action="store_true",
+        help="reuse the normal models fitted in --work (the fusion is still refitted)",
+    )
     parser.add_argument("--keep-fusion", action="store_true", help="do not refit the fusion with the fitted models")
     args = parser.parse_args()
     work = work_folder(args.data, args.work)
@@ -114,20 +118,20 @@ def main() -> int:
             for name in ("shape_model", "padim_model", "normal_variation_model")
         }
         print(f"fit_normal_models on {len(train)} train photos: {seconds:.0f} s wall; {summaries}")
-        if not args.keep_fusion:
-            refit_out = work / "refit_out"
-            shutil.rmtree(refit_out, ignore_errors=True)
-            shutil.copytree(args.supervised_work / "train", refit_out, copy_function=os.link)
-            seconds, _ = kedro(
-                "train_supervised",
-                {"output_dir": refit_out, "models_dir": models, "persons": args.supervised_work / "persons.csv",
-                 **common},
-                work / "refit.log",
-                nodes="index_supervised_faces,evaluate_supervised_scorer",
-            )  # fmt: skip
-            fusion = json.loads(sorted(models.glob("supervised_fusion.json/*/supervised_fusion.json"))[-1].read_text())
-            weights = dict(zip(fusion["features"], np.round(fusion["coefficients"], 3).tolist()))
-            print(f"fusion refitted with the fitted models: {seconds:.0f} s wall; weights {weights}")
+    if not args.keep_fusion:
+        refit_out = work / "refit_out"
+        shutil.rmtree(refit_out, ignore_errors=True)
+        shutil.copytree(args.supervised_work / "train", refit_out, copy_function=os.link)
+        seconds, _ = kedro(
+            "train_supervised",
+            {"output_dir": refit_out, "models_dir": models, "persons": args.supervised_work / "persons.csv",
+             **common},
+            work / "refit.log",
+            nodes="index_supervised_faces,evaluate_supervised_scorer",
+        )  # fmt: skip
+        fusion = json.loads(sorted(models.glob("supervised_fusion.json/*/supervised_fusion.json"))[-1].read_text())
+        weights = dict(zip(fusion["features"], np.round(fusion["coefficients"], 3).tolist()))
+        print(f"fusion refitted with the fitted models: {seconds:.0f} s wall; weights {weights}")
 
     test = work / "test_photos"
     shutil.rmtree(test, ignore_errors=True)

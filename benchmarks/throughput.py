@@ -1,6 +1,6 @@
 """Single-core cost of the scoring contract per stage and step, and its scale-out figures.
 
-    taskset -c 0 python benchmarks/throughput.py [--photos DIR] [--images 120] [--env full_grid]
+    taskset -c 0 python benchmarks/throughput.py [--photos DIR] [--images 120] [--env full_grid] [--models-dir DIR]
     python benchmarks/throughput.py --executors [--images 120] [--memory-images 120 480]
 
 Photos: ``--photos`` (default ``$FACIAL_ANOMALY_SHARED_DATA/faces``, i.e.
@@ -8,7 +8,9 @@ Photos: ``--photos`` (default ``$FACIAL_ANOMALY_SHARED_DATA/faces``, i.e.
 copied) into ``--work`` (default ``/tmp/throughput_cache/bench``), where every output goes.
 
 Profile (default): the ``score_photos`` pipeline (preprocess → normalize → heatmaps → scores
-→ report, the project's ``conf/base``, tracking off) through Kedro's ``SequentialRunner``
+→ report, the project's ``conf/base``, tracking off; with ``--models-dir``, the fitted models
+there are used as a scoring run finds them in ``models_dir``: the fitted-model columns and
+the fused default) through Kedro's ``SequentialRunner``
 with ``executor.kind=serial``, in this process, after a warm-up run on 3 other photos (so
 imports and MediaPipe's graphs are built before the clock starts). The library functions
 that do each step are wrapped with a clock that books *exclusive* time to
