@@ -62,6 +62,36 @@ def test_tap_shapes_and_strides_and_the_network_stops_at_the_last_tap():
     assert calls == []  # blocks beyond the last tap are never run
 
 
+def _published_taps(model, inputs, taps):
+    """The taps of the network as published (batch norms and pads as separate layers)."""
+    x = model._swish(model._bn0(model._conv_stem(inputs)))
+    out = []
+    for index in range(taps[-1] + 1):
+        x = model._blocks[index](x, drop_connect_rate=0.0)
+        if index in taps:
+            out.append(x)
+    return out
+
+
+def test_the_folded_trunk_gives_the_unfolded_networks_taps(astronaut_aligned):
+    """Batch norms folded into the convolutions and stride-1 padding done by the
+    convolution: the same features as the network as published, to float rounding, at an
+    even input size and an odd one (where stride 2 pads asymmetrically, as TensorFlow)."""
+    config = BackboneConfig(taps=(0, 1, 2, 4, 10, 15), crop="full_face", mirror_average=False, device="cpu")
+    extractor = feature_extractor(config)
+    published = efficientnet_lite0("cpu")
+    assert extractor.model is not published and not any(
+        isinstance(module, torch.nn.BatchNorm2d) for module in extractor.model._blocks.modules()
+    )
+    rgb = astronaut_aligned["rgb"]
+    for faces in (to_input(np.stack([rgb[:224, :224], rgb[-224:, -224:]])), to_input(rgb[None, :161, 7:168])):
+        with torch.inference_mode():
+            folded, reference = extractor.tap_maps(faces), _published_taps(published, faces, config.taps)
+        for ours, theirs in zip(folded, reference, strict=True):
+            assert ours.shape == theirs.shape
+            torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4 * float(theirs.abs().max()))
+
+
 def test_features_are_deterministic_and_batch_independent(astronaut_aligned):
     config = BackboneConfig(input_size=128, batch_size=2, device="cpu")
     face, landmarks = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
