@@ -184,7 +184,10 @@ class FaceCrop:
 
     def inside(self, face_shape: tuple[int, ...]) -> np.ndarray:
         """H×W bool: face pixels whose centre maps inside the input square."""
-        rows, cols = np.mgrid[0 : int(face_shape[0]), 0 : int(face_shape[1])].astype(np.float64)
+        # Products on the 1-D axes, broadcast when added: the same values as on a full
+        # pixel grid (same operations, same order) for a fraction of the memory traffic.
+        rows = np.arange(int(face_shape[0]), dtype=np.float64)[:, None]
+        cols = np.arange(int(face_shape[1]), dtype=np.float64)[None, :]
         col = self.matrix[0, 0] * cols + self.matrix[0, 1] * rows + self.matrix[0, 2]
         row = self.matrix[1, 0] * cols + self.matrix[1, 1] * rows + self.matrix[1, 2]
         inside = (col >= -0.5) & (col <= self.input_size - 0.5) & (row >= -0.5) & (row <= self.input_size - 0.5)

@@ -110,7 +110,9 @@ def lower_face_mask(landmarks: np.ndarray, shape: tuple[int, ...], *, below_eyes
     iod = float(np.hypot(*(right - left)))
     across = (right - left) / iod
     down = np.array([-across[1], across[0]])
-    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    # 1-D axes broadcast in the sum: the same values as on a full pixel grid, less traffic
+    rows = np.arange(shape[0], dtype=np.float64)[:, None]
+    cols = np.arange(shape[1], dtype=np.float64)[None, :]
     depth = (cols - (left[0] + right[0]) / 2.0) * down[0] + (rows - (left[1] + right[1]) / 2.0) * down[1]
     return full_face_mask(points, shape) & (depth >= below_eyes_iod * iod)
 
