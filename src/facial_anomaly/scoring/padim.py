@@ -108,6 +108,7 @@ def grid_features(features: FaceFeatures, config: PadimConfig) -> np.ndarray:
             factor = height // grid
             maps = maps.reshape(n, channels, grid, factor, grid, factor).mean(axis=(3, 5))
         elif height < grid:
+            # a copy: shared features are read-only, which torch.from_numpy warns about
             resized = F.interpolate(torch.tensor(maps), size=(grid, grid), mode="bilinear", align_corners=False)
             maps = resized.numpy()
         parts.append(maps)

@@ -75,8 +75,10 @@ def get(key: tuple | None, *, count: bool = True) -> Any:
         return None
     with _lock:
         found = _entries.get(key)
-        if count:
-            _hits, _misses = (_hits + 1, _misses) if found is not None else (_hits, _misses + 1)
+        if count and found is None:
+            _misses += 1
+        elif count:
+            _hits += 1
         return None if found is None else found[0]
 
 
