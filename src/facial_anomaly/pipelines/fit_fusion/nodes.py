@@ -53,28 +53,28 @@ def fit_score_fusion_node(scores: pd.DataFrame, labels: pd.DataFrame, fit_fusion
             f"fit_fusion.columns: {missing} are not score columns with a value on every labelled row; "
             f"available: {available}"
         )
+    label = table[fit_fusion.label_column].astype(int).to_numpy()
+    targets = pd.Series(label, index=table.index).astype(str)
     grades = None
     if graded:
         grades = pd.to_numeric(table[fit_fusion.severity_column], errors="coerce").to_numpy(float)
-        ungraded = (table[fit_fusion.label_column].astype(int).to_numpy() == 1) & ~(grades > 0)
+        ungraded = (label == 1) & ~(grades > 0)
         if ungraded.any():
             raise ValueError(
                 f"fit_fusion.severity_column: {int(ungraded.sum())} anomalous rows have no severity > 0 in "
                 f"{fit_fusion.severity_column!r} (e.g. {table['image_id'][ungraded].iloc[0]}); "
                 "grade them all, or set it to '' to fit the 0/1 label only"
             )
-    targets = table[fit_fusion.label_column].astype(int).astype(str)
-    if graded:  # the fingerprint names what was fitted: label and grade
+        # the fingerprint names what was fitted: label and grade
         targets = targets + "/" + pd.Series(np.nan_to_num(grades), index=table.index).map("{:g}".format)
     rows = sorted(zip(table["image_id"].astype(str), targets))
     fusion = fit_score_fusion(
         table,
-        table[fit_fusion.label_column].astype(int).to_numpy(),
+        label,
         ScoreFusionConfig(features=tuple(columns), C=fit_fusion.C),
         grades=grades,
         training_data=training_data_fingerprint(rows),
     )
-    label = table[fit_fusion.label_column].astype(int).to_numpy()
     fused = fusion.fuse(table)
     summary = {
         "rows": int(len(table)),
