@@ -24,6 +24,22 @@ def load_yaml(name: str) -> dict:
     return yaml.safe_load((PROJECT_ROOT / "conf" / "base" / name).read_text())
 
 
+def project_settings() -> dict:
+    """The pipelines' settings from conf/base laid over the typed defaults in code (the YAML
+    files name only what users tune, so a key read straight from them may be absent):
+    ``normalize`` (a NormalizeConfig for ``build_normalizer``), ``shape_model`` (keyword
+    arguments of ``ShapeModel.fit``) and ``scoring`` (keyword arguments of ``score_variants``
+    besides the grid: erosion, channel reduction, kind options, region parameters)."""
+    from facial_anomaly.heatmaps.config import HeatmapsConfig
+    from facial_anomaly.normalizers.config import NormalizeConfig
+
+    return {
+        "normalize": NormalizeConfig.model_validate(load_yaml("parameters_normalize.yml")["normalize"]),
+        "shape_model": load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]["shape_model"],
+        "scoring": HeatmapsConfig.model_validate(load_yaml("parameters_heatmaps.yml")["heatmaps"]).scoring_options(),
+    }
+
+
 def manifest_normals(data: Path) -> list[dict]:
     """Rows of MANIFEST.csv for normal face photos (``path`` under ``faces/``), each with
     ``person`` (the ``person_id=`` of its notes, else its own path: one photo, one person)

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
+from facial_anomaly.evaluation.metrics import threshold_at_specificity
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 MAIN_VARIANTS = (
@@ -191,7 +193,7 @@ def bench_rows(
                 row[f"ρ {family}"] = (
                     float(graded.corr(method="spearman").iloc[0, 1]) if len(graded) > 2 else float("nan")
                 )
-            threshold = np.quantile(controls, 0.95) if len(controls) else np.nan
+            threshold = threshold_at_specificity(controls, 0.95) if len(controls) else np.nan
             row["FPR nuisance @95% spec"] = (
                 float((score("nuisance") > threshold).mean()) if len(score("nuisance")) else float("nan")
             )

@@ -48,11 +48,13 @@ from pathlib import Path
 
 import numpy as np
 
+from facial_anomaly.evaluation.metrics import threshold_at_specificity
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from _bench_set import DEFAULT_DATA, FAMILIES, NUISANCES, build_bench_set, mirror_relative_difference  # noqa: E402
-from _shared_data import load_yaml  # noqa: E402
+from _shared_data import project_settings  # noqa: E402
 
 DEFAULT_BENCH_CACHE = Path("/tmp") / "facial_anomaly_bench_cache"
 DEFAULT_CACHE = Path("/tmp") / "facial_anomaly_detection_cache"
@@ -111,7 +113,7 @@ class Models:
 def build_normalizers(shape_model):
     from facial_anomaly.normalizers import build_normalizer
 
-    params = load_yaml("parameters_normalize.yml")["normalize"]["normalizers"]
+    params = project_settings()["normalize"]
     return {name: build_normalizer(name, params, shape_model=shape_model) for name in NORMALIZERS}
 
 
@@ -134,7 +136,7 @@ def fit_models(bench, cache: Path, *, max_train: int | None = None) -> Models:
     else:
         shape_model = ShapeModel.fit(
             [item.load().landmarks for item in train],
-            **load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]["shape_model"],
+            **project_settings()["shape_model"],
         )
         shape_model.save(shape_path)
     normalizers = build_normalizers(shape_model)
@@ -331,7 +333,7 @@ def evaluate(table, column: str) -> dict:
             np.r_[np.zeros(len(clean)), np.ones(len(chosen))], np.r_[clean_scores, chosen[column]]
         )
         out[f"rho_{family}"] = float(spearmanr(chosen[column], chosen["severity"]).statistic)
-    threshold = float(np.quantile(clean_scores, SPECIFICITY))
+    threshold = threshold_at_specificity(clean_scores, SPECIFICITY)
     nuisance = test[test["nuisance"] != ""]
     out["fpr"] = float(np.mean(nuisance[column].to_numpy(float) > threshold))
     for name in NUISANCES:
@@ -362,7 +364,7 @@ def dev_auc(table, column: str) -> float:
 def dev_fpr(table, column: str) -> float:
     dev = table[table["split"] == "dev"]
     clean = dev.loc[(dev["label"] == 0) & (dev["nuisance"] == ""), column].to_numpy(float)
-    threshold = float(np.quantile(clean, SPECIFICITY))
+    threshold = threshold_at_specificity(clean, SPECIFICITY)
     return float(np.mean(dev.loc[dev["nuisance"] != "", column].to_numpy(float) > threshold))
 
 

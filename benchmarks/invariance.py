@@ -44,9 +44,11 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from facial_anomaly.evaluation.metrics import threshold_at_specificity  # noqa: E402
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
-from _shared_data import cached_arrays, load_yaml, manifest_normals  # noqa: E402
+from _shared_data import cached_arrays, load_yaml, manifest_normals, project_settings  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 CHANGES = ("greyscale", "palette", "16bit", "jpeg30", "bright120", "dark80", "rotate5", "blur1")
@@ -213,16 +215,8 @@ def main() -> None:
         # The state before: single-pass FaceMesh on colour, images compared as they are.
         config = {**config, "landmarks": {**config["landmarks"], "mirror_consistent": False, "measure_on_luma": False}}
         comparison = PixelComparison.plain()
-    normalize = load_yaml("parameters_normalize.yml")["normalize"]["normalizers"]
-    fit_params = load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]["shape_model"]
-    heatmaps = load_yaml("parameters_heatmaps.yml")["heatmaps"]
-    options = {
-        "erosion_size": heatmaps["erosion_size"],
-        "erosion_iterations": heatmaps["erosion_iterations"],
-        "channel_reduction": heatmaps["channel_reduction"],
-        "kind_options": heatmaps["kind_options"],
-        "region_params": load_yaml("parameters_scores.yml")["scores"]["regions"],
-    }
+    settings = project_settings()
+    normalize, fit_params, options = settings["normalize"], settings["shape_model"], settings["scoring"]
     if args.demo:
         demo(config, normalize, options)
         return
@@ -308,7 +302,7 @@ def main() -> None:
             if wanted and variant not in wanted:
                 continue
             clean = np.asarray(by_change["clean"])
-            threshold = np.percentile(clean, 95)
+            threshold = threshold_at_specificity(clean, 0.95)
             cells, rhos, fprs = [], [], []
             for change in changes:
                 changed = np.asarray(by_change[change])

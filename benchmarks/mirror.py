@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))  # the shared helpers beside this script
-from _shared_data import load_yaml, manifest_normals  # noqa: E402
+from _shared_data import load_yaml, manifest_normals, project_settings  # noqa: E402
 
 DEFAULT_DATA = Path(os.environ.get("FACIAL_ANOMALY_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 GRID = {
@@ -122,17 +122,8 @@ def run_landmarks_and_scores(data: Path, count: int, sections: set[str]) -> None
 
     photos = sample_photos(data, count)
     modes = {"single pass": {"mirror_consistent": False}, "mirror-consistent": {"mirror_consistent": True}}
-    normalize = load_yaml("parameters_normalize.yml")["normalize"]["normalizers"]
-    fit_params = load_yaml("parameters_fit_normal_models.yml")["fit_normal_models"]["shape_model"]
-    heatmaps = load_yaml("parameters_heatmaps.yml")["heatmaps"]
-    regions = load_yaml("parameters_scores.yml")["scores"]["regions"]
-    options = {
-        "erosion_size": heatmaps["erosion_size"],
-        "erosion_iterations": heatmaps["erosion_iterations"],
-        "channel_reduction": heatmaps["channel_reduction"],
-        "kind_options": heatmaps["kind_options"],
-        "region_params": regions,
-    }
+    settings = project_settings()
+    normalize, fit_params, options = settings["normalize"], settings["shape_model"], settings["scoring"]
     # Persons in hash order: the first half fits the shape model, the second is scored.
     persons = sorted({row["person"] for row in photos}, key=lambda p: hashlib.sha1(p.encode()).hexdigest())
     fit_persons = set(persons[: len(persons) // 2])

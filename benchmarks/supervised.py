@@ -61,6 +61,8 @@ from pathlib import Path
 
 import numpy as np
 
+from facial_anomaly.evaluation.metrics import threshold_at_specificity
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT / "benchmarks"))
 from _shared_data import load_yaml  # noqa: E402
@@ -426,7 +428,7 @@ def evaluate_run(run: dict, data: dict, prepared: dict, synth: dict, *, real: bo
     )
     if real:
         clean = score_items(scorer, data["bench_clean_test"])
-        threshold = float(np.quantile(clean, 0.95))
+        threshold = threshold_at_specificity(clean, 0.95)
         variants = data["bench_nuisances"]
         variant_scores = score_items(scorer, variants)
         evaluation.metrics["photo_nuisance_fpr"] = float((variant_scores > threshold).mean())
@@ -627,7 +629,7 @@ def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None, te
         for family in sorted(set(test["family"]) - {"normal"}):
             chosen = normal | (test["family"] == family).to_numpy()
             cells.append(f"{roc_auc_score(test['label'][chosen], scores[chosen]):.3f}")
-        threshold = float(np.quantile(values(clean), 0.95))
+        threshold = threshold_at_specificity(values(clean), 0.95)
         cells.append(f"{(values(variants) > threshold).mean():.3f}")
         for family in [*REAL_SETS.values(), "relaxed"]:
             chosen = (real["family"] == family).to_numpy()

@@ -39,7 +39,9 @@ def test_nuisance_false_positives_threshold_and_rates():
     unchanged = np.linspace(0.0, 1.0, 20)
     scores = np.concatenate([unchanged, [2.0, 2.0, 0.1, 0.1], [0.0] * 4])
     check = nuisance_false_positives(scores, table, specificity=0.95)
-    assert check["threshold"] == pytest.approx(np.quantile(unchanged, 0.95))
+    # The 19th of 20 sorted unchanged scores: exactly 1 of 20 (5 %) lies above it. np.quantile's
+    # interpolated 0.95 would lie between the 19th and 20th.
+    assert check["threshold"] == pytest.approx(unchanged[18])
     assert check["fpr_by_nuisance"] == {"blur": 0.0, "jpeg": 0.5}
     assert check["fpr"] == pytest.approx(2 / 8) and check["unchanged"] == 20 and check["variants"] == 8
     with pytest.raises(ValueError, match="specificity"):
@@ -71,3 +73,13 @@ def test_feature_column_names():
         "supervised.siamese.probability",
         "symmetry.pse_base__mouth_nose",
     ]
+
+
+def test_nuisance_threshold_keeps_the_specificity_on_the_unchanged_faces():
+    # 93 unchanged faces: an interpolated 95 % quantile leaves 5 of them (5.4 %) above the
+    # threshold, so a perfectly invariant score would read FPR 5.4 %; the threshold leaves 4.
+    unchanged = np.random.default_rng(0).normal(size=93)
+    table = pd.DataFrame({"nuisances": [""] * 93 + ["jpeg"] * 93})
+    check = nuisance_false_positives(np.r_[unchanged, unchanged], table, specificity=0.95)
+    assert (unchanged > check["threshold"]).sum() == 4
+    assert check["fpr"] == pytest.approx(4 / 93) and check["fpr"] <= 0.05

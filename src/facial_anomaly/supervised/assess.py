@@ -11,8 +11,9 @@ training pipeline reports.
   capture change alone at the edge of its training range (:func:`~.capture.strongest`),
   its Siamese partner made from the changed image with the landmarks moved with the face
   (as at scoring time, where landmarks are found on the image scored); the threshold is
-  the ``specificity`` quantile of the unchanged faces' scores, the false positive rate of
-  a change is the share of its variants scored above it.
+  the smallest unchanged face's score with at least ``specificity`` of the unchanged faces
+  at or below it (:func:`facial_anomaly.evaluation.threshold_at_specificity`), the false
+  positive rate of a change is the share of its variants scored above it.
 * **Real photos**: the AUC of real anomaly photos (e.g. the 7 cleft-lip and 7 acne photos
   of ``../shared/data/anomalies``) against held-out real normal photos, all scored from
   their aligned faces with :meth:`~.scorer.SupervisedScorer.score_batch`.
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from ..evaluation.metrics import threshold_at_specificity
 from .capture import CHANGES, apply_capture, apply_to_points, strongest
 from .crops import partner_image
 from .fresh import PreparedFace, Sample
@@ -107,7 +109,7 @@ def nuisance_false_positives(scores: np.ndarray, table: pd.DataFrame, *, specifi
     unchanged = kinds == UNCHANGED
     if not unchanged.any() or unchanged.all():
         raise ValueError("the nuisance check needs unchanged faces and changed ones")
-    threshold = float(np.quantile(scores[unchanged], specificity))
+    threshold = threshold_at_specificity(scores[unchanged], specificity)
     above = scores > threshold
     by_change = {str(name): float(above[kinds == name].mean()) for name in dict.fromkeys(kinds[~unchanged])}
     return {"threshold": threshold, "fpr": float(above[~unchanged].mean()), "fpr_by_change": by_change}

@@ -4,9 +4,10 @@ severity ranking, and false positives on harmless changes of normal faces.
 The nuisance check (the brief: "benches must include nuisance variants of normal faces as
 negatives"): for each held-out normal face, the unchanged face and one variant per harmless
 change of :data:`~.nuisance.NUISANCES` applied alone (random magnitude from the ``nuisance``
-parameters). The decision threshold is the ``specificity`` quantile of the scores of the
-unchanged faces; the false-positive rate of a nuisance is the fraction of its variants
-scored above it. A scorer that reacts to JPEG, blur or lighting shows up here even when
+parameters). The decision threshold is the smallest score of an unchanged face with at least
+``specificity`` of the unchanged faces' scores at or below it
+(:func:`facial_anomaly.evaluation.threshold_at_specificity`, as in the evaluation stage);
+the false-positive rate of a nuisance is the fraction of its variants scored above it. A scorer that reacts to JPEG, blur or lighting shows up here even when
 its AUC on synthetic anomalies looks good.
 """
 
@@ -19,6 +20,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from ..evaluation.metrics import threshold_at_specificity
 from ..normalizers.base import Normalizer
 from .data import NORMAL_FAMILY, NormalFace, Pair, pair_rng
 from .nuisance import NUISANCES, apply_nuisances
@@ -98,7 +100,8 @@ def nuisance_false_positives(scores: np.ndarray, table: pd.DataFrame, *, specifi
     Args:
         scores: (N,) scores of the pairs of ``table`` (higher = more anomalous).
         table: :func:`nuisance_check_pairs` rows (``nuisances``: "" = unchanged).
-        specificity: in (0, 1); the threshold is this quantile of the unchanged faces' scores.
+        specificity: in (0, 1); at most ``1 − specificity`` of the unchanged faces score
+            above the threshold (see the module docstring).
 
     Returns:
         ``{"threshold", "unchanged", "variants", "fpr", "fpr_by_nuisance": {name: rate}}``.
@@ -113,7 +116,7 @@ def nuisance_false_positives(scores: np.ndarray, table: pd.DataFrame, *, specifi
     unchanged = kinds == ""
     if not unchanged.any() or unchanged.all():
         raise ValueError("the nuisance check needs unchanged faces and nuisance variants")
-    threshold = float(np.quantile(scores[unchanged], specificity))
+    threshold = threshold_at_specificity(scores[unchanged], specificity)
     above = scores > threshold
     return {
         "threshold": threshold,
