@@ -638,17 +638,23 @@ def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None, te
             cells.append(f"{roc_auc_score(labels, np.r_[values(clean), anomalous]):.3f}")
         print(f"| {name} | " + " | ".join(cells) + " |")
     print_severity_table(tables["test"], [*inputs, *fused], fused)
+    print_fused_against_best_input(
+        tables["test"], fusion.fuse(tables["test"]), {name: tables["test"][name].to_numpy(float) for name in inputs}
+    )
 
 
 def print_severity_table(test, names, fused: dict) -> None:
     """Spearman ρ of each score against the drawn severity over the anomalous test rows, all
-    families and within each (the synthetic test rows of part_fused)."""
+    families and within each (the synthetic test rows of part_fused); for the fused scores
+    also the 95 % percentile-bootstrap interval of each ρ (facial_anomaly.evaluation)."""
+    from facial_anomaly.evaluation.metrics import bootstrap_correlation
     from facial_anomaly.supervised.trainer import severity_spearman
 
     families = sorted(set(test["family"]) - {"normal"})
     print("\nSeverity Spearman ρ over the anomalous test rows:")
     print("| score | all | " + " | ".join(families) + " |")
     print("|---|---|" + "---|" * len(families))
+    anomalous = (test["label"] == 1).to_numpy()
     for name in names:
         scores = fused[name].fuse(test) if name in fused else test[name].to_numpy(dtype=float)
         cells = [f"{severity_spearman(scores, test):+.2f}"]
@@ -656,6 +662,49 @@ def print_severity_table(test, names, fused: dict) -> None:
             chosen = (test["family"] == family).to_numpy()
             cells.append(f"{severity_spearman(scores[chosen], test[chosen]):+.2f}")
         print(f"| {name} | " + " | ".join(cells) + " |")
+        if name in fused:
+            intervals = []
+            for family in ["all", *families]:
+                chosen = anomalous if family == "all" else (test["family"] == family).to_numpy()
+                ci = bootstrap_correlation(
+                    scores[chosen], test["severity"].to_numpy(float)[chosen],
+                    method="spearman", n_boot=2000, ci_level=0.95, seed=0,
+                )  # fmt: skip
+                intervals.append(f"[{ci['ci_low']:+.2f}, {ci['ci_high']:+.2f}]")
+            print(f"| {name}, 95 % interval | " + " | ".join(intervals) + " |")
+
+
+def print_fused_against_best_input(test, fused_scores, inputs: dict, boots: int = 2000) -> None:
+    """Test AUC, overall and per family, of the fused score minus that of the best input on
+    that line, with a 95 % interval from a paired bootstrap over the test faces (a face's
+    clean and anomalous rows are drawn together; every score sees the same draw)."""
+    from sklearn.metrics import roc_auc_score
+
+    faces = test["face"].to_numpy()
+    names = np.unique(faces)
+    rows_of = {name: np.flatnonzero(faces == name) for name in names}
+    labels = test["label"].to_numpy()
+    families = test["family"].to_numpy()
+    lines = ["all", *sorted(set(families) - {"normal"})]
+    rng = np.random.default_rng(0)
+    draws = [np.concatenate([rows_of[n] for n in rng.choice(names, len(names))]) for _ in range(boots)]
+
+    def auc(scores, line, rows):
+        chosen = rows if line == "all" else rows[(labels[rows] == 0) | (families[rows] == line)]
+        return roc_auc_score(labels[chosen], scores[chosen])
+
+    everything = np.arange(len(test))
+    print("\nGraded fused AUC − the best input's AUC on each line (paired bootstrap over the test faces):")
+    print("| line | best input | its AUC | fused − best | 95 % interval |")
+    print("|---|---|---|---|---|")
+    for line in lines:
+        best = max(inputs, key=lambda name: auc(inputs[name], line, everything))
+        gap = auc(fused_scores, line, everything) - auc(inputs[best], line, everything)
+        sampled = [auc(fused_scores, line, rows) - auc(inputs[best], line, rows) for rows in draws]
+        low, high = np.percentile(sampled, [2.5, 97.5])
+        print(
+            f"| {line} | {best} | {auc(inputs[best], line, everything):.3f} | {gap:+.3f} | [{low:+.3f}, {high:+.3f}] |"
+        )
 
 
 def draw_curves(histories: dict, path: Path) -> None:
