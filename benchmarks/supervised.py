@@ -531,7 +531,15 @@ def fit_bench_models(data: dict, cache: Path) -> dict:
     }
 
 
-def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None, test_anomalies: int = 2) -> None:
+def part_fused(
+    run: dict,
+    data: dict,
+    synth: dict,
+    columns=None,
+    models=None,
+    test_anomalies: int = 2,
+    measure_landmarks: bool = False,
+) -> None:
     """The fused default score against its inputs (see the module docstring); ``columns``
     (default FUSED_COLUMNS) with the fitted ``models`` they need; ``test_anomalies`` per
     test face. Two fusions: the default graded one (fitted to the drawn severities) and the
@@ -571,6 +579,7 @@ def part_fused(run: dict, data: dict, synth: dict, columns=None, models=None, te
             config=run["config"],
             synth_params=synth,
             anomalous_per_face=test_anomalies if split == "test" else 2,
+            measure_landmarks=measure_landmarks,
         )
         tables[split] = score_table(scorer, samples, names, points, unsupervised=unsupervised)
     fusion = fit_default_fusion(tables["dev"], unsupervised_columns=columns, checkpoint=run["checkpoint"])
@@ -747,6 +756,11 @@ def main() -> int:
         "--fusion-test-anomalies", type=int, default=2, help="anomalies per test face in fused/fused_models (default 2)"
     )
     parser.add_argument(
+        "--measure-landmarks",
+        action="store_true",
+        help="fused_models: FaceMesh measures every full-resolution row (default: the source face's landmarks)",
+    )
+    parser.add_argument(
         "--no-mirror-average", action="store_true", help="also evaluate each run scoring the inputs only as given"
     )
     args = parser.parse_args()
@@ -843,6 +857,7 @@ def main() -> int:
             columns=(*FUSED_COLUMNS, *MODEL_COLUMNS),
             models=fit_bench_models(data, args.cache),
             test_anomalies=args.fusion_test_anomalies,
+            measure_landmarks=args.measure_landmarks,
         )
 
     if "curves" in args.parts:

@@ -284,3 +284,30 @@ def test_dense_targets_are_the_changed_flag_or_the_saturated_share():
     assert torch.allclose(soft, torch.tensor([0.0, 0.1, 0.2, 0.5, 1.0, 1.0]))
     with pytest.raises(ValueError, match=r"training\.dense_target"):
         configure({"training": {"dense_target": "area"}})
+
+
+def test_full_resolution_rows_can_have_their_landmarks_measured(astronaut_aligned, synth_block):
+    """With ``measure_landmarks`` FaceMesh measures every row, so a palsy droop moves the mouth
+    landmarks as it would in a scored photo; without it every row keeps the source face's."""
+    from facial_anomaly.supervised.fused import full_resolution_samples
+    from facial_anomaly.supervised.trainer import configure
+
+    face, points = astronaut_aligned["rgb"], astronaut_aligned["landmarks"]
+    options = dict(
+        seed=3,
+        config=configure({"anomalies": {"families": {"palsy": 1}}}),
+        synth_params=synth_block,
+        anomalous_per_face=3,
+    )
+    samples, _, given = full_resolution_samples([face], [points], ["astronaut"], **options)
+    _, _, measured = full_resolution_samples([face], [points], ["astronaut"], measure_landmarks=True, **options)
+    assert [s.severity for s in samples] == [0, 2, 3, 4]
+    assert all(np.array_equal(p, points) for p in given)
+
+    def shift(a, b):
+        return np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
+
+    # The clean row measured again: FaceMesh's own noise on another crop of the same face.
+    assert np.median(shift(measured[0], points)) < 3 and shift(measured[0], points).max() < 8
+    # Severity 4 droops the mouth corner by more than that noise.
+    assert shift(measured[3], measured[0]).max() > 8

@@ -16,6 +16,7 @@ checkpoint's SHA-1 in its provenance.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -25,6 +26,8 @@ from .fresh import Sample, prepare_face
 from .fusion import Fusion
 from .scorer import SupervisedScorer
 from .trainer import SupervisedConfig, fixed_samples
+
+logger = logging.getLogger(__name__)
 
 PROBABILITY_COLUMN = "supervised.probability"
 SEVERITY_COLUMN = "supervised.severity"
@@ -41,10 +44,18 @@ def full_resolution_samples(
     synth_params: Mapping,
     clean_per_face: int = 1,
     anomalous_per_face: int = 2,
+    measure_landmarks: bool = False,
 ) -> tuple[list[Sample], list[str], list[np.ndarray]]:
     """Clean and anomalous samples of aligned faces at their own resolution (see the module
     docstring): ``(samples, face names, landmarks per sample)``; families and severities in
-    turn, sample ``v`` of face ``i`` drawn from ``default_rng([seed, i, v])``."""
+    turn, sample ``v`` of face ``i`` drawn from ``default_rng([seed, i, v])``.
+
+    The landmarks of a sample are its source face's unless ``measure_landmarks``: then
+    FaceMesh measures every sample itself (mirror-consistent, on luma: the preprocess
+    defaults), as the scoring stage measures a photo — a warp that moves the lip or the
+    mouth corner moves the landmarks too, and the mirror partner, the regions and the
+    shape residual follow. A sample FaceMesh finds no face in keeps its source face's
+    landmarks (counted in a warning)."""
     prepared = [
         prepare_face(face, points, synth_params=synth_params, crops=None, anomalies=config.anomalies, name=name)
         for face, points, name in zip(faces, landmarks, names)
@@ -61,7 +72,28 @@ def full_resolution_samples(
         partner=None,
     )
     points = {face.name: face.canvas.landmarks for face in prepared}
-    return samples, sample_names, [points[name] for name in sample_names]
+    sample_points = [points[name] for name in sample_names]
+    if measure_landmarks:
+        sample_points = _measured_landmarks(samples, sample_points)
+    return samples, sample_names, sample_points
+
+
+def _measured_landmarks(samples: Sequence[Sample], fallback: Sequence[np.ndarray]) -> list[np.ndarray]:
+    from ..faces.landmarks import LandmarkConfig, LandmarksNotFound, detect_landmarks
+
+    config = LandmarkConfig()
+    measured, missed = [], 0
+    for sample, points in zip(samples, fallback):
+        try:
+            measured.append(detect_landmarks(sample.image, None, config))
+        except LandmarksNotFound:
+            measured.append(points)
+            missed += 1
+    if missed:
+        logger.warning(
+            "FaceMesh found no face in %d of %d samples; they keep their source face's landmarks", missed, len(samples)
+        )
+    return measured
 
 
 def score_table(

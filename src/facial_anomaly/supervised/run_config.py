@@ -61,6 +61,11 @@ class TrainSupervisedConfig(Config):
     fusion_target: Literal["severity", "label"] = "severity"
     """What the fused default is fitted to: ``severity`` (graded: the drawn severity of each
     anomalous dev row, so its weights also rank anomalies by severity) or ``label`` (0/1)."""
+    fusion_measure_landmarks: bool = True
+    """FaceMesh measures every full-resolution row the fused default is fitted and checked on,
+    as the scoring stage measures every photo (a droop moves the landmarks, the mirror
+    partner and the regions follow, the shape residual sees it); false keeps each row's
+    source-face landmarks, which flatters the landmark-driven columns (docs/supervised.md)."""
     test_anomalous_per_face: int = Field(8, ge=1)
     """Synthetic anomalies per test face in the evaluation."""
     prepare_workers: int = Field(1, ge=1)

@@ -243,7 +243,13 @@ def evaluate_supervised_scorer(
             if not faces:
                 continue
             samples, names, sample_points = full_resolution_samples(
-                faces, points, ids, seed=seed, config=config, synth_params=synthesize
+                faces,
+                points,
+                ids,
+                seed=seed,
+                config=config,
+                synth_params=synthesize,
+                measure_landmarks=train_supervised.fusion_measure_landmarks,
             )
             tables[split] = score_table(scorer, samples, names, sample_points, unsupervised=unsupervised)
         fusion = fit_default_fusion(
