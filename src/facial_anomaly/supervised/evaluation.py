@@ -7,8 +7,9 @@ change of :data:`~.nuisance.NUISANCES` applied alone (random magnitude from the 
 parameters). The decision threshold is the smallest score of an unchanged face with at least
 ``specificity`` of the unchanged faces' scores at or below it
 (:func:`facial_anomaly.evaluation.threshold_at_specificity`, as in the evaluation stage);
-the false-positive rate of a nuisance is the fraction of its variants scored above it. A scorer that reacts to JPEG, blur or lighting shows up here even when
-its AUC on synthetic anomalies looks good.
+the false-positive rate of a nuisance is the fraction of its variants scored above it. A
+scorer that reacts to JPEG, blur or lighting shows up here even when its AUC on synthetic
+anomalies looks good.
 """
 
 from __future__ import annotations
