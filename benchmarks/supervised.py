@@ -707,13 +707,12 @@ def print_fused_against_best_input(test, fused_scores, inputs: dict, boots: int 
     print("| line | best input | its AUC | fused − best | 95 % interval |")
     print("|---|---|---|---|---|")
     for line in lines:
-        best = max(inputs, key=lambda name: auc(inputs[name], line, everything))
-        gap = auc(fused_scores, line, everything) - auc(inputs[best], line, everything)
+        full = {name: auc(scores, line, everything) for name, scores in inputs.items()}
+        best = max(full, key=full.get)
+        gap = auc(fused_scores, line, everything) - full[best]
         sampled = [auc(fused_scores, line, rows) - auc(inputs[best], line, rows) for rows in draws]
         low, high = np.percentile(sampled, [2.5, 97.5])
-        print(
-            f"| {line} | {best} | {auc(inputs[best], line, everything):.3f} | {gap:+.3f} | [{low:+.3f}, {high:+.3f}] |"
-        )
+        print(f"| {line} | {best} | {full[best]:.3f} | {gap:+.3f} | [{low:+.3f}, {high:+.3f}] |")
 
 
 def draw_curves(histories: dict, path: Path) -> None:
