@@ -134,3 +134,19 @@ def test_labels_with_severities_fit_the_graded_fusion():
     ungraded = labels.assign(severity=np.where(np.arange(60) == 1, np.nan, grades))  # row 1 is anomalous
     with pytest.raises(Exception, match=r"fit_fusion.severity_column: 1 anomalous rows have no severity"):
         _fit(scores, ungraded)
+
+
+def test_a_fusion_with_the_tail_maximum_is_fitted_and_applied_by_the_scores_stage():
+    from facial_anomaly.supervised.fusion import Fusion
+
+    scores, labels = _scores()
+    fusion, summary = _fit(scores, labels, tail_max_of=[COLUMNS[0]])
+    assert fusion["features"] == [*COLUMNS, "max_tail_z"] and fusion["tail_max_of"] == [COLUMNS[0]]
+    assert set(summary["weights"]) == {*COLUMNS, "max_tail_z"}
+    preprocess, normalize, heatmaps = _reports(scores)
+    config = ScoresConfig(default_variant=COLUMNS[0].split(".", 1)[1])
+    table, summary = _assemble(preprocess, normalize, heatmaps, fusion, config)
+    assert summary["anomaly_score_source"] == "score_fusion" and summary["fusion_columns"] == COLUMNS
+    assert np.allclose(table["anomaly_score"], Fusion.from_dict(fusion).fuse(table))
+    with pytest.raises(Exception, match=r"fit_fusion.tail_max_of: \['nope.pse_base__mouth_nose'\]"):
+        _fit(scores, labels, tail_max_of=["nope.pse_base__mouth_nose"])

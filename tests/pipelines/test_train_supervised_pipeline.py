@@ -80,7 +80,10 @@ def test_training_writes_a_versioned_checkpoint_fusion_and_reports(trained):
     assert summary["steps"] == 4 and summary["train_faces"] + summary["dev_faces"] <= len(SAMPLE)
     fusion = Fusion.load(_latest(root / "models/supervised_fusion.json"))
     # The scorer and every default fused column: the models they need were fitted first.
-    assert list(fusion.features) == [PROBABILITY_COLUMN, *TrainSupervisedConfig().fused_columns]
+    assert fusion.columns == [PROBABILITY_COLUMN, *TrainSupervisedConfig().fused_columns]
+    # with the tail maximum of the scorer and the shape residual as one more feature
+    assert fusion.features == [*fusion.columns, "max_tail_z"]
+    assert fusion.tail_max_of == [PROBABILITY_COLUMN, "shape_residual__lips__mean"]
     assert fusion.provenance["supervised_checkpoint_sha1"] == checkpoint_sha1(checkpoint)
     fitted = {name: hashlib.sha1(_latest(root / f"models/{name}.npz").read_bytes()).hexdigest()
               for name in ("normal_variation", "padim", "shape_model")}  # fmt: skip
@@ -135,7 +138,7 @@ def test_a_scoring_run_adds_the_scorer_and_applies_its_fusion(trained, monkeypat
     # anomaly_score is the supervised fusion of the scorer and the mirror columns.
     fusion = Fusion.load(_latest(trained / "models/supervised_fusion.json"))
     assert summary["anomaly_score_source"] == "supervised_fusion"
-    assert summary["fusion_columns"] == list(fusion.features)
+    assert summary["fusion_columns"] == fusion.columns
     assert ok["anomaly_score"].to_numpy() == pytest.approx(fusion.fuse(ok), abs=1e-9)
     assert not ok["anomaly_score"].equals(ok["unsupervised_score"])
 

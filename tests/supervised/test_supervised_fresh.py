@@ -15,6 +15,7 @@ from facial_anomaly.supervised.fresh import (
     changed_pixels,
     draw_anomaly,
     make_sample,
+    move_points,
     prepare_face,
     warp_image,
 )
@@ -193,3 +194,57 @@ def test_the_nuisance_check_makes_partners_with_the_landmarks_where_the_face_is(
     np.testing.assert_array_equal(checked.partners[1, 0].numpy().transpose(1, 2, 0), cut_view(expected, "lower", crops))
     stale = partner_image(image, prepared.canvas.landmarks, "mirror")
     assert not np.array_equal(cut_view(stale, "lower", crops), cut_view(expected, "lower", crops))
+
+
+def test_move_points_carries_points_as_warp_image_moves_content():
+    field = np.zeros((40, 50, 2), np.float32)
+    field[..., 0], field[..., 1] = 3.0, -2.0  # a uniform shift inside the box
+    box = (10, 20, 50, 70)
+    points = np.array([[30.0, 25.0, 7.0], [5.0, 5.0, 1.0]])  # inside, outside (third column kept)
+    moved = move_points(points, [(box, field)])
+    assert np.allclose(moved, [[33.0, 23.0, 7.0], [5.0, 5.0, 1.0]])
+    assert np.allclose(move_points(points, [(box, field)], follow=0.5)[0], [31.5, 24.0, 7.0])
+    # a smooth bump: the moved point is where warp_image takes the bright dot
+    ys, xs = np.mgrid[0:80, 0:80].astype(np.float32)
+    bump = np.exp(-((xs - 40) ** 2 + (ys - 40) ** 2) / (2 * 12.0**2))[..., None] * np.array([4.0, 2.5], np.float32)
+    image = np.zeros((80, 80, 3), np.uint8)
+    image[36:39, 34:37] = 255  # a 3×3 dot centred on (35, 37)
+    warped = warp_image(image, (0, 0, 80, 80), bump.astype(np.float32))
+    weights = warped[..., 0].astype(float)
+    centre = np.array([(weights * xs).sum(), (weights * ys).sum()]) / weights.sum()
+    expected = move_points(np.array([[35.0, 37.0]]), [((0, 0, 80, 80), bump.astype(np.float32))])[0]
+    assert np.linalg.norm(centre - expected) < 0.3
+    assert np.linalg.norm(expected - [35.0, 37.0]) > 4.0
+
+
+def test_partner_landmarks_follow_the_warp(prepared, synth_block):
+    """With ``landmark_follow`` the mirror partner is carried along with a warp, as a
+    measured landmark set would carry it at scoring time: the face–partner difference
+    around a palsy droop shrinks, the sample itself is unchanged, painted anomalies and
+    partners made from the input follow the same rule."""
+    kwargs = dict(anomalous=True, synth_params=synth_block, capture=NO_CAPTURE, partner="mirror", severity=4)
+
+    def sample(follow, family="palsy", **extra):
+        config = AnomalyConfig(landmark_follow=(follow, follow), second_anomaly_probability=0.0)
+        return make_sample(prepared, np.random.default_rng(5), anomalies=config, family=family, **kwargs, **extra)
+
+    still, carried = sample(0.0), sample(1.0)
+    assert carried.motions and np.array_equal(still.image, carried.image)
+    assert np.array_equal(still.partner, prepared.mirror)
+    top, left, bottom, right = prepared.fields["palsy"].box
+    moved = changed_pixels(prepared.canvas.image, carried.image, 8.0)
+    at_rest = prepared.canvas.image.astype(int) - prepared.mirror.astype(int)
+
+    def gap(s):  # how far the warp moves the face–partner difference, where it changed the face
+        return np.abs(s.image.astype(int) - s.partner.astype(int) - at_rest)[moved].mean()
+
+    assert moved.sum() > 50 and gap(carried) < 0.7 * gap(still)
+    outside = np.ones(prepared.canvas.image.shape[:2], bool)
+    outside[top:bottom, left:right] = False
+    assert np.array_equal(carried.partner[outside], still.partner[outside])
+    painted = sample(1.0, family="patch")
+    assert not painted.motions and np.array_equal(painted.partner, prepared.mirror)
+    from_input = sample(1.0, partner_from="input")
+    assert gap(from_input) < gap(sample(0.0, partner_from="input"))
+    with pytest.raises(ValueError, match="landmark_follow"):
+        AnomalyConfig(landmark_follow=(0.8, 0.2))

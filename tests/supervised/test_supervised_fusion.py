@@ -209,3 +209,66 @@ def test_graded_fusion_errors_name_the_problem():
     assert fit_fusion(table, labels, method="rank_logistic", grades=normal_graded, **settings).coefficients == (
         fit_fusion(table, labels, method="rank_logistic", grades=grades, **settings).coefficients
     )
+
+
+def _specialist_rows(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """400 normal and 400 anomalous rows of 8 kinds: a ``generalist`` score fairly good on
+    every kind, four weak ``noise`` columns, and a ``specialist`` that is near-perfect on
+    kind 0 only (as the shape residual on palsy) and noise elsewhere."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1], 400)
+    kind = np.where(labels == 1, np.arange(800) % 8, -1)
+    table = pd.DataFrame(
+        {
+            "generalist": labels * 1.0 + rng.normal(0, 1.0, 800),
+            **{f"noise{i}": labels * 0.2 + rng.normal(0, 1.0, 800) for i in range(4)},
+            "specialist": (kind == 0) * 5.0 + rng.normal(0, 1.0, 800),
+        }
+    )
+    return table, labels, kind
+
+
+def test_tail_maximum_keeps_a_specialist_input():
+    from sklearn.metrics import roc_auc_score
+
+    table, labels, _ = _specialist_rows()
+    features = ["generalist", "noise0", "noise1", "noise2", "noise3", "specialist"]
+    settings = {"features": features, "method": "rank_logistic", "C": 1.0, "max_iter": 1000, "nonnegative": True}
+    plain = fit_fusion(table, labels, **settings)
+    tail = fit_fusion(table, labels, tail_max_of=["generalist", "specialist"], **settings)
+    assert tail.features == [*features, "max_tail_z"] and tail.columns == features
+    normal = table[labels == 0]
+    np.testing.assert_allclose(tail.tail_centre, normal[["generalist", "specialist"]].median().to_numpy())
+    mad = (normal[["generalist", "specialist"]] - normal[["generalist", "specialist"]].median()).abs().median()
+    np.testing.assert_allclose(tail.tail_spread, 1.4826 * mad.to_numpy())
+    test, test_labels, kind = _specialist_rows(seed=1)
+    own = (test_labels == 0) | (kind == 0)
+    auc = {name: roc_auc_score(test_labels[own], f.fuse(test)[own]) for name, f in (("plain", plain), ("tail", tail))}
+    overall = {name: roc_auc_score(test_labels, f.fuse(test)) for name, f in (("plain", plain), ("tail", tail))}
+    assert auc["tail"] > auc["plain"] + 0.04  # 0.909 against 0.845 (the specialist alone: 1.0)
+    assert overall["tail"] > overall["plain"] - 0.01  # the other kinds are not given up for it
+    restored = Fusion.from_dict(json.loads(json.dumps(tail.to_dict())))
+    np.testing.assert_array_equal(restored.fuse(test), tail.fuse(test))
+    with pytest.raises(KeyError, match="specialist"):
+        tail.fuse(test.drop(columns="specialist"))
+
+
+def test_tail_maximum_errors_name_the_problem():
+    table, labels, _ = _specialist_rows()
+    settings = {"features": ["generalist", "noise0"], "C": 1.0, "max_iter": 1000}
+    with pytest.raises(ValueError, match="tail_max_of"):
+        fit_fusion(table, labels, method="rank_average", tail_max_of=["noise0"], **settings)
+    with pytest.raises(ValueError, match="tail_max_of"):
+        fit_fusion(table, labels, method="rank_logistic", tail_max_of=["specialist"], **settings)
+    fitted = fit_fusion(table, labels, method="logistic", tail_max_of=["noise0"], **settings).to_dict()
+    with pytest.raises(ValueError, match="max_tail_z"):
+        Fusion.from_dict({**fitted, "tail_spread": []})
+    from facial_anomaly.scoring.fusion import ScoreFusionConfig
+    from facial_anomaly.supervised.run_config import TrainSupervisedConfig
+
+    with pytest.raises(ValueError, match="tail_max_of"):
+        ScoreFusionConfig(features=("a", "b"), tail_max_of=("c",))
+    with pytest.raises(ValueError, match="fusion_tail_max_of"):
+        TrainSupervisedConfig(fusion_tail_max_of=("not a column",))
+    # a valid column that is not fused is ignored, so the default survives a shorter fused list
+    assert TrainSupervisedConfig(fused_columns=("padim__lower_face__topk",)).fusion_tail_max_of

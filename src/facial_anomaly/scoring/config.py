@@ -65,5 +65,9 @@ class FitFusionConfig(Config):
     severity; empty, or a table without it, fits the 0/1 label only."""
     C: float = Field(default=1.0, gt=0)
     """Inverse L2 strength of the logistic regression."""
+    tail_max_of: tuple[str, ...] = ()
+    """Fused columns whose largest robust z against the normal rows is one more feature (the
+    tail maximum of :mod:`facial_anomaly.supervised.fusion`: keeps a column that alone sees
+    one kind of anomaly); each must be among the fused columns."""
     min_per_class: int = Field(default=5, ge=2)
     """Fewer normal or anomalous labelled rows than this is an error (a fusion of too few is noise)."""

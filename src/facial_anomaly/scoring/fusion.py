@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..config import Config
 from ..provenance import check_provenance, model_provenance
@@ -33,6 +33,16 @@ class ScoreFusionConfig(Config):
     features: tuple[str, ...] = Field(..., min_length=1, description="score columns fused (higher = more anomalous)")
     C: float = Field(1.0, gt=0.0, description="inverse L2 strength of the logistic regression")
     max_iter: int = Field(1000, ge=10, description="solver iterations")
+    tail_max_of: tuple[str, ...] = Field(
+        (), description="features whose largest robust z against the normal rows is one more feature"
+    )
+
+    @model_validator(mode="after")
+    def _tails_are_features(self) -> ScoreFusionConfig:
+        unknown = sorted(set(self.tail_max_of) - set(self.features))
+        if unknown:
+            raise ValueError(f"tail_max_of names columns that are not fused features: {unknown}")
+        return self
 
 
 def fit_score_fusion(
@@ -66,6 +76,7 @@ def fit_score_fusion(
         max_iter=config.max_iter,
         nonnegative=True,
         grades=grades,
+        tail_max_of=config.tail_max_of,
     )
     target = "label" if grades is None else "severity"
     fusion.provenance = model_provenance(
@@ -104,7 +115,7 @@ def _checked(fusion: Fusion, *, source: str, features: Sequence[str] | None) -> 
 
     check_provenance(fusion.provenance or None, kind=MODEL_KIND, schema_version=SCHEMA_VERSION, source=source)
     if features is not None:
-        missing = sorted(set(fusion.features) - set(features))
+        missing = sorted(set(fusion.columns) - set(features))
         if missing:
             raise ModelMismatch(f"{source}: fuses columns {missing} that this run does not compute")
     return fusion

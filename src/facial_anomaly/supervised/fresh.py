@@ -79,6 +79,7 @@ _PAINT_DIRECTIONS = {  # relative RGB change per unit of colour change
 }
 
 Range = tuple[float, float]
+Motion = tuple[tuple[int, int, int, int], np.ndarray]  # (top, left, bottom, right) box, forward field (h, w, 2) px
 PerSeverityRange = tuple[Range, Range, Range, Range]
 
 
@@ -160,6 +161,11 @@ class AnomalyConfig(Config):
     null_warp_px: Range = Field((0.2, 0.5), description="null-warp amplitude, [low, high] canvas pixels")
     warp_jitter: float = Field(0.15, ge=0, lt=1, description="lip/palsy magnitude × U(1 − jitter, 1 + jitter)")
     visible_change: float = Field(8.0, ge=0, description="grey levels above which a pixel counts as changed")
+    landmark_follow: Range = Field(
+        (0.0, 0.0),
+        description="the mirror partner is made on landmarks moved by this share of each warp, "
+        "[low, high] drawn per sample (a scoring run measures landmarks that follow a warp)",
+    )
     lower_face_start_below_eyes_iod: float = Field(0.45, description="lesions and scars: below the eye line by this")
     lower_face_outline_margin_iod: float = Field(0.05, ge=0, description="... and this far inside the face outline")
     warp: SmoothWarpConfig = SmoothWarpConfig()
@@ -177,6 +183,9 @@ class AnomalyConfig(Config):
             raise ValueError(f"family weights must be ≥ 0, got {self.families}")
         if not self.severities or any(s not in (1, 2, 3, 4) for s in self.severities):
             raise ValueError(f"severities must be drawn from 1..4, got {self.severities}")
+        low, high = self.landmark_follow
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"landmark_follow must be 0 ≤ low ≤ high ≤ 1, got {self.landmark_follow}")
         return self
 
     def without(self, family: str) -> AnomalyConfig:
@@ -389,23 +398,46 @@ def _bump_field(shape, centre, sigma: float, amplitude: float, rng: np.random.Ge
     return (top, left, bottom, right), field.astype(np.float32)
 
 
-def smooth_warp(face: PreparedFace, image: np.ndarray, severity: int, rng, config: SmoothWarpConfig) -> np.ndarray:
-    """The generic ``warp`` family on ``image`` (a canvas of ``face``)."""
+def _smooth_motion(face: PreparedFace, shape, severity: int, rng, config: SmoothWarpConfig) -> Motion:
     iod = face.canvas.iod
     amplitude = _uniform(rng, config.amplitude_iod[severity - 1]) * iod
     low, high = config.radius_iod
     sigma = _uniform(rng, (max(low, amplitude / iod / config.max_amplitude_ratio), max(high, low))) * iod
-    box, field_patch = _bump_field(image.shape, _random_point(face.face_region, rng), sigma, amplitude, rng)
-    return warp_image(image, box, field_patch)
+    return _bump_field(shape, _random_point(face.face_region, rng), sigma, amplitude, rng)
+
+
+def _null_motion(face: PreparedFace, shape, rng, config: AnomalyConfig) -> Motion:
+    sigma = _uniform(rng, config.warp.radius_iod) * face.canvas.iod
+    amplitude = _uniform(rng, config.null_warp_px)
+    return _bump_field(shape, _random_point(face.face_region, rng), sigma, amplitude, rng)
+
+
+def smooth_warp(face: PreparedFace, image: np.ndarray, severity: int, rng, config: SmoothWarpConfig) -> np.ndarray:
+    """The generic ``warp`` family on ``image`` (a canvas of ``face``)."""
+    return warp_image(image, *_smooth_motion(face, image.shape, severity, rng, config))
 
 
 def null_warp(face: PreparedFace, image: np.ndarray, rng, config: AnomalyConfig) -> np.ndarray:
     """A warp of a fraction of a pixel (see the module docstring)."""
-    iod = face.canvas.iod
-    sigma = _uniform(rng, config.warp.radius_iod) * iod
-    amplitude = _uniform(rng, config.null_warp_px)
-    box, field_patch = _bump_field(image.shape, _random_point(face.face_region, rng), sigma, amplitude, rng)
-    return warp_image(image, box, field_patch)
+    return warp_image(image, *_null_motion(face, image.shape, rng, config))
+
+
+def move_points(points: np.ndarray, motions: Sequence[Motion], follow: float = 1.0) -> np.ndarray:
+    """Points (N, ≥2; x, y in pixels; further columns kept) carried along by warps: each
+    :data:`Motion` in turn moves a point inside its box by ``follow`` × the forward field
+    there (bilinear), as :func:`warp_image` moves the content under it; points outside a
+    box stay. ``follow`` < 1 stands for a landmark detector that follows a warp only partly."""
+    moved = np.array(points, dtype=np.float64, copy=True)
+    for (top, left, bottom, right), forward in motions:
+        x, y = moved[:, 0] - left, moved[:, 1] - top
+        inside = (x >= 0) & (y >= 0) & (x <= right - left - 1) & (y <= bottom - top - 1)
+        if not inside.any():
+            continue
+        map_x = x[inside].astype(np.float32).reshape(-1, 1)
+        map_y = y[inside].astype(np.float32).reshape(-1, 1)
+        shift = cv2.remap(np.ascontiguousarray(forward, dtype=np.float32), map_x, map_y, cv2.INTER_LINEAR)
+        moved[inside, :2] += follow * shift.reshape(-1, 2)
+    return moved
 
 
 def _soft(mask: np.ndarray, sigma: float) -> np.ndarray:
@@ -456,6 +488,11 @@ def paint(face: PreparedFace, image: np.ndarray, kind: str, severity: int, rng, 
 
 def prepared_warp(face: PreparedFace, image: np.ndarray, family: str, severity: int, rng, synth_params, config):
     """The ``lip`` or ``palsy`` family: the prepared field scaled to ``severity`` (see the module docstring)."""
+    image, motion = _prepared_warp(face, image, family, severity, rng, synth_params, config)
+    return warp_image(image, *motion)
+
+
+def _prepared_warp(face, image, family, severity, rng, synth_params, config) -> tuple[np.ndarray, Motion]:
     patch = face.fields[family]
     values = synth_params[WARP_FAMILIES[family]][SEVERITY_RATIO_KEYS[family]]
     ratio = float(per_severity(values, severity, SEVERITY_RATIO_KEYS[family])) / float(per_severity(values, 4, "4"))
@@ -469,7 +506,7 @@ def prepared_warp(face: PreparedFace, image: np.ndarray, family: str, severity: 
         image = image.copy()
         region = image[top:bottom, left:right].astype(np.float32) + share * patch.delta
         image[top:bottom, left:right] = np.clip(np.rint(region), 0, 255).astype(np.uint8)
-    return warp_image(image, patch.box, patch.field * factor)
+    return image, (patch.box, patch.field * factor)
 
 
 def _acne_params(synth_params: Mapping, config: AcneConfig) -> dict:
@@ -504,11 +541,24 @@ def draw_anomaly(
     Raises:
         KeyError: an unknown family, or a warp family this face has no prepared field for.
     """
-    landmarks = face.canvas.landmarks
+    return _draw(face, image, family, severity, rng, synth_params=synth_params, config=config)[0]
+
+
+def _draw(face, image, family, severity, rng, *, synth_params, config) -> tuple[np.ndarray, list[Motion]]:
+    """:func:`draw_anomaly` and the warps it applied (none for the painted families)."""
     if family in WARP_FAMILIES:
         if family not in face.fields:
             raise KeyError(f"face {face.name!r} has no prepared {family} warp")
-        return prepared_warp(face, image, family, severity, rng, synth_params, config)
+        image, motion = _prepared_warp(face, image, family, severity, rng, synth_params, config)
+        return warp_image(image, *motion), [motion]
+    if family == "warp":
+        motion = _smooth_motion(face, image.shape, severity, rng, config.warp)
+        return warp_image(image, *motion), [motion]
+    return _paint_family(face, image, family, severity, rng, synth_params=synth_params, config=config), []
+
+
+def _paint_family(face, image, family, severity, rng, *, synth_params, config) -> np.ndarray:
+    landmarks = face.canvas.landmarks
     if family == "acne":
         made = generate(
             "acne", image, landmarks, severity=severity, rng=rng, params=_acne_params(synth_params, config.acne)
@@ -528,8 +578,6 @@ def draw_anomaly(
             region=face.lower_region,
             face_mask=face.face_region.astype(np.float32),
         ).image
-    if family == "warp":
-        return smooth_warp(face, image, severity, rng, config.warp)
     if family in ("patch", "line"):
         return paint(face, image, family, severity, rng, config.paint)
     raise KeyError(f"unknown anomaly family {family!r}; available: {list(FAMILIES)}")
@@ -549,7 +597,8 @@ class Sample:
     capture changes; ``partner`` (the mirror-image partner, or None); ``change`` (H, W)
     float32 in [0, 1]: the change mask moved with the image; ``label`` 0/1; ``severity``
     0..4; ``family`` (``normal`` or the first anomaly's family); ``families`` (all of them);
-    ``capture`` (the changes applied)."""
+    ``capture`` (the changes applied); ``motions`` (the warps applied before the capture
+    changes, in order: :func:`move_points` carries the canvas landmarks along)."""
 
     image: np.ndarray
     partner: np.ndarray | None
@@ -559,6 +608,7 @@ class Sample:
     family: str
     families: tuple[str, ...]
     capture: tuple[str, ...]
+    motions: tuple[Motion, ...] = ()
 
 
 def _available(face: PreparedFace, config: AnomalyConfig, exclude: Sequence[str] = ()) -> tuple[list[str], np.ndarray]:
@@ -593,6 +643,7 @@ def make_sample(
     clean = face.canvas.image
     families: list[str] = []
     severities: list[int] = []
+    motions: list[Motion] = []
     image = clean
     if anomalous:
         names, weights = _available(face, anomalies)
@@ -601,7 +652,8 @@ def make_sample(
         severity = int(
             severity if severity is not None else anomalies.severities[int(rng.integers(len(anomalies.severities)))]
         )
-        image = draw_anomaly(face, image, family, severity, rng, synth_params=synth_params, config=anomalies)
+        image, moved = _draw(face, image, family, severity, rng, synth_params=synth_params, config=anomalies)
+        motions += moved
         families.append(family)
         severities.append(severity)
         if rng.uniform() < anomalies.second_anomaly_probability:
@@ -609,25 +661,36 @@ def make_sample(
             if others:
                 second = others[int(rng.choice(len(others), p=other_weights))]
                 second_severity = int(anomalies.severities[int(rng.integers(len(anomalies.severities)))])
-                image = draw_anomaly(
+                image, moved = _draw(
                     face, image, second, second_severity, rng, synth_params=synth_params, config=anomalies
                 )
+                motions += moved
                 families.append(second)
                 severities.append(second_severity)
     elif rng.uniform() < anomalies.null_warp_probability:
-        image = null_warp(face, clean, rng, anomalies)
+        motions.append(_null_motion(face, clean.shape, rng, anomalies))
+        image = warp_image(clean, *motions[-1])
     change = changed_pixels(clean, image, anomalies.visible_change) if anomalous else np.zeros(clean.shape[:2], bool)
     draw = draw_capture(rng, capture)
     shown = apply_capture(image, draw)
     mirror = None
     if partner is not None:
+        low, high = anomalies.landmark_follow
+        # drawn last, so the samples themselves do not depend on it
+        follow = 0.0 if not motions else (_uniform(rng, (low, high)) if high > low else float(low))
         source = clean if partner_from == "clean" else image
         if partner == "flip":  # flipped after the capture changes, as at scoring time
             mirror = np.ascontiguousarray(apply_capture(source, draw)[:, ::-1])
-        else:  # the mirror partner commutes with the capture changes (it lives in the face's own frame)
-            base = face.mirror if partner_from == "clean" and face.mirror is not None else None
-            base = base if base is not None else partner_image(source, face.canvas.landmarks, partner)
+        elif partner_from == "clean" and face.mirror is not None:
+            # the mirror partner commutes with the capture changes (it lives in the face's own
+            # frame); landmarks that follow a warp carry the partner along with it
+            base = face.mirror
+            for box, forward in motions if follow > 0 else ():
+                base = warp_image(base, box, forward * follow)
             mirror = apply_capture(base, draw)
+        else:
+            points = move_points(face.canvas.landmarks, motions, follow) if follow > 0 else face.canvas.landmarks
+            mirror = apply_capture(partner_image(source, points, partner), draw)
     return Sample(
         image=shown,
         partner=mirror,
@@ -637,6 +700,7 @@ def make_sample(
         family=families[0] if families else NORMAL,
         families=tuple(families),
         capture=draw.applied(),
+        motions=tuple(motions),
     )
 
 

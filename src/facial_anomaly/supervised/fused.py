@@ -138,6 +138,7 @@ def fit_default_fusion(
     target: str = "severity",
     C: float = 1.0,
     max_iter: int = 1000,
+    tail_max_of: Sequence[str] = (),
 ) -> Fusion:
     """The fused default ``anomaly_score`` fitted on :func:`score_table` rows of the dev split:
     the supervised probability and ``unsupervised_columns`` combined by the default score
@@ -148,17 +149,22 @@ def fit_default_fusion(
     refuse a fusion fitted with another scorer or other models. ``target``: ``severity``
     fits the graded (proportional-odds) fusion on the rows' drawn severities, which ranks
     anomalies by severity better at the same detection AUC (docs/supervised.md); ``label``
-    the binary one.
+    the binary one. ``tail_max_of``: fused columns whose largest robust z against the
+    normal dev rows is one more feature (:mod:`.fusion`: the tail maximum), e.g. the scorer's
+    probability and the shape residual, so a row far out on either is far out.
 
     Raises:
-        ValueError: an unknown ``target``.
+        ValueError: an unknown ``target``, or ``tail_max_of`` naming a column not fused.
     """
     if target not in ("severity", "label"):
         raise ValueError(f"target must be 'severity' or 'label', got {target!r}")
     from ..provenance import training_data_fingerprint
     from ..scoring.fusion import ScoreFusionConfig, fit_score_fusion
 
-    config = ScoreFusionConfig(features=(PROBABILITY_COLUMN, *unsupervised_columns), C=C, max_iter=max_iter)
+    features = (PROBABILITY_COLUMN, *unsupervised_columns)
+    config = ScoreFusionConfig(
+        features=features, C=C, max_iter=max_iter, tail_max_of=tuple(c for c in tail_max_of if c in features)
+    )
     rows = [
         (f"{face}#{i}", f"{label}/{family}/{severity}")
         for i, (face, label, family, severity) in enumerate(

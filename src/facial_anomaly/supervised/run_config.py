@@ -21,6 +21,8 @@ DEFAULT_FUSED_COLUMNS = (
     "padim__lower_face__topk",
     "shape_residual__lips__mean",
 )
+# the scorer is strong on most families, the shape residual on measured palsy droops
+DEFAULT_TAIL_MAX_OF = ("supervised.probability", "shape_residual__lips__mean")
 
 
 class SplitFractions(Config):
@@ -61,6 +63,12 @@ class TrainSupervisedConfig(Config):
     fusion_target: Literal["severity", "label"] = "severity"
     """What the fused default is fitted to: ``severity`` (graded: the drawn severity of each
     anomalous dev row, so its weights also rank anomalies by severity) or ``label`` (0/1)."""
+    fusion_tail_max_of: tuple[str, ...] = DEFAULT_TAIL_MAX_OF
+    """Score columns whose largest robust z against the normal dev rows enters the fusion as
+    one more feature (the tail maximum of :mod:`facial_anomaly.supervised.fusion`: a row far
+    out on the one column that sees its anomaly is not outvoted by the others); only those
+    that are fused count (``supervised.probability`` always is; a column not in
+    :attr:`fused_columns`, or left out for want of its model, is ignored). Empty: none."""
     fusion_measure_landmarks: bool = True
     """FaceMesh measures every full-resolution row the fused default is fitted and checked on,
     as the scoring stage measures every photo (a droop moves the landmarks, the mirror
@@ -75,11 +83,17 @@ class TrainSupervisedConfig(Config):
     def _settings_are_valid(self) -> TrainSupervisedConfig:
         if self.settings:  # an unknown or invalid setting fails before any work; a bare
             self.scorer_config()  # preset is valid, and checking it would import torch at start-up
-        if self.fused_columns:
-            from ..scoring.columns import parse_column
+        from ..scoring.columns import parse_column
 
+        if self.fused_columns:
             for column in self.fused_columns:
                 parse_column(column)
+        for column in self.fusion_tail_max_of:
+            if column != "supervised.probability":
+                try:
+                    parse_column(column)
+                except ValueError as error:
+                    raise ValueError(f"fusion_tail_max_of: {error}") from error
         return self
 
     def scorer_config(self) -> SupervisedConfig:  # noqa: F821  (imported on use: torch)

@@ -53,6 +53,9 @@ def fit_score_fusion_node(scores: pd.DataFrame, labels: pd.DataFrame, fit_fusion
             f"fit_fusion.columns: {missing} are not score columns with a value on every labelled row; "
             f"available: {available}"
         )
+    outside = [column for column in fit_fusion.tail_max_of if column not in columns]
+    if outside:
+        raise ValueError(f"fit_fusion.tail_max_of: {outside} are not among the fused columns {columns}")
     label = table[fit_fusion.label_column].astype(int).to_numpy()
     targets = pd.Series(label, index=table.index).astype(str)
     grades = None
@@ -71,7 +74,7 @@ def fit_score_fusion_node(scores: pd.DataFrame, labels: pd.DataFrame, fit_fusion
     fusion = fit_score_fusion(
         table,
         label,
-        ScoreFusionConfig(features=tuple(columns), C=fit_fusion.C),
+        ScoreFusionConfig(features=tuple(columns), C=fit_fusion.C, tail_max_of=fit_fusion.tail_max_of),
         grades=grades,
         training_data=training_data_fingerprint(rows),
     )

@@ -162,7 +162,7 @@ def _apply_fusion(table: pd.DataFrame, summary: dict, record: dict, source: str)
         logger.warning("the fitted score fusion is not used: %s", error)
         summary["fusion_unavailable"] = str(error)
         return
-    rows = table[fusion.features].notna().all(axis=1).to_numpy()
+    rows = table[fusion.columns].notna().all(axis=1).to_numpy()
     fused = np.full(len(table), np.nan)
     if rows.any():
         fused[rows] = fusion.fuse(table.loc[rows])
@@ -171,6 +171,6 @@ def _apply_fusion(table: pd.DataFrame, summary: dict, record: dict, source: str)
     table.loc[missing, "status"] = NOT_SCORED
     table.loc[missing, "detail"] = "a column of the fused score has no value"
     summary["anomaly_score_source"] = source
-    summary["fusion_columns"] = list(fusion.features)
+    summary["fusion_columns"] = list(fusion.columns)
     summary["fusion_training_data"] = str((fusion.provenance or {}).get("training_data", ""))
     summary["scored"] = int(np.isfinite(fused).sum())

@@ -258,6 +258,7 @@ def evaluate_supervised_scorer(
             checkpoint=checkpoint,
             fitted_models=fitted_sha1,
             target=train_supervised.fusion_target,
+            tail_max_of=train_supervised.fusion_tail_max_of,
         )
         fusion_json = fusion.to_dict()
         if "test" in tables:
