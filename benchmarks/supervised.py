@@ -551,6 +551,7 @@ def part_fused(
     test_anomalies: int = 2,
     measure_landmarks: bool = False,
     save_tables: Path | None = None,
+    partner_shape: bool = True,
 ) -> None:
     """The fused default score against its inputs (see the module docstring); ``columns``
     (default FUSED_COLUMNS) with the fitted ``models`` they need; ``test_anomalies`` per
@@ -570,7 +571,9 @@ def part_fused(
     from facial_anomaly.supervised.scorer import load_scorer
 
     started = time.perf_counter()
-    scorer = load_scorer(run["checkpoint"], "cpu")
+    shape_model = (models or {}).get("shape_model") if partner_shape else None
+    scorer = load_scorer(run["checkpoint"], "cpu", partner_shape=shape_model)
+    print(f"  scorer's mirror partner on {'the normal shape' if shape_model else 'the measured landmarks'}")
     columns = tuple(columns or FUSED_COLUMNS)
     unsupervised = columns_scorer(
         columns,
@@ -786,6 +789,11 @@ def main() -> int:
         help="fused_models: FaceMesh measures every full-resolution row (default: the source face's landmarks)",
     )
     parser.add_argument(
+        "--no-partner-shape",
+        action="store_true",
+        help="fused_models: the scorer's mirror partner on the measured landmarks, not on the shape model's fit",
+    )
+    parser.add_argument(
         "--save-tables", type=Path, default=None, help="fused/fused_models: write the dev and test rows here as CSV"
     )
     parser.add_argument(
@@ -901,6 +909,7 @@ def main() -> int:
             test_anomalies=args.fusion_test_anomalies,
             measure_landmarks=args.measure_landmarks,
             save_tables=args.save_tables,
+            partner_shape=not args.no_partner_shape,
         )
 
     if "curves" in args.parts:

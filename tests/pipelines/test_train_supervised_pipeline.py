@@ -89,6 +89,7 @@ def test_training_writes_a_versioned_checkpoint_fusion_and_reports(trained):
               for name in ("normal_variation", "padim", "shape_model")}  # fmt: skip
     assert fusion.provenance["fitted_models_sha1"] == fitted
     assert fusion.provenance["params"]["target"] == "severity"  # fitted to the drawn grades by default
+    assert fusion.provenance["supervised_partner_shape"] is True  # the shape model was in models_dir
     evaluation = pd.read_csv(root / "out/08_reporting/supervised_evaluation.csv").set_index("score")
     if (split["split"] == "test").any():
         assert 0 <= evaluation.loc["supervised", "test_auc"] <= 1
@@ -122,6 +123,8 @@ def test_a_scoring_run_adds_the_scorer_and_applies_its_fusion(trained, monkeypat
     used = json.loads((trained / "scored/08_reporting/model_scores_summary.json").read_text())
     assert used["supervised_checkpoint_sha1"] == checkpoint_sha1(checkpoint) and used["scored"] == len(SAMPLE)
     assert used["models"]["supervised_scorer"]["sha1"] == checkpoint_sha1(checkpoint)
+    # the shape model is fitted: the scorer's partner lay on the normal shape, as when the fusion was fitted
+    assert used["supervised_partner_shape"] is True and "shape_model" in used["models"]
     from facial_anomaly.batch.inputs import read_aligned_face
     from facial_anomaly.batch.preprocess import STAGE, aligned_name
     from facial_anomaly.storage.artifacts import ArtifactFolder, Provenance
@@ -248,3 +251,17 @@ def test_too_few_persons_for_the_split_is_a_clear_error():
     faces = {i: (lambda: None) for i in ids}
     with pytest.raises(ValueError, match="needs more people"):
         split_supervised_faces(geometry, faces, persons, TrainSupervisedConfig())
+
+
+def test_a_fusion_fitted_with_the_other_partner_choice_is_not_applied():
+    from facial_anomaly.pipelines.scores.nodes import choose_fusion
+    from facial_anomaly.scoring.config import ScoresConfig
+
+    record = {"provenance": {"supervised_checkpoint_sha1": "a", "fitted_models_sha1": {"shape_model": "s"},
+                             "supervised_partner_shape": True}}  # fmt: skip
+    summary = {"models": {"supervised_scorer": {"sha1": "a"}, "shape_model": {"sha1": "s"}},
+               "supervised_checkpoint_sha1": "a", "supervised_partner_shape": True}  # fmt: skip
+    assert choose_fusion(None, record, summary, {}, ScoresConfig())["source"] == "supervised_fusion"
+    assert choose_fusion(None, record, {**summary, "supervised_partner_shape": False}, {}, ScoresConfig()) == {}
+    older = {"provenance": {**record["provenance"], "supervised_partner_shape": False}}
+    assert choose_fusion(None, older, summary, {}, ScoresConfig()) == {}

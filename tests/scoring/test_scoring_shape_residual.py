@@ -7,6 +7,7 @@ from facial_anomaly.scoring.shape_residual import (
     ShapeResidualConfig,
     landmark_residuals,
     landmark_set,
+    normal_shape_landmarks,
     shape_residual_score,
 )
 
@@ -84,3 +85,20 @@ def test_landmark_sets():
     mouth_nose = landmark_set("mouth_nose")
     assert set(landmark_set("lips")) < set(mouth_nose)
     assert mouth_nose.max() < NUM_MESH_POINTS and MOUTH_CORNER in mouth_nose
+
+
+def test_normal_shape_puts_a_drooping_corner_back_and_keeps_the_rest(normal_shapes, model):
+    _, shapes = normal_shapes
+    face = shapes[26]
+    drooped = _smooth_move(face, face[MOUTH_CORNER, :2], (0.0, 12.0), 10.0)  # a 12 px droop
+    normal = normal_shape_landmarks(drooped, model)
+    assert normal.shape == drooped.shape and np.array_equal(normal[NUM_MESH_POINTS:], drooped[NUM_MESH_POINTS:])
+    # the corner goes most of the way back to where the undrooped face had it
+    assert np.linalg.norm(normal[MOUTH_CORNER, :2] - face[MOUTH_CORNER, :2]) < 4.0
+    far = np.linalg.norm(face[:NUM_MESH_POINTS, :2] - face[MOUTH_CORNER, :2], axis=1) > 60
+    # points far from the droop stay within a pixel of where they were measured
+    assert (
+        np.median(np.linalg.norm(normal[:NUM_MESH_POINTS][far, :2] - drooped[:NUM_MESH_POINTS][far, :2], axis=1)) < 1.0
+    )
+    # an undrooped normal face hardly moves
+    assert np.median(np.linalg.norm(normal_shape_landmarks(face, model)[:, :2] - face[:, :2], axis=1)) < 1.0

@@ -311,3 +311,50 @@ def test_full_resolution_rows_can_have_their_landmarks_measured(astronaut_aligne
     assert np.median(shift(measured[0], points)) < 3 and shift(measured[0], points).max() < 8
     # Severity 4 droops the mouth corner by more than that noise.
     assert shift(measured[3], measured[0]).max() > 8
+
+
+def test_the_mirror_partner_can_lie_on_the_faces_normal_shape(astronaut_aligned):
+    """With ``partner_shape`` the partner is warped onto the shape model's normal shape of the
+    measured landmarks, so a drooped mouth corner no longer drags the partner along."""
+    from facial_anomaly.faces.mesh import NUM_MESH_POINTS
+    from facial_anomaly.normalizers import ShapeModel, symmetric_landmarks
+    from facial_anomaly.scoring.shape_residual import normal_shape_landmarks
+    from facial_anomaly.supervised.scorer import SupervisedScorer, build_network
+
+    base = symmetric_landmarks(astronaut_aligned["landmarks"])
+    rng = np.random.default_rng(0)
+    shapes = []
+    for _ in range(20):
+        shape = base.copy()
+        shape[:, :2] = shape[:, :2] * (1 + rng.normal(0, 0.02)) + rng.normal(0, 2, 2)
+        shapes.append(shape)
+    model = ShapeModel.fit(shapes, explained_variance=0.98, max_components=10, mirror_augment=True,
+                           procrustes_iterations=10, procrustes_tolerance=1e-7)  # fmt: skip
+    network = TINY.scorer.network.model_copy(update={"comparison": "stacked"})
+    config = TINY.scorer.model_copy(update={"network": network, "partner": "mirror"})
+    torch.manual_seed(0)
+    scorer = SupervisedScorer(config, build_network(config, pretrained=False))
+    face = astronaut_aligned["rgb"]
+    drooped = base.copy()
+    corner = drooped[61, :2].copy()
+    near = np.linalg.norm(drooped[:NUM_MESH_POINTS, :2] - corner, axis=1) < 25
+    drooped[:NUM_MESH_POINTS][near, 1] += 10.0  # FaceMesh following a 10 px droop
+    plain = scorer.score_batch([face], [drooped])[0]
+    scorer.partner_shape = model
+    on_shape = scorer.score_batch([face], [drooped])[0]
+    assert abs(on_shape[0] - plain[0]) > 1e-4  # the partner changed
+    canvas = scorer.canvases([face], [drooped])[0]
+    target = normal_shape_landmarks(drooped, model)
+    expected = target.copy()
+    expected[:, :2] = target[:, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
+    (points,) = scorer.partner_landmarks([canvas], [drooped])
+    np.testing.assert_allclose(points, expected)
+    np.testing.assert_allclose(scorer.score_canvases([canvas], partner_landmarks=[expected])[0], on_shape)
+    # the corner's partner landmark goes back towards the undrooped shape (canvas pixels)
+    undrooped = base[61, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
+    measured = drooped[61, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
+    assert np.linalg.norm(points[61, :2] - undrooped) < 0.5 * np.linalg.norm(measured - undrooped)
+    # a single-branch scorer has no partner to move
+    single = SupervisedScorer(TINY.scorer, build_network(TINY.scorer, pretrained=False))
+    single.partner_shape = model
+    assert single.partner_landmarks([canvas], [drooped]) is None

@@ -28,7 +28,8 @@ from .inputs import InputProblem, read_aligned_face
 
 STAGE = "fitted_models"
 # 2: the supervised scorer averages each face with its mirror image.
-CODE_VERSION = 2
+# 3: its mirror partner can lie on the face's normal shape (FittedModels.partner_shape).
+CODE_VERSION = 3
 PROBABILITY_COLUMN = "supervised.probability"
 SEVERITY_COLUMN = "supervised.severity"
 DETAIL_COLUMN = "fitted_models_detail"
@@ -42,6 +43,8 @@ class FittedModels:
     padim: bytes | None = None
     shape_model: bytes | None = None
     device: str = "auto"
+    # the scorer's mirror partner on each face's normal shape (the shape model's robust fit)
+    partner_shape: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ def settings_key(models: FittedModels, columns: tuple[str, ...], region_params: 
     the regions (not the device: the same model gives the same scores on any)."""
     digests = [hashlib.sha1(data).hexdigest() if data is not None else None
                for data in (models.supervised_scorer, models.padim, models.shape_model)]  # fmt: skip
-    return stage_key(STAGE, CODE_VERSION, digests, list(columns), dict(region_params))
+    return stage_key(STAGE, CODE_VERSION, digests, list(columns), dict(region_params), models.partner_shape)
 
 
 def record_name(image_id: str) -> str:
@@ -103,6 +106,8 @@ class _Models:
                     built[name] = load_normal_model(name, getattr(spec.models, name))
         except Exception as error:  # a broken model fails every image alike: stop the run
             raise SetupFailed(f"a fitted model cannot be loaded: {type(error).__name__}: {error}") from error
+        if spec.models.partner_shape and built["scorer"] is not None:
+            built["scorer"].partner_shape = built["shape_model"]
         self.built = built
         return built
 

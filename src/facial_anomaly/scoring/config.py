@@ -21,6 +21,11 @@ class ScoresConfig(Config):
     use_supervised: bool = True
     """Score every face with the supervised scorer (column ``supervised.probability``) when
     ``train_supervised`` has saved one in ``models_dir``."""
+    supervised_partner_shape: bool = True
+    """When ``fit_normal_models`` saved a shape model: the scorer's mirror partner lies on each
+    face's normal shape (the model's robust fit), not on the measured landmarks, which follow
+    a droop and cancel it (docs/supervised.md). A fusion ``train_supervised`` fitted with the
+    other choice is not applied."""
     model_columns: tuple[str, ...] = ("padim__lower_face__topk", "shape_residual__lips__mean")
     """Columns of the models ``fit_normal_models`` fits (``padim__<region>__<max|topk|mean>``,
     ``shape_residual__<mouth_nose|lips|face>__<mean|topk>``), computed when the model is in

@@ -57,10 +57,8 @@ def landmark_set(name: str) -> np.ndarray:
     return indices[indices < NUM_MESH_POINTS]
 
 
-def landmark_residuals(landmarks: np.ndarray, model: ShapeModel, config: ShapeResidualConfig) -> np.ndarray:
-    """Per-mesh-point residual (468,) in IOD: |landmark − robustly fitted normal shape|."""
-    points = np.asarray(landmarks, dtype=np.float64)
-    fit = model.fit_shape(
+def _robust_fit(points: np.ndarray, model: ShapeModel, config: ShapeResidualConfig):
+    return model.fit_shape(
         points,
         **robust_fit_params(
             clamp_sigma=config.clamp_sigma,
@@ -70,6 +68,12 @@ def landmark_residuals(landmarks: np.ndarray, model: ShapeModel, config: ShapeRe
             scale_floor=("scale_floor_px", config.scale_floor_px),
         ),
     )
+
+
+def landmark_residuals(landmarks: np.ndarray, model: ShapeModel, config: ShapeResidualConfig) -> np.ndarray:
+    """Per-mesh-point residual (468,) in IOD: |landmark − robustly fitted normal shape|."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    fit = _robust_fit(points, model, config)
     left, right = eye_centers(points)
     iod = float(np.hypot(*(right - left)))
     return np.linalg.norm(points[:NUM_MESH_POINTS, :2] - fit.shape, axis=1) / iod
@@ -91,6 +95,25 @@ def shape_residual_score(landmarks: np.ndarray, model: ShapeModel, config: Shape
     return top_k_mean(residuals, fraction=config.top_k_fraction)
 
 
+def normal_shape_landmarks(
+    landmarks: np.ndarray, model: ShapeModel, config: ShapeResidualConfig | None = None
+) -> np.ndarray:
+    """The face's landmarks with what no normal shape explains taken out: each mesh point
+    moves from where it was measured toward the robust fit of the shape model by one minus
+    its robust weight — points the model explains stay, outliers (a drooping mouth corner,
+    a displaced lip) go to where a normal face of this shape has them. (478|468, 2|3) in
+    pixels, as given; iris rows unchanged. What the supervised scorer's mirror partner is
+    warped onto (:class:`facial_anomaly.supervised.scorer.SupervisedScorer`): on the
+    measured landmarks, which follow a droop, the partner droops too and the comparison
+    cancels it."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    fit = _robust_fit(points, model, config or ShapeResidualConfig())
+    out = points.copy()
+    measured = points[:NUM_MESH_POINTS, :2]
+    out[:NUM_MESH_POINTS, :2] = fit.shape + fit.weights[:, None] * (measured - fit.shape)
+    return out
+
+
 def shape_residual_scores(
     landmarks: Sequence[np.ndarray], model: ShapeModel, config: ShapeResidualConfig | None = None
 ) -> np.ndarray:
@@ -104,6 +127,7 @@ __all__ = [
     "ShapeResidualConfig",
     "landmark_residuals",
     "landmark_set",
+    "normal_shape_landmarks",
     "shape_residual_score",
     "shape_residual_scores",
 ]

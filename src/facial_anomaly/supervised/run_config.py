@@ -69,6 +69,10 @@ class TrainSupervisedConfig(Config):
     out on the one column that sees its anomaly is not outvoted by the others); only those
     that are fused count (``supervised.probability`` always is; a column not in
     :attr:`fused_columns`, or left out for want of its model, is ignored). Empty: none."""
+    fusion_partner_shape: bool = True
+    """When ``models_dir`` holds a shape model: the scorer's mirror partner lies on each
+    fusion row's normal shape, as in a scoring run with ``scores.supervised_partner_shape``
+    (the fusion records the choice; a scoring run with the other one does not apply it)."""
     fusion_measure_landmarks: bool = True
     """FaceMesh measures every full-resolution row the fused default is fitted and checked on,
     as the scoring stage measures every photo (a droop moves the landmarks, the mirror

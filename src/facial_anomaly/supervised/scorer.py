@@ -12,6 +12,14 @@ network without one. A Siamese network compares the face with its partner made f
 input (:func:`~.crops.partner_image`: ``mirror`` — its own mirror image warped onto its
 landmarks — or ``flip``).
 
+With ``partner_shape`` (a fitted :class:`~facial_anomaly.normalizers.ShapeModel` of normal
+faces) the mirror partner is warped onto the face's *normal shape* instead
+(:func:`facial_anomaly.scoring.shape_residual.normal_shape_landmarks`): FaceMesh follows a
+drooping mouth corner or a displaced lip, so on the measured landmarks the partner is warped
+to droop too and the comparison cancels what the scorer was trained to see (in training the
+partner lies on the clean face's landmarks); the robust fit puts the outlying points back
+where a normal face of this shape has them (docs/supervised.md: measured palsy 0.69 → 0.87).
+
 A network is not mirror-equivariant, so by default (``mirror_average``) every input is
 scored twice, as given and left-right flipped, and the two outputs are averaged: a face and
 its mirror image then get the same score (the views are symmetric about the face's
@@ -79,6 +87,7 @@ class SupervisedScorer:
         self.network = network.eval()
         self.training_data = training_data
         self.mirror_average = mirror_average
+        self.partner_shape = None  # a ShapeModel: the mirror partner on the normal shape (module docstring)
 
     @property
     def device(self) -> torch.device:
@@ -157,10 +166,34 @@ class SupervisedScorer:
         severity = torch.cat(severities).numpy() if severities else np.full(len(probability), np.nan)
         return probability, severity
 
-    def score_canvases(self, canvases: Sequence[Canvas], *, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """Canvases → ``(probabilities, severities)``."""
-        inputs = self.inputs([c.image for c in canvases], landmarks=[c.landmarks for c in canvases])
+    def score_canvases(
+        self,
+        canvases: Sequence[Canvas],
+        *,
+        batch_size: int = 64,
+        partner_landmarks: Sequence[np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Canvases → ``(probabilities, severities)``; the mirror partner on
+        ``partner_landmarks`` (canvas pixels) when given, else on the canvases' own."""
+        points = partner_landmarks if partner_landmarks is not None else [c.landmarks for c in canvases]
+        inputs = self.inputs([c.image for c in canvases], landmarks=points)
         return self.score_inputs(*inputs, batch_size=batch_size)
+
+    def partner_landmarks(self, canvases: Sequence[Canvas], landmarks: Sequence[np.ndarray]) -> list[np.ndarray] | None:
+        """Where the mirror partners of ``canvases`` (made from faces with ``landmarks``) are
+        warped to, in canvas pixels: the faces' normal shapes with ``partner_shape``, else
+        None (the canvases' own landmarks)."""
+        if self.partner_shape is None or self.config.partner_kind != "mirror":
+            return None
+        from ..scoring.shape_residual import normal_shape_landmarks
+
+        out = []
+        for canvas, points in zip(canvases, landmarks):
+            target = normal_shape_landmarks(points, self.partner_shape)
+            moved = target.copy()
+            moved[:, :2] = target[:, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
+            out.append(moved)
+        return out
 
     def score_batch(
         self, faces: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], *, batch_size: int = 64
@@ -170,8 +203,10 @@ class SupervisedScorer:
         canvases ``batch_size`` at a time, so memory stays flat."""
         probabilities, severities = [], []
         for start in range(0, len(faces), batch_size):
-            canvases = self.canvases(faces[start : start + batch_size], landmarks[start : start + batch_size])
-            p, s = self.score_canvases(canvases, batch_size=batch_size)
+            points = landmarks[start : start + batch_size]
+            canvases = self.canvases(faces[start : start + batch_size], points)
+            partners = self.partner_landmarks(canvases, points)
+            p, s = self.score_canvases(canvases, batch_size=batch_size, partner_landmarks=partners)
             probabilities.append(p)
             severities.append(s)
         if not probabilities:
@@ -251,10 +286,12 @@ def scorer_with_state(
 
 
 def load_scorer(
-    source: Source, device: str | torch.device = "auto", *, mirror_average: bool = True
+    source: Source, device: str | torch.device = "auto", *, mirror_average: bool = True, partner_shape=None
 ) -> SupervisedScorer:
     """A scorer from a checkpoint file or bytes, on ``device`` (``auto``: cuda when present),
-    averaging each input with its mirror image when ``mirror_average``.
+    averaging each input with its mirror image when ``mirror_average``; ``partner_shape``: a
+    fitted ``ShapeModel`` to warp the mirror partner onto each face's normal shape (module
+    docstring), or None.
 
     Raises:
         FileNotFoundError: a missing file (named).
@@ -269,5 +306,6 @@ def load_scorer(
         raise ValueError(f"{name}: invalid scorer config: {error}") from error
     scorer = scorer_with_state(config, payload["state_dict"], name, device)
     scorer.mirror_average = mirror_average
+    scorer.partner_shape = partner_shape
     scorer.training_data = json_entry(payload, "provenance_json", name).get("training_data", "unknown")
     return scorer

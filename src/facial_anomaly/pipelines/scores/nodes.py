@@ -41,13 +41,19 @@ def score_fitted_models(
     skipped = [c for c in scores.model_columns if c not in columns]
     if found["padim"] is not None and not any(parse_column(c)[0] == "padim" for c in columns):
         found["padim"] = None  # fitted but no column asks for it: not loaded
-    if found["shape_model"] is not None and not any(parse_column(c)[0] == "shape_residual" for c in columns):
+    partner_shape = bool(scores.supervised_partner_shape and found["supervised_scorer"] and found["shape_model"])
+    if (
+        not partner_shape
+        and found["shape_model"] is not None
+        and not any(parse_column(c)[0] == "shape_residual" for c in columns)
+    ):
         found["shape_model"] = None
     fitted = FittedModels(
         supervised_scorer=found["supervised_scorer"].data if found["supervised_scorer"] else None,
         padim=found["padim"].data if found["padim"] else None,
         shape_model=found["shape_model"].data if found["shape_model"] else None,
         device=scores.device,
+        partner_shape=partner_shape,
     )
     summary = {
         "models": {name: {"path": model.path, "sha1": model.sha1} for name, model in found.items() if model},
@@ -56,6 +62,7 @@ def score_fitted_models(
     }
     if found["supervised_scorer"]:
         summary["supervised_checkpoint_sha1"] = found["supervised_scorer"].sha1
+        summary["supervised_partner_shape"] = partner_shape
     if not any(found.values()):
         return pd.DataFrame(columns=["image_id"]), {**summary, "scored": 0}
     stats = JobStats()
@@ -96,6 +103,11 @@ def choose_fusion(
         wanted = {"supervised_scorer": provenance.get("supervised_checkpoint_sha1")}
         wanted.update(provenance.get("fitted_models_sha1") or {})
         different = {name: sha1 for name, sha1 in wanted.items() if run_models.get(name) != sha1}
+        # the scorer's partner on the normal shape or on the measured landmarks, as when fitted
+        fitted_partner = bool(provenance.get("supervised_partner_shape", False))
+        if fitted_partner != bool(model_scores_summary.get("supervised_partner_shape", False)):
+            different["supervised_partner_shape"] = fitted_partner
+            run_models["supervised_partner_shape"] = not fitted_partner
         if not different and model_scores_summary.get("supervised_checkpoint_sha1"):
             return {"source": "supervised_fusion", "record": supervised_fusion}
         logger.warning(

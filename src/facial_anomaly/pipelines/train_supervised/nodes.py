@@ -227,12 +227,18 @@ def evaluate_supervised_scorer(
     fusion_json: dict = {}
     fitted, fitted_sha1 = _fitted_models(models, train_supervised.fused_columns)
     columns = tuple(c for c in train_supervised.fused_columns if _column_model(c) in (None, *fitted))
+    if columns and train_supervised.fusion_partner_shape and "shape_model" not in fitted:
+        shape, shape_sha1 = _fitted_models(models, ("shape_residual__lips__mean",))
+        fitted_sha1.update(shape_sha1)  # the fusion depends on it through the scorer's partner
+        fitted.update(shape)
+    partner_shape = fitted.get("shape_model") if train_supervised.fusion_partner_shape else None
     left_out = [c for c in train_supervised.fused_columns if c not in columns]
     if left_out:
         logger.warning("train_supervised: fused columns left out, their model is not in models_dir: %s", left_out)
         metrics["fused_columns_without_model"] = len(left_out)
     if columns:
         unsupervised = _unsupervised_columns(columns, fitted)
+        scorer.partner_shape = partner_shape  # the rows are scored as a scoring run scores photos
         tables = {}
         loaded = {
             "dev": _faces(faces_table, aligned_faces, "dev"),
@@ -260,6 +266,7 @@ def evaluate_supervised_scorer(
             target=train_supervised.fusion_target,
             tail_max_of=train_supervised.fusion_tail_max_of,
         )
+        fusion.provenance["supervised_partner_shape"] = partner_shape is not None
         fusion_json = fusion.to_dict()
         if "test" in tables:
             test = tables["test"]
