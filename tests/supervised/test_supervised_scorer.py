@@ -354,6 +354,7 @@ def test_the_mirror_partner_can_lie_on_the_faces_normal_shape(astronaut_aligned)
     undrooped = base[61, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
     measured = drooped[61, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
     assert np.linalg.norm(points[61, :2] - undrooped) < 0.5 * np.linalg.norm(measured - undrooped)
+    assert grad_cam(scorer, face, None, drooped, tap=0).shape == face.shape[:2]  # Grad-CAM sees the same partner
     # a single-branch scorer has no partner to move
     single = SupervisedScorer(TINY.scorer, build_network(TINY.scorer, pretrained=False))
     single.partner_shape = model

@@ -123,7 +123,9 @@ def scorer_grad_cam(scorer: SupervisedScorer, face: np.ndarray, landmarks: np.nd
     height, width = face.shape[:2]
     crops, network = scorer.config.crops, scorer.network
     (canvas,) = scorer.canvases([face], [landmarks])
-    faces, partners = scorer.inputs([canvas.image], landmarks=[canvas.landmarks])
+    # the partner as scoring makes it (on the face's normal shape when the scorer has a shape model)
+    points = scorer.partner_landmarks([canvas], [landmarks]) or [canvas.landmarks]
+    faces, partners = scorer.inputs([canvas.image], landmarks=points)
     device = scorer.device
     was_training = network.training
     network.eval()
