@@ -399,6 +399,7 @@ def _bump_field(shape, centre, sigma: float, amplitude: float, rng: np.random.Ge
 
 
 def _smooth_motion(face: PreparedFace, shape, severity: int, rng, config: SmoothWarpConfig) -> Motion:
+    """The field of the generic ``warp`` family on a canvas of ``face`` of ``shape``."""
     iod = face.canvas.iod
     amplitude = _uniform(rng, config.amplitude_iod[severity - 1]) * iod
     low, high = config.radius_iod
@@ -407,19 +408,10 @@ def _smooth_motion(face: PreparedFace, shape, severity: int, rng, config: Smooth
 
 
 def _null_motion(face: PreparedFace, shape, rng, config: AnomalyConfig) -> Motion:
+    """The field of a null warp: a fraction of a pixel (see the module docstring)."""
     sigma = _uniform(rng, config.warp.radius_iod) * face.canvas.iod
     amplitude = _uniform(rng, config.null_warp_px)
     return _bump_field(shape, _random_point(face.face_region, rng), sigma, amplitude, rng)
-
-
-def smooth_warp(face: PreparedFace, image: np.ndarray, severity: int, rng, config: SmoothWarpConfig) -> np.ndarray:
-    """The generic ``warp`` family on ``image`` (a canvas of ``face``)."""
-    return warp_image(image, *_smooth_motion(face, image.shape, severity, rng, config))
-
-
-def null_warp(face: PreparedFace, image: np.ndarray, rng, config: AnomalyConfig) -> np.ndarray:
-    """A warp of a fraction of a pixel (see the module docstring)."""
-    return warp_image(image, *_null_motion(face, image.shape, rng, config))
 
 
 def move_points(points: np.ndarray, motions: Sequence[Motion], follow: float = 1.0) -> np.ndarray:
@@ -486,13 +478,10 @@ def paint(face: PreparedFace, image: np.ndarray, kind: str, severity: int, rng, 
     return np.clip(np.rint(image.astype(np.float32) * factor), 0, 255).astype(np.uint8)
 
 
-def prepared_warp(face: PreparedFace, image: np.ndarray, family: str, severity: int, rng, synth_params, config):
-    """The ``lip`` or ``palsy`` family: the prepared field scaled to ``severity`` (see the module docstring)."""
-    image, motion = _prepared_warp(face, image, family, severity, rng, synth_params, config)
-    return warp_image(image, *motion)
-
-
 def _prepared_warp(face, image, family, severity, rng, synth_params, config) -> tuple[np.ndarray, Motion]:
+    """The ``lip`` or ``palsy`` family: ``image`` with the palsy fold flattened (the lip: as
+    given) and the prepared field scaled to ``severity`` (see the module docstring), to be
+    applied with :func:`warp_image`."""
     patch = face.fields[family]
     values = synth_params[WARP_FAMILIES[family]][SEVERITY_RATIO_KEYS[family]]
     ratio = float(per_severity(values, severity, SEVERITY_RATIO_KEYS[family])) / float(per_severity(values, 4, "4"))

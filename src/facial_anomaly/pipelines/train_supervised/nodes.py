@@ -128,12 +128,15 @@ def _column_model(column: str) -> str | None:
     return _COLUMN_MODELS[source]
 
 
-def _fitted_models(models: ModelStore, columns: tuple[str, ...]) -> tuple[dict, dict[str, str]]:
-    """(the loaded models the columns need and ``models_dir`` holds, their SHA-1 by name)."""
+def _fitted_models(
+    models: ModelStore, columns: tuple[str, ...], also: tuple[str, ...] = ()
+) -> tuple[dict, dict[str, str]]:
+    """(the loaded models the columns need, and the models named in ``also``, that
+    ``models_dir`` holds; their SHA-1 by name)."""
     from facial_anomaly.batch.fitted_models import load_normal_model
 
     loaded, sha1 = {}, {}
-    for name in sorted({model for model in map(_column_model, columns) if model}):
+    for name in sorted({model for model in map(_column_model, columns) if model} | set(also)):
         stored = models.latest(name)
         if stored is not None:
             loaded[name], sha1[name] = load_normal_model(name, stored.data), stored.sha1
@@ -225,12 +228,10 @@ def evaluate_supervised_scorer(
         logger.warning("train_supervised: no test faces (split.test = 0): the scorer is not evaluated")
 
     fusion_json: dict = {}
-    fitted, fitted_sha1 = _fitted_models(models, train_supervised.fused_columns)
+    # the shape model also places the scorer's partner, so the fusion depends on it then too
+    also = ("shape_model",) if train_supervised.fusion_partner_shape else ()
+    fitted, fitted_sha1 = _fitted_models(models, train_supervised.fused_columns, also)
     columns = tuple(c for c in train_supervised.fused_columns if _column_model(c) in (None, *fitted))
-    if columns and train_supervised.fusion_partner_shape and "shape_model" not in fitted:
-        shape, shape_sha1 = _fitted_models(models, ("shape_residual__lips__mean",))
-        fitted_sha1.update(shape_sha1)  # the fusion depends on it through the scorer's partner
-        fitted.update(shape)
     partner_shape = fitted.get("shape_model") if train_supervised.fusion_partner_shape else None
     left_out = [c for c in train_supervised.fused_columns if c not in columns]
     if left_out:
