@@ -151,10 +151,11 @@ def fit_default_fusion(
     anomalies by severity better at the same detection AUC (docs/supervised.md); ``label``
     the binary one. ``tail_max_of``: fused columns whose largest robust z against the
     normal dev rows is one more feature (:mod:`.fusion`: the tail maximum), e.g. the scorer's
-    probability and the shape residual, so a row far out on either is far out.
+    probability and the shape residual, so a row far out on either is far out; a column
+    that is not fused (e.g. left out for want of its model) is ignored.
 
     Raises:
-        ValueError: an unknown ``target``, or ``tail_max_of`` naming a column not fused.
+        ValueError: an unknown ``target``.
     """
     if target not in ("severity", "label"):
         raise ValueError(f"target must be 'severity' or 'label', got {target!r}")

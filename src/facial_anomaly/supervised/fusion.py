@@ -198,7 +198,8 @@ def _robust_reference(x: np.ndarray) -> tuple[list[float], list[float]]:
     centre = np.median(x, axis=0)
     spread = 1.4826 * np.median(np.abs(x - centre), axis=0)
     # a column constant on most normal rows: fall back to its standard deviation, then 1
-    fallback = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0)
+    deviation = x.std(axis=0)
+    fallback = np.where(deviation > 0, deviation, 1.0)
     return centre.tolist(), np.where(spread > 0, spread, fallback).tolist()
 
 
