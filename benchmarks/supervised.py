@@ -1,7 +1,7 @@
 """Benchmark of the supervised scorer: train on real normal faces, evaluate on held-out people.
 
     .venv/bin/python benchmarks/supervised.py [--parts pixels ceiling speed main lofo heads siamese]
-        [--preset cpu] [--steps N] [--seed N] [--threads 2] [--workers 1] [--no-mirror-average]
+        [--preset cpu] [--steps N] [--seed N] [--threads 2] [--workers N] [--no-mirror-average]
         [--figure docs/figures/supervised_learning_curves.png]
 
 Data: the detection bench set (benchmarks/_bench_set.py, built at run time from
@@ -774,7 +774,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     parser.add_argument("--seed", type=int, default=None, help="override the preset's training seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--workers", type=int, default=1, help="processes making training batches")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes making training batches (default: the preset's)"
+    )
     parser.add_argument("--prepare-workers", type=int, default=2)
     parser.add_argument(
         "--lofo", nargs="+", default=None, help="families held out in turn (default: the realistic ones)"
@@ -826,7 +828,7 @@ def main() -> int:
 
     synth = SynthesizeConfig.model_validate(load_yaml("parameters_synthesize.yml")["synthesize"]).parameters()
     config = preset(args.preset)
-    training = {"workers": args.workers}
+    training = {} if args.workers is None else {"workers": args.workers}
     if args.steps is not None:
         training["steps"] = args.steps
     if args.seed is not None:

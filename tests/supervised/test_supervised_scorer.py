@@ -115,6 +115,8 @@ def test_bad_inputs_give_clear_errors(scorer_task):
     with pytest.raises(ValueError, match="unknown preset"):
         preset("tpu")
     assert preset("gpu").scorer.network.backbone == "efficientnet_lite0"
+    # the CPU preset makes its batches in two processes; the smoke test stays in-process
+    assert preset("cpu").training.workers == 2 and preset("smoke_test").training.workers == 0
 
 
 @pytest.mark.parametrize("comparison", ["siamese", "stacked"])
