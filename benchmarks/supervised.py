@@ -324,7 +324,12 @@ def part_speed(prepared: dict, synth: dict, config) -> None:
 
 # Settings added after runs were cached, at the values that train as before: left out of the
 # cache key, so those runs stay valid.
-NEUTRAL_LATER_SETTINGS = {("anomalies", "landmark_follow"): [0.0, 0.0]}
+NEUTRAL_LATER_SETTINGS = {
+    ("anomalies", "landmark_follow"): [0.0, 0.0],
+    ("training", "precision"): "float32",
+    ("training", "anomaly_target"): "binary",
+    ("training", "grade_weight"): 0.5,
+}
 
 
 def run_folder(name: str, config, data: dict, synth: dict, cache: Path) -> Path:
@@ -777,6 +782,18 @@ def main() -> int:
     parser.add_argument(
         "--workers", type=int, default=None, help="processes making training batches (default: the preset's)"
     )
+    parser.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16", "auto"],
+        default=None,
+        help="arithmetic of the training steps (default: the preset's)",
+    )
+    parser.add_argument(
+        "--anomaly-target",
+        choices=["binary", "graded"],
+        default=None,
+        help="the anomaly logit's training target (default: the preset's)",
+    )
     parser.add_argument("--prepare-workers", type=int, default=2)
     parser.add_argument(
         "--lofo", nargs="+", default=None, help="families held out in turn (default: the realistic ones)"
@@ -833,6 +850,10 @@ def main() -> int:
         training["steps"] = args.steps
     if args.seed is not None:
         training["seed"] = args.seed
+    if args.precision is not None:
+        training["precision"] = args.precision
+    if args.anomaly_target is not None:
+        training["anomaly_target"] = args.anomaly_target
     config = config.model_copy(update={"training": config.training.model_copy(update=training)})
     if args.landmark_follow is not None:
         anomalies = config.anomalies.model_validate(

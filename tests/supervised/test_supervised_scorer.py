@@ -361,3 +361,92 @@ def test_the_mirror_partner_can_lie_on_the_faces_normal_shape(astronaut_aligned)
     single = SupervisedScorer(TINY.scorer, build_network(TINY.scorer, pretrained=False))
     single.partner_shape = model
     assert single.partner_landmarks([canvas], [drooped]) is None
+
+
+def test_bfloat16_steps_train_reproducibly_and_score_in_float32(scorer_task):
+    from facial_anomaly.supervised.trainer import autocast_dtype, native_bfloat16
+
+    config = TINY.model_copy(
+        update={"training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2, "precision": "bfloat16"})}
+    )
+    runs = [
+        train(
+            scorer_task["faces"],
+            scorer_task["landmarks"],
+            scorer_task["splits"],
+            synth_params=scorer_task["synth"],
+            config=config,
+        )
+        for _ in range(2)
+    ]
+    first, second = (run.result.best_state_dict for run in runs)
+    assert runs[0].precision == "bfloat16"
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    # the weights stay float32 and differ from a float32 run's (the steps did run in bfloat16)
+    assert all(value.dtype != torch.bfloat16 for value in first.values())
+    float32 = train(
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=TINY.model_copy(update={"training": config.training.model_copy(update={"precision": "float32"})}),
+    )
+    assert float32.precision == "float32"
+    assert any(not torch.equal(first[key], float32.result.best_state_dict[key]) for key in first)
+    probabilities, _ = runs[0].scorer.score_batch(scorer_task["faces"][:2], scorer_task["landmarks"][:2])
+    assert probabilities.dtype == np.float64 and np.all((probabilities >= 0) & (probabilities <= 1))
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype("float32", cpu) is None and autocast_dtype("bfloat16", cpu) == torch.bfloat16
+    assert autocast_dtype("auto", cpu) == (torch.bfloat16 if native_bfloat16(cpu) else None)
+    with pytest.raises(ValueError, match="training.precision"):
+        autocast_dtype("float16", cpu)
+    from facial_anomaly.supervised.trainer import configure
+
+    with pytest.raises(ValueError, match="precision"):
+        configure({"training": {"precision": "float16"}})
+
+
+def test_the_graded_target_trains_the_logit_and_its_cut_points(scorer_task):
+    config = TINY.model_copy(
+        update={"training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2, "anomaly_target": "graded"})}
+    )
+    out = train(
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=config,
+    )
+    assert "train_grade_bce" in out.history.columns and np.isfinite(out.history["train_grade_bce"]).all()
+    binary = train(
+        scorer_task["faces"],
+        scorer_task["landmarks"],
+        scorer_task["splits"],
+        synth_params=scorer_task["synth"],
+        config=config.model_copy(update={"training": config.training.model_copy(update={"anomaly_target": "binary"})}),
+    )
+    assert "train_grade_bce" not in binary.history.columns
+    first, other = out.result.best_state_dict, binary.result.best_state_dict
+    assert set(first) == set(other)  # the cut-points are not part of the scorer
+    assert any(not torch.equal(first[key], other[key]) for key in first)
+
+
+def test_graded_bce_has_exact_values_and_increasing_cut_points():
+    from facial_anomaly.supervised.trainer import graded_bce
+
+    # softplus(steps) = [1, 1, 1]: cut-points 1, 2, 3
+    steps = torch.full((3,), float(np.log(np.e - 1.0)), dtype=torch.float64)
+    logits = torch.tensor([2.5, -1.0], dtype=torch.float64)
+    severities = torch.tensor([3, 0])
+
+    # severity 3: targets (≥2, ≥3, ≥4) = 1, 1, 0 at logits 1.5, 0.5, -0.5; clean: 0, 0, 0 at -2, -3, -4
+    def bce(x, y):
+        return -(y * np.log(1 / (1 + np.exp(-x))) + (1 - y) * np.log(1 - 1 / (1 + np.exp(-x))))
+
+    expected = np.mean([bce(1.5, 1), bce(0.5, 1), bce(-0.5, 0), bce(-2, 0), bce(-3, 0), bce(-4, 0)])
+    assert float(graded_bce(logits, severities, steps)) == pytest.approx(expected, rel=1e-12)
+    # a higher grade needs a higher logit: at the severity-4 target the loss falls as the logit rises
+    four = torch.tensor([4])
+    losses = [float(graded_bce(torch.tensor([x], dtype=torch.float64), four, steps)) for x in (0.0, 2.0, 4.0)]
+    assert losses[0] > losses[1] > losses[2]

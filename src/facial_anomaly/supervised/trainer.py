@@ -3,8 +3,11 @@ library's one training loop (:func:`facial_anomaly.training.fit`).
 
 Every step draws ``faces_per_batch`` training faces and makes each of them twice — clean
 and with an anomaly — so every batch is balanced and the network compares like with like;
-every sample gets its own capture changes. Loss: binary cross-entropy of the anomaly logit;
-plus ``severity_weight`` × the ordinal BCE of the severity logits against (severity ≥ k)
+every sample gets its own capture changes. Loss: binary cross-entropy of the anomaly logit
+(with ``anomaly_target: graded`` also ``grade_weight`` × the cumulative-link BCE of that same
+logit against (severity ≥ k), k = 2..4, with learned increasing cut-points: the one score
+is then trained to order anomalies by grade as well as to detect them; clean samples are
+grade 0, so P(severity ≥ 1) = sigmoid(logit) stays the probability); plus ``severity_weight`` × the ordinal BCE of the severity logits against (severity ≥ k)
 and ``dense_weight`` × the per-cell BCE, when the network has those heads. The per-cell
 target (``dense_target``) is "≥ ``dense_threshold`` of the cell's pixels changed"
 (``binary``) or the share of the cell's pixels changed ÷ ``dense_saturation``, at most 1
@@ -27,6 +30,7 @@ seed, faces and thread count give bit-identical weights.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import multiprocessing
@@ -42,6 +46,7 @@ import torch.nn.functional as F
 from pydantic import Field, ValidationError
 from scipy.stats import spearmanr
 from sklearn.metrics import log_loss, roc_auc_score
+from torch import nn
 
 from ..config import Config, describe_validation_error
 from ..training import MetricHistory, RoundReport, Selection, TrainingResult, fit, warmup_cosine
@@ -66,6 +71,12 @@ class TrainingConfig(Config):
     eval_every: int = Field(50, ge=1, description="steps between dev evaluations")
     smoothing: int = Field(5, ge=1, description="dev AUC averaged over this many evaluations to pick the best")
     severity_weight: float = Field(0.5, ge=0, description="weight of the ordinal severity loss (severity head only)")
+    anomaly_target: Literal["binary", "graded"] = Field(
+        "binary",
+        description="the anomaly logit's target: anomalous or not (binary), or also the grade through "
+        "cumulative-link cut-points (graded)",
+    )
+    grade_weight: float = Field(0.5, ge=0, description="anomaly_target graded: weight of the grade loss")
     dense_weight: float = Field(1.0, ge=0, description="weight of the per-cell loss (dense head only)")
     dense_threshold: float = Field(0.02, gt=0, lt=1, description="a cell is 'changed' from this share of its pixels")
     dense_target: Literal["binary", "share"] = Field(
@@ -81,6 +92,11 @@ class TrainingConfig(Config):
     device: str = Field("auto", description="auto (cuda when present) | cpu | cuda | cuda:N")
     workers: int = Field(0, ge=0, description="processes making batches ahead of the network (0: in this process)")
     eval_batch_size: int = Field(64, ge=1, description="samples per forward pass when evaluating")
+    precision: Literal["float32", "bfloat16", "auto"] = Field(
+        "float32",
+        description="arithmetic of the training steps' forward pass: float32, bfloat16 autocast (weights, "
+        "optimiser and dev evaluation stay float32) or auto (bfloat16 where the device computes it natively)",
+    )
 
 
 class SupervisedConfig(Config):
@@ -351,16 +367,67 @@ def make_batch(
     }
 
 
+def graded_bce(logits: torch.Tensor, severities: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """The grade loss of ``anomaly_target: graded``: mean BCE of P(grade ≥ k) =
+    sigmoid(logit − cut_k) against (severity ≥ k) for k = 2..4, with the cut-points
+    ``cut = cumsum(softplus(steps))`` (increasing and > 0, so P(grade ≥ 1) = sigmoid(logit)
+    stays the largest).
+
+    Args:
+        logits: (N,) anomaly logits; severities: (N,) integer grades, 0 for clean samples;
+            steps: (3,) unconstrained cut-point steps.
+    """
+    cuts = torch.cumsum(F.softplus(steps), dim=0)
+    grades = torch.arange(2, SEVERITY_LEVELS + 1, device=logits.device)
+    targets = (severities[:, None] >= grades[None]).to(logits.dtype)
+    return F.binary_cross_entropy_with_logits(logits[:, None] - cuts[None], targets)
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX512-BF16 or AMX (elsewhere bfloat16 is emulated and slower than float32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return False
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of the training steps for ``TrainingConfig.precision`` on
+    ``device`` (None: float32)."""
+    if precision == "bfloat16" or (precision == "auto" and native_bfloat16(device)):
+        return torch.bfloat16
+    if precision in ("float32", "auto"):
+        return None
+    raise ValueError(f"training.precision must be 'float32', 'bfloat16' or 'auto', got {precision!r}")
+
+
 class ScorerTask:
-    """The scorer's part of the training loop (:class:`facial_anomaly.training.TrainingTask`)."""
+    """The scorer's part of the training loop (:class:`facial_anomaly.training.TrainingTask`).
+
+    With ``training.precision`` bfloat16 the forward pass runs under autocast and the
+    network is kept channels-last (the layout oneDNN and cuDNN convolve fastest): a network
+    step takes about half its float32 time on a CPU with AVX512-BF16 (docs/supervised.md,
+    "Faster steps"); the losses, the weights and AdamW stay float32. In float32 the network
+    keeps its default layout, so float32 trainings stay bit-identical to earlier ones."""
 
     def __init__(self, config: SupervisedConfig, faces, dev: SampleSet | None, synth_params, device, pool=None):
         self.config, self.dev, self.device, self.pool = config, dev, device, pool
+        self.autocast = autocast_dtype(config.training.precision, torch.device(device))
         self.model = build_network(config.scorer, pretrained=True).to(device)
+        if self.autocast is not None:
+            self.model = self.model.to(memory_format=torch.channels_last)
         training = config.training
-        self.optimizers = {
-            "model": torch.optim.AdamW(self.model.parameters(), lr=training.lr, weight_decay=training.weight_decay)
-        }
+        groups = [{"params": list(self.model.parameters())}]
+        # The cut-points of the graded target live in training only: a scoring run needs just
+        # sigmoid(logit). Softplus steps keep them increasing; they start one logit apart.
+        self.grade_steps = None
+        if training.anomaly_target == "graded":
+            self.grade_steps = nn.Parameter(torch.full((SEVERITY_LEVELS - 1,), 0.5413, device=device))
+            groups.append({"params": [self.grade_steps], "weight_decay": 0.0})
+        self.optimizers = {"model": torch.optim.AdamW(groups, lr=training.lr, weight_decay=training.weight_decay)}
         self.job = {
             "faces": faces,
             "faces_per_batch": training.faces_per_batch,
@@ -394,10 +461,16 @@ class ScorerTask:
 
     def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         training = self.config.training
-        out = self.model(batch["faces"], batch["partners"])
+        lower = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
+        with lower:
+            out = self.model(batch["faces"], batch["partners"])
+        out = {name: None if value is None else value.float() for name, value in out.items()}
         labels = batch["labels"]
         losses = {"anomaly_bce": F.binary_cross_entropy_with_logits(out["logit"], labels)}
         total = losses["anomaly_bce"]
+        if self.grade_steps is not None:
+            losses["grade_bce"] = graded_bce(out["logit"], batch["severities"], self.grade_steps)
+            total = total + training.grade_weight * losses["grade_bce"]
         if out["severity_logits"] is not None:
             grades = torch.arange(1, SEVERITY_LEVELS + 1, device=labels.device)
             targets = (batch["severities"][:, None] >= grades[None]).float()
@@ -435,14 +508,16 @@ class TrainedScorer:
     ``checkpoint`` bytes, the ``history`` table (one row per evaluation: ``step``,
     ``epoch`` (= evaluation number), ``train_loss``, ``train_anomaly_bce``, ...,
     ``dev_auc``, ``dev_auc.<family>``, ``dev_bce``, ``dev_severity_rho``, ``selection``
-    (smoothed dev AUC), ``round_seconds``), the loop's ``result``, and ``seconds`` (wall
-    time of preparing the faces, of the dev set, of training, of which making batches)."""
+    (smoothed dev AUC), ``round_seconds``), the loop's ``result``, ``seconds`` (wall
+    time of preparing the faces, of the dev set, of training, of which making batches) and
+    the ``precision`` the steps ran in (``float32`` or ``bfloat16``, ``auto`` resolved)."""
 
     scorer: SupervisedScorer
     checkpoint: bytes
     history: pd.DataFrame
     result: TrainingResult
     seconds: dict[str, float]
+    precision: str = "float32"
 
 
 def _check_splits(splits: Sequence[str], persons: Sequence[str] | None) -> None:
@@ -597,5 +672,10 @@ def train(
     scorer = result.best_model(device=holder["task"].device)
     scorer.training_data = result.state.training_data
     return TrainedScorer(
-        scorer=scorer, checkpoint=scorer_to_bytes(scorer), history=history.table(), result=result, seconds=seconds
+        scorer=scorer,
+        checkpoint=scorer_to_bytes(scorer),
+        history=history.table(),
+        result=result,
+        seconds=seconds,
+        precision="float32" if holder["task"].autocast is None else "bfloat16",
     )

@@ -142,21 +142,25 @@ def _place_lesions(regions, skin_like, iod, severity, rng, params) -> tuple[list
     )
     if weights.sum() == 0:
         return [], requested
+    # Skin pixels of each region (row-major, as np.argwhere) and their clearance, found once:
+    # a lesion's candidates are those with enough clearance for its reach.
+    skin_pixels = {name: np.argwhere((clearance[name] > 0) & skin_like) for name in names}
+    skin_clearance = {name: clearance[name][tuple(skin_pixels[name].T)] for name in names}
     lesions: list[dict] = []
+    placed = np.zeros((0, 3))  # x, y, radius of the lesions so far
     for _ in range(requested):
         radius = (radius_low + (radius_high - radius_low) * rng.random() ** params["radius_skew"]) * iod
         kind = LESION_KINDS[1] if rng.random() < pustule_fraction else LESION_KINDS[0]
         aspect = float(rng.uniform(*params["aspect"]))
         region = names[int(rng.choice(len(names), p=weights / weights.sum()))]
-        candidates = np.argwhere((clearance[region] > _reach_px(radius, aspect, params["shape"])) & skin_like)
+        candidates = skin_pixels[region][skin_clearance[region] > _reach_px(radius, aspect, params["shape"])]
         if len(candidates) == 0:
             continue
         for _attempt in range(_PLACEMENT_ATTEMPTS):
             y, x = candidates[int(rng.integers(len(candidates)))]
-            if all(
-                np.hypot(x - other["x"], y - other["y"]) >= params["spacing"] * (radius + other["radius_px"])
-                for other in lesions
-            ):
+            distances = np.hypot(x - placed[:, 0], y - placed[:, 1])
+            if np.all(distances >= params["spacing"] * (radius + placed[:, 2])):
+                placed = np.vstack([placed, [float(x), float(y), float(radius)]])
                 lesions.append(
                     {
                         "kind": kind,

@@ -109,6 +109,7 @@ def train_supervised_scorer(
         "steps": int(config.training.steps),
         "best_step": int(min(trained.result.best_epoch * config.training.eval_every, config.training.steps)),
         "best_dev_auc": float(history["dev_auc"].max()) if "dev_auc" in history else float("nan"),
+        "bfloat16_steps": int(trained.precision == "bfloat16"),  # what precision "auto" resolved to
         **{f"seconds_{name}": round(float(value), 2) for name, value in trained.seconds.items()},
     }
     logger.info("train_supervised: %s", summary)
