@@ -63,18 +63,16 @@ def test_checkpoint_round_trip_is_exact_and_checked(trained_scorer, scorer_task,
     assert payload["format"] == FORMAT.name
 
 
+def _train_tiny(task: dict, **training) -> object:
+    """The tiny scorer trained for 4 steps (2 evaluations) with ``training`` settings changed."""
+    config = TINY.model_copy(
+        update={"training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2, **training})}
+    )
+    return train(task["faces"], task["landmarks"], task["splits"], synth_params=task["synth"], config=config)
+
+
 def test_same_seed_same_weights(scorer_task):
-    config = TINY.model_copy(update={"training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2})})
-    runs = [
-        train(
-            scorer_task["faces"],
-            scorer_task["landmarks"],
-            scorer_task["splits"],
-            synth_params=scorer_task["synth"],
-            config=config,
-        )
-        for _ in range(2)
-    ]
+    runs = [_train_tiny(scorer_task) for _ in range(2)]
     first, second = (run.result.best_state_dict for run in runs)
     assert all(torch.equal(first[key], second[key]) for key in first)
     assert runs[0].history["train_loss"].tolist() == runs[1].history["train_loss"].tolist()
@@ -366,31 +364,13 @@ def test_the_mirror_partner_can_lie_on_the_faces_normal_shape(astronaut_aligned)
 def test_bfloat16_steps_train_reproducibly_and_score_in_float32(scorer_task):
     from facial_anomaly.supervised.trainer import autocast_dtype, native_bfloat16
 
-    config = TINY.model_copy(
-        update={"training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2, "precision": "bfloat16"})}
-    )
-    runs = [
-        train(
-            scorer_task["faces"],
-            scorer_task["landmarks"],
-            scorer_task["splits"],
-            synth_params=scorer_task["synth"],
-            config=config,
-        )
-        for _ in range(2)
-    ]
+    runs = [_train_tiny(scorer_task, precision="bfloat16") for _ in range(2)]
     first, second = (run.result.best_state_dict for run in runs)
     assert runs[0].precision == "bfloat16"
     assert all(torch.equal(first[key], second[key]) for key in first)
     # the weights stay float32 and differ from a float32 run's (the steps did run in bfloat16)
     assert all(value.dtype != torch.bfloat16 for value in first.values())
-    float32 = train(
-        scorer_task["faces"],
-        scorer_task["landmarks"],
-        scorer_task["splits"],
-        synth_params=scorer_task["synth"],
-        config=TINY.model_copy(update={"training": config.training.model_copy(update={"precision": "float32"})}),
-    )
+    float32 = _train_tiny(scorer_task, precision="float32")
     assert float32.precision == "float32"
     assert any(not torch.equal(first[key], float32.result.best_state_dict[key]) for key in first)
     probabilities, _ = runs[0].scorer.score_batch(scorer_task["faces"][:2], scorer_task["landmarks"][:2])
@@ -408,24 +388,9 @@ def test_bfloat16_steps_train_reproducibly_and_score_in_float32(scorer_task):
 
 
 def test_the_graded_target_trains_the_logit_and_its_cut_points(scorer_task):
-    config = TINY.model_copy(
-        update={"training": TINY.training.model_copy(update={"steps": 4, "eval_every": 2, "anomaly_target": "graded"})}
-    )
-    out = train(
-        scorer_task["faces"],
-        scorer_task["landmarks"],
-        scorer_task["splits"],
-        synth_params=scorer_task["synth"],
-        config=config,
-    )
+    out = _train_tiny(scorer_task, anomaly_target="graded")
     assert "train_grade_bce" in out.history.columns and np.isfinite(out.history["train_grade_bce"]).all()
-    binary = train(
-        scorer_task["faces"],
-        scorer_task["landmarks"],
-        scorer_task["splits"],
-        synth_params=scorer_task["synth"],
-        config=config.model_copy(update={"training": config.training.model_copy(update={"anomaly_target": "binary"})}),
-    )
+    binary = _train_tiny(scorer_task, anomaly_target="binary")
     assert "train_grade_bce" not in binary.history.columns
     first, other = out.result.best_state_dict, binary.result.best_state_dict
     assert set(first) == set(other)  # the cut-points are not part of the scorer

@@ -7,9 +7,9 @@ every sample gets its own capture changes. Loss: binary cross-entropy of the ano
 (with ``anomaly_target: graded`` also ``grade_weight`` × the cumulative-link BCE of that same
 logit against (severity ≥ k), k = 2..4, with learned increasing cut-points: the one score
 is then trained to order anomalies by grade as well as to detect them; clean samples are
-grade 0, so P(severity ≥ 1) = sigmoid(logit) stays the probability); plus ``severity_weight`` × the ordinal BCE of the severity logits against (severity ≥ k)
-and ``dense_weight`` × the per-cell BCE, when the network has those heads. The per-cell
-target (``dense_target``) is "≥ ``dense_threshold`` of the cell's pixels changed"
+grade 0, so P(severity ≥ 1) = sigmoid(logit) stays the probability); plus
+``severity_weight`` × the ordinal BCE of the severity logits against (severity ≥ k) and
+``dense_weight`` × the per-cell BCE, when the network has those heads. The per-cell target (``dense_target``) is "≥ ``dense_threshold`` of the cell's pixels changed"
 (``binary``) or the share of the cell's pixels changed ÷ ``dense_saturation``, at most 1
 (``share``: a soft target, so the sum of the cells' outputs estimates how much of the face
 changed). AdamW (``lr``, ``weight_decay``), a linear
@@ -425,7 +425,8 @@ class ScorerTask:
         # sigmoid(logit). Softplus steps keep them increasing; they start one logit apart.
         self.grade_steps = None
         if training.anomaly_target == "graded":
-            self.grade_steps = nn.Parameter(torch.full((SEVERITY_LEVELS - 1,), 0.5413, device=device))
+            one = math.log(math.expm1(1.0))  # softplus(one) = 1
+            self.grade_steps = nn.Parameter(torch.full((SEVERITY_LEVELS - 1,), one, device=device))
             groups.append({"params": [self.grade_steps], "weight_decay": 0.0})
         self.optimizers = {"model": torch.optim.AdamW(groups, lr=training.lr, weight_decay=training.weight_decay)}
         self.job = {
@@ -461,8 +462,8 @@ class ScorerTask:
 
     def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         training = self.config.training
-        lower = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
-        with lower:
+        scope = torch.autocast(self.device.type, dtype=self.autocast) if self.autocast else contextlib.nullcontext()
+        with scope:
             out = self.model(batch["faces"], batch["partners"])
         out = {name: None if value is None else value.float() for name, value in out.items()}
         labels = batch["labels"]
