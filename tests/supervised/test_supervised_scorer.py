@@ -347,8 +347,13 @@ def test_the_mirror_partner_can_lie_on_the_faces_normal_shape(astronaut_aligned)
     target = normal_shape_landmarks(drooped, model)
     expected = target.copy()
     expected[:, :2] = target[:, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
+    expected[:, 2] *= np.hypot(*canvas.matrix[:, 0])  # depth in canvas pixels, as the canvas's own landmarks
     (points,) = scorer.partner_landmarks([canvas], [drooped])
     np.testing.assert_allclose(points, expected)
+    unmoved = scorer.partner_landmarks([canvas], [base])[0]
+    np.testing.assert_allclose(  # an undrooped symmetric face's partner lies on its canvas landmarks (depth too)
+        unmoved[:, 2], scorer.canvases([face], [base])[0].landmarks[:, 2]
+    )
     np.testing.assert_allclose(scorer.score_canvases([canvas], partner_landmarks=[expected])[0], on_shape)
     # the corner's partner landmark goes back towards the undrooped shape (canvas pixels)
     undrooped = base[61, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
@@ -385,6 +390,34 @@ def test_bfloat16_steps_train_reproducibly_and_score_in_float32(scorer_task):
 
     with pytest.raises(ValueError, match="precision"):
         configure({"training": {"precision": "float16"}})
+
+
+def test_the_two_layouts_train_reproducibly_to_nearly_the_same_weights(scorer_task):
+    from facial_anomaly.supervised.trainer import ScorerTask
+
+    runs = [_train_tiny(scorer_task), _train_tiny(scorer_task, memory_format="channels_last")]  # the default
+    first, second = (run.result.best_state_dict for run in runs)
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    contiguous = [_train_tiny(scorer_task, memory_format="contiguous").result.best_state_dict for _ in range(2)]
+    assert all(torch.equal(contiguous[0][key], contiguous[1][key]) for key in first)
+    contiguous = contiguous[0]
+    # the same arithmetic in another order: equal up to rounding
+    assert max(float((first[key].float() - contiguous[key].float()).abs().max()) for key in first) < 1e-3
+    probabilities, _ = runs[0].scorer.score_batch(scorer_task["faces"][:2], scorer_task["landmarks"][:2])
+    assert np.all((probabilities >= 0) & (probabilities <= 1))
+
+    def layouts(**training):
+        config = TINY.model_copy(update={"training": TINY.training.model_copy(update=training)})
+        task = ScorerTask(config, [], None, scorer_task["synth"], torch.device("cpu"))
+        weights = [p for p in task.model.parameters() if p.dim() == 4]
+        return {w.is_contiguous(memory_format=torch.channels_last) for w in weights if min(w.shape[2:]) > 1}
+
+    assert layouts() == {True} and layouts(precision="bfloat16") == {True}
+    assert layouts(memory_format="contiguous") == {False}
+    with pytest.raises(ValueError, match="memory_format"):
+        from facial_anomaly.supervised.trainer import configure
+
+        configure({"training": {"memory_format": "nhwc"}})
 
 
 def test_the_graded_target_trains_the_logit_and_its_cut_points(scorer_task):

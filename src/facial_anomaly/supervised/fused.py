@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,9 @@ from .fresh import Sample, prepare_face
 from .fusion import Fusion
 from .scorer import SupervisedScorer
 from .trainer import SupervisedConfig, fixed_samples
+
+if TYPE_CHECKING:  # FaceMesh is imported only when landmarks are measured
+    from ..faces.landmarks import LandmarkConfig
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +49,15 @@ def full_resolution_samples(
     clean_per_face: int = 1,
     anomalous_per_face: int = 2,
     measure_landmarks: bool = False,
+    landmark_config: LandmarkConfig | None = None,
 ) -> tuple[list[Sample], list[str], list[np.ndarray]]:
     """Clean and anomalous samples of aligned faces at their own resolution (see the module
     docstring): ``(samples, face names, landmarks per sample)``; families and severities in
     turn, sample ``v`` of face ``i`` drawn from ``default_rng([seed, i, v])``.
 
     The landmarks of a sample are its source face's unless ``measure_landmarks``: then
-    FaceMesh measures every sample itself (mirror-consistent, on luma: the preprocess
-    defaults), as the scoring stage measures a photo — a warp that moves the lip or the
+    FaceMesh measures every sample itself (:func:`measured_landmarks` with
+    ``landmark_config``, default the preprocess defaults), as the scoring stage measures a photo — a warp that moves the lip or the
     mouth corner moves the landmarks too, and the mirror partner, the regions and the
     shape residual follow. A sample FaceMesh finds no face in keeps its source face's
     landmarks (counted in a warning)."""
@@ -74,14 +79,19 @@ def full_resolution_samples(
     points = {face.name: face.canvas.landmarks for face in prepared}
     sample_points = [points[name] for name in sample_names]
     if measure_landmarks:
-        sample_points = _measured_landmarks(samples, sample_points)
+        sample_points = measured_landmarks(samples, sample_points, landmark_config)
     return samples, sample_names, sample_points
 
 
-def _measured_landmarks(samples: Sequence[Sample], fallback: Sequence[np.ndarray]) -> list[np.ndarray]:
+def measured_landmarks(
+    samples: Sequence[Sample], fallback: Sequence[np.ndarray], config: LandmarkConfig | None = None
+) -> list[np.ndarray]:
+    """FaceMesh's landmarks of each sample's image (``config``: default the preprocess
+    defaults, mirror-consistent, on luma); a sample with no face found keeps its
+    ``fallback`` landmarks (counted in a warning)."""
     from ..faces.landmarks import LandmarkConfig, LandmarksNotFound, detect_landmarks
 
-    config = LandmarkConfig()
+    config = config or LandmarkConfig()
     measured, missed = [], 0
     for sample, points in zip(samples, fallback):
         try:

@@ -185,15 +185,13 @@ class SupervisedScorer:
         None (the canvases' own landmarks)."""
         if self.partner_shape is None or self.config.partner_kind != "mirror":
             return None
+        from ..faces.alignment import transform_points
         from ..scoring.shape_residual import normal_shape_landmarks
 
-        out = []
-        for canvas, points in zip(canvases, landmarks):
-            target = normal_shape_landmarks(points, self.partner_shape)
-            moved = target.copy()
-            moved[:, :2] = target[:, :2] @ canvas.matrix[:, :2].T + canvas.matrix[:, 2]
-            out.append(moved)
-        return out
+        return [
+            transform_points(normal_shape_landmarks(points, self.partner_shape), canvas.matrix)
+            for canvas, points in zip(canvases, landmarks)
+        ]
 
     def score_batch(
         self, faces: Sequence[np.ndarray], landmarks: Sequence[np.ndarray], *, batch_size: int = 64

@@ -97,6 +97,11 @@ class TrainingConfig(Config):
         description="arithmetic of the training steps' forward pass: float32, bfloat16 autocast (weights, "
         "optimiser and dev evaluation stay float32) or auto (bfloat16 where the device computes it natively)",
     )
+    memory_format: Literal["channels_last", "contiguous"] = Field(
+        "channels_last",
+        description="the network's layout while training: channels_last (the layout oneDNN and cuDNN convolve "
+        "fastest) or contiguous (the layout of trainings before 2026-12; the same arithmetic, another rounding)",
+    )
 
 
 class SupervisedConfig(Config):
@@ -407,17 +412,18 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 class ScorerTask:
     """The scorer's part of the training loop (:class:`facial_anomaly.training.TrainingTask`).
 
-    With ``training.precision`` bfloat16 the forward pass runs under autocast and the
-    network is kept channels-last (the layout oneDNN and cuDNN convolve fastest): a network
-    step takes about half its float32 time on a CPU with AVX512-BF16 (docs/supervised.md,
-    "Faster steps"); the losses, the weights and AdamW stay float32. In float32 the network
-    keeps its default layout, so float32 trainings stay bit-identical to earlier ones."""
+    The network is kept channels-last (``training.memory_format``), the layout oneDNN and
+    cuDNN convolve fastest: on an AVX2 CPU the preset trained in 1065 s instead of 1377 s
+    (docs/supervised.md, "Another machine"); ``contiguous`` reproduces earlier trainings,
+    which differ only by rounding. With ``training.precision`` bfloat16 the forward pass
+    runs under autocast: a network step takes about half its float32 time on a CPU with
+    AVX512-BF16 ("Faster steps"); the losses, the weights and AdamW stay float32."""
 
     def __init__(self, config: SupervisedConfig, faces, dev: SampleSet | None, synth_params, device, pool=None):
         self.config, self.dev, self.device, self.pool = config, dev, device, pool
         self.autocast = autocast_dtype(config.training.precision, torch.device(device))
         self.model = build_network(config.scorer, pretrained=True).to(device)
-        if self.autocast is not None:
+        if config.training.memory_format == "channels_last":
             self.model = self.model.to(memory_format=torch.channels_last)
         training = config.training
         groups = [{"params": list(self.model.parameters())}]
