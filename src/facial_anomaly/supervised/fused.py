@@ -57,10 +57,10 @@ def full_resolution_samples(
 
     The landmarks of a sample are its source face's unless ``measure_landmarks``: then
     FaceMesh measures every sample itself (:func:`measured_landmarks` with
-    ``landmark_config``, default the preprocess defaults), as the scoring stage measures a photo — a warp that moves the lip or the
-    mouth corner moves the landmarks too, and the mirror partner, the regions and the
-    shape residual follow. A sample FaceMesh finds no face in keeps its source face's
-    landmarks (counted in a warning)."""
+    ``landmark_config``, default the preprocess defaults), as the scoring stage measures a
+    photo — a warp that moves the lip or the mouth corner moves the landmarks too, and the
+    mirror partner, the regions and the shape residual follow. A sample FaceMesh finds no
+    face in keeps its source face's landmarks (counted in a warning)."""
     prepared = [
         prepare_face(face, points, synth_params=synth_params, crops=None, anomalies=config.anomalies, name=name)
         for face, points, name in zip(faces, landmarks, names)
