@@ -888,7 +888,7 @@ def main() -> int:
     )
     parser.add_argument(
         "--memory-format",
-        choices=["auto", "channels_last", "contiguous"],
+        choices=["channels_last", "contiguous"],
         default=None,
         help="the network's layout while training (default: the preset's)",
     )
