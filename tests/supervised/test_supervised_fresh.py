@@ -161,6 +161,32 @@ def test_strongest_capture_changes_are_applied_alone(prepared):
     assert np.array_equal(flipped, image[:, ::-1])
 
 
+def test_light_and_colour_by_table_equal_the_arithmetic_per_pixel(prepared):
+    from dataclasses import replace
+
+    image = prepared.canvas.image
+    light = strongest(CaptureConfig(), "light", np.random.default_rng(3))
+    draw = replace(light, colour=True, gains=(1.1, 0.95, 0.9))
+    values = image.astype(np.float32)
+    mean = float(values.mean())
+    values = (values - mean) * draw.contrast + mean * (1.0 + draw.brightness)
+    values = 255.0 * np.power(np.clip(values, 0.0, 255.0) / 255.0, draw.gamma) * np.float32([1.1, 0.95, 0.9])
+    expected = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    changed = apply_capture(image, draw)
+    assert np.abs(changed.astype(int) - expected.astype(int)).max() <= 1
+    assert (changed != expected).mean() < 1e-3  # equal but for the rounding of the mean
+    assert not np.array_equal(changed, image)
+
+
+def test_noise_is_drawn_from_its_seed_with_the_drawn_spread(prepared):
+    image = np.full((200, 200, 3), 128, np.uint8)
+    draw = strongest(CaptureConfig(), "noise", np.random.default_rng(4))
+    noisy = apply_capture(image, draw)
+    assert np.array_equal(noisy, apply_capture(image, draw))  # the seed travels with the draw
+    spread = (noisy.astype(float) - 128).std()
+    assert abs(spread - draw.noise_sigma) < 0.1 * draw.noise_sigma
+
+
 def test_points_move_with_the_geometry_of_a_capture_change(prepared):
     from dataclasses import replace
 

@@ -574,7 +574,8 @@ def _paint_family(face, image, family, severity, rng, *, synth_params, config) -
 
 def changed_pixels(before: np.ndarray, after: np.ndarray, threshold: float) -> np.ndarray:
     """H×W bool: pixels whose largest channel difference exceeds ``threshold`` grey levels."""
-    return np.abs(after.astype(np.int16) - before.astype(np.int16)).max(axis=2) > threshold
+    difference = cv2.absdiff(after, before)  # exact |after − before| for uint8, without widening
+    return np.maximum(np.maximum(difference[..., 0], difference[..., 1]), difference[..., 2]) > threshold
 
 
 # ---------------------------------------------------------------------------- samples
