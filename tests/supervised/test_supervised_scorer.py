@@ -78,6 +78,21 @@ def test_same_seed_same_weights(scorer_task):
     assert runs[0].history["train_loss"].tolist() == runs[1].history["train_loss"].tolist()
 
 
+def test_batches_made_in_worker_processes_train_the_same_weights(scorer_task):
+    in_process, in_workers = (_train_tiny(scorer_task, workers=w) for w in (0, 2))
+    first, second = (run.result.best_state_dict for run in (in_process, in_workers))
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    from facial_anomaly.supervised.fresh import prepare_faces
+
+    kwargs = {"synth_params": scorer_task["synth"], "crops": TINY.scorer.crops, "anomalies": TINY.anomalies}
+    faces, points = scorer_task["faces"][:3], scorer_task["landmarks"][:3]
+    here, spawned = (prepare_faces(faces, points, workers=w, **kwargs) for w in (1, 2))
+    assert all(
+        np.array_equal(a.canvas.image, b.canvas.image) and np.array_equal(a.mirror, b.mirror)
+        for a, b in zip(here, spawned)
+    )
+
+
 def test_grad_cam_of_the_scorer_lies_on_the_face(trained_scorer, scorer_task):
     scorer = trained_scorer["out"].scorer
     face, landmarks = scorer_task["faces"][9], scorer_task["landmarks"][0]

@@ -42,7 +42,6 @@ Determinism: everything is drawn from the ``numpy.random.Generator`` passed in.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -52,6 +51,7 @@ from pydantic import Field, model_validator
 
 from ..config import Config
 from ..normalizers.geometry import face_region_mask
+from ..parallel.ordered import OrderedWorkers
 from ..synthesis import generate
 from ..synthesis.base import per_severity
 from ..synthesis.deform import DeformationFolds
@@ -358,8 +358,8 @@ def prepare_faces(
     items = list(zip(faces, landmarks, names))
     if workers <= 1 or len(items) < 2:
         return [prepare_face(f, lm, name=n, **job) for f, lm, n in items]
-    with multiprocessing.get_context("spawn").Pool(int(workers), initializer=_worker_init, initargs=(job,)) as pool:
-        return pool.map(_worker_prepare, items, chunksize=4)
+    with OrderedWorkers(int(workers), initializer=_worker_init, initargs=(job,), task="preparing faces") as pool:
+        return pool.map(_worker_prepare, items)
 
 
 # ---------------------------------------------------------------------------- anomalies

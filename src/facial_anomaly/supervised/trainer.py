@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
-import multiprocessing
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from torch import nn
 
 from ..config import Config, describe_validation_error
+from ..parallel.ordered import OrderedWorkers
 from ..training import MetricHistory, RoundReport, Selection, TrainingResult, fit, warmup_cosine
 from .capture import CaptureConfig
 from .crops import CropConfig
@@ -650,7 +650,9 @@ def train(
             "capture": config.capture,
             "scorer": config.scorer,
         }
-        pool = multiprocessing.get_context("spawn").Pool(training.workers, initializer=_worker_init, initargs=(job,))
+        pool = OrderedWorkers(
+            training.workers, initializer=_worker_init, initargs=(job,), task="making training batches"
+        )
         holder["pool"] = pool
     try:
         result = fit(
@@ -673,7 +675,6 @@ def train(
     finally:
         if pool is not None:
             pool.close()
-            pool.join()
     seconds["train"] = time.perf_counter() - started
     seconds["batches"] = holder["task"].generation_seconds
     scorer = result.best_model(device=holder["task"].device)
