@@ -17,9 +17,9 @@ def test_results_come_back_in_the_items_order():
 
 
 def test_a_process_that_dies_raises_instead_of_hanging():
-    with OrderedWorkers(1, initializer=os.getpid, task="making test batches") as workers:
-        with pytest.raises(WorkerDied, match="making test batches died"):
-            workers.map(os._exit, [3])
+    workers = OrderedWorkers(1, initializer=os.getpid, task="making test batches")
+    with workers, pytest.raises(WorkerDied, match="making test batches died"):
+        workers.map(os._exit, [3])
 
 
 def test_a_wrong_worker_count_fails_before_starting():
