@@ -898,6 +898,13 @@ def main() -> int:
         default=None,
         help="the anomaly logit's training target (default: the preset's)",
     )
+    parser.add_argument(
+        "--channels",
+        type=int,
+        nargs="+",
+        default=None,
+        help="small_cnn: output channels per conv (default: the preset's)",
+    )
     parser.add_argument("--prepare-workers", type=int, default=2)
     parser.add_argument(
         "--lofo", nargs="+", default=None, help="families held out in turn (default: the realistic ones)"
@@ -961,6 +968,11 @@ def main() -> int:
     if args.memory_format is not None:
         training["memory_format"] = args.memory_format
     config = config.model_copy(update={"training": config.training.model_copy(update=training)})
+    if args.channels is not None:
+        network = config.scorer.network.model_validate(
+            {**config.scorer.network.model_dump(), "channels": tuple(args.channels)}
+        )
+        config = config.model_copy(update={"scorer": config.scorer.model_copy(update={"network": network})})
     if args.landmark_follow is not None:
         anomalies = config.anomalies.model_validate(
             {**config.anomalies.model_dump(), "landmark_follow": tuple(args.landmark_follow)}
