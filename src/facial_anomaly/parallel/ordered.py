@@ -59,7 +59,7 @@ class OrderedWorkers:
                 except BrokenProcessPool as error:
                     raise WorkerDied(
                         f"a worker process {self.task} died without a result (killed, out of memory or "
-                        "crashed); nothing was written. Retry with fewer workers or more memory."
+                        "crashed); retry with fewer workers or more memory"
                     ) from error
         finally:
             for future in futures:
