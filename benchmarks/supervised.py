@@ -878,6 +878,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=None, help="override the preset's training seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument(
+        "--faces-per-batch", type=int, default=None, help="override the preset's faces per training step"
+    )
+    parser.add_argument(
         "--workers", type=int, default=None, help="processes making training batches (default: the preset's)"
     )
     parser.add_argument(
@@ -961,6 +964,8 @@ def main() -> int:
         training["steps"] = args.steps
     if args.seed is not None:
         training["seed"] = args.seed
+    if args.faces_per_batch is not None:
+        training["faces_per_batch"] = args.faces_per_batch
     if args.precision is not None:
         training["precision"] = args.precision
     if args.anomaly_target is not None:

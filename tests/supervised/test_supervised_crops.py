@@ -59,3 +59,16 @@ def test_standardise_removes_mean_and_spread_per_view():
     brighter = standardise((views.float() * 0.5 + 60).round().to(torch.uint8))
     assert torch.allclose(brighter, out, atol=0.03)  # light and contrast do not change what the network sees
     assert torch.equal(standardise(torch.full((1, 3, 8, 8), 7, dtype=torch.uint8)), torch.zeros(1, 3, 8, 8))
+
+
+def test_standardise_leaves_float_inputs_alone_and_differentiable():
+    """Bytes are standardised in place in their own float copy; a float input is neither
+    changed nor cut from the autograd graph, and gives the bytes' result."""
+    rng = np.random.default_rng(1)
+    views = torch.from_numpy(rng.integers(0, 256, size=(3, 6, 12, 12), dtype=np.uint8))
+    floats = (views.float() / 255.0).requires_grad_(True)
+    kept = floats.detach().clone()
+    out = standardise(floats)
+    assert torch.equal(out.detach(), standardise(views)) and torch.equal(floats.detach(), kept)
+    (out * torch.linspace(0, 1, 12)).sum().backward()  # a plain sum of a mean-free output has no gradient
+    assert floats.grad is not None and floats.grad.abs().sum() > 0

@@ -8,6 +8,7 @@ import hashlib
 import io
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scorer_helpers import TINY
@@ -204,6 +205,36 @@ def test_the_fused_score_is_fitted_on_full_resolution_dev_rows(trained_scorer, s
     assert binary.provenance["params"]["target"] == "label" and binary.coefficients != fusion.coefficients
     with pytest.raises(ValueError, match="target must be 'severity' or 'label'"):
         fit_default_fusion(table, unsupervised_columns=["stub.darkening"], checkpoint=out.checkpoint, target="grade")
+
+
+def test_full_resolution_rows_do_not_depend_on_workers_or_tasks(trained_scorer, scorer_task):
+    """The rows made a few faces at a time, here or in two processes, are the rows made all at
+    once: each face's rows are numbered as in the whole set (seeds, families in turn)."""
+    import functools
+
+    from facial_anomaly.pipelines.train_supervised.nodes import _unsupervised_columns
+    from facial_anomaly.supervised.fused import full_resolution_samples, full_resolution_table, score_table
+
+    out = trained_scorer["out"]
+    faces, landmarks = scorer_task["faces"][8:], scorer_task["landmarks"][8:]
+    names = [f"dev{i}" for i in range(len(faces))]
+    options = dict(seed=5, config=TINY, synth_params=scorer_task["synth"])
+    columns = ("mirror.pse_ycbcr_eroded__mouth_nose",)
+    samples, sample_names, points = full_resolution_samples(faces, landmarks, names, **options)
+    expected = score_table(out.scorer, samples, sample_names, points, unsupervised=_unsupervised_columns(columns, {}))
+    assert expected["severity"].nunique() > 3  # the severities go in turn over the faces
+    for workers, faces_per_task in ((1, 1), (2, 3)):
+        table = full_resolution_table(
+            out.scorer,
+            faces,
+            landmarks,
+            names,
+            unsupervised=functools.partial(_unsupervised_columns, columns, {}),
+            workers=workers,
+            faces_per_task=faces_per_task,
+            **options,
+        )
+        pd.testing.assert_frame_equal(table, expected)
 
 
 def test_configure_lays_the_parameters_over_a_preset():

@@ -50,6 +50,7 @@ def full_resolution_samples(
     anomalous_per_face: int = 2,
     measure_landmarks: bool = False,
     landmark_config: LandmarkConfig | None = None,
+    first_face: int = 0,
 ) -> tuple[list[Sample], list[str], list[np.ndarray]]:
     """Clean and anomalous samples of aligned faces at their own resolution (see the module
     docstring): ``(samples, face names, landmarks per sample)``; families and severities in
@@ -60,7 +61,8 @@ def full_resolution_samples(
     ``landmark_config``, default the preprocess defaults), as the scoring stage measures a
     photo — a warp that moves the lip or the mouth corner moves the landmarks too, and the
     mirror partner, the regions and the shape residual follow. A sample FaceMesh finds no
-    face in keeps its source face's landmarks (counted in a warning)."""
+    face in keeps its source face's landmarks (counted in a warning). The faces are numbered
+    from ``first_face`` (:func:`~.trainer.fixed_samples`)."""
     prepared = [
         prepare_face(face, points, synth_params=synth_params, crops=None, anomalies=config.anomalies, name=name)
         for face, points, name in zip(faces, landmarks, names)
@@ -75,6 +77,7 @@ def full_resolution_samples(
         anomalies=config.anomalies,
         capture=capture,
         partner=None,
+        first_face=first_face,
     )
     points = {face.name: face.canvas.landmarks for face in prepared}
     sample_points = [points[name] for name in sample_names]
@@ -133,6 +136,108 @@ def score_table(
         extra = pd.DataFrame([dict(unsupervised(image, points)) for image, points in zip(images, landmarks)])
         table = pd.concat([table, extra], axis=1)
     return table
+
+
+def full_resolution_table(
+    scorer: SupervisedScorer,
+    faces: Sequence[np.ndarray],
+    landmarks: Sequence[np.ndarray],
+    names: Sequence[str],
+    *,
+    seed: int,
+    config: SupervisedConfig,
+    synth_params: Mapping,
+    unsupervised: Callable[[], Unsupervised] | None = None,
+    measure_landmarks: bool = False,
+    landmark_config: LandmarkConfig | None = None,
+    workers: int = 1,
+    faces_per_task: int = 4,
+    batch_size: int = 32,
+) -> pd.DataFrame:
+    """:func:`score_table` of :func:`full_resolution_samples` (one clean and two anomalous
+    rows per face), with the work of each face — preparing it, drawing its rows, FaceMesh,
+    the unsupervised columns — in ``workers`` processes ("spawn"; 1 = here), ``faces_per_task``
+    faces at a time; the scorer then scores every row here, in batches.
+
+    ``unsupervised`` *makes* the ``(face, landmarks) → {column: value}`` function (e.g. a
+    ``functools.partial`` of a module-level function): each process builds its own, so it
+    must pickle. The table does not depend on ``workers`` (the deep-feature columns up to
+    float rounding: the processes compute with one thread each).
+    """
+    job = {
+        "seed": seed,
+        "config": config,
+        "synth_params": dict(synth_params),
+        "unsupervised": unsupervised,
+        "measure_landmarks": measure_landmarks,
+        "landmark_config": landmark_config,
+    }
+    step = max(1, int(faces_per_task))
+    tasks = [
+        (
+            start,
+            list(faces[start : start + step]),
+            list(landmarks[start : start + step]),
+            list(names[start : start + step]),
+        )
+        for start in range(0, len(faces), step)
+    ]
+    if workers <= 1 or len(tasks) < 2:
+        parts = [_rows_of_faces(task, job) for task in tasks]
+    else:
+        from ..parallel.ordered import OrderedWorkers
+
+        with OrderedWorkers(
+            int(workers), initializer=_rows_worker_init, initargs=(job,), task="making full-resolution rows"
+        ) as pool:
+            parts = pool.map(_rows_in_worker, tasks)
+    samples = [sample for part in parts for sample in part[0]]
+    sample_names = [name for part in parts for name in part[1]]
+    points = [p for part in parts for p in part[2]]
+    table = score_table(scorer, samples, sample_names, points, batch_size=batch_size)
+    if unsupervised is not None:
+        columns = pd.DataFrame([row for part in parts for row in part[3]], index=table.index)
+        table = pd.concat([table, columns], axis=1)
+    return table
+
+
+_ROWS_JOB: dict = {}
+
+
+def _rows_worker_init(job: dict) -> None:
+    import cv2
+    import torch
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+    _ROWS_JOB.update(job)
+
+
+def _rows_in_worker(task: tuple) -> tuple:
+    return _rows_of_faces(task, _ROWS_JOB)
+
+
+def _rows_of_faces(task: tuple, job: dict) -> tuple[list[Sample], list[str], list[np.ndarray], list[dict]]:
+    """(samples, their faces' names, their landmarks, their unsupervised columns) of the
+    faces of ``task`` = (number of the first face, faces, landmarks, names)."""
+    first_face, faces, landmarks, names = task
+    samples, sample_names, points = full_resolution_samples(
+        faces,
+        landmarks,
+        names,
+        seed=job["seed"],
+        config=job["config"],
+        synth_params=job["synth_params"],
+        measure_landmarks=job["measure_landmarks"],
+        landmark_config=job["landmark_config"],
+        first_face=first_face,
+    )
+    rows: list[dict] = []
+    if job["unsupervised"] is not None:
+        if "columns_of" not in job:  # built once per process (a backbone, fitted models)
+            job["columns_of"] = job["unsupervised"]()
+        rows = [dict(job["columns_of"](sample.image, p)) for sample, p in zip(samples, points)]
+    return samples, sample_names, points, rows
 
 
 def checkpoint_sha1(checkpoint: bytes) -> str:

@@ -227,8 +227,12 @@ class AnomalyNet(nn.Module):
         n, v = views.shape[:2]
         flat = standardise(views.reshape(n * v, *views.shape[2:]))
         if partners is not None:
-            flat = torch.cat([flat, flat - standardise(partners.reshape(n * v, *partners.shape[2:]))], dim=1)
-        maps = self.encoder(flat * self.encoder.input_scale)
+            partner = standardise(partners.reshape(n * v, *partners.shape[2:]))
+            difference = flat - partner if partner.requires_grad else torch.sub(flat, partner, out=partner)
+            flat = torch.cat([flat, difference], dim=1)
+        if self.encoder.input_scale != 1.0:  # × 1 would be one more pass over the inputs
+            flat = flat * self.encoder.input_scale
+        maps = self.encoder(flat)
         return maps.reshape(n, v, *maps.shape[1:])
 
     def forward(self, faces: torch.Tensor, partners: torch.Tensor | None = None) -> dict:

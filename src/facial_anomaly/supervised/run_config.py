@@ -80,8 +80,10 @@ class TrainSupervisedConfig(Config):
     source-face landmarks, which flatters the landmark-driven columns (docs/supervised.md)."""
     test_anomalous_per_face: int = Field(8, ge=1)
     """Synthetic anomalies per test face in the evaluation."""
-    prepare_workers: int = Field(1, ge=1)
-    """Processes preparing the faces (the result does not depend on it)."""
+    prepare_workers: int = Field(2, ge=1)
+    """Processes preparing the faces and making the fusion's full-resolution rows (FaceMesh
+    and the unsupervised columns of each row); 1 works in the node's own process. The
+    results do not depend on it (docs/supervised.md, "Workers for the evaluation rows")."""
 
     @model_validator(mode="after")
     def _settings_are_valid(self) -> TrainSupervisedConfig:

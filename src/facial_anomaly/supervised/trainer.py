@@ -226,15 +226,18 @@ def fixed_samples(
     partner: str | None,
     partner_from: str = "input",
     families: Sequence[str] | None = None,
+    first_face: int = 0,
 ) -> tuple[list[Sample], list[str]]:
     """A fixed set: per face ``clean_per_face`` clean samples and ``anomalous_per_face``
     anomalous ones, the families (default: the active ones this face supports) and the
     severities (``anomalies.severities``) taken in turn over the whole set; Siamese partners
     (``partner``) made from the sample itself, as at scoring time (``partner_from``). Sample
-    ``v`` of face ``i`` draws from ``default_rng([seed, i, v])``."""
+    ``v`` of face ``i`` draws from ``default_rng([seed, i, v])``. The faces are numbered from
+    ``first_face``: the set of faces[a:b] with ``first_face=a`` is that part of the whole
+    set's, so parts can be made in separate processes."""
     active = list(families) if families is not None else list(anomalies.active_families())
-    samples, names, turn = [], [], 0
-    for i, face in enumerate(faces):
+    samples, names, turn = [], [], int(first_face) * anomalous_per_face
+    for i, face in enumerate(faces, start=int(first_face)):
         usable = [f for f in active if f not in ("lip", "palsy") or f in face.fields]
         for v in range(clean_per_face + anomalous_per_face):
             rng = np.random.default_rng([int(seed), i, v])

@@ -156,24 +156,34 @@ def _place_lesions(regions, skin_like, iod, severity, rng, params) -> tuple[list
         candidates = skin_pixels[region][skin_clearance[region] > _reach_px(radius, aspect, params["shape"])]
         if len(candidates) == 0:
             continue
-        for _attempt in range(_PLACEMENT_ATTEMPTS):
-            y, x = candidates[int(rng.integers(len(candidates)))]
-            distances = np.hypot(x - placed[:, 0], y - placed[:, 1])
-            if np.all(distances >= params["spacing"] * (radius + placed[:, 2])):
-                placed = np.vstack([placed, [float(x), float(y), float(radius)]])
-                lesions.append(
-                    {
-                        "kind": kind,
-                        "region": region,
-                        "x": float(x),
-                        "y": float(y),
-                        "radius_px": float(radius),
-                        "intensity": float(rng.uniform(*params["intensity"])),
-                        "aspect": aspect,
-                        "angle": float(rng.uniform(0.0, np.pi)),
-                    }
-                )
-                break
+        # Up to _PLACEMENT_ATTEMPTS random candidates, the first far enough from the lesions
+        # so far wins. All attempts are checked at once; the generator is then left as the
+        # attempts one by one would leave it (an array of n draws is n single draws).
+        state = rng.bit_generator.state
+        draws = rng.integers(len(candidates), size=_PLACEMENT_ATTEMPTS)
+        tried = candidates[draws]
+        far_enough = np.hypot(tried[:, 1, None] - placed[:, 0], tried[:, 0, None] - placed[:, 1]) >= (
+            params["spacing"] * (radius + placed[:, 2])
+        )
+        hits = np.flatnonzero(far_enough.all(axis=1))
+        rng.bit_generator.state = state
+        rng.integers(len(candidates), size=int(hits[0]) + 1 if hits.size else _PLACEMENT_ATTEMPTS)
+        if hits.size == 0:
+            continue
+        y, x = tried[hits[0]]
+        placed = np.vstack([placed, [float(x), float(y), float(radius)]])
+        lesions.append(
+            {
+                "kind": kind,
+                "region": region,
+                "x": float(x),
+                "y": float(y),
+                "radius_px": float(radius),
+                "intensity": float(rng.uniform(*params["intensity"])),
+                "aspect": aspect,
+                "angle": float(rng.uniform(0.0, np.pi)),
+            }
+        )
     return lesions, requested
 
 

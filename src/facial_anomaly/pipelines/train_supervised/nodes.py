@@ -9,6 +9,7 @@ other pipelines never pays for them."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -192,8 +193,7 @@ def evaluate_supervised_scorer(
     from facial_anomaly.supervised.fused import (
         PROBABILITY_COLUMN,
         fit_default_fusion,
-        full_resolution_samples,
-        score_table,
+        full_resolution_table,
     )
     from facial_anomaly.supervised.scorer import load_scorer
     from facial_anomaly.supervised.trainer import severity_spearman
@@ -239,7 +239,8 @@ def evaluate_supervised_scorer(
         logger.warning("train_supervised: fused columns left out, their model is not in models_dir: %s", left_out)
         metrics["fused_columns_without_model"] = len(left_out)
     if columns:
-        unsupervised = _unsupervised_columns(columns, fitted)
+        # each process making rows builds the columns' normalizers and backbone itself
+        unsupervised = functools.partial(_unsupervised_columns, columns, fitted)
         scorer.partner_shape = partner_shape  # the rows are scored as a scoring run scores photos
         tables = {}
         loaded = {
@@ -250,16 +251,18 @@ def evaluate_supervised_scorer(
             faces, points, ids = loaded[split]
             if not faces:
                 continue
-            samples, names, sample_points = full_resolution_samples(
+            tables[split] = full_resolution_table(
+                scorer,
                 faces,
                 points,
                 ids,
                 seed=seed,
                 config=config,
                 synth_params=synthesize,
+                unsupervised=unsupervised,
                 measure_landmarks=train_supervised.fusion_measure_landmarks,
+                workers=train_supervised.prepare_workers,
             )
-            tables[split] = score_table(scorer, samples, names, sample_points, unsupervised=unsupervised)
         fusion = fit_default_fusion(
             tables["dev"],
             unsupervised_columns=columns,
