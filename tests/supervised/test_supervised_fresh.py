@@ -178,7 +178,7 @@ def test_light_and_colour_by_table_equal_the_arithmetic_per_pixel(prepared):
     assert not np.array_equal(changed, image)
 
 
-def test_noise_is_drawn_from_its_seed_with_the_drawn_spread(prepared):
+def test_noise_is_drawn_from_its_seed_with_the_drawn_spread():
     image = np.full((200, 200, 3), 128, np.uint8)
     draw = strongest(CaptureConfig(), "noise", np.random.default_rng(4))
     noisy = apply_capture(image, draw)
@@ -187,7 +187,7 @@ def test_noise_is_drawn_from_its_seed_with_the_drawn_spread(prepared):
     assert abs(spread - draw.noise_sigma) < 0.1 * draw.noise_sigma
 
 
-def test_points_move_with_the_geometry_of_a_capture_change(prepared):
+def test_points_move_with_the_geometry_of_a_capture_change():
     from dataclasses import replace
 
     from facial_anomaly.supervised.capture import apply_to_points
