@@ -235,6 +235,8 @@ def test_full_resolution_rows_do_not_depend_on_workers_or_tasks(trained_scorer, 
             **options,
         )
         pd.testing.assert_frame_equal(table, expected)
+    with pytest.raises(ValueError, match="faces_per_task must be ≥ 1"):
+        full_resolution_table(out.scorer, faces, landmarks, names, faces_per_task=0, **options)
 
 
 def test_configure_lays_the_parameters_over_a_preset():

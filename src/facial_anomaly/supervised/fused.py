@@ -163,7 +163,12 @@ def full_resolution_table(
     ``functools.partial`` of a module-level function): each process builds its own, so it
     must pickle. The table does not depend on ``workers`` (the deep-feature columns up to
     float rounding: the processes compute with one thread each).
+
+    Raises:
+        ValueError: ``faces_per_task`` < 1.
     """
+    if faces_per_task < 1:
+        raise ValueError(f"faces_per_task must be ≥ 1, got {faces_per_task}")
     job = {
         "seed": seed,
         "config": config,
@@ -172,7 +177,7 @@ def full_resolution_table(
         "measure_landmarks": measure_landmarks,
         "landmark_config": landmark_config,
     }
-    step = max(1, int(faces_per_task))
+    step = int(faces_per_task)
     tasks = [
         (
             start,

@@ -83,7 +83,7 @@ class TrainSupervisedConfig(Config):
     prepare_workers: int = Field(2, ge=1)
     """Processes preparing the faces and making the fusion's full-resolution rows (FaceMesh
     and the unsupervised columns of each row); 1 works in the node's own process. The
-    results do not depend on it (docs/supervised.md, "Workers for the evaluation rows")."""
+    results do not depend on it (docs/supervised.md, "Within 20 minutes on the AVX2 machine")."""
 
     @model_validator(mode="after")
     def _settings_are_valid(self) -> TrainSupervisedConfig:
