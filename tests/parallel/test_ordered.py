@@ -25,3 +25,24 @@ def test_a_process_that_dies_raises_instead_of_hanging():
 def test_a_wrong_worker_count_fails_before_starting():
     with pytest.raises(ValueError, match="workers must be ≥ 1"):
         OrderedWorkers(0, initializer=os.getpid)
+
+
+def _job_value_and_threads(key: str) -> tuple:
+    import cv2
+    import torch
+
+    from facial_anomaly.parallel import worker_job
+
+    return worker_job()[key], torch.get_num_threads(), cv2.getNumThreads()
+
+
+def test_a_job_is_sent_once_to_every_process_that_runs_single_threaded():
+    job = {"scale": 3, "name": "faces"}
+    with OrderedWorkers(2, job=job, task="testing") as workers:
+        assert workers.map(_job_value_and_threads, ["scale", "name", "scale"]) == [
+            (3, 1, 1),
+            ("faces", 1, 1),
+            (3, 1, 1),
+        ]
+    with pytest.raises(ValueError, match="a job or an initializer, not both"):
+        OrderedWorkers(1, job=job, initializer=os.getpid)

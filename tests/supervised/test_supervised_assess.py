@@ -79,10 +79,15 @@ def test_batches_do_not_depend_on_the_process_that_makes_them(scorer_task):
         def imap(self, function, keys):
             return map(function, keys)
 
-    trainer._worker_init(here.job)
-    pooled = trainer.ScorerTask(TINY, faces, None, scorer_task["synth"], torch.device("cpu"), pool=InProcessPool())
-    first = list(here.batches(0, torch.Generator().manual_seed(4)))
-    second = list(pooled.batches(0, torch.Generator().manual_seed(4)))
+    from facial_anomaly.parallel import worker_job
+
+    worker_job().update(here.job)  # as OrderedWorkers(job=...) installs it in each process
+    try:
+        pooled = trainer.ScorerTask(TINY, faces, None, scorer_task["synth"], torch.device("cpu"), pool=InProcessPool())
+        first = list(here.batches(0, torch.Generator().manual_seed(4)))
+        second = list(pooled.batches(0, torch.Generator().manual_seed(4)))
+    finally:
+        worker_job().clear()
     assert len(first) == TINY.training.eval_every
     assert all(
         torch.equal(a["faces"], b["faces"]) and torch.equal(a["labels"], b["labels"]) for a, b in zip(first, second)

@@ -213,6 +213,10 @@ def test_pair_sets_cache_views_and_do_not_depend_on_other_faces(face, symmetry, 
         [flipped, astronaut], normalizer=symmetry, specs=specs, params=local_params, synth_params={}, seed=3, workers=1
     )
     assert len(alone) == 2 and len(both) == 4
+    in_processes = build_pair_set(
+        [flipped, astronaut], normalizer=symmetry, specs=specs, params=local_params, synth_params={}, seed=3, workers=2
+    )
+    torch.testing.assert_close(in_processes.inputs(specs), both.inputs(specs), rtol=0, atol=0)
     inputs = both.inputs(specs)
     assert inputs.dtype == torch.uint8 and inputs.shape == (4, 6, 64, 64)
     torch.testing.assert_close(

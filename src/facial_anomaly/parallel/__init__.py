@@ -6,7 +6,7 @@ is the plain ordered map in a few processes the supervised trainer makes its bat
 """
 
 from .executor import ExecutorConfig, Job, JobStats, preload_in_workers, resolve_kind, run_job, shutdown
-from .ordered import OrderedWorkers, WorkerDied
+from .ordered import OrderedWorkers, WorkerDied, worker_job
 
 __all__ = [
     "ExecutorConfig",
@@ -18,4 +18,5 @@ __all__ = [
     "resolve_kind",
     "run_job",
     "shutdown",
+    "worker_job",
 ]

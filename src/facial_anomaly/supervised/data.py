@@ -26,7 +26,6 @@ images again: (N, 3, S, S) per view, e.g. 48 KB per view and pair at 128 px.
 
 from __future__ import annotations
 
-import multiprocessing
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import pandas as pd
 import torch
 
 from ..normalizers.base import Normalizer
+from ..parallel.ordered import OrderedWorkers, worker_job
 from ..synthesis import split_by_person
 from ..synthesis.deform import DeformationFolds
 from .anomalies import anomaly_kinds, make_anomaly
@@ -251,19 +251,8 @@ def _face_pairs(job: Mapping, face: NormalFace) -> PairSet:
     return pairs_to_set(pairs, job["specs"], job.get("extra_columns"))
 
 
-_WORKER_JOB: dict = {}  # the job of a worker process (set once by its initializer)
-
-
-def _worker_init(job: Mapping) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-    _WORKER_JOB.update(job)
-
-
 def _worker_face_pairs(face: NormalFace) -> PairSet:
-    return _face_pairs(_WORKER_JOB, face)
+    return _face_pairs(worker_job(), face)
 
 
 def build_pair_set(
@@ -312,6 +301,6 @@ def build_pair_set(
     }
     if workers <= 1:
         return PairSet.concat([_face_pairs(job, face) for face in faces])
-    # Not "fork": a forked child of a process whose OpenMP / OpenCV thread pools have run deadlocks.
-    with multiprocessing.get_context("spawn").Pool(int(workers), initializer=_worker_init, initargs=(job,)) as pool:
-        return PairSet.concat(pool.map(_worker_face_pairs, faces, chunksize=1))
+    # Spawned, not forked: a forked child of a process whose OpenMP / OpenCV thread pools have run deadlocks.
+    with OrderedWorkers(int(workers), job=job, task="building training pairs") as pool:
+        return PairSet.concat(pool.map(_worker_face_pairs, faces))

@@ -51,7 +51,7 @@ from pydantic import Field, model_validator
 
 from ..config import Config
 from ..normalizers.geometry import face_region_mask
-from ..parallel.ordered import OrderedWorkers
+from ..parallel.ordered import OrderedWorkers, worker_job
 from ..synthesis import generate
 from ..synthesis.base import per_severity
 from ..synthesis.deform import DeformationFolds
@@ -326,17 +326,9 @@ def prepare_face(
     return prepared
 
 
-_WORKER: dict = {}
-
-
-def _worker_init(job: dict) -> None:
-    cv2.setNumThreads(1)
-    _WORKER.update(job)
-
-
 def _worker_prepare(item: tuple[np.ndarray, np.ndarray, str]) -> PreparedFace:
     face, landmarks, name = item
-    return prepare_face(face, landmarks, name=name, **_WORKER)
+    return prepare_face(face, landmarks, name=name, **worker_job())
 
 
 def prepare_faces(
@@ -358,7 +350,7 @@ def prepare_faces(
     items = list(zip(faces, landmarks, names))
     if workers <= 1 or len(items) < 2:
         return [prepare_face(f, lm, name=n, **job) for f, lm, n in items]
-    with OrderedWorkers(int(workers), initializer=_worker_init, initargs=(job,), task="preparing faces") as pool:
+    with OrderedWorkers(int(workers), job=job, task="preparing faces") as pool:
         return pool.map(_worker_prepare, items)
 
 

@@ -192,9 +192,7 @@ def full_resolution_table(
     else:
         from ..parallel.ordered import OrderedWorkers
 
-        with OrderedWorkers(
-            int(workers), initializer=_rows_worker_init, initargs=(job,), task="making full-resolution rows"
-        ) as pool:
+        with OrderedWorkers(int(workers), job=job, task="making full-resolution rows") as pool:
             parts = pool.map(_rows_in_worker, tasks)
     samples = [sample for part in parts for sample in part[0]]
     sample_names = [name for part in parts for name in part[1]]
@@ -206,20 +204,10 @@ def full_resolution_table(
     return table
 
 
-_ROWS_JOB: dict = {}
-
-
-def _rows_worker_init(job: dict) -> None:
-    import cv2
-    import torch
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-    _ROWS_JOB.update(job)
-
-
 def _rows_in_worker(task: tuple) -> tuple:
-    return _rows_of_faces(task, _ROWS_JOB)
+    from ..parallel.ordered import worker_job
+
+    return _rows_of_faces(task, worker_job())
 
 
 def _rows_of_faces(task: tuple, job: dict) -> tuple[list[Sample], list[str], list[np.ndarray], list[dict]]:

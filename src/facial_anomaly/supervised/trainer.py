@@ -48,7 +48,7 @@ from sklearn.metrics import log_loss, roc_auc_score
 from torch import nn
 
 from ..config import Config, describe_validation_error
-from ..parallel.ordered import OrderedWorkers
+from ..parallel.ordered import OrderedWorkers, worker_job
 from ..training import MetricHistory, RoundReport, Selection, TrainingResult, fit, warmup_cosine
 from .capture import CaptureConfig
 from .crops import CropConfig
@@ -321,19 +321,8 @@ def detection_metrics(probabilities: np.ndarray, severities: np.ndarray, table: 
 # ---------------------------------------------------------------------------- the task
 
 
-_WORKER: dict = {}
-
-
-def _worker_init(job: dict) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-    _WORKER.update(job)
-
-
 def _worker_batch(key: tuple[int, int]) -> dict:
-    return make_batch(key, **_WORKER)
+    return make_batch(key, **worker_job())
 
 
 def make_batch(
@@ -653,9 +642,7 @@ def train(
             "capture": config.capture,
             "scorer": config.scorer,
         }
-        pool = OrderedWorkers(
-            training.workers, initializer=_worker_init, initargs=(job,), task="making training batches"
-        )
+        pool = OrderedWorkers(training.workers, job=job, task="making training batches")
         holder["pool"] = pool
     try:
         result = fit(
